@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from accounts.models import Membership, Tenant
+from accounts.selectors import membership_get
+
+
+class TenantScopedMixin:
+    """Resolves `tenant_slug` from the URL to the caller's membership before the handler runs.
+
+    A tenant the caller does not belong to raises 404, so nothing under it can be probed.
+    """
+
+    membership: Membership
+    tenant: Tenant
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.membership = membership_get(user=request.user, tenant_slug=kwargs["tenant_slug"])
+        self.tenant = self.membership.tenant

@@ -1,0 +1,146 @@
+"""Input and output shapes for the accounts API. Serializers only shape data."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from accounts.models import ApiToken, Membership, Role, Tenant, User
+
+
+class UserOutput(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "username", "email"]
+
+
+class TenantBrief(serializers.ModelSerializer):
+    class Meta:
+        model = Tenant
+        fields = ["slug", "name"]
+
+
+class RegisterInput(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    email = serializers.EmailField()
+    password = serializers.CharField(write_only=True, max_length=256, trim_whitespace=False)
+    tenant_name = serializers.CharField(max_length=120, required=False, allow_blank=True)
+
+
+class RegisterOutput(serializers.Serializer):
+    user = UserOutput()
+    tenant = TenantBrief()
+    token = serializers.CharField(help_text="API key; shown only in this response.")
+
+
+class LoginInput(serializers.Serializer):
+    username = serializers.CharField(max_length=254)
+    password = serializers.CharField(max_length=256, trim_whitespace=False)
+
+
+class LoginOutput(serializers.Serializer):
+    token = serializers.CharField(help_text="API key; shown only in this response.")
+    expires_at = serializers.DateTimeField()
+    user = UserOutput()
+
+
+class MembershipOfUser(serializers.ModelSerializer):
+    tenant = TenantBrief()
+
+    class Meta:
+        model = Membership
+        fields = ["tenant", "role"]
+
+
+class MeOutput(serializers.Serializer):
+    user = UserOutput()
+    memberships = MembershipOfUser(many=True)
+
+
+class TokenInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class TokenOutput(serializers.ModelSerializer):
+    state = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at", "state"]
+
+    def get_state(self, token: ApiToken) -> str:
+        if token.revoked_at is not None:
+            return "revoked"
+        return "active" if token.is_active else "expired"
+
+
+class TokenCreatedOutput(TokenOutput):
+    token = serializers.CharField(help_text="API key; shown only in this response.")
+
+    class Meta(TokenOutput.Meta):
+        fields = TokenOutput.Meta.fields + ["token"]
+
+
+class TenantInput(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    slug = serializers.CharField(max_length=50, required=False, allow_blank=True)
+
+
+class TenantOutput(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Tenant
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "role",
+            "quota_bytes",
+            "max_upload_bytes",
+            "archive_after_days",
+            "noncurrent_archive_days",
+            "trash_retention_days",
+            "share_max_days",
+            "search_config",
+            "created_at",
+        ]
+
+    def get_role(self, tenant: Tenant) -> str | None:
+        roles = self.context.get("roles", {})
+        return roles.get(tenant.pk)
+
+
+class TenantUpdateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=120, required=False)
+    max_upload_bytes = serializers.IntegerField(required=False, min_value=1)
+    archive_after_days = serializers.IntegerField(required=False, min_value=1, max_value=36500)
+    noncurrent_archive_days = serializers.IntegerField(required=False, min_value=1, max_value=36500)
+    trash_retention_days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
+    share_max_days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
+    search_config = serializers.ChoiceField(
+        required=False, choices=["simple", "english", "french", "german", "spanish", "italian", "portuguese", "dutch"]
+    )
+
+
+class MemberOutput(serializers.ModelSerializer):
+    user = UserOutput()
+
+    class Meta:
+        model = Membership
+        fields = ["user", "role", "created_at"]
+
+
+class MemberAddInput(serializers.Serializer):
+    username = serializers.CharField(required=False, max_length=254, help_text="Username or email address.")
+    email = serializers.EmailField(required=False)
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.VIEWER)
+
+    def validate(self, attrs):
+        if not attrs.get("username") and not attrs.get("email"):
+            raise serializers.ValidationError("Give the new member's username or email.", code="invalid")
+        return attrs
+
+
+class MemberUpdateInput(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)

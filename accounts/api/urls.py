@@ -1,0 +1,18 @@
+from django.urls import path
+
+from accounts.api import views
+
+urlpatterns = [
+    path("auth/register/", views.RegisterView.as_view(), name="auth-register"),
+    path("auth/login/", views.LoginView.as_view(), name="auth-login"),
+    path("auth/logout/", views.LogoutView.as_view(), name="auth-logout"),
+    path("auth/me/", views.MeView.as_view(), name="auth-me"),
+    path("auth/tokens/", views.TokenListView.as_view(), name="auth-tokens"),
+    path("auth/tokens/<uuid:token_id>/", views.TokenDetailView.as_view(), name="auth-token-detail"),
+    path("tenants/", views.TenantListView.as_view(), name="tenant-list"),
+    path("tenants/<slug:tenant_slug>/", views.TenantDetailView.as_view(), name="tenant-detail"),
+    path("tenants/<slug:tenant_slug>/members/", views.MemberListView.as_view(), name="member-list"),
+    path(
+        "tenants/<slug:tenant_slug>/members/<uuid:user_id>/", views.MemberDetailView.as_view(), name="member-detail"
+    ),
+]

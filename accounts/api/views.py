@@ -1,0 +1,196 @@
+"""Accounts API: each view validates input, calls one service or selector, shapes output."""
+
+from __future__ import annotations
+
+from django.contrib.auth import logout as session_logout
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from accounts import selectors, services
+from accounts.api import serializers as s
+from accounts.api.mixins import TenantScopedMixin
+from accounts.models import ApiToken
+from mediaportal.http import client_ip
+from mediaportal.pagination import CursorPagination
+
+ERRORS = {
+    400: OpenApiResponse(description='Invalid input: `{"detail", "code", "errors"}`'),
+    401: OpenApiResponse(description="Not authenticated"),
+    403: OpenApiResponse(description="Visible but not allowed"),
+    404: OpenApiResponse(description="Not found or not visible"),
+    409: OpenApiResponse(description="Conflict"),
+}
+
+
+def _errors(*codes: int) -> dict:
+    return {code: ERRORS[code] for code in codes}
+
+
+def paginate(view: APIView, request, queryset, serializer_class, ordering: str = "-created_at", **context) -> Response:
+    paginator = CursorPagination()
+    paginator.ordering = ordering
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    data = serializer_class(page, many=True, context={"request": request, **context}).data
+    return paginator.get_paginated_response(data)
+
+
+# --- Authentication ---------------------------------------------------------------
+
+
+class RegisterView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes = [AnonRateThrottle]
+
+    @extend_schema(tags=["auth"], request=s.RegisterInput, responses={201: s.RegisterOutput, **_errors(400)})
+    def post(self, request):
+        data = s.RegisterInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user, tenant, key = services.user_register(**data.validated_data, ip=client_ip(request))
+        body = s.RegisterOutput({"user": user, "tenant": tenant, "token": key}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class LoginView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        tags=["auth"],
+        request=s.LoginInput,
+        responses={200: s.LoginOutput, 401: ERRORS[401], 429: OpenApiResponse(description="Too many failed logins")},
+    )
+    def post(self, request):
+        data = s.LoginInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            user, token, key = services.login(**data.validated_data, ip=client_ip(request))
+        except services.LoginThrottled as exc:
+            response = Response({"detail": exc.detail, "code": exc.code, **exc.extra}, status=429)
+            response["Retry-After"] = str(exc.extra["retry_after"])
+            return response
+        return Response(s.LoginOutput({"token": key, "expires_at": token.expires_at, "user": user}).data)
+
+
+class LogoutView(APIView):
+    @extend_schema(tags=["auth"], request=None, responses={204: None, **_errors(401)})
+    def post(self, request):
+        if isinstance(request.auth, ApiToken):
+            services.token_revoke(token=request.auth)
+        else:
+            session_logout(request._request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeView(APIView):
+    @extend_schema(tags=["auth"], responses={200: s.MeOutput, **_errors(401)})
+    def get(self, request):
+        memberships = selectors.membership_list_for_user(user=request.user)
+        return Response(s.MeOutput({"user": request.user, "memberships": memberships}).data)
+
+
+class TokenListView(APIView):
+    @extend_schema(tags=["auth"], responses={200: s.TokenOutput(many=True), **_errors(401)})
+    def get(self, request):
+        return paginate(self, request, selectors.token_list(user=request.user), s.TokenOutput)
+
+    @extend_schema(tags=["auth"], request=s.TokenInput, responses={201: s.TokenCreatedOutput, **_errors(400, 401)})
+    def post(self, request):
+        data = s.TokenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        token, key = services.token_create(user=request.user, **data.validated_data)
+        token.token = key
+        return Response(s.TokenCreatedOutput(token).data, status=status.HTTP_201_CREATED)
+
+
+class TokenDetailView(APIView):
+    @extend_schema(tags=["auth"], responses={200: s.TokenOutput, **_errors(401, 404)})
+    def get(self, request, token_id):
+        return Response(s.TokenOutput(selectors.token_get(user=request.user, token_id=token_id)).data)
+
+    @extend_schema(tags=["auth"], responses={204: None, **_errors(401, 404)})
+    def delete(self, request, token_id):
+        services.token_revoke(token=selectors.token_get(user=request.user, token_id=token_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Tenants ----------------------------------------------------------------------
+
+
+class TenantListView(APIView):
+    @extend_schema(tags=["tenants"], responses={200: s.TenantOutput(many=True), **_errors(401)})
+    def get(self, request):
+        roles = {m.tenant_id: m.role for m in selectors.membership_list_for_user(user=request.user)}
+        return paginate(self, request, selectors.tenant_list_for_user(user=request.user), s.TenantOutput, roles=roles)
+
+    @extend_schema(tags=["tenants"], request=s.TenantInput, responses={201: s.TenantOutput, **_errors(400, 401, 409)})
+    def post(self, request):
+        data = s.TenantInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        tenant = services.tenant_create(actor=request.user, ip=client_ip(request), **data.validated_data)
+        body = s.TenantOutput(tenant, context={"roles": {tenant.pk: "owner"}}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class TenantDetailView(TenantScopedMixin, APIView):
+    def _out(self, tenant) -> dict:
+        return s.TenantOutput(tenant, context={"roles": {tenant.pk: self.membership.role}}).data
+
+    @extend_schema(tags=["tenants"], responses={200: s.TenantOutput, **_errors(401, 404)})
+    def get(self, request, tenant_slug):
+        return Response(self._out(self.tenant))
+
+    @extend_schema(
+        tags=["tenants"], request=s.TenantUpdateInput, responses={200: s.TenantOutput, **_errors(400, 401, 403, 404)}
+    )
+    def patch(self, request, tenant_slug):
+        data = s.TenantUpdateInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        tenant = services.tenant_update(membership=self.membership, data=data.validated_data, ip=client_ip(request))
+        return Response(self._out(tenant))
+
+
+class MemberListView(TenantScopedMixin, APIView):
+    @extend_schema(tags=["tenants"], responses={200: s.MemberOutput(many=True), **_errors(401, 404)})
+    def get(self, request, tenant_slug):
+        return paginate(self, request, selectors.member_list(tenant=self.tenant), s.MemberOutput, ordering="created_at")
+
+    @extend_schema(
+        tags=["tenants"], request=s.MemberAddInput, responses={201: s.MemberOutput, **_errors(400, 401, 403, 404, 409)}
+    )
+    def post(self, request, tenant_slug):
+        data = s.MemberAddInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        identifier = data.validated_data.get("username") or data.validated_data["email"]
+        member = services.member_add(
+            actor=self.membership, identifier=identifier, role=data.validated_data["role"], ip=client_ip(request)
+        )
+        return Response(s.MemberOutput(member).data, status=status.HTTP_201_CREATED)
+
+
+class MemberDetailView(TenantScopedMixin, APIView):
+    @extend_schema(tags=["tenants"], responses={200: s.MemberOutput, **_errors(401, 404)})
+    def get(self, request, tenant_slug, user_id):
+        return Response(s.MemberOutput(selectors.member_get(tenant=self.tenant, user_id=user_id)).data)
+
+    @extend_schema(
+        tags=["tenants"], request=s.MemberUpdateInput, responses={200: s.MemberOutput, **_errors(400, 401, 403, 404, 409)}
+    )
+    def patch(self, request, tenant_slug, user_id):
+        data = s.MemberUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        member = selectors.member_get(tenant=self.tenant, user_id=user_id)
+        member = services.member_change_role(
+            actor=self.membership, member=member, role=data.validated_data["role"], ip=client_ip(request)
+        )
+        return Response(s.MemberOutput(member).data)
+
+    @extend_schema(tags=["tenants"], responses={204: None, **_errors(401, 403, 404, 409)})
+    def delete(self, request, tenant_slug, user_id):
+        member = selectors.member_get(tenant=self.tenant, user_id=user_id)
+        services.member_remove(actor=self.membership, member=member, ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,50 @@
+"""Reads for accounts and tenants. A tenant the user is not a member of does not exist for them."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from accounts.models import ApiToken, Membership, Tenant, User
+from mediaportal.exceptions import NotFound
+
+
+def membership_get(*, user: User, tenant_slug: str) -> Membership:
+    """The caller's membership in the tenant named by slug; 404 when there is none."""
+    membership = (
+        Membership.objects.select_related("tenant", "user").filter(user=user, tenant__slug=tenant_slug).first()
+        if user.is_authenticated
+        else None
+    )
+    if membership is None:
+        raise NotFound("Tenant not found.")
+    return membership
+
+
+def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name")
+
+
+def tenant_list_for_user(*, user: User) -> QuerySet[Tenant]:
+    return Tenant.objects.filter(memberships__user=user).annotate(member_count=Count("memberships", distinct=True))
+
+
+def member_list(*, tenant: Tenant) -> QuerySet[Membership]:
+    return Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__username")
+
+
+def member_get(*, tenant: Tenant, user_id) -> Membership:
+    membership = Membership.objects.select_related("user", "tenant").filter(tenant=tenant, user_id=user_id).first()
+    if membership is None:
+        raise NotFound("Member not found.")
+    return membership
+
+
+def token_list(*, user: User) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user=user)
+
+
+def token_get(*, user: User, token_id) -> ApiToken:
+    token = ApiToken.objects.filter(user=user, pk=token_id).first()
+    if token is None:
+        raise NotFound("Token not found.")
+    return token

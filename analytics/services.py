@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from analytics.models import ActivityEvent
+
+
+def event_record(
+    *,
+    verb: str,
+    tenant=None,
+    actor=None,
+    target: models.Model | None = None,
+    ip: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> ActivityEvent:
+    """Write one activity event; callers do it inside the transaction of the change it describes."""
+    user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    return ActivityEvent.objects.create(
+        tenant=tenant,
+        user=user,
+        verb=verb,
+        target_type=target._meta.model_name if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        target_repr=str(target)[:300] if target is not None else "",
+        ip=ip,
+        data=data or {},
+    )

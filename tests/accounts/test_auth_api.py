@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import ApiToken, Membership, Role, Tenant, User
+from accounts.services import token_create
+from analytics.models import ActivityEvent
+from tests.factories import PASSWORD, UserFactory
+from tests.helpers import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+def register(api, **overrides):
+    body = {"username": "alice", "email": "alice@example.com", "password": "a long enough secret 1"}
+    body.update(overrides)
+    return api.post("/api/v1/auth/register/", body, format="json")
+
+
+def test_register_login_me_logout_flow(api):
+    response = register(api)
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["user"]["username"] == "alice"
+    assert body["user"]["email"] == "alice@example.com"
+    assert body["tenant"]["slug"] and body["tenant"]["name"] == "alice's team"
+    assert body["token"].startswith("mp_")
+    user = User.objects.get(username="alice")
+    assert user.password.startswith("argon2$")
+    assert Membership.objects.get(user=user).role == Role.OWNER
+
+    response = api.post("/api/v1/auth/login/", {"username": "alice", "password": "a long enough secret 1"}, format="json")
+    assert response.status_code == 200
+    login = response.json()
+    assert set(login) >= {"token", "expires_at", "user"}
+    assert login["user"]["id"] == str(user.id)
+
+    api.credentials(HTTP_AUTHORIZATION=f"Token {login['token']}")
+    me = api.get("/api/v1/auth/me/")
+    assert me.status_code == 200
+    assert me.json()["user"]["username"] == "alice"
+    assert me.json()["memberships"] == [{"tenant": body["tenant"], "role": "owner"}]
+
+    assert api.post("/api/v1/auth/logout/").status_code == 204
+    refused = api.get("/api/v1/auth/me/")
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "invalid_token"
+    # The registration token is a different token and still works.
+    api.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
+    assert api.get("/api/v1/auth/me/").status_code == 200
+
+
+def test_token_is_stored_only_as_hash(api):
+    key = register(api).json()["token"]
+    token = ApiToken.objects.get(user__username="alice")
+    assert key not in (token.key_hash, token.prefix)
+    assert token.prefix == key[:10]
+    assert not ApiToken.objects.filter(key_hash=key).exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"username": "Alice"}, "username_taken"),
+        ({"username": "bob", "email": "ALICE@example.com"}, "email_taken"),
+    ],
+)
+def test_duplicate_username_or_email_is_400_with_code(api, overrides, code):
+    assert register(api).status_code == 201
+    response = register(api, **overrides)
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+    assert User.objects.count() == 1
+    assert Tenant.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [
+        ({"password": "short"}, "weak_password"),
+        ({"email": "not-an-email"}, "invalid"),
+        ({"username": "a b"}, "invalid_username"),
+    ],
+)
+def test_invalid_registration_changes_nothing(api, overrides, code):
+    response = register(api, **overrides)
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+    assert response.json()["detail"]
+    assert not User.objects.exists() and not Tenant.objects.exists()
+
+
+def test_wrong_password_is_401(api):
+    UserFactory(username="carol")
+    response = api.post("/api/v1/auth/login/", {"username": "carol", "password": "nope"}, format="json")
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Wrong username or password.", "code": "invalid_credentials"}
+
+
+def test_login_is_case_insensitive_on_username(api):
+    UserFactory(username="dave")
+    response = api.post("/api/v1/auth/login/", {"username": "DAVE", "password": PASSWORD}, format="json")
+    assert response.status_code == 200
+
+
+def test_login_throttled_after_five_failures_then_works_after_window(api, settings):
+    settings.LOGIN_THROTTLE_WINDOW = 2
+    UserFactory(username="erin")
+    for _ in range(5):
+        assert api.post("/api/v1/auth/login/", {"username": "erin", "password": "bad"}, format="json").status_code == 401
+    blocked = api.post("/api/v1/auth/login/", {"username": "erin", "password": PASSWORD}, format="json")
+    assert blocked.status_code == 429
+    assert blocked.json()["code"] == "throttled"
+    assert 1 <= int(blocked["Retry-After"]) <= 2
+    # Another username from the same address is not locked out by erin's failures.
+    UserFactory(username="frank")
+    assert api.post("/api/v1/auth/login/", {"username": "frank", "password": PASSWORD}, format="json").status_code == 200
+
+    time.sleep(2.1)
+    assert api.post("/api/v1/auth/login/", {"username": "erin", "password": PASSWORD}, format="json").status_code == 200
+
+
+def test_login_throttled_per_address_across_usernames(api, settings):
+    settings.LOGIN_THROTTLE_PER_IP = 3
+    for name in ("u1", "u2", "u3"):
+        api.post("/api/v1/auth/login/", {"username": name, "password": "bad"}, format="json")
+    response = api.post("/api/v1/auth/login/", {"username": "u4", "password": "bad"}, format="json")
+    assert response.status_code == 429
+    assert "Retry-After" in response
+
+
+def test_tokens_list_create_revoke(api):
+    user = UserFactory()
+    client = client_for(user)
+    created = client.post("/api/v1/auth/tokens/", {"name": "ci"}, format="json")
+    assert created.status_code == 201
+    key = created.json()["token"]
+    listing = client.get("/api/v1/auth/tokens/").json()
+    assert set(listing) == {"results", "next", "previous"}
+    names = {t["name"] for t in listing["results"]}
+    assert names == {"test", "ci"}
+    assert all("token" not in t for t in listing["results"])
+
+    other = api.__class__()
+    other.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert other.get("/api/v1/auth/me/").status_code == 200
+    assert client.delete(f"/api/v1/auth/tokens/{created.json()['id']}/").status_code == 204
+    assert other.get("/api/v1/auth/me/").status_code == 401
+    state = client.get(f"/api/v1/auth/tokens/{created.json()['id']}/").json()["state"]
+    assert state == "revoked"
+
+
+def test_expired_token_is_refused(api):
+    user = UserFactory()
+    token, key = token_create(user=user, name="short", expires_at=timezone.now() + timedelta(minutes=1))
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get("/api/v1/auth/me/").status_code == 200
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = api.get("/api/v1/auth/me/")
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token"
+
+
+def test_token_with_past_expiry_cannot_be_created(api):
+    client = client_for(UserFactory())
+    past = (timezone.now() - timedelta(days=1)).isoformat()
+    response = client.post("/api/v1/auth/tokens/", {"name": "x", "expires_at": past}, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_expiry"
+
+
+def test_another_users_token_is_404(api):
+    alice, bob = client_for(UserFactory()), client_for(UserFactory())
+    token_id = alice.post("/api/v1/auth/tokens/", {"name": "mine"}, format="json").json()["id"]
+    assert bob.delete(f"/api/v1/auth/tokens/{token_id}/").status_code == 404
+    assert bob.get(f"/api/v1/auth/tokens/{token_id}/").status_code == 404
+
+
+def test_unauthenticated_and_bad_header_are_401_json(api):
+    response = api.get("/api/v1/auth/me/")
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"] == "Token"
+    api.credentials(HTTP_AUTHORIZATION="Token mp_doesnotexist")
+    assert api.get("/api/v1/auth/me/").json()["code"] == "invalid_token"
+
+
+def test_login_records_event_with_address(api):
+    UserFactory(username="gina")
+    api.post("/api/v1/auth/login/", {"username": "gina", "password": PASSWORD}, format="json", REMOTE_ADDR="10.1.2.3")
+    event = ActivityEvent.objects.get(verb="user.login")
+    assert event.user.username == "gina" and event.ip == "10.1.2.3"
+
+
+def test_unknown_api_path_and_wrong_method_are_json(api):
+    client = client_for(UserFactory())
+    missing = client.get("/api/v1/nothing-here/")
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "Not found.", "code": "not_found"}
+    wrong = client.put("/api/v1/auth/me/", {}, format="json")
+    assert wrong.status_code == 405
+    assert wrong.json()["code"] == "method_not_allowed"

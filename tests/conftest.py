@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts.models import Role
+from tests.factories import MembershipFactory, TenantFactory, UserFactory
+from tests.helpers import client_for
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    """Throttle counters and sessions live in Redis, which outlives each test's transaction."""
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def tenant(db):
+    return TenantFactory()
+
+
+@pytest.fixture
+def member(db, tenant):
+    """Returns a function making a user with `role` in `tenant` and an API client for them."""
+
+    def make(role: str = Role.EDITOR, tenant_=None):
+        membership = MembershipFactory(tenant=tenant_ or tenant, role=role)
+        return client_for(membership.user)
+
+    return make
+
+
+@pytest.fixture
+def owner(member):
+    return member(Role.OWNER)
+
+
+@pytest.fixture
+def outsider(db):
+    """A user with their own tenant but no membership in `tenant`."""
+    membership = MembershipFactory(role=Role.OWNER)
+    return client_for(membership.user)
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()

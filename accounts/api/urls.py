@@ -12,7 +12,5 @@ urlpatterns = [
     path("tenants/", views.TenantListView.as_view(), name="tenant-list"),
     path("tenants/<slug:tenant_slug>/", views.TenantDetailView.as_view(), name="tenant-detail"),
     path("tenants/<slug:tenant_slug>/members/", views.MemberListView.as_view(), name="member-list"),
-    path(
-        "tenants/<slug:tenant_slug>/members/<uuid:user_id>/", views.MemberDetailView.as_view(), name="member-detail"
-    ),
+    path("tenants/<slug:tenant_slug>/members/<uuid:user_id>/", views.MemberDetailView.as_view(), name="member-detail"),
 ]

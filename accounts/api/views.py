@@ -178,7 +178,9 @@ class MemberDetailView(TenantScopedMixin, APIView):
         return Response(s.MemberOutput(selectors.member_get(tenant=self.tenant, user_id=user_id)).data)
 
     @extend_schema(
-        tags=["tenants"], request=s.MemberUpdateInput, responses={200: s.MemberOutput, **_errors(400, 401, 403, 404, 409)}
+        tags=["tenants"],
+        request=s.MemberUpdateInput,
+        responses={200: s.MemberOutput, **_errors(400, 401, 403, 404, 409)},
     )
     def patch(self, request, tenant_slug, user_id):
         data = s.MemberUpdateInput(data=request.data)

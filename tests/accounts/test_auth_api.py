@@ -33,7 +33,9 @@ def test_register_login_me_logout_flow(api):
     assert user.password.startswith("argon2$")
     assert Membership.objects.get(user=user).role == Role.OWNER
 
-    response = api.post("/api/v1/auth/login/", {"username": "alice", "password": "a long enough secret 1"}, format="json")
+    response = api.post(
+        "/api/v1/auth/login/", {"username": "alice", "password": "a long enough secret 1"}, format="json"
+    )
     assert response.status_code == 200
     login = response.json()
     assert set(login) >= {"token", "expires_at", "user"}
@@ -111,14 +113,18 @@ def test_login_throttled_after_five_failures_then_works_after_window(api, settin
     settings.LOGIN_THROTTLE_WINDOW = 2
     UserFactory(username="erin")
     for _ in range(5):
-        assert api.post("/api/v1/auth/login/", {"username": "erin", "password": "bad"}, format="json").status_code == 401
+        assert (
+            api.post("/api/v1/auth/login/", {"username": "erin", "password": "bad"}, format="json").status_code == 401
+        )
     blocked = api.post("/api/v1/auth/login/", {"username": "erin", "password": PASSWORD}, format="json")
     assert blocked.status_code == 429
     assert blocked.json()["code"] == "throttled"
     assert 1 <= int(blocked["Retry-After"]) <= 2
     # Another username from the same address is not locked out by erin's failures.
     UserFactory(username="frank")
-    assert api.post("/api/v1/auth/login/", {"username": "frank", "password": PASSWORD}, format="json").status_code == 200
+    assert (
+        api.post("/api/v1/auth/login/", {"username": "frank", "password": PASSWORD}, format="json").status_code == 200
+    )
 
     time.sleep(2.1)
     assert api.post("/api/v1/auth/login/", {"username": "erin", "password": PASSWORD}, format="json").status_code == 200

@@ -110,7 +110,10 @@ def test_viewer_and_editor_cannot_manage_members(member, tenant):
     UserFactory(username="newbie")
     for role in (Role.VIEWER, Role.EDITOR):
         client = member(role)
-        assert client.post(f"/api/v1/tenants/{tenant.slug}/members/", {"username": "newbie"}, format="json").status_code == 403
+        assert (
+            client.post(f"/api/v1/tenants/{tenant.slug}/members/", {"username": "newbie"}, format="json").status_code
+            == 403
+        )
         url = f"/api/v1/tenants/{tenant.slug}/members/{target.id}/"
         assert client.patch(url, {"role": "admin"}, format="json").status_code == 403
         assert client.delete(url).status_code == 403

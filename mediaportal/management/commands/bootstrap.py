@@ -16,7 +16,9 @@ class Command(BaseCommand):
         given = os.environ.get("MEDIAPORTAL_ADMIN_PASSWORD") or None
         created = bootstrap_first_admin(password=given)
         if created is None:
-            self.stdout.write("  First login: admin (the password printed at the first start, or MEDIAPORTAL_ADMIN_PASSWORD).")
+            self.stdout.write(
+                "  First login: admin (the password printed at the first start, or MEDIAPORTAL_ADMIN_PASSWORD)."
+            )
             return
         user, tenant, password = created
         self.stdout.write(f"  Created user '{user.username}' and tenant '{tenant.slug}'.")

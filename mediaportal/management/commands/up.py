@@ -39,11 +39,14 @@ class Command(BaseCommand):
         self._children: list[tuple[str, subprocess.Popen]] = []
         port, host = options["port"], options["host"]
         if not port_is_free(port, host):
-            raise CommandError(f"Port {port} on {host} is already in use. Stop what is using it, or run with PORT=<another port>.")
+            raise CommandError(
+                f"Port {port} on {host} is already in use. Stop what is using it, or run with PORT=<another port>."
+            )
 
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         started = time.monotonic()
+        Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
         stack = EmbeddedStack(var_dir=settings.VAR_DIR, log=self.stdout.write)
         wanted = {
             "postgres": not os.environ.get("DATABASE_URL"),
@@ -69,7 +72,9 @@ class Command(BaseCommand):
         except StackError as exc:
             raise CommandError(str(exc)) from None
         except subprocess.CalledProcessError as exc:
-            raise CommandError(f"A start-up step failed: {' '.join(map(str, exc.cmd[1:]))} (exit {exc.returncode}).") from None
+            raise CommandError(
+                f"A start-up step failed: {' '.join(map(str, exc.cmd[1:]))} (exit {exc.returncode})."
+            ) from None
         finally:
             self._stop_children()
             stack.stop()
@@ -104,6 +109,7 @@ class Command(BaseCommand):
             "--threads=4",
             "--timeout=120",
             "--access-logfile=-",
+            "--no-control-socket",
         ]
         worker = [
             str(bin_dir / "celery"),
@@ -117,7 +123,15 @@ class Command(BaseCommand):
             "-n",
             "worker@%h",
         ]
-        beat = [str(bin_dir / "celery"), "-A", "mediaportal", "beat", "--loglevel=INFO", "-s", str(settings.VAR_DIR / "celerybeat")]
+        beat = [
+            str(bin_dir / "celery"),
+            "-A",
+            "mediaportal",
+            "beat",
+            "--loglevel=INFO",
+            "-s",
+            str(settings.VAR_DIR / "celerybeat"),
+        ]
         if options["dev"]:
             web.append("--reload")
         for name, cmd in (("web", web), ("worker", worker), ("beat", beat)):

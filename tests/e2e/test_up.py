@@ -1,0 +1,144 @@
+"""`manage.py up` end to end: the real launcher, its services and its children."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+from django.conf import settings
+
+from mediaportal.embedded import port_is_free
+
+pytestmark = pytest.mark.slow
+
+SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "S3_ENDPOINT_URL", "MEDIAPORTAL_VAR_DIR", "MEDIAPORTAL_TEST_STACK_READY")
+
+
+def _free_port() -> int:
+    for port in range(18100, 18200):
+        if port_is_free(port):
+            return port
+    raise RuntimeError("no free port")
+
+
+def _start(var_dir: Path, port: int) -> tuple[subprocess.Popen, list[str]]:
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS and not k.startswith(("S3_", "EMBEDDED_"))}
+    env.update(MEDIAPORTAL_VAR_DIR=str(var_dir), PORT=str(port), MEDIAPORTAL_ADMIN_PASSWORD="first login pass 42")
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "up", "--web-workers=1", "--worker-concurrency=1"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        lines.append(line)
+        if "MediaPortal is running at" in line:
+            return proc, lines
+    proc.kill()
+    raise AssertionError("up did not start:\n" + "".join(lines))
+
+
+def _descendants_and_services(proc: subprocess.Popen, var_dir: Path) -> set[int]:
+    pids = {child.pid for child in psutil.Process(proc.pid).children(recursive=True)}
+    for p in psutil.process_iter(["cmdline"]):
+        if str(var_dir) in " ".join(p.info["cmdline"] or []):
+            pids.add(p.pid)
+    return pids
+
+
+def _stop(proc: subprocess.Popen) -> str:
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    out, _ = proc.communicate(timeout=60)
+    return out
+
+
+def _alive(pids: set[int]) -> list[str]:
+    alive = []
+    for pid in pids:
+        try:
+            p = psutil.Process(pid)
+            if p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(f"{pid} {' '.join(p.cmdline())[:120]}")
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def test_up_serves_the_portal_and_ctrl_c_leaves_nothing_running(tmp_path):
+    var_dir = tmp_path / "var"
+    port = _free_port()
+    proc, lines = _start(var_dir, port)
+    try:
+        output = "".join(lines)
+        assert f"http://127.0.0.1:{port}/" in output
+        assert "First login: admin" in output
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as response:
+            body = json.load(response)
+        assert response.status == 200 and body["failing"] == []
+        pids = _descendants_and_services(proc, var_dir)
+        names = " ".join(psutil.Process(pid).name() for pid in pids if psutil.pid_exists(pid))
+        for expected in ("postgres", "redis-server", "weed", "gunicorn", "celery"):
+            assert expected in names, (expected, names)
+    except BaseException:
+        proc.kill()
+        raise
+    out = _stop(proc)
+    assert proc.returncode == 0, out
+    assert "Stopped." in out
+    assert _alive(pids) == []
+
+    # A second start reuses the data: the admin from the first run is still there.
+    proc, lines = _start(var_dir, port)
+    try:
+        output = "".join(lines)
+        assert "Created user" not in output and "First login: admin" in output
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/auth/login/",
+            data=json.dumps({"username": "admin", "password": "first login pass 42"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        pids = _descendants_and_services(proc, var_dir)
+    finally:
+        _stop(proc)
+    assert _alive(pids) == []
+
+
+def test_busy_port_gives_a_clear_message(tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+        env.update(MEDIAPORTAL_VAR_DIR=str(tmp_path / "var"), PORT=str(port))
+        result = subprocess.run(
+            [sys.executable, "manage.py", "up"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode != 0
+    assert f"Port {port} on 127.0.0.1 is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "var" / "pg").exists()  # nothing was started

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Permission
+
+from accounts.services import bootstrap_first_admin
+
+pytestmark = pytest.mark.django_db
+
+
+def test_bootstrap_creates_admin_once_and_admin_can_log_in(client):
+    user, tenant, password = bootstrap_first_admin(password=None)
+    assert user.username == "admin" and user.is_superuser and tenant.slug == "default"
+    assert bootstrap_first_admin(password=None) is None
+    response = client.post("/admin/login/?next=/admin/", {"username": "admin", "password": password})
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    page = client.get("/admin/")
+    assert page.status_code == 200 and "Site administration" in page.content.decode()
+
+
+def test_every_model_has_an_admin_page_that_renders(admin_client):
+    from django.apps import apps
+
+    ours = [m for m in apps.get_models() if m._meta.app_label in {"accounts", "files", "sharing", "analytics"}]
+    assert ours
+    for model in ours:
+        assert admin.site.is_registered(model), model
+        url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        assert admin_client.get(url).status_code == 200, url
+        assert admin_client.get(url + "?q=x").status_code == 200, url
+    assert Permission.objects.exists()

@@ -5,11 +5,18 @@ One client per role and process: boto3 clients are thread-safe and expensive to 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
+from urllib.parse import quote
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+
+from mediaportal.exceptions import ServiceUnavailable
 
 
 def _config(*, fast: bool = False) -> Config:
@@ -51,3 +58,126 @@ def bucket_for(role: str = "primary") -> str:
         "replica": settings.S3_REPLICA_BUCKET,
         "archive": settings.S3_ARCHIVE_BUCKET,
     }[role]
+
+
+# --- Object operations --------------------------------------------------------------
+# Every S3 call the files app makes goes through these, so a storage outage surfaces as one
+# error (503 `storage_unavailable`) instead of a botocore traceback.
+
+log = logging.getLogger(__name__)
+
+
+class StorageUnavailable(ServiceUnavailable):
+    default_code = "storage_unavailable"
+    default_detail = "File storage is unavailable right now; nothing was saved. Try again shortly."
+
+
+def _is_missing(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}
+
+
+@contextmanager
+def storage_errors(action: str):
+    try:
+        yield
+    except ClientError as exc:
+        if _is_missing(exc):
+            raise
+        log.warning("S3 %s failed: %s", action, exc)
+        raise StorageUnavailable() from exc
+    except BotoCoreError as exc:
+        log.warning("S3 %s failed: %s", action, exc)
+        raise StorageUnavailable() from exc
+
+
+def blob_key(tenant_id, sha256: str) -> str:
+    return f"tenants/{tenant_id}/blobs/{sha256[:2]}/{sha256}"
+
+
+def staging_key(tenant_id, upload_id) -> str:
+    return f"tenants/{tenant_id}/staging/{upload_id}"
+
+
+def object_put(*, key: str, body, sha256: str, content_type: str, size: int) -> None:
+    """Write an object with its SHA-256 beside it (as metadata) for later verification."""
+    with storage_errors("put"):
+        s3_client().put_object(
+            Bucket=bucket_for("primary"),
+            Key=key,
+            Body=body,
+            ContentLength=size,
+            ContentType=content_type,
+            Metadata={"sha256": sha256},
+        )
+
+
+def object_copy(*, source_key: str, key: str, sha256: str, content_type: str) -> None:
+    with storage_errors("copy"):
+        s3_client().copy_object(
+            Bucket=bucket_for("primary"),
+            Key=key,
+            CopySource={"Bucket": bucket_for("primary"), "Key": source_key},
+            MetadataDirective="REPLACE",
+            Metadata={"sha256": sha256},
+            ContentType=content_type,
+        )
+
+
+def object_head(key: str) -> dict | None:
+    """The object's headers, or None when it does not exist."""
+    try:
+        with storage_errors("head"):
+            return s3_client().head_object(Bucket=bucket_for("primary"), Key=key)
+    except ClientError as exc:
+        if _is_missing(exc):
+            return None
+        raise
+
+
+def object_chunks(key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+    with storage_errors("get"):
+        body = s3_client().get_object(Bucket=bucket_for("primary"), Key=key)["Body"]
+        try:
+            yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
+
+
+def object_delete(key: str) -> None:
+    with storage_errors("delete"):
+        s3_client().delete_object(Bucket=bucket_for("primary"), Key=key)
+
+
+def object_keys(prefix: str) -> Iterator[dict]:
+    """Every object under `prefix`, as S3 lists them (Key, Size, LastModified)."""
+    with storage_errors("list"):
+        paginator = s3_client().get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket_for("primary"), Prefix=prefix):
+            yield from page.get("Contents", [])
+
+
+def content_disposition(filename: str, *, inline: bool = False) -> str:
+    """RFC 6266 header: an ASCII fallback plus the exact UTF-8 name."""
+    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in filename) or "download"
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def presigned_get(*, key: str, filename: str, content_type: str, inline: bool = False) -> str:
+    params = {
+        "Bucket": bucket_for("primary"),
+        "Key": key,
+        "ResponseContentDisposition": content_disposition(filename, inline=inline),
+        "ResponseContentType": content_type if inline else "application/octet-stream",
+    }
+    expires = min(settings.S3_PRESIGN_SECONDS, 300)
+    return s3_client(public=True).generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+
+
+def presigned_post(*, key: str, max_bytes: int, expires_in: int) -> dict:
+    return s3_client(public=True).generate_presigned_post(
+        Bucket=bucket_for("primary"),
+        Key=key,
+        Conditions=[["content-length-range", 1, max_bytes]],
+        ExpiresIn=expires_in,
+    )

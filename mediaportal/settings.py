@@ -261,7 +261,12 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# Installed into django-celery-beat's tables at beat start; editable in the admin afterwards.
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "trash-purge": {"task": "files.trash_purge_expired", "schedule": timedelta(days=1)},
+    "upload-sessions-expire": {"task": "files.upload_sessions_expire", "schedule": timedelta(hours=1)},
+    "orphan-sweep": {"task": "files.orphan_sweep", "schedule": timedelta(hours=6)},
+}
 
 # --- API --------------------------------------------------------------------------
 

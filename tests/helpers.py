@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from pathlib import Path
+
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from accounts.services import token_create
@@ -12,3 +15,7 @@ def client_for(user) -> APIClient:
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     client.user = user
     return client
+
+
+# The shared corpus of real files sits beside the repository (../shared/corpus).
+CORPUS = Path(settings.BASE_DIR).parent / "shared" / "corpus"

@@ -1,0 +1,68 @@
+from django.contrib import admin
+
+from files.models import Blob, File, FileVersion, Folder, UploadSession
+
+
+@admin.register(Folder)
+class FolderAdmin(admin.ModelAdmin):
+    list_display = ["path", "tenant", "created_by", "created_at", "deleted_at"]
+    list_filter = ["tenant", "created_at", "deleted_at"]
+    search_fields = ["name", "path"]
+    list_select_related = ["tenant", "created_by"]
+    raw_id_fields = ["parent", "trashed_via", "created_by", "deleted_by"]
+
+
+class VersionInline(admin.TabularInline):
+    model = FileVersion
+    extra = 0
+    fields = ["number", "blob", "uploaded_by", "created_at", "comment"]
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(File)
+class FileAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "tenant",
+        "owner",
+        "content_type",
+        "size",
+        "status",
+        "visibility",
+        "created_at",
+        "deleted_at",
+    ]
+    list_filter = ["status", "visibility", "tenant", "created_at", "deleted_at"]
+    search_fields = ["name", "description", "sha256", "id"]
+    list_select_related = ["tenant", "owner"]
+    raw_id_fields = ["folder", "owner", "current_version", "deleted_by", "trashed_via"]
+    readonly_fields = ["sha256", "size", "content_type", "created_at", "updated_at", "last_accessed_at"]
+    inlines = [VersionInline]
+
+
+@admin.register(Blob)
+class BlobAdmin(admin.ModelAdmin):
+    list_display = ["sha256", "tenant", "size", "content_type", "tier", "created_at", "replicated_at", "verified_at"]
+    list_filter = ["tier", "tenant", "created_at"]
+    search_fields = ["sha256", "storage_key"]
+    list_select_related = ["tenant"]
+    readonly_fields = ["sha256", "size", "storage_key", "created_at"]
+
+
+@admin.register(FileVersion)
+class FileVersionAdmin(admin.ModelAdmin):
+    list_display = ["file", "number", "tenant", "uploaded_by", "created_at"]
+    list_filter = ["tenant", "created_at"]
+    search_fields = ["file__name", "comment"]
+    list_select_related = ["file", "tenant", "uploaded_by"]
+    raw_id_fields = ["file", "blob", "uploaded_by"]
+
+
+@admin.register(UploadSession)
+class UploadSessionAdmin(admin.ModelAdmin):
+    list_display = ["filename", "tenant", "created_by", "size", "state", "created_at", "expires_at"]
+    list_filter = ["state", "tenant", "created_at"]
+    search_fields = ["filename", "staging_key"]
+    list_select_related = ["tenant", "created_by"]
+    raw_id_fields = ["file", "created_by"]

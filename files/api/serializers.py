@@ -1,0 +1,171 @@
+"""Shapes of folders, files, versions, trash entries and direct uploads."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from files.models import File, FileVersion, Folder, Visibility
+
+
+class UserBrief(serializers.Serializer):
+    id = serializers.UUIDField()
+    username = serializers.CharField()
+
+
+class FolderOutput(serializers.ModelSerializer):
+    parent = serializers.UUIDField(source="parent_id", allow_null=True)
+    file_count = serializers.IntegerField(required=False)
+    folder_count = serializers.IntegerField(required=False)
+
+    class Meta:
+        model = Folder
+        fields = ["id", "name", "parent", "path", "created_at", "file_count", "folder_count"]
+
+
+class FolderCreateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=255)
+    parent = serializers.UUIDField(required=False, allow_null=True)
+
+
+class FolderUpdateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=255, required=False)
+    parent = serializers.UUIDField(required=False, allow_null=True, help_text="Target folder id, or null for the root.")
+
+
+class FileOutput(serializers.ModelSerializer):
+    folder = serializers.UUIDField(source="folder_id", allow_null=True)
+    version = serializers.SerializerMethodField()
+    renditions = serializers.SerializerMethodField()
+    storage_tier = serializers.SerializerMethodField()
+    replicated = serializers.SerializerMethodField()
+    uploaded_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = File
+        fields = [
+            "id",
+            "name",
+            "folder",
+            "size",
+            "content_type",
+            "sha256",
+            "status",
+            "error",
+            "error_code",
+            "version",
+            "tags",
+            "description",
+            "visibility",
+            "labels",
+            "metadata",
+            "renditions",
+            "storage_tier",
+            "replicated",
+            "created_at",
+            "updated_at",
+            "last_accessed_at",
+            "uploaded_by",
+        ]
+
+    def get_version(self, file: File) -> int | None:
+        return file.current_version.number if file.current_version else None
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "string", "format": "uri"}})
+    def get_renditions(self, file: File) -> dict:
+        return {}
+
+    @extend_schema_field(serializers.ChoiceField(choices=["hot", "archive", "retrieving"]))
+    def get_storage_tier(self, file: File) -> str:
+        return file.current_version.blob.tier if file.current_version else "hot"
+
+    def get_replicated(self, file: File) -> bool:
+        return bool(file.current_version and file.current_version.blob.replicated_at)
+
+    @extend_schema_field(UserBrief(allow_null=True))
+    def get_uploaded_by(self, file: File) -> dict | None:
+        return {"id": file.owner.id, "username": file.owner.username} if file.owner else None
+
+
+class FileUploadInput(serializers.Serializer):
+    file = serializers.FileField()
+    folder = serializers.UUIDField(required=False, allow_null=True)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+    tags = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Repeat the field, or one comma-separated value."
+    )
+    on_conflict = serializers.ChoiceField(choices=["rename", "replace", "fail"], default="rename")
+
+
+class FileUpdateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=1000, required=False)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+    tags = serializers.ListField(child=serializers.CharField(max_length=1000), required=False, max_length=1000)
+    folder = serializers.UUIDField(required=False, allow_null=True)
+    visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
+
+
+class VersionOutput(serializers.ModelSerializer):
+    size = serializers.IntegerField(source="blob.size")
+    sha256 = serializers.CharField(source="blob.sha256")
+    content_type = serializers.CharField(source="blob.content_type")
+    uploaded_by = serializers.SerializerMethodField()
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FileVersion
+        fields = ["number", "size", "sha256", "content_type", "uploaded_by", "created_at", "comment", "current"]
+
+    @extend_schema_field(UserBrief(allow_null=True))
+    def get_uploaded_by(self, version: FileVersion) -> dict | None:
+        user = version.uploaded_by
+        return {"id": user.id, "username": user.username} if user else None
+
+    def get_current(self, version: FileVersion) -> bool:
+        return version.pk == self.context.get("current_version_id")
+
+
+class VersionUploadInput(serializers.Serializer):
+    file = serializers.FileField()
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class TrashEntryOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=["file", "folder"])
+    name = serializers.CharField()
+    deleted_at = serializers.DateTimeField()
+    original_path = serializers.CharField()
+    size = serializers.IntegerField(allow_null=True)
+
+
+class TrashListOutput(serializers.Serializer):
+    results = TrashEntryOutput(many=True)
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+
+
+class RestoredOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    name = serializers.CharField()
+    path = serializers.CharField()
+
+
+class UploadCreateInput(serializers.Serializer):
+    filename = serializers.CharField(max_length=1000)
+    size = serializers.IntegerField(min_value=1)
+    content_type = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+class UploadCreateOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    url = serializers.URLField()
+    fields = serializers.DictField(child=serializers.CharField())
+    expires_at = serializers.DateTimeField()
+
+
+class UploadCompleteInput(serializers.Serializer):
+    folder = serializers.UUIDField(required=False, allow_null=True)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+    tags = serializers.ListField(child=serializers.CharField(), required=False)

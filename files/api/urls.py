@@ -1,0 +1,25 @@
+from django.urls import path
+
+from files.api import views
+
+T = "tenants/<slug:tenant_slug>/"
+
+urlpatterns = [
+    path(T + "folders/", views.FolderListView.as_view(), name="folder-list"),
+    path(T + "folders/<uuid:folder_id>/", views.FolderDetailView.as_view(), name="folder-detail"),
+    path(T + "files/", views.FileListView.as_view(), name="file-list"),
+    path(T + "files/<uuid:file_id>/", views.FileDetailView.as_view(), name="file-detail"),
+    path(T + "files/<uuid:file_id>/download/", views.FileDownloadView.as_view(), name="file-download"),
+    path(T + "files/<uuid:file_id>/versions/", views.FileVersionListView.as_view(), name="file-versions"),
+    path(
+        T + "files/<uuid:file_id>/versions/<int:number>/restore/",
+        views.FileVersionRestoreView.as_view(),
+        name="file-version-restore",
+    ),
+    path(T + "trash/", views.TrashListView.as_view(), name="trash-list"),
+    path(T + "trash/empty/", views.TrashEmptyView.as_view(), name="trash-empty"),
+    path(T + "trash/<uuid:item_id>/", views.TrashDetailView.as_view(), name="trash-detail"),
+    path(T + "trash/<uuid:item_id>/restore/", views.TrashRestoreView.as_view(), name="trash-restore"),
+    path(T + "uploads/", views.UploadListView.as_view(), name="upload-list"),
+    path(T + "uploads/<uuid:upload_id>/complete/", views.UploadCompleteView.as_view(), name="upload-complete"),
+]

@@ -1,0 +1,387 @@
+"""Files API: folders, files, versions, trash and direct uploads. Views stay thin: they
+parse input, call one service or selector, and shape the output."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.http import HttpResponseRedirect
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.mixins import TenantScopedMixin
+from accounts.api.views import ERRORS, paginate
+from accounts.selectors import tenant_upload_limit
+from files import selectors
+from files.api import serializers as s
+from files.services import direct, files, folders, trash
+from files.uploads import HashedUpload, HashingUploadHandler, declared_too_large
+from mediaportal.exceptions import PayloadTooLarge, ValidationFailed
+from mediaportal.http import client_ip
+from mediaportal.pagination import CursorPagination
+
+TAGS = ["files"]
+
+
+def _errors(*codes: int) -> dict:
+    extra = {
+        413: OpenApiResponse(description="Too large, or over the tenant's quota"),
+        503: OpenApiResponse(description="Storage unavailable; nothing was saved"),
+    }
+    return {code: ERRORS.get(code) or extra[code] for code in codes}
+
+
+def _truthy(value) -> bool:
+    return str(value).lower() in {"1", "true", "yes", "on"}
+
+
+def _file_out(file) -> dict:
+    return s.FileOutput(file).data
+
+
+class StreamingUploadMixin:
+    """Gives multipart POSTs a handler that hashes and counts the body as it arrives.
+
+    The handler must be in place before anything reads the body, and session
+    authentication's CSRF check reads it, so it is installed with the request itself.
+    """
+
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    def initialize_request(self, request, *args, **kwargs):
+        drf_request = super().initialize_request(request, *args, **kwargs)
+        if request.method == "POST":
+            limit = tenant_upload_limit(tenant_slug=kwargs.get("tenant_slug", "")) or settings.PLATFORM_MAX_UPLOAD_BYTES
+            self.upload_handler = HashingUploadHandler(request, max_bytes=limit)
+            request.upload_handlers = [self.upload_handler]
+        return drf_request
+
+    def received_file(self, request) -> HashedUpload:
+        limit = self.tenant.max_upload_bytes
+        if declared_too_large(request, limit):
+            raise PayloadTooLarge(f"Files are limited to {limit} bytes in this tenant.")
+        request.data  # noqa: B018 - parse the body now, through the hashing handler
+        if self.upload_handler.too_large:
+            raise PayloadTooLarge(f"Files are limited to {limit} bytes in this tenant.")
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ValidationFailed("Send the file as the multipart field `file`.", code="file_required")
+        return upload
+
+
+def _tags(request):
+    if hasattr(request.data, "getlist"):
+        values = request.data.getlist("tags")
+        return values or None
+    return request.data.get("tags")
+
+
+# --- Folders ----------------------------------------------------------------------
+
+
+class FolderListView(TenantScopedMixin, APIView):
+    @extend_schema(
+        tags=TAGS,
+        parameters=[OpenApiParameter("parent", str, description="Folder id; the root when absent")],
+        responses={200: s.FolderOutput(many=True), **_errors(401, 404)},
+    )
+    def get(self, request, tenant_slug):
+        queryset = selectors.folder_list(membership=self.membership, parent_id=request.query_params.get("parent"))
+        return paginate(self, request, queryset, s.FolderOutput, ordering="name")
+
+    @extend_schema(
+        tags=TAGS, request=s.FolderCreateInput, responses={201: s.FolderOutput, **_errors(400, 401, 403, 404, 409)}
+    )
+    def post(self, request, tenant_slug):
+        data = s.FolderCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        folder = folders.folder_create(
+            membership=self.membership,
+            name=data.validated_data["name"],
+            parent_id=data.validated_data.get("parent"),
+            ip=client_ip(request),
+        )
+        return Response(s.FolderOutput(folder).data, status=status.HTTP_201_CREATED)
+
+
+class FolderDetailView(TenantScopedMixin, APIView):
+    @extend_schema(tags=TAGS, responses={200: s.FolderOutput, **_errors(401, 404)})
+    def get(self, request, tenant_slug, folder_id):
+        return Response(s.FolderOutput(selectors.folder_get(membership=self.membership, folder_id=folder_id)).data)
+
+    @extend_schema(
+        tags=TAGS, request=s.FolderUpdateInput, responses={200: s.FolderOutput, **_errors(400, 401, 403, 404, 409)}
+    )
+    def patch(self, request, tenant_slug, folder_id):
+        data = s.FolderUpdateInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        folder = folders.folder_update(
+            membership=self.membership, folder_id=folder_id, data=data.validated_data, ip=client_ip(request)
+        )
+        return Response(s.FolderOutput(folder).data)
+
+    @extend_schema(
+        tags=TAGS,
+        parameters=[OpenApiParameter("permanent", bool, description="Skip the trash")],
+        responses={204: None, **_errors(401, 403, 404, 503)},
+    )
+    def delete(self, request, tenant_slug, folder_id):
+        if _truthy(request.query_params.get("permanent")):
+            trash.folder_delete_permanently(membership=self.membership, folder_id=folder_id, ip=client_ip(request))
+        else:
+            trash.folder_trash(membership=self.membership, folder_id=folder_id, ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Files ------------------------------------------------------------------------
+
+FILE_FILTERS = [
+    OpenApiParameter("folder", str, description="Folder id, or `root`"),
+    OpenApiParameter("subtree", bool, description="With `folder`: include its subfolders"),
+    OpenApiParameter("type", str, enum=list(selectors.TYPE_GROUPS)),
+    OpenApiParameter("content_type", str),
+    OpenApiParameter("tag", str, many=True),
+    OpenApiParameter("status", str, enum=["pending", "processing", "completed", "failed"]),
+    OpenApiParameter("uploaded_by", str, description="User id or username"),
+    OpenApiParameter("created_after", str, description="ISO 8601 date or date-time"),
+    OpenApiParameter("created_before", str, description="ISO 8601 date or date-time"),
+    OpenApiParameter("size_min", int),
+    OpenApiParameter("size_max", int),
+    OpenApiParameter("ordering", str, enum=["name", "-name", "created_at", "-created_at", "size", "-size"]),
+]
+ORDERINGS = {"name", "-name", "created_at", "-created_at", "size", "-size"}
+
+
+class FileListView(StreamingUploadMixin, TenantScopedMixin, APIView):
+    @extend_schema(
+        tags=TAGS, parameters=FILE_FILTERS, responses={200: s.FileOutput(many=True), **_errors(400, 401, 404)}
+    )
+    def get(self, request, tenant_slug):
+        params = request.query_params
+        filters = {key: params.get(key) for key in params if key not in ("tag", "cursor", "ordering", "page_size")}
+        filters["tag"] = params.getlist("tag")
+        ordering = params.get("ordering", "-created_at")
+        if ordering not in ORDERINGS:
+            raise ValidationFailed(f"ordering must be one of {', '.join(sorted(ORDERINGS))}.", code="invalid_filter")
+        queryset = selectors.file_list(membership=self.membership, filters=filters)
+        # The id breaks ties so the cursor is exact even when many files share a name or size.
+        tiebreak = "-id" if ordering.startswith("-") else "id"
+        return paginate(self, request, queryset, s.FileOutput, ordering=(ordering, tiebreak))
+
+    @extend_schema(
+        tags=TAGS,
+        request={"multipart/form-data": s.FileUploadInput},
+        responses={201: s.FileOutput, **_errors(400, 401, 403, 404, 409, 413, 503)},
+    )
+    def post(self, request, tenant_slug):
+        upload = self.received_file(request)
+        data = request.data
+        file = files.file_upload(
+            membership=self.membership,
+            upload=upload,
+            folder_id=data.get("folder") or None,
+            description=data.get("description", ""),
+            tags=_tags(request),
+            on_conflict=data.get("on_conflict") or "rename",
+            ip=client_ip(request),
+        )
+        return Response(_file_out(file), status=status.HTTP_201_CREATED)
+
+
+class FileDetailView(TenantScopedMixin, APIView):
+    @extend_schema(tags=TAGS, responses={200: s.FileOutput, **_errors(401, 404)})
+    def get(self, request, tenant_slug, file_id):
+        return Response(_file_out(selectors.file_get_for_actor(membership=self.membership, file_id=file_id)))
+
+    @extend_schema(
+        tags=TAGS, request=s.FileUpdateInput, responses={200: s.FileOutput, **_errors(400, 401, 403, 404, 409)}
+    )
+    def patch(self, request, tenant_slug, file_id):
+        data = s.FileUpdateInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        files.file_update(membership=self.membership, file_id=file_id, data=data.validated_data, ip=client_ip(request))
+        return Response(_file_out(selectors.file_get_for_actor(membership=self.membership, file_id=file_id)))
+
+    @extend_schema(
+        tags=TAGS,
+        parameters=[OpenApiParameter("permanent", bool, description="Skip the trash")],
+        responses={204: None, **_errors(401, 403, 404, 503)},
+    )
+    def delete(self, request, tenant_slug, file_id):
+        if _truthy(request.query_params.get("permanent")):
+            trash.file_delete_permanently(membership=self.membership, file_id=file_id, ip=client_ip(request))
+        else:
+            trash.file_trash(membership=self.membership, file_id=file_id, ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class FileDownloadView(TenantScopedMixin, APIView):
+    @extend_schema(
+        tags=TAGS,
+        parameters=[
+            OpenApiParameter("version", int, description="Download this version instead of the current one"),
+            OpenApiParameter("inline", bool, description="Show in the browser (raster images and PDF only)"),
+        ],
+        responses={
+            302: OpenApiResponse(description="Redirect to a presigned URL valid ≤ 5 minutes"),
+            **_errors(401, 404),
+        },
+    )
+    def get(self, request, tenant_slug, file_id):
+        version = request.query_params.get("version")
+        if version is not None and not version.isdigit():
+            raise ValidationFailed("version must be a version number.", code="invalid")
+        url = files.file_download_url(
+            membership=self.membership,
+            file_id=file_id,
+            version=int(version) if version else None,
+            inline=_truthy(request.query_params.get("inline")),
+            ip=client_ip(request),
+        )
+        response = HttpResponseRedirect(url)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class FileVersionListView(StreamingUploadMixin, TenantScopedMixin, APIView):
+    @extend_schema(tags=TAGS, responses={200: s.VersionOutput(many=True), **_errors(401, 404)})
+    def get(self, request, tenant_slug, file_id):
+        file = selectors.file_get_for_actor(membership=self.membership, file_id=file_id)
+        paginator = CursorPagination()
+        paginator.ordering = "-number"
+        page = paginator.paginate_queryset(selectors.version_list(file=file), request, view=self)
+        data = s.VersionOutput(page, many=True, context={"current_version_id": file.current_version_id}).data
+        return paginator.get_paginated_response(data)
+
+    @extend_schema(
+        tags=TAGS,
+        request={"multipart/form-data": s.VersionUploadInput},
+        responses={201: s.VersionOutput, **_errors(400, 401, 403, 404, 413, 503)},
+    )
+    def post(self, request, tenant_slug, file_id):
+        upload = self.received_file(request)
+        version = files.file_version_upload(
+            membership=self.membership,
+            file_id=file_id,
+            upload=upload,
+            comment=request.data.get("comment", ""),
+            ip=client_ip(request),
+        )
+        body = s.VersionOutput(version, context={"current_version_id": version.pk}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class FileVersionRestoreView(TenantScopedMixin, APIView):
+    @extend_schema(tags=TAGS, request=None, responses={201: s.VersionOutput, **_errors(401, 403, 404)})
+    def post(self, request, tenant_slug, file_id, number):
+        version = files.file_version_restore(
+            membership=self.membership, file_id=file_id, number=number, ip=client_ip(request)
+        )
+        body = s.VersionOutput(version, context={"current_version_id": version.pk}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+# --- Trash ------------------------------------------------------------------------
+
+
+def _trash_cursor(raw: str | None) -> tuple[datetime, str] | None:
+    if not raw:
+        return None
+    stamp, _, item_id = raw.partition("_")
+    moment = parse_datetime(stamp.replace(" ", "+"))
+    if moment is None or not item_id:
+        raise ValidationFailed("Invalid cursor.", code="invalid_cursor")
+    return moment, item_id
+
+
+class TrashListView(TenantScopedMixin, APIView):
+    page_size = 50
+
+    @extend_schema(
+        tags=TAGS, parameters=[OpenApiParameter("cursor", str)], responses={200: s.TrashListOutput, **_errors(401, 404)}
+    )
+    def get(self, request, tenant_slug):
+        after = _trash_cursor(request.query_params.get("cursor"))
+        entries = trash.trash_entries(membership=self.membership, limit=self.page_size + 1, after=after)
+        page, more = entries[: self.page_size], len(entries) > self.page_size
+        next_url = None
+        if more:
+            last = page[-1]
+            cursor = f"{last['deleted_at'].isoformat()}_{last['id']}"
+            next_url = request.build_absolute_uri(request.path) + "?" + _query(cursor=cursor)
+        return Response({"results": s.TrashEntryOutput(page, many=True).data, "next": next_url, "previous": None})
+
+
+def _query(**params) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode(params)
+
+
+def _restored_out(item) -> dict:
+    kind = item._meta.model_name
+    path = item.path if kind == "folder" else (item.folder.path if item.folder else "/") + item.name
+    return {"id": item.pk, "kind": kind, "name": item.name, "path": path}
+
+
+class TrashRestoreView(TenantScopedMixin, APIView):
+    @extend_schema(tags=TAGS, request=None, responses={200: s.RestoredOutput, **_errors(401, 404)})
+    def post(self, request, tenant_slug, item_id):
+        item = trash.trash_restore(membership=self.membership, item_id=item_id, ip=client_ip(request))
+        return Response(s.RestoredOutput(_restored_out(item)).data)
+
+
+class TrashDetailView(TenantScopedMixin, APIView):
+    @extend_schema(tags=TAGS, responses={204: None, **_errors(401, 404, 503)})
+    def delete(self, request, tenant_slug, item_id):
+        trash.trash_purge(membership=self.membership, item_id=item_id, ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TrashEmptyView(TenantScopedMixin, APIView):
+    @extend_schema(tags=TAGS, request=None, responses={204: None, **_errors(401, 404, 503)})
+    def post(self, request, tenant_slug):
+        trash.trash_empty(membership=self.membership, ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Direct uploads ---------------------------------------------------------------
+
+
+class UploadListView(TenantScopedMixin, APIView):
+    @extend_schema(
+        tags=TAGS,
+        request=s.UploadCreateInput,
+        responses={201: s.UploadCreateOutput, **_errors(400, 401, 403, 404, 413)},
+    )
+    def post(self, request, tenant_slug):
+        data = s.UploadCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        session, post = direct.upload_session_create(membership=self.membership, **data.validated_data)
+        body = {"id": session.id, "url": post["url"], "fields": post["fields"], "expires_at": session.expires_at}
+        return Response(s.UploadCreateOutput(body).data, status=status.HTTP_201_CREATED)
+
+
+class UploadCompleteView(TenantScopedMixin, APIView):
+    @extend_schema(
+        tags=TAGS,
+        request=s.UploadCompleteInput,
+        responses={201: s.FileOutput, **_errors(400, 401, 403, 404, 409, 413, 503)},
+    )
+    def post(self, request, tenant_slug, upload_id):
+        data = s.UploadCompleteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        file = direct.upload_session_complete(
+            membership=self.membership,
+            upload_id=upload_id,
+            folder_id=data.validated_data.get("folder"),
+            description=data.validated_data.get("description", ""),
+            tags=data.validated_data.get("tags"),
+            ip=client_ip(request),
+        )
+        return Response(_file_out(file), status=status.HTTP_201_CREATED)

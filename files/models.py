@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class Folder(models.Model):
+    """A folder; `path` is the materialised chain of names ("/Photos/2024/") so a subtree
+    is one indexed prefix query."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
+    name = models.CharField(max_length=255)
+    path = models.TextField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Set on everything trashed together with a folder, so restoring that folder brings back
+    # exactly what went with it (and not items someone had trashed on their own before).
+    trashed_via = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="trashed_folders"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "tenant",
+                "parent",
+                Lower("name"),
+                name="folder_sibling_name_unique",
+                condition=models.Q(deleted_at__isnull=True),
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [
+            # text_pattern_ops so `path LIKE '/a/b/%'` uses the index whatever the collation.
+            models.Index(
+                fields=["tenant", "path"], name="folder_tenant_path", opclasses=["uuid_ops", "text_pattern_ops"]
+            ),
+            models.Index(fields=["tenant", "parent"], name="folder_tenant_parent"),
+            models.Index(fields=["tenant", "deleted_at"], name="folder_tenant_deleted"),
+        ]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class BlobTier(models.TextChoices):
+    HOT = "hot"
+    ARCHIVE = "archive"
+    RETRIEVING = "retrieving"
+
+
+class Blob(models.Model):
+    """Stored bytes, once per distinct content per tenant (dedup never crosses tenants)."""
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    sha256 = models.CharField(max_length=64)
+    size = models.BigIntegerField()
+    content_type = models.CharField(max_length=255)
+    storage_key = models.CharField(max_length=500)
+    tier = models.CharField(max_length=12, choices=BlobTier.choices, default=BlobTier.HOT)
+    created_at = models.DateTimeField(default=timezone.now)
+    replicated_at = models.DateTimeField(null=True, blank=True)
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "sha256"], name="blob_tenant_sha256_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]} ({self.size} B)"
+
+
+class Visibility(models.TextChoices):
+    PRIVATE = "private"
+    TENANT = "tenant"
+    PUBLIC = "public"
+
+
+class FileStatus(models.TextChoices):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class File(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    folder = models.ForeignKey(Folder, null=True, blank=True, on_delete=models.SET_NULL, related_name="files")
+    name = models.CharField(max_length=255)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    current_version = models.ForeignKey(
+        "FileVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Copied from the current version's blob so lists filter and sort without a join.
+    size = models.BigIntegerField(default=0)
+    content_type = models.CharField(max_length=255, default="application/octet-stream")
+    sha256 = models.CharField(max_length=64, blank=True)
+    visibility = models.CharField(max_length=10, choices=Visibility.choices, default=Visibility.TENANT)
+    description = models.TextField(blank=True)
+    tags = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    labels = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=12, choices=FileStatus.choices, default=FileStatus.PENDING)
+    error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_accessed_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    trashed_via = models.ForeignKey(
+        Folder, null=True, blank=True, on_delete=models.SET_NULL, related_name="trashed_files"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                "tenant",
+                "folder",
+                Lower("name"),
+                name="file_folder_name_unique",
+                condition=models.Q(deleted_at__isnull=True),
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "folder", "-created_at"], name="file_tenant_folder_created"),
+            models.Index(fields=["tenant", "-created_at"], name="file_tenant_created"),
+            models.Index(fields=["tenant", "deleted_at"], name="file_tenant_deleted"),
+            GinIndex(fields=["tags"], name="file_tags_gin"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FileVersion(models.Model):
+    """One upload of a file's content; history is append-only (restore adds a version)."""
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    file = models.ForeignKey(File, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="versions")
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    comment = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["file", "number"], name="version_file_number_unique")]
+        indexes = [models.Index(fields=["tenant", "blob"], name="version_tenant_blob")]
+        ordering = ["-number"]
+
+    def __str__(self) -> str:
+        return f"{self.file_id} v{self.number}"
+
+
+class UploadState(models.TextChoices):
+    PENDING = "pending"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+
+
+class UploadSession(models.Model):
+    """A direct-to-S3 upload: the browser posts the bytes to a staging key, then completes."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    filename = models.CharField(max_length=255)
+    size = models.BigIntegerField()
+    content_type = models.CharField(max_length=255, blank=True)
+    staging_key = models.CharField(max_length=500)
+    state = models.CharField(max_length=10, choices=UploadState.choices, default=UploadState.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    file = models.ForeignKey(File, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "expires_at"], name="upload_state_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.state})"

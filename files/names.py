@@ -1,0 +1,64 @@
+"""Cleaning of user-given names and tags."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import unicodedata
+
+from mediaportal.exceptions import ValidationFailed
+
+MAX_NAME_LENGTH = 255
+MAX_TAGS = 50
+MAX_TAG_LENGTH = 64
+
+
+def clean_name(raw: str, *, kind: str = "file") -> str:
+    """The name as the user gave it, minus path parts, control and bidi characters.
+
+    Format characters (category Cf) include the bidi overrides that make `evil\u202egpj.exe`
+    display as `evilexe.jpg`, and zero-width characters that make look-alike names.
+    """
+    name = (raw or "").replace("\\", "/").split("/")[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in {"Cc", "Cf", "Cs", "Co", "Cn"})
+    name = unicodedata.normalize("NFC", name).strip().rstrip(". ")
+    if name in {"", ".", ".."}:
+        if kind == "folder":
+            raise ValidationFailed("A folder needs a name.", code="invalid_name")
+        name = "untitled"
+    if len(name) > MAX_NAME_LENGTH:
+        stem, ext = os.path.splitext(name)
+        ext = ext if len(ext) <= 16 else ""
+        name = stem[: MAX_NAME_LENGTH - len(ext)].rstrip() + ext
+    return name
+
+
+def numbered_name(name: str, n: int, *, kind: str = "file") -> str:
+    """`report.pdf` → `report (n).pdf`; folders keep their whole name as the stem."""
+    stem, ext = (name, "") if kind == "folder" else os.path.splitext(name)
+    suffix = f" ({n})"
+    return stem[: MAX_NAME_LENGTH - len(ext) - len(suffix)] + suffix + ext
+
+
+def clean_tags(raw) -> list[str]:
+    """Trimmed, lower-case, unique tags in the order given; a list or a comma-separated string."""
+    if raw is None:
+        return []
+    items = raw.split(",") if isinstance(raw, str) else [str(item) for item in raw]
+    tags: list[str] = []
+    for item in items:
+        for part in item.split(",") if "," in item else [item]:
+            tag = " ".join(part.strip().lower().split())
+            if not tag or tag in tags:
+                continue
+            if len(tag) > MAX_TAG_LENGTH:
+                raise ValidationFailed(f"Tags are at most {MAX_TAG_LENGTH} characters.", code="invalid_tags")
+            tags.append(tag)
+    if len(tags) > MAX_TAGS:
+        raise ValidationFailed(f"A file has at most {MAX_TAGS} tags.", code="invalid_tags")
+    return tags
+
+
+def guess_content_type(name: str, declared: str = "") -> str:
+    guessed, _ = mimetypes.guess_type(name)
+    return guessed or (declared.split(";")[0].strip().lower() if declared else "") or "application/octet-stream"

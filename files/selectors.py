@@ -1,0 +1,187 @@
+"""Reads for folders, files, versions and the trash; always tenant-scoped, foreign ids are 404."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from accounts.models import Membership
+from files.models import File, FileVersion, Folder
+from mediaportal.exceptions import Forbidden, NotFound, ValidationFailed
+from sharing.selectors import can_change_file, file_ids_visible_to
+
+TYPE_GROUPS: dict[str, Q] = {
+    "image": Q(content_type__startswith="image/"),
+    "pdf": Q(content_type="application/pdf"),
+    "document": Q(content_type="application/pdf")
+    | Q(content_type__startswith="application/vnd.openxmlformats-officedocument")
+    | Q(content_type__startswith="application/vnd.oasis.opendocument")
+    | Q(
+        content_type__in=[
+            "application/msword",
+            "application/vnd.ms-excel",
+            "application/vnd.ms-powerpoint",
+            "application/rtf",
+        ]
+    ),
+    "text": Q(content_type__startswith="text/"),
+    "video": Q(content_type__startswith="video/"),
+    "audio": Q(content_type__startswith="audio/"),
+}
+
+
+def _uuid(value, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(f"{what} not found.") from None
+
+
+# --- Folders ----------------------------------------------------------------------
+
+
+def folder_get(*, membership: Membership, folder_id, include_trashed: bool = False) -> Folder:
+    folders = Folder.objects.filter(tenant_id=membership.tenant_id, pk=_uuid(folder_id, "Folder"))
+    if not include_trashed:
+        folders = folders.filter(deleted_at__isnull=True)
+    folder = folders.first()
+    if folder is None:
+        raise NotFound("Folder not found.")
+    return folder
+
+
+def folder_list(*, membership: Membership, parent_id=None) -> QuerySet[Folder]:
+    """Live children of `parent_id` (the root when None), with file and subfolder counts."""
+    parent = folder_get(membership=membership, folder_id=parent_id) if parent_id else None
+    visible = file_ids_visible_to(membership=membership)
+    file_counts = (
+        File.objects.filter(folder=OuterRef("pk"), deleted_at__isnull=True, id__in=visible)
+        .order_by()
+        .values("folder")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    folder_counts = (
+        Folder.objects.filter(parent=OuterRef("pk"), deleted_at__isnull=True)
+        .order_by()
+        .values("parent")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Folder.objects.filter(tenant_id=membership.tenant_id, parent=parent, deleted_at__isnull=True).annotate(
+        file_count=Coalesce(Subquery(file_counts), Value(0)),
+        folder_count=Coalesce(Subquery(folder_counts), Value(0)),
+    )
+
+
+# --- Files ------------------------------------------------------------------------
+
+
+def _files() -> QuerySet[File]:
+    return File.objects.select_related("owner", "folder")
+
+
+def file_get_for_actor(*, membership: Membership, file_id, perm: str = "view") -> File:
+    """Fetch and authorise in one call: 404 when invisible, 403 when visible but not allowed."""
+    file = (
+        _files()
+        .filter(
+            tenant_id=membership.tenant_id, pk=_uuid(file_id, "File"), id__in=file_ids_visible_to(membership=membership)
+        )
+        .first()
+    )
+    if file is None:
+        raise NotFound("File not found.")
+    if perm != "view" and not can_change_file(membership=membership, file=file):
+        raise Forbidden(f"You may not {perm} this file.")
+    return file
+
+
+def _parse_date(value: str, name: str) -> datetime:
+    from django.utils.dateparse import parse_date, parse_datetime
+    from django.utils.timezone import make_aware
+
+    parsed = parse_datetime(value)
+    if parsed is None:
+        day = parse_date(value)
+        if day is None:
+            raise ValidationFailed(f"{name} must be an ISO 8601 date or date-time.", code="invalid_filter")
+        parsed = datetime(day.year, day.month, day.day)
+    return parsed if parsed.tzinfo else make_aware(parsed)
+
+
+def file_list(*, membership: Membership, filters: dict) -> QuerySet[File]:
+    """Visible live files, filtered by folder, type, tags, status, uploader and dates."""
+    files = _files().filter(tenant_id=membership.tenant_id, id__in=file_ids_visible_to(membership=membership))
+    folder = filters.get("folder")
+    if folder in ("root", "null"):
+        files = files.filter(folder__isnull=True)
+    elif folder:
+        target = folder_get(membership=membership, folder_id=folder)
+        if str(filters.get("subtree", "")).lower() in {"1", "true", "yes"}:
+            files = files.filter(folder__path__startswith=target.path)
+        else:
+            files = files.filter(folder=target)
+    if filters.get("type"):
+        group = TYPE_GROUPS.get(filters["type"])
+        if group is None:
+            raise ValidationFailed(f"type must be one of {', '.join(TYPE_GROUPS)}.", code="invalid_filter")
+        files = files.filter(group)
+    if filters.get("content_type"):
+        files = files.filter(content_type=filters["content_type"])
+    for tag in filters.get("tag") or []:
+        files = files.filter(tags__contains=[tag.strip().lower()])
+    if filters.get("status"):
+        files = files.filter(status=filters["status"])
+    uploader = filters.get("uploaded_by") or filters.get("owner")
+    if uploader:
+        files = (
+            files.filter(owner_id=_uuid(uploader, "User"))
+            if "-" in str(uploader)
+            else files.filter(owner__username=uploader)
+        )
+    if filters.get("created_after"):
+        files = files.filter(created_at__gte=_parse_date(filters["created_after"], "created_after"))
+    if filters.get("created_before"):
+        files = files.filter(created_at__lt=_parse_date(filters["created_before"], "created_before"))
+    for bound, lookup in (("size_min", "size__gte"), ("size_max", "size__lte")):
+        if filters.get(bound):
+            try:
+                files = files.filter(**{lookup: int(filters[bound])})
+            except ValueError:
+                raise ValidationFailed(f"{bound} must be a number of bytes.", code="invalid_filter") from None
+    return files
+
+
+def version_list(*, file: File) -> QuerySet[FileVersion]:
+    return FileVersion.objects.filter(tenant_id=file.tenant_id, file=file).select_related("blob", "uploaded_by")
+
+
+def version_get(*, file: File, number: int) -> FileVersion:
+    version = version_list(file=file).filter(number=number).first()
+    if version is None:
+        raise NotFound("Version not found.")
+    return version
+
+
+# --- Trash ------------------------------------------------------------------------
+
+
+def trash_files(*, membership: Membership) -> QuerySet[File]:
+    """Files trashed on their own (not as part of a folder) that the member may restore."""
+    files = File.objects.filter(tenant_id=membership.tenant_id, deleted_at__isnull=False, trashed_via__isnull=True)
+    return files if _sees_all(membership) else files.filter(owner_id=membership.user_id)
+
+
+def trash_folders(*, membership: Membership) -> QuerySet[Folder]:
+    folders = Folder.objects.filter(tenant_id=membership.tenant_id, deleted_at__isnull=False, trashed_via__isnull=True)
+    return folders if _sees_all(membership) else folders.filter(created_by_id=membership.user_id)
+
+
+def _sees_all(membership: Membership) -> bool:
+    from accounts.models import Role, role_at_least
+
+    return role_at_least(membership.role, Role.ADMIN)

@@ -1,0 +1,302 @@
+"""Writes for files and their versions: upload, edit, download, version history."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from accounts.models import Membership
+from analytics.services import event_record
+from files import storage
+from files.models import Blob, File, FileStatus, FileVersion, Folder, Visibility
+from files.names import clean_name, clean_tags, guess_content_type, numbered_name
+from files.selectors import file_get_for_actor, folder_get, version_get
+from files.services.blobs import BlobVanished, blob_exists, blob_lock, blob_write, tenant_usage_bytes
+from files.uploads import HashedUpload
+from mediaportal.exceptions import Conflict, Forbidden, PayloadTooLarge, ValidationFailed
+from sharing.selectors import can_change_file, can_create
+
+log = logging.getLogger(__name__)
+
+ON_CONFLICT = ("rename", "replace", "fail")
+# Types a browser may render inline from our storage domain: passive formats only. SVG and
+# HTML can run script, so they are always downloads.
+INLINE_SAFE_TYPES = {
+    "image/jpeg",
+    "image/png",
+    "image/gif",
+    "image/webp",
+    "image/bmp",
+    "image/avif",
+    "image/tiff",
+    "application/pdf",
+}
+
+
+def _check_upload(*, membership: Membership, upload: HashedUpload) -> None:
+    tenant = membership.tenant
+    if upload.size == 0:
+        raise ValidationFailed("The file is empty.", code="empty_file")
+    if upload.size > tenant.max_upload_bytes:
+        raise PayloadTooLarge(f"Files are limited to {tenant.max_upload_bytes} bytes in this tenant.")
+    if not blob_exists(tenant=tenant, sha256=upload.sha256):
+        if tenant_usage_bytes(tenant=tenant) + upload.size > tenant.quota_bytes:
+            raise PayloadTooLarge("The tenant's storage quota is used up.", code="quota_exceeded")
+
+
+def _name_taken(*, tenant_id, folder: Folder | None, name: str, exclude_id=None) -> File | None:
+    files = File.objects.filter(tenant_id=tenant_id, folder=folder, name__iexact=name, deleted_at__isnull=True)
+    if exclude_id is not None:
+        files = files.exclude(pk=exclude_id)
+    return files.first()
+
+
+def free_file_name(*, tenant_id, folder: Folder | None, name: str, exclude_id=None) -> str:
+    """`name`, or `name (n).ext` with the smallest n that is free in the folder."""
+    candidate, n = name, 1
+    while _name_taken(tenant_id=tenant_id, folder=folder, name=candidate, exclude_id=exclude_id):
+        candidate = numbered_name(name, n)
+        n += 1
+    return candidate
+
+
+def _add_version(*, file: File, blob: Blob, actor, comment: str = "") -> FileVersion:
+    """Append a version and make it current; the file row must be locked by the caller."""
+    number = (FileVersion.objects.filter(file=file).aggregate(m=Max("number"))["m"] or 0) + 1
+    version = FileVersion.objects.create(
+        tenant_id=file.tenant_id, file=file, number=number, blob=blob, uploaded_by=actor, comment=comment[:500]
+    )
+    file.current_version = version
+    file.size, file.content_type, file.sha256 = blob.size, blob.content_type, blob.sha256
+    file.status, file.error, file.error_code = FileStatus.PENDING, "", ""
+    file.save(
+        update_fields=[
+            "current_version",
+            "size",
+            "content_type",
+            "sha256",
+            "status",
+            "error",
+            "error_code",
+            "updated_at",
+        ]
+    )
+    return version
+
+
+def _store(*, membership: Membership, upload: HashedUpload, content_type: str, write, written: bool = False):
+    """Run `write(blob)` in a transaction with the upload's blob locked, writing bytes only when new.
+
+    A failed S3 write raises before any row exists; a failed database write leaves at most
+    an object that the next identical upload reuses or the orphan sweep removes.
+    """
+    tenant = membership.tenant
+    for _attempt in range(3):
+        if not written and not blob_exists(tenant=tenant, sha256=upload.sha256):
+            blob_write(tenant=tenant, upload=upload, content_type=content_type)
+            written = True
+        try:
+            with transaction.atomic():
+                blob = blob_lock(
+                    tenant=tenant, sha256=upload.sha256, size=upload.size, content_type=content_type, written=written
+                )
+                return write(blob)
+        except BlobVanished:
+            log.info("blob %s purged during upload; writing it again", upload.sha256[:12])
+            blob_write(tenant=tenant, upload=upload, content_type=content_type)
+            written = True
+    raise Conflict("The upload collided with concurrent changes; try again.", code="retry")
+
+
+def file_upload(
+    *,
+    membership: Membership,
+    upload: HashedUpload,
+    folder_id=None,
+    description: str = "",
+    tags=None,
+    on_conflict: str = "rename",
+    name: str | None = None,
+    ip: str | None = None,
+    already_stored: bool = False,
+) -> File:
+    """Store an uploaded file (deduplicated per tenant) and create its first version.
+
+    `on_conflict` decides what happens when the folder already has the name: `rename` to
+    "name (1).ext", `replace` adds a version to the existing file, `fail` is a 409.
+    `already_stored` says the bytes are at their content address already (a direct upload).
+    """
+    if not can_create(membership=membership):
+        raise Forbidden("Viewers cannot upload files.")
+    if on_conflict not in ON_CONFLICT:
+        raise ValidationFailed("on_conflict must be rename, replace or fail.", code="invalid")
+    _check_upload(membership=membership, upload=upload)
+    folder = folder_get(membership=membership, folder_id=folder_id) if folder_id else None
+    clean = clean_name(name or upload.name)
+    content_type = guess_content_type(clean, upload.content_type)
+    tag_list = clean_tags(tags)
+    actor = membership.user
+
+    def write(blob: Blob) -> File:
+        existing = _name_taken(tenant_id=membership.tenant_id, folder=folder, name=clean)
+        if existing is not None and on_conflict == "fail":
+            raise Conflict(f"“{clean}” already exists in this folder.", code="name_conflict")
+        if existing is not None and on_conflict == "replace":
+            file = File.objects.select_for_update().get(pk=existing.pk)
+            if not can_change_file(membership=membership, file=file):
+                raise Forbidden("You may not replace this file.")
+            _add_version(file=file, blob=blob, actor=actor)
+            event_record(verb="file.version_uploaded", tenant=membership.tenant, actor=actor, target=file, ip=ip)
+        else:
+            final = free_file_name(tenant_id=membership.tenant_id, folder=folder, name=clean)
+            file = File.objects.create(
+                tenant_id=membership.tenant_id,
+                folder=folder,
+                name=final,
+                owner=actor,
+                description=description,
+                tags=tag_list,
+            )
+            _add_version(file=file, blob=blob, actor=actor)
+            event_record(
+                verb="file.uploaded",
+                tenant=membership.tenant,
+                actor=actor,
+                target=file,
+                ip=ip,
+                data={"size": blob.size},
+            )
+        return file
+
+    for _attempt in range(3):
+        try:
+            return _store(
+                membership=membership, upload=upload, content_type=content_type, write=write, written=already_stored
+            )
+        except IntegrityError as exc:
+            # Another upload took the same name between our check and insert: pick again.
+            if "file_folder_name_unique" not in str(exc):
+                raise
+            continue
+    raise Conflict("Could not find a free name for the file; try again.", code="name_conflict")
+
+
+def file_version_upload(
+    *, membership: Membership, file_id, upload: HashedUpload, comment: str = "", ip: str | None = None
+) -> FileVersion:
+    file = file_get_for_actor(membership=membership, file_id=file_id, perm="change")
+    _check_upload(membership=membership, upload=upload)
+    content_type = guess_content_type(file.name, upload.content_type)
+
+    def write(blob: Blob) -> FileVersion:
+        locked = File.objects.select_for_update().get(pk=file.pk)
+        version = _add_version(file=locked, blob=blob, actor=membership.user, comment=comment)
+        event_record(
+            verb="file.version_uploaded",
+            tenant=membership.tenant,
+            actor=membership.user,
+            target=locked,
+            ip=ip,
+            data={"version": version.number},
+        )
+        return version
+
+    return _store(membership=membership, upload=upload, content_type=content_type, write=write)
+
+
+@transaction.atomic
+def file_version_restore(*, membership: Membership, file_id, number: int, ip: str | None = None) -> FileVersion:
+    """Make a new version with the bytes of version `number`; history is never rewritten."""
+    file = file_get_for_actor(membership=membership, file_id=file_id, perm="change")
+    old = version_get(file=file, number=number)
+    locked = File.objects.select_for_update().get(pk=file.pk)
+    version = _add_version(
+        file=locked,
+        blob=Blob.objects.select_for_update().get(pk=old.blob_id),
+        actor=membership.user,
+        comment=f"Restored from version {number}",
+    )
+    event_record(
+        verb="file.version_restored",
+        tenant=membership.tenant,
+        actor=membership.user,
+        target=locked,
+        ip=ip,
+        data={"from": number, "version": version.number},
+    )
+    return version
+
+
+@transaction.atomic
+def file_update(*, membership: Membership, file_id, data: dict, ip: str | None = None) -> File:
+    """Rename, move, retag, describe or change the visibility of a file."""
+    file = file_get_for_actor(membership=membership, file_id=file_id, perm="change")
+    file = File.objects.select_for_update().get(pk=file.pk)
+    changed: list[str] = []
+    if "folder" in data:
+        folder = folder_get(membership=membership, folder_id=data["folder"]) if data["folder"] else None
+        if folder != file.folder:
+            file.folder = folder
+            changed.append("folder")
+    if "name" in data:
+        name = clean_name(data["name"])
+        if name != file.name:
+            file.name = name
+            changed.append("name")
+    if {"folder", "name"} & set(changed) and _name_taken(
+        tenant_id=file.tenant_id, folder=file.folder, name=file.name, exclude_id=file.pk
+    ):
+        raise Conflict(f"“{file.name}” already exists in that folder.", code="name_conflict")
+    if "description" in data and data["description"] != file.description:
+        file.description = data["description"]
+        changed.append("description")
+    if "tags" in data:
+        tags = clean_tags(data["tags"])
+        if tags != file.tags:
+            file.tags = tags
+            changed.append("tags")
+    if "visibility" in data and data["visibility"] != file.visibility:
+        if data["visibility"] not in Visibility.values:
+            raise ValidationFailed("visibility must be private, tenant or public.", code="invalid")
+        file.visibility = data["visibility"]
+        changed.append("visibility")
+    if changed:
+        file.save(update_fields=[*changed, "updated_at"])
+        event_record(
+            verb="file.updated",
+            tenant=membership.tenant,
+            actor=membership.user,
+            target=file,
+            ip=ip,
+            data={"fields": changed},
+        )
+    return file
+
+
+def file_download_url(
+    *, membership: Membership, file_id, version: int | None = None, inline: bool = False, ip: str | None = None
+) -> str:
+    """A presigned URL (≤ 5 minutes) for the file's bytes, recording the access."""
+    file = file_get_for_actor(membership=membership, file_id=file_id)
+    if version is not None:
+        chosen = version_get(file=file, number=version)
+        blob = chosen.blob
+    else:
+        blob = Blob.objects.get(pk=file.current_version.blob_id)
+    inline = inline and blob.content_type in INLINE_SAFE_TYPES
+    url = storage.presigned_get(key=blob.storage_key, filename=file.name, content_type=blob.content_type, inline=inline)
+    now = timezone.now()
+    with transaction.atomic():
+        File.objects.filter(pk=file.pk).update(last_accessed_at=now)
+        event_record(
+            verb="file.downloaded",
+            tenant=membership.tenant,
+            actor=membership.user,
+            target=file,
+            ip=ip,
+            data={"version": version} if version else {},
+        )
+    return url

@@ -1,0 +1,99 @@
+"""Writes for folders: create, rename, move. Paths are materialised, so a rename or move
+rewrites the subtree's paths in one UPDATE."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.db.models import Value
+from django.db.models.functions import Concat, Substr
+
+from accounts.models import Membership
+from analytics.services import event_record
+from files.models import Folder
+from files.names import clean_name
+from files.selectors import folder_get
+from mediaportal.exceptions import Conflict, Forbidden, ValidationFailed
+from sharing.selectors import can_change_folder, can_create
+
+
+def folder_path(parent: Folder | None, name: str) -> str:
+    return f"{parent.path if parent else '/'}{name}/"
+
+
+def sibling_taken(*, tenant_id, parent: Folder | None, name: str, exclude_id=None) -> bool:
+    siblings = Folder.objects.filter(tenant_id=tenant_id, parent=parent, name__iexact=name, deleted_at__isnull=True)
+    if exclude_id is not None:
+        siblings = siblings.exclude(pk=exclude_id)
+    return siblings.exists()
+
+
+def rewrite_subtree_paths(*, folder: Folder, old_path: str) -> None:
+    """Give every folder below `folder` the new prefix (trashed ones too, so restores stay right)."""
+    if old_path == folder.path:
+        return
+    Folder.objects.filter(tenant_id=folder.tenant_id, path__startswith=old_path).exclude(pk=folder.pk).update(
+        path=Concat(Value(folder.path), Substr("path", len(old_path) + 1))
+    )
+
+
+def folder_create(*, membership: Membership, name: str, parent_id=None, ip: str | None = None) -> Folder:
+    if not can_create(membership=membership):
+        raise Forbidden("Viewers cannot create folders.")
+    parent = folder_get(membership=membership, folder_id=parent_id) if parent_id else None
+    name = clean_name(name, kind="folder")
+    if sibling_taken(tenant_id=membership.tenant_id, parent=parent, name=name):
+        raise Conflict(f"A folder named “{name}” already exists here.", code="name_conflict")
+    try:
+        with transaction.atomic():
+            folder = Folder.objects.create(
+                tenant_id=membership.tenant_id,
+                parent=parent,
+                name=name,
+                path=folder_path(parent, name),
+                created_by=membership.user,
+            )
+            event_record(verb="folder.created", tenant=membership.tenant, actor=membership.user, target=folder, ip=ip)
+    except IntegrityError:
+        raise Conflict(f"A folder named “{name}” already exists here.", code="name_conflict") from None
+    return folder
+
+
+@transaction.atomic
+def folder_update(*, membership: Membership, folder_id, data: dict, ip: str | None = None) -> Folder:
+    """Rename (`name`) and/or move (`parent`: a folder id, or None for the root)."""
+    folder = folder_get(membership=membership, folder_id=folder_id)
+    if not can_change_folder(membership=membership, folder=folder):
+        raise Forbidden("You may not change this folder.")
+    folder = Folder.objects.select_for_update().get(pk=folder.pk)
+    old_path = folder.path
+    changed = []
+    if "parent" in data:
+        parent = folder_get(membership=membership, folder_id=data["parent"]) if data["parent"] else None
+        if parent is not None and parent.path.startswith(folder.path):
+            raise ValidationFailed(
+                "A folder cannot be moved into itself or one of its subfolders.", code="invalid_move"
+            )
+        if parent != folder.parent:
+            folder.parent = parent
+            changed.append("parent")
+    if "name" in data:
+        name = clean_name(data["name"], kind="folder")
+        if name != folder.name:
+            folder.name = name
+            changed.append("name")
+    if not changed:
+        return folder
+    if sibling_taken(tenant_id=folder.tenant_id, parent=folder.parent, name=folder.name, exclude_id=folder.pk):
+        raise Conflict(f"A folder named “{folder.name}” already exists there.", code="name_conflict")
+    folder.path = folder_path(folder.parent, folder.name)
+    folder.save(update_fields=[*changed, "path", "updated_at"])
+    rewrite_subtree_paths(folder=folder, old_path=old_path)
+    event_record(
+        verb="folder.moved" if "parent" in changed else "folder.renamed",
+        tenant=membership.tenant,
+        actor=membership.user,
+        target=folder,
+        ip=ip,
+        data={"from": old_path, "to": folder.path},
+    )
+    return folder

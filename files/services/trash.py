@@ -1,0 +1,242 @@
+"""The trash: deleting moves things here; restore puts them back; purge deletes for good."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Membership, Tenant
+from analytics.services import event_record
+from files.models import File, FileVersion, Folder
+from files.names import numbered_name
+from files.selectors import file_get_for_actor, folder_get, trash_files, trash_folders
+from files.services.blobs import blob_release_if_unused
+from files.services.files import free_file_name
+from files.services.folders import folder_path, rewrite_subtree_paths, sibling_taken
+from mediaportal.exceptions import Forbidden, NotFound
+from sharing.selectors import can_change_folder
+
+log = logging.getLogger(__name__)
+
+
+# --- Moving to the trash ----------------------------------------------------------
+
+
+@transaction.atomic
+def file_trash(*, membership: Membership, file_id, ip: str | None = None) -> File:
+    file = file_get_for_actor(membership=membership, file_id=file_id, perm="delete")
+    now = timezone.now()
+    File.objects.filter(pk=file.pk).update(deleted_at=now, deleted_by=membership.user, trashed_via=None)
+    event_record(verb="file.trashed", tenant=membership.tenant, actor=membership.user, target=file, ip=ip)
+    return file
+
+
+@transaction.atomic
+def folder_trash(*, membership: Membership, folder_id, ip: str | None = None) -> Folder:
+    """Trash the folder with everything live below it, remembered as one trash entry."""
+    folder = folder_get(membership=membership, folder_id=folder_id)
+    if not can_change_folder(membership=membership, folder=folder):
+        raise Forbidden("You may not delete this folder.")
+    now = timezone.now()
+    tenant_id = folder.tenant_id
+    Folder.objects.filter(pk=folder.pk).update(deleted_at=now, deleted_by=membership.user, trashed_via=None)
+    Folder.objects.filter(tenant_id=tenant_id, path__startswith=folder.path, deleted_at__isnull=True).exclude(
+        pk=folder.pk
+    ).update(deleted_at=now, deleted_by=membership.user, trashed_via=folder)
+    File.objects.filter(tenant_id=tenant_id, folder__path__startswith=folder.path, deleted_at__isnull=True).update(
+        deleted_at=now, deleted_by=membership.user, trashed_via=folder
+    )
+    event_record(verb="folder.trashed", tenant=membership.tenant, actor=membership.user, target=folder, ip=ip)
+    return folder
+
+
+# --- Listing ----------------------------------------------------------------------
+
+
+def trash_entries(*, membership: Membership, limit: int, after: tuple | None = None) -> list[dict]:
+    """Trash entries, newest first, `limit` of them after the cursor (deleted_at, id)."""
+    files = trash_files(membership=membership).select_related("folder")
+    folders = trash_folders(membership=membership)
+    if after is not None:
+        from django.db.models import Q
+
+        deleted_at, item_id = after
+        keyset = Q(deleted_at__lt=deleted_at) | Q(deleted_at=deleted_at, id__lt=item_id)
+        files, folders = files.filter(keyset), folders.filter(keyset)
+    entries = [
+        {
+            "id": f.id,
+            "kind": "file",
+            "name": f.name,
+            "deleted_at": f.deleted_at,
+            "original_path": (f.folder.path if f.folder else "/") + f.name,
+            "size": f.size,
+        }
+        for f in files.order_by("-deleted_at", "-id")[:limit]
+    ] + [
+        {
+            "id": d.id,
+            "kind": "folder",
+            "name": d.name,
+            "deleted_at": d.deleted_at,
+            "original_path": d.path,
+            "size": None,
+        }
+        for d in folders.order_by("-deleted_at", "-id")[:limit]
+    ]
+    entries.sort(key=lambda e: (e["deleted_at"], e["id"]), reverse=True)
+    return entries[:limit]
+
+
+def _trash_item(*, membership: Membership, item_id) -> File | Folder:
+    import uuid
+
+    try:
+        pk = uuid.UUID(str(item_id))
+    except ValueError:
+        raise NotFound("Not in the trash.") from None
+    item = (
+        trash_files(membership=membership).filter(pk=pk).first()
+        or trash_folders(membership=membership).filter(pk=pk).first()
+    )
+    if item is None:
+        raise NotFound("Not in the trash.")
+    return item
+
+
+# --- Restoring --------------------------------------------------------------------
+
+
+@transaction.atomic
+def trash_restore(*, membership: Membership, item_id, ip: str | None = None) -> File | Folder:
+    """Put an entry back where it was; into the root if that folder is gone, renamed on a clash."""
+    item = _trash_item(membership=membership, item_id=item_id)
+    if isinstance(item, File):
+        restored = _restore_file(item)
+    else:
+        restored = _restore_folder(item)
+    event_record(
+        verb=f"{restored._meta.model_name}.restored",
+        tenant=membership.tenant,
+        actor=membership.user,
+        target=restored,
+        ip=ip,
+    )
+    return restored
+
+
+def _restore_file(file: File) -> File:
+    file = File.objects.select_for_update().select_related("folder").get(pk=file.pk)
+    if file.folder is not None and file.folder.deleted_at is not None:
+        file.folder = None
+    file.name = free_file_name(tenant_id=file.tenant_id, folder=file.folder, name=file.name)
+    file.deleted_at = file.deleted_by = file.trashed_via = None
+    file.save(update_fields=["folder", "name", "deleted_at", "deleted_by", "trashed_via", "updated_at"])
+    return file
+
+
+def _restore_folder(folder: Folder) -> Folder:
+    folder = Folder.objects.select_for_update().select_related("parent").get(pk=folder.pk)
+    old_path = folder.path
+    if folder.parent is not None and folder.parent.deleted_at is not None:
+        folder.parent = None
+    base, n = folder.name, 1
+    while sibling_taken(tenant_id=folder.tenant_id, parent=folder.parent, name=folder.name, exclude_id=folder.pk):
+        folder.name = numbered_name(base, n, kind="folder")
+        n += 1
+    folder.path = folder_path(folder.parent, folder.name)
+    folder.deleted_at = folder.deleted_by = None
+    folder.save(update_fields=["parent", "name", "path", "deleted_at", "deleted_by", "updated_at"])
+    rewrite_subtree_paths(folder=folder, old_path=old_path)
+    Folder.objects.filter(trashed_via=folder).update(deleted_at=None, deleted_by=None, trashed_via=None)
+    File.objects.filter(trashed_via=folder).update(deleted_at=None, deleted_by=None, trashed_via=None)
+    return folder
+
+
+# --- Purging ----------------------------------------------------------------------
+
+
+def _purge_files(files) -> int:
+    """Delete files with their versions, and the blobs (and S3 objects) nobody else uses."""
+    file_ids = list(files.values_list("pk", flat=True))
+    if not file_ids:
+        return 0
+    blob_ids = set(FileVersion.objects.filter(file_id__in=file_ids).values_list("blob_id", flat=True))
+    File.objects.filter(pk__in=file_ids).update(current_version=None)
+    FileVersion.objects.filter(file_id__in=file_ids).delete()
+    File.objects.filter(pk__in=file_ids).delete()
+    for blob_id in sorted(blob_ids):
+        blob_release_if_unused(blob_id=blob_id)
+    return len(file_ids)
+
+
+def _purge_folder(folder: Folder) -> int:
+    count = _purge_files(File.objects.filter(trashed_via=folder))
+    # Subfolders go with it; files inside them that were trashed on their own stay in the
+    # trash as their own entries (their folder reference becomes empty).
+    Folder.objects.filter(tenant_id=folder.tenant_id, path__startswith=folder.path).delete()
+    return count
+
+
+@transaction.atomic
+def trash_purge(*, membership: Membership, item_id, ip: str | None = None) -> None:
+    item = _trash_item(membership=membership, item_id=item_id)
+    if isinstance(item, File):
+        _purge_files(File.objects.filter(pk=item.pk))
+    else:
+        _purge_folder(item)
+    event_record(
+        verb=f"{item._meta.model_name}.purged",
+        tenant=membership.tenant,
+        actor=membership.user,
+        ip=ip,
+        data={"id": str(item.pk), "name": item.name},
+    )
+
+
+@transaction.atomic
+def trash_empty(*, membership: Membership, ip: str | None = None) -> int:
+    purged = 0
+    for folder in trash_folders(membership=membership):
+        purged += _purge_folder(folder)
+    purged += _purge_files(trash_files(membership=membership))
+    event_record(verb="trash.emptied", tenant=membership.tenant, actor=membership.user, ip=ip, data={"files": purged})
+    return purged
+
+
+@transaction.atomic
+def file_delete_permanently(*, membership: Membership, file_id, ip: str | None = None) -> None:
+    """`DELETE …?permanent=true`: skip the trash."""
+    file = file_get_for_actor(membership=membership, file_id=file_id, perm="delete")
+    _purge_files(File.objects.filter(pk=file.pk))
+    event_record(
+        verb="file.purged",
+        tenant=membership.tenant,
+        actor=membership.user,
+        ip=ip,
+        data={"id": str(file.pk), "name": file.name},
+    )
+
+
+@transaction.atomic
+def folder_delete_permanently(*, membership: Membership, folder_id, ip: str | None = None) -> None:
+    folder = folder_trash(membership=membership, folder_id=folder_id, ip=ip)
+    _purge_folder(Folder.objects.get(pk=folder.pk))
+
+
+def trash_purge_expired(*, now=None) -> int:
+    """Purge what has been in the trash longer than each tenant's retention (the daily sweep)."""
+    now = now or timezone.now()
+    purged = 0
+    for tenant in Tenant.objects.all().only("id", "trash_retention_days"):
+        cutoff = now - timedelta(days=tenant.trash_retention_days)
+        with transaction.atomic():
+            for folder in Folder.objects.filter(tenant=tenant, trashed_via__isnull=True, deleted_at__lt=cutoff):
+                purged += _purge_folder(folder)
+            purged += _purge_files(File.objects.filter(tenant=tenant, trashed_via__isnull=True, deleted_at__lt=cutoff))
+    if purged:
+        log.info("trash sweep purged %d files", purged)
+    return purged

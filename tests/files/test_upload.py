@@ -1,0 +1,229 @@
+from __future__ import annotations
+
+import pytest
+from django.db import OperationalError
+
+from accounts.models import Role
+from analytics.models import ActivityEvent
+from files import storage
+from files.models import Blob, File, FileVersion
+from tests.factories import MembershipFactory
+from tests.files.conftest import CORPUS, sha, tenant_objects, upload
+from tests.helpers import client_for
+
+pytestmark = pytest.mark.django_db
+
+PHOTO = CORPUS / "photo_exif" / "court-exif.jpg"
+
+
+def test_upload_returns_file_shape_and_stores_bytes_with_checksum(editor, tenant):
+    data = PHOTO.read_bytes()
+    response = upload(editor, tenant, "court.jpg", data, description="Court", tags=["Sport", " court "])
+    assert response.status_code == 201, response.content
+    body = response.json()
+    expected_keys = {
+        "id", "name", "folder", "size", "content_type", "sha256", "status", "error", "version", "tags",
+        "description", "visibility", "labels", "metadata", "renditions", "storage_tier", "replicated",
+        "created_at", "updated_at", "uploaded_by",
+    }  # fmt: skip
+    assert expected_keys <= set(body)
+    assert body["name"] == "court.jpg" and body["size"] == len(data) and body["sha256"] == sha(data)
+    assert body["status"] == "pending" and body["version"] == 1 and body["storage_tier"] == "hot"
+    assert body["content_type"] == "image/jpeg" and body["tags"] == ["sport", "court"]
+    assert body["uploaded_by"]["username"] == editor.user.username
+
+    key = storage.blob_key(tenant.id, sha(data))
+    assert tenant_objects(tenant) == [key]
+    head = storage.object_head(key)
+    assert head["Metadata"]["sha256"] == sha(data) and head["ContentLength"] == len(data)
+    stored = b"".join(storage.object_chunks(key))
+    assert stored == data
+    assert ActivityEvent.objects.filter(tenant=tenant, verb="file.uploaded", target_id=body["id"]).exists()
+
+
+def test_same_bytes_twice_in_one_tenant_are_stored_once(editor, tenant):
+    data = PHOTO.read_bytes()
+    first = upload(editor, tenant, "a.jpg", data).json()
+    second = upload(editor, tenant, "b.jpg", data).json()
+    assert first["id"] != second["id"] and first["sha256"] == second["sha256"]
+    assert len(tenant_objects(tenant)) == 1
+    assert Blob.objects.filter(tenant=tenant).count() == 1
+
+    # Deleting one for good leaves the other, and its bytes, intact.
+    assert editor.delete(f"/api/v1/tenants/{tenant.slug}/files/{first['id']}/?permanent=true").status_code == 204
+    assert len(tenant_objects(tenant)) == 1
+    download = editor.get(f"/api/v1/tenants/{tenant.slug}/files/{second['id']}/download/")
+    assert download.status_code == 302
+    # The last reference gone, the object goes too.
+    assert editor.delete(f"/api/v1/tenants/{tenant.slug}/files/{second['id']}/?permanent=true").status_code == 204
+    assert tenant_objects(tenant) == []
+    assert not Blob.objects.filter(tenant=tenant).exists()
+
+
+def test_same_bytes_in_two_tenants_are_two_blobs(editor, tenant):
+    other = MembershipFactory(role=Role.OWNER)
+    data = PHOTO.read_bytes()
+    upload(editor, tenant, "a.jpg", data)
+    upload(client_for(other.user), other.tenant, "a.jpg", data)
+    assert len(tenant_objects(tenant)) == 1 and len(tenant_objects(other.tenant)) == 1
+    assert Blob.objects.filter(sha256=sha(data)).count() == 2
+
+
+def test_too_large_is_413_and_leaves_nothing(editor, tenant):
+    tenant.max_upload_bytes = 1000
+    tenant.save()
+    response = upload(editor, tenant, "big.bin", b"x" * 5000)
+    assert response.status_code == 413
+    assert response.json()["code"] == "file_too_large"
+    assert not File.objects.filter(tenant=tenant).exists() and not Blob.objects.exists()
+    assert tenant_objects(tenant) == []
+
+
+def test_handler_stops_reading_past_the_limit():
+    """The streaming path for bodies whose declared length cannot be trusted (chunked)."""
+    from django.core.files.uploadhandler import StopUpload
+
+    from files.uploads import HashingUploadHandler
+
+    handler = HashingUploadHandler(max_bytes=1000)
+    handler.new_file("file", "big.bin", "application/octet-stream", None)
+    handler.receive_data_chunk(b"x" * 600, 0)
+    with pytest.raises(StopUpload):
+        handler.receive_data_chunk(b"x" * 600, 600)
+    assert handler.too_large and handler.received == 1200
+
+
+def test_empty_file_is_400(editor, tenant):
+    response = upload(editor, tenant, "empty.txt", b"")
+    assert response.status_code == 400
+    assert response.json()["code"] == "empty_file"
+    assert not File.objects.exists() and tenant_objects(tenant) == []
+
+
+def test_missing_file_field_is_400(editor, tenant):
+    response = editor.post(f"/api/v1/tenants/{tenant.slug}/files/", {"description": "x"}, format="multipart")
+    assert response.status_code == 400 and response.json()["code"] == "file_required"
+
+
+def test_over_quota_is_413(editor, tenant):
+    tenant.quota_bytes = 100
+    tenant.save()
+    response = upload(editor, tenant, "a.txt", b"y" * 200)
+    assert response.status_code == 413 and response.json()["code"] == "quota_exceeded"
+    assert not File.objects.exists() and tenant_objects(tenant) == []
+
+
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Users\\me\\report.pdf", "report.pdf"),
+        ("evil\u202egpj.exe", "evilgpj.exe"),
+        ("tab\there\x00.txt", "tabhere.txt"),
+        ("Ünïcødé 写真.jpg", "Ünïcødé 写真.jpg"),
+        ("x" * 400 + ".png", "x" * 251 + ".png"),
+    ],
+)
+def test_file_names_are_cleaned_but_kept(editor, tenant, given, shown):
+    from files.names import clean_name
+
+    assert clean_name(given) == shown
+    if "\x00" in given:
+        return  # JSON strings with NUL are refused outright by the API (400), which is fine too
+    response = upload(editor, tenant, "placeholder.bin", b"abc")
+    file_id = response.json()["id"]
+    renamed = editor.patch(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/", {"name": given}, format="json")
+    assert renamed.status_code == 200 and renamed.json()["name"] == shown
+
+
+def test_on_conflict_rename_replace_fail(editor, tenant):
+    first = upload(editor, tenant, "report.pdf", b"one").json()
+    renamed = upload(editor, tenant, "Report.pdf", b"two")
+    assert renamed.status_code == 201 and renamed.json()["name"] == "Report (1).pdf"
+    assert upload(editor, tenant, "report.pdf", b"three").json()["name"] == "report (2).pdf"
+
+    failed = upload(editor, tenant, "report.pdf", b"four", on_conflict="fail")
+    assert failed.status_code == 409 and failed.json()["code"] == "name_conflict"
+
+    replaced = upload(editor, tenant, "report.pdf", b"five", on_conflict="replace")
+    assert replaced.status_code == 201
+    assert replaced.json()["id"] == first["id"] and replaced.json()["version"] == 2
+    assert File.objects.filter(tenant=tenant, deleted_at__isnull=True).count() == 3
+    assert FileVersion.objects.filter(file_id=first["id"]).count() == 2
+
+
+def test_tags_as_repeated_fields_or_comma_separated(editor, tenant):
+    repeated = upload(editor, tenant, "a.txt", b"a", tags=["Red", "blue", "red"])
+    assert repeated.json()["tags"] == ["red", "blue"]
+    comma = upload(editor, tenant, "b.txt", b"b", tags="One, two ,THREE")
+    assert comma.json()["tags"] == ["one", "two", "three"]
+
+
+def test_viewer_cannot_upload(member, tenant):
+    viewer = member(Role.VIEWER)
+    response = upload(viewer, tenant, "a.txt", b"a")
+    assert response.status_code == 403
+    assert not File.objects.exists() and tenant_objects(tenant) == []
+
+
+def test_upload_into_folder_of_another_tenant_is_404(editor, tenant):
+    other = MembershipFactory(role=Role.OWNER)
+    folder = client_for(other.user).post(
+        f"/api/v1/tenants/{other.tenant.slug}/folders/", {"name": "Theirs"}, format="json"
+    )
+    response = upload(editor, tenant, "a.txt", b"a", folder=folder.json()["id"])
+    assert response.status_code == 404
+    assert not File.objects.filter(tenant=tenant).exists()
+
+
+def test_s3_down_is_503_and_leaves_no_rows(editor, tenant, disposable_s3):
+    assert upload(editor, tenant, "ok.txt", b"while up").status_code == 201
+    disposable_s3.stop_s3()
+    response = upload(editor, tenant, "lost.txt", b"while down")
+    assert response.status_code == 503
+    assert response.json()["code"] == "storage_unavailable"
+    assert list(File.objects.filter(tenant=tenant).values_list("name", flat=True)) == ["ok.txt"]
+    assert Blob.objects.filter(tenant=tenant).count() == 1
+    assert FileVersion.objects.filter(tenant=tenant).count() == 1
+
+
+def test_database_failure_after_s3_write_leaves_no_row_and_retry_reuses_object(editor, tenant, monkeypatch):
+    from files.services import files as file_services
+
+    data = b"bytes written before the database failed"
+    real_add_version = file_services._add_version
+
+    def failing(**kwargs):
+        raise OperationalError("simulated database failure")
+
+    monkeypatch.setattr(file_services, "_add_version", failing)
+    with pytest.raises(OperationalError):
+        upload(editor, tenant, "doc.txt", data)
+    assert not File.objects.filter(tenant=tenant).exists() and not Blob.objects.filter(tenant=tenant).exists()
+    assert tenant_objects(tenant) == [storage.blob_key(tenant.id, sha(data))]
+
+    monkeypatch.setattr(file_services, "_add_version", real_add_version)
+    response = upload(editor, tenant, "doc.txt", data)
+    assert response.status_code == 201
+    assert tenant_objects(tenant) == [storage.blob_key(tenant.id, sha(data))]
+
+
+def test_orphan_sweep_removes_unclaimed_objects_only(editor, tenant):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+
+    kept = upload(editor, tenant, "kept.txt", b"kept").json()
+    orphan = b"orphaned bytes"
+    storage.object_put(
+        key=storage.blob_key(tenant.id, sha(orphan)),
+        body=orphan,
+        sha256=sha(orphan),
+        content_type="text/plain",
+        size=len(orphan),
+    )
+    from files.services.blobs import orphan_sweep
+
+    assert orphan_sweep(older_than=timedelta(hours=1)) == 0  # too young to judge
+    call_command("sweep_orphans", "--min-age-minutes=0", stdout=open("/dev/null", "w"))
+    assert tenant_objects(tenant) == [storage.blob_key(tenant.id, kept["sha256"])]

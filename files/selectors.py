@@ -81,7 +81,7 @@ def folder_list(*, membership: Membership, parent_id=None) -> QuerySet[Folder]:
 
 
 def _files() -> QuerySet[File]:
-    return File.objects.select_related("owner", "folder")
+    return File.objects.select_related("owner", "folder", "current_version__blob")
 
 
 def file_get_for_actor(*, membership: Membership, file_id, perm: str = "view") -> File:

@@ -129,7 +129,7 @@ def trash_restore(*, membership: Membership, item_id, ip: str | None = None) -> 
 
 
 def _restore_file(file: File) -> File:
-    file = File.objects.select_for_update().select_related("folder").get(pk=file.pk)
+    file = File.objects.select_for_update(of=("self",)).select_related("folder").get(pk=file.pk)
     if file.folder is not None and file.folder.deleted_at is not None:
         file.folder = None
     file.name = free_file_name(tenant_id=file.tenant_id, folder=file.folder, name=file.name)
@@ -139,7 +139,7 @@ def _restore_file(file: File) -> File:
 
 
 def _restore_folder(folder: Folder) -> Folder:
-    folder = Folder.objects.select_for_update().select_related("parent").get(pk=folder.pk)
+    folder = Folder.objects.select_for_update(of=("self",)).select_related("parent").get(pk=folder.pk)
     old_path = folder.path
     if folder.parent is not None and folder.parent.deleted_at is not None:
         folder.parent = None

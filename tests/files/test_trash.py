@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from files.models import Blob, File, Folder
+from files.services.trash import trash_purge_expired
+from tests.files.conftest import tenant_objects, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def t(tenant, suffix=""):
+    return f"/api/v1/tenants/{tenant.slug}/{suffix}"
+
+
+def test_trash_list_restore_and_purge_file(editor, tenant):
+    file = upload(editor, tenant, "a.txt", b"aaa").json()
+    assert editor.delete(t(tenant, f"files/{file['id']}/")).status_code == 204
+    listed = editor.get(t(tenant, "files/")).json()["results"]
+    assert listed == []
+    trash = editor.get(t(tenant, "trash/")).json()
+    assert set(trash) == {"results", "next", "previous"}
+    entry = trash["results"][0]
+    assert entry["id"] == file["id"] and entry["kind"] == "file" and entry["original_path"] == "/a.txt"
+    assert entry["deleted_at"]
+    assert editor.post(t(tenant, f"trash/{file['id']}/restore/")).status_code == 200
+    assert editor.get(t(tenant, f"files/{file['id']}/")).status_code == 200
+    assert editor.get(t(tenant, "trash/")).json()["results"] == []
+
+    editor.delete(t(tenant, f"files/{file['id']}/"))
+    assert editor.delete(t(tenant, f"trash/{file['id']}/")).status_code == 204
+    assert not File.objects.filter(pk=file["id"]).exists()
+    assert tenant_objects(tenant) == [] and not Blob.objects.filter(tenant=tenant).exists()
+
+
+def test_restore_into_deleted_folder_goes_to_root_and_renames_on_conflict(editor, tenant):
+    folder = editor.post(t(tenant, "folders/"), {"name": "Old"}, format="json").json()
+    inside = upload(editor, tenant, "report.pdf", b"in folder", folder=folder["id"]).json()
+    editor.delete(t(tenant, f"files/{inside['id']}/"))
+    editor.delete(t(tenant, f"folders/{folder['id']}/"))
+    upload(editor, tenant, "report.pdf", b"at root")
+    response = editor.post(t(tenant, f"trash/{inside['id']}/restore/"))
+    assert response.status_code == 200
+    assert response.json() == {"id": inside["id"], "kind": "file", "name": "report (1).pdf", "path": "/report (1).pdf"}
+    restored = File.objects.get(pk=inside["id"])
+    assert restored.folder is None and restored.deleted_at is None
+
+
+def test_folder_restore_brings_back_its_subtree_only(editor, tenant):
+    a = editor.post(t(tenant, "folders/"), {"name": "A"}, format="json").json()
+    b = editor.post(t(tenant, "folders/"), {"name": "B", "parent": a["id"]}, format="json").json()
+    went_with = upload(editor, tenant, "with.txt", b"1", folder=b["id"]).json()
+    trashed_before = upload(editor, tenant, "before.txt", b"2", folder=a["id"]).json()
+    editor.delete(t(tenant, f"files/{trashed_before['id']}/"))
+    editor.delete(t(tenant, f"folders/{a['id']}/"))
+    entries = {e["id"]: e for e in editor.get(t(tenant, "trash/")).json()["results"]}
+    assert set(entries) == {a["id"], trashed_before["id"]}
+
+    editor.post(t(tenant, "folders/"), {"name": "A"}, format="json")  # takes the name meanwhile
+    restored = editor.post(t(tenant, f"trash/{a['id']}/restore/")).json()
+    assert restored["name"] == "A (1)" and restored["path"] == "/A (1)/"
+    assert Folder.objects.get(pk=b["id"]).path == "/A (1)/B/" and Folder.objects.get(pk=b["id"]).deleted_at is None
+    assert editor.get(t(tenant, f"files/{went_with['id']}/")).status_code == 200
+    assert editor.get(t(tenant, f"files/{trashed_before['id']}/")).status_code == 404
+
+
+def test_purge_keeps_blobs_still_used(editor, tenant):
+    a = upload(editor, tenant, "a.txt", b"shared").json()
+    b = upload(editor, tenant, "b.txt", b"shared").json()
+    editor.delete(t(tenant, f"files/{a['id']}/"))
+    editor.delete(t(tenant, f"trash/{a['id']}/"))
+    assert len(tenant_objects(tenant)) == 1
+    assert editor.get(t(tenant, f"files/{b['id']}/download/")).status_code == 302
+
+
+def test_empty_trash_and_folder_purge(editor, tenant):
+    folder = editor.post(t(tenant, "folders/"), {"name": "F"}, format="json").json()
+    upload(editor, tenant, "in.txt", b"in", folder=folder["id"])
+    loose = upload(editor, tenant, "loose.txt", b"loose").json()
+    kept = upload(editor, tenant, "kept.txt", b"kept").json()
+    editor.delete(t(tenant, f"folders/{folder['id']}/"))
+    editor.delete(t(tenant, f"files/{loose['id']}/"))
+    assert editor.post(t(tenant, "trash/empty/")).status_code == 204
+    assert editor.get(t(tenant, "trash/")).json()["results"] == []
+    assert list(File.objects.filter(tenant=tenant).values_list("id", flat=True)) == [File.objects.get(pk=kept["id"]).pk]
+    assert not Folder.objects.filter(tenant=tenant).exists()
+    assert len(tenant_objects(tenant)) == 1
+
+
+def test_permanent_delete_skips_trash(editor, tenant):
+    file = upload(editor, tenant, "gone.txt", b"gone").json()
+    assert editor.delete(t(tenant, f"files/{file['id']}/?permanent=true")).status_code == 204
+    assert editor.get(t(tenant, "trash/")).json()["results"] == []
+    assert tenant_objects(tenant) == []
+    folder = editor.post(t(tenant, "folders/"), {"name": "F"}, format="json").json()
+    upload(editor, tenant, "x.txt", b"x", folder=folder["id"])
+    assert editor.delete(t(tenant, f"folders/{folder['id']}/?permanent=true")).status_code == 204
+    assert not Folder.objects.filter(tenant=tenant).exists() and not File.objects.filter(tenant=tenant).exists()
+    assert tenant_objects(tenant) == []
+
+
+def test_trash_retention_sweep(editor, tenant):
+    old = upload(editor, tenant, "old.txt", b"old").json()
+    recent = upload(editor, tenant, "recent.txt", b"recent").json()
+    editor.delete(t(tenant, f"files/{old['id']}/"))
+    editor.delete(t(tenant, f"files/{recent['id']}/"))
+    File.objects.filter(pk=old["id"]).update(deleted_at=timezone.now() - timedelta(days=tenant.trash_retention_days + 1))
+    assert trash_purge_expired() == 1
+    assert [e["id"] for e in editor.get(t(tenant, "trash/")).json()["results"]] == [recent["id"]]
+    assert len(tenant_objects(tenant)) == 1
+
+
+def test_trash_pagination(editor, tenant, monkeypatch):
+    from files.api.views import TrashListView
+
+    monkeypatch.setattr(TrashListView, "page_size", 2)
+    ids = [upload(editor, tenant, f"{i}.txt", str(i).encode()).json()["id"] for i in range(5)]
+    for file_id in ids:
+        editor.delete(t(tenant, f"files/{file_id}/"))
+    seen, url = [], t(tenant, "trash/")
+    while url:
+        page = editor.get(url).json()
+        seen += [e["id"] for e in page["results"]]
+        url = page["next"]
+    assert sorted(seen) == sorted(ids) and len(seen) == 5

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import pytest
+import requests
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from accounts.models import Role
+from files.models import Blob, FileVersion
+from tests.files.conftest import sha, tenant_objects, upload
+
+pytestmark = pytest.mark.django_db
+
+
+def url(tenant, file_id, suffix=""):
+    return f"/api/v1/tenants/{tenant.slug}/files/{file_id}/{suffix}"
+
+
+def test_versions_upload_list_and_restore(editor, tenant):
+    file = upload(editor, tenant, "plan.txt", b"v1 bytes").json()
+    second = editor.post(
+        url(tenant, file["id"], "versions/"),
+        {"file": SimpleUploadedFile("whatever.txt", b"v2 bytes"), "comment": "second draft"},
+        format="multipart",
+    )
+    assert second.status_code == 201 and second.json()["number"] == 2 and second.json()["comment"] == "second draft"
+    listing = editor.get(url(tenant, file["id"], "versions/")).json()["results"]
+    assert [(v["number"], v["size"], v["current"]) for v in listing] == [(2, 8, True), (1, 8, False)]
+    assert listing[1]["sha256"] == sha(b"v1 bytes") and listing[0]["uploaded_by"]["username"] == editor.user.username
+
+    restored = editor.post(url(tenant, file["id"], "versions/1/restore/"))
+    assert restored.status_code == 201 and restored.json()["number"] == 3
+    assert restored.json()["sha256"] == sha(b"v1 bytes")
+    assert FileVersion.objects.filter(file_id=file["id"]).count() == 3
+    detail = editor.get(url(tenant, file["id"])).json()
+    assert detail["version"] == 3 and detail["sha256"] == sha(b"v1 bytes") and detail["name"] == "plan.txt"
+    fetched = requests.get(editor.get(url(tenant, file["id"], "download/"))["Location"], timeout=10)
+    assert fetched.content == b"v1 bytes"
+    # Restoring reuses the old blob: still two objects for two distinct contents.
+    assert len(tenant_objects(tenant)) == 2 and Blob.objects.filter(tenant=tenant).count() == 2
+    assert editor.post(url(tenant, file["id"], "versions/7/restore/")).status_code == 404
+
+
+def test_viewer_cannot_add_or_restore_versions(member, editor, tenant):
+    viewer = member(Role.VIEWER)
+    file = upload(editor, tenant, "plan.txt", b"v1").json()
+    response = viewer.post(
+        url(tenant, file["id"], "versions/"), {"file": SimpleUploadedFile("x.txt", b"v2")}, format="multipart"
+    )
+    assert response.status_code == 403
+    assert viewer.post(url(tenant, file["id"], "versions/1/restore/")).status_code == 403
+    assert viewer.get(url(tenant, file["id"], "versions/")).status_code == 200
+    assert FileVersion.objects.filter(file_id=file["id"]).count() == 1
+
+
+def test_editor_cannot_change_someone_elses_file_but_admin_can(member, editor, tenant):
+    file = upload(editor, tenant, "plan.txt", b"v1").json()
+    other_editor = member(Role.EDITOR)
+    assert other_editor.patch(url(tenant, file["id"]), {"name": "x.txt"}, format="json").status_code == 403
+    assert other_editor.delete(url(tenant, file["id"])).status_code == 403
+    admin = member(Role.ADMIN)
+    assert admin.patch(url(tenant, file["id"]), {"name": "y.txt"}, format="json").status_code == 200
+
+
+def test_patch_metadata(editor, tenant):
+    folder = editor.post(f"/api/v1/tenants/{tenant.slug}/folders/", {"name": "Inbox"}, format="json").json()
+    file = upload(editor, tenant, "a.txt", b"a").json()
+    response = editor.patch(
+        url(tenant, file["id"]),
+        {
+            "name": "b.txt",
+            "description": "Quarterly numbers",
+            "tags": [" Finance ", "finance", "Q3"],
+            "folder": folder["id"],
+            "visibility": "private",
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["name"] == "b.txt" and body["description"] == "Quarterly numbers"
+    assert body["tags"] == ["finance", "q3"] and body["folder"] == folder["id"] and body["visibility"] == "private"
+    to_root = editor.patch(url(tenant, file["id"]), {"folder": None}, format="json")
+    assert to_root.json()["folder"] is None
+
+
+def test_tag_bounds_and_name_conflicts(editor, tenant):
+    a = upload(editor, tenant, "a.txt", b"a").json()
+    upload(editor, tenant, "b.txt", b"b")
+    too_many = editor.patch(url(tenant, a["id"]), {"tags": [f"t{i}" for i in range(51)]}, format="json")
+    assert too_many.status_code == 400 and too_many.json()["code"] == "invalid_tags"
+    too_long = editor.patch(url(tenant, a["id"]), {"tags": ["x" * 65]}, format="json")
+    assert too_long.status_code == 400
+    clash = editor.patch(url(tenant, a["id"]), {"name": "B.TXT"}, format="json")
+    assert clash.status_code == 409 and clash.json()["code"] == "name_conflict"
+    bad_visibility = editor.patch(url(tenant, a["id"]), {"visibility": "everyone"}, format="json")
+    assert bad_visibility.status_code == 400
+    assert editor.get(url(tenant, a["id"])).json()["name"] == "a.txt"

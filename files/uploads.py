@@ -42,7 +42,7 @@ class HashingUploadHandler(FileUploadHandler):
     what lets a duplicate cost no S3 write at all.
     """
 
-    chunk_size = 256 * 1024
+    chunk_size = 64 * 1024
 
     def __init__(self, request=None, *, max_bytes: int):
         super().__init__(request)

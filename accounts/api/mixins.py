@@ -5,10 +5,9 @@ from accounts.selectors import membership_get
 
 
 class TenantScopedMixin:
-    """Resolves `tenant_slug` from the URL to the caller's membership before the handler runs.
-
-    A tenant the caller does not belong to raises 404, so nothing under it can be probed.
-    """
+    # Resolves `tenant_slug` from the URL to the caller's membership before the handler runs.
+    # A tenant the caller does not belong to raises 404, so nothing under it can be probed.
+    # (Comments, not a docstring: the schema generator would show a docstring on every view.)
 
     membership: Membership
     tenant: Tenant

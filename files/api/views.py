@@ -45,11 +45,9 @@ def _file_out(file) -> dict:
 
 
 class StreamingUploadMixin:
-    """Gives multipart POSTs a handler that hashes and counts the body as it arrives.
-
-    The handler must be in place before anything reads the body, and session
-    authentication's CSRF check reads it, so it is installed with the request itself.
-    """
+    # Gives multipart POSTs a handler that hashes and counts the body as it arrives. The
+    # handler must be in place before anything reads the body, and session authentication's
+    # CSRF check reads it, so it is installed with the request itself.
 
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 

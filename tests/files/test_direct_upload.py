@@ -43,7 +43,9 @@ def test_direct_upload_end_to_end(editor, tenant):
     assert file["tags"] == ["poems"] and file["content_type"] == "application/pdf"
     assert tenant_objects(tenant, "staging") == []
     assert tenant_objects(tenant) == [f"tenants/{tenant.id}/blobs/{sha(data)[:2]}/{sha(data)}"]
-    fetched = requests.get(editor.get(f"/api/v1/tenants/{tenant.slug}/files/{file['id']}/download/")["Location"], timeout=10)
+    fetched = requests.get(
+        editor.get(f"/api/v1/tenants/{tenant.slug}/files/{file['id']}/download/")["Location"], timeout=10
+    )
     assert fetched.content == data
     assert UploadSession.objects.get(pk=body["id"]).state == UploadState.COMPLETED
 

@@ -43,7 +43,9 @@ def test_sibling_names_are_unique_case_insensitively(editor, tenant):
     response = editor.post(folders_url(tenant), {"name": "reports"}, format="json")
     assert response.status_code == 409 and response.json()["code"] == "name_conflict"
     parent = make(editor, tenant, "Archive")
-    assert editor.post(folders_url(tenant), {"name": "Reports", "parent": parent["id"]}, format="json").status_code == 201
+    assert (
+        editor.post(folders_url(tenant), {"name": "Reports", "parent": parent["id"]}, format="json").status_code == 201
+    )
 
 
 def test_rename_rewrites_the_subtree_paths(editor, tenant):

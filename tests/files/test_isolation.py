@@ -24,7 +24,9 @@ def tenant_routes() -> list[tuple[str, type]]:
         for pattern in patterns:
             route = prefix + str(pattern.pattern)
             if isinstance(pattern, URLPattern):
-                if route.startswith("api/v1/tenants/<slug:tenant_slug>/") and re.search(r"<\w+:(?!tenant_slug)\w+>", route):
+                if route.startswith("api/v1/tenants/<slug:tenant_slug>/") and re.search(
+                    r"<\w+:(?!tenant_slug)\w+>", route
+                ):
                     routes.append((route, pattern.callback.view_class))
             else:
                 walk(pattern.url_patterns, route)
@@ -44,7 +46,9 @@ def victim(db):
     upload(client, tenant, "secret.txt", b"secret v2", folder=folder["id"], on_conflict="replace")
     trashed = upload(client, tenant, "trashed.txt", b"in the trash").json()
     client.delete(f"/api/v1/tenants/{tenant.slug}/files/{trashed['id']}/")
-    session = client.post(f"/api/v1/tenants/{tenant.slug}/uploads/", {"filename": "u.bin", "size": 3}, format="json").json()
+    session = client.post(
+        f"/api/v1/tenants/{tenant.slug}/uploads/", {"filename": "u.bin", "size": 3}, format="json"
+    ).json()
     ids = {
         "folder_id": folder["id"],
         "file_id": file["id"],
@@ -87,7 +91,12 @@ def call(client, method, url, body):
 
 def test_matrix_covers_every_object_route():
     routes = {route for route, _ in tenant_routes()}
-    for expected in ("folders/<uuid:folder_id>/", "files/<uuid:file_id>/versions/", "trash/<uuid:item_id>/restore/", "uploads/<uuid:upload_id>/complete/"):
+    for expected in (
+        "folders/<uuid:folder_id>/",
+        "files/<uuid:file_id>/versions/",
+        "trash/<uuid:item_id>/restore/",
+        "uploads/<uuid:upload_id>/complete/",
+    ):
         assert any(route.endswith(expected) for route in routes), expected
 
 
@@ -99,7 +108,9 @@ def test_another_tenants_objects_are_404_through_every_url(victim):
     checked = 0
     for route, view_class in tenant_routes():
         for slug in (attacker.tenant.slug, tenant.slug):  # own tenant with foreign ids; the foreign tenant itself
-            url = "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: slug if m[1] == "tenant_slug" else ids[m[1]], route)
+            url = "/" + re.sub(
+                r"<(?:\w+:)?(\w+)>", lambda m, slug=slug: slug if m[1] == "tenant_slug" else ids[m[1]], route
+            )
             for method, body in requests_for(view_class):
                 response = call(client, method, url, body)
                 assert response.status_code == 404, (method, url, response.status_code)

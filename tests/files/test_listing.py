@@ -31,9 +31,24 @@ def library(editor, tenant, member):
     ).json()
     other = member(Role.EDITOR)
     made = {
-        "photo": upload(editor, tenant, "court.jpg", (CORPUS / "photo_exif" / "court-exif.jpg").read_bytes(), folder=folder["id"], tags=["sport"]),
-        "nested": upload(editor, tenant, "kodak.jpg", (CORPUS / "photo_exif" / "Kodak_CX7530.jpg").read_bytes(), folder=sub["id"]),
-        "pdf": upload(editor, tenant, "crazyones.pdf", (CORPUS / "document_pdf" / "crazyones.pdf").read_bytes(), tags=["sport", "reading"]),
+        "photo": upload(
+            editor,
+            tenant,
+            "court.jpg",
+            (CORPUS / "photo_exif" / "court-exif.jpg").read_bytes(),
+            folder=folder["id"],
+            tags=["sport"],
+        ),
+        "nested": upload(
+            editor, tenant, "kodak.jpg", (CORPUS / "photo_exif" / "Kodak_CX7530.jpg").read_bytes(), folder=sub["id"]
+        ),
+        "pdf": upload(
+            editor,
+            tenant,
+            "crazyones.pdf",
+            (CORPUS / "document_pdf" / "crazyones.pdf").read_bytes(),
+            tags=["sport", "reading"],
+        ),
         "text": upload(other, tenant, "notes.txt", b"plain words"),
     }
     File.objects.filter(pk=made["text"].json()["id"]).update(
@@ -46,7 +61,10 @@ def test_filters(editor, tenant, library):
     url = files_url(tenant)
     assert sorted(names(editor.get(url))) == ["court.jpg", "crazyones.pdf", "kodak.jpg", "notes.txt"]
     assert names(editor.get(url, {"folder": library["folder"]["id"]})) == ["court.jpg"]
-    assert sorted(names(editor.get(url, {"folder": library["folder"]["id"], "subtree": "true"}))) == ["court.jpg", "kodak.jpg"]
+    assert sorted(names(editor.get(url, {"folder": library["folder"]["id"], "subtree": "true"}))) == [
+        "court.jpg",
+        "kodak.jpg",
+    ]
     assert sorted(names(editor.get(url, {"folder": "root"}))) == ["crazyones.pdf", "notes.txt"]
     assert sorted(names(editor.get(url, {"type": "image"}))) == ["court.jpg", "kodak.jpg"]
     assert names(editor.get(url, {"type": "document"})) == ["crazyones.pdf"]

@@ -107,7 +107,9 @@ def test_trash_retention_sweep(editor, tenant):
     recent = upload(editor, tenant, "recent.txt", b"recent").json()
     editor.delete(t(tenant, f"files/{old['id']}/"))
     editor.delete(t(tenant, f"files/{recent['id']}/"))
-    File.objects.filter(pk=old["id"]).update(deleted_at=timezone.now() - timedelta(days=tenant.trash_retention_days + 1))
+    File.objects.filter(pk=old["id"]).update(
+        deleted_at=timezone.now() - timedelta(days=tenant.trash_retention_days + 1)
+    )
     assert trash_purge_expired() == 1
     assert [e["id"] for e in editor.get(t(tenant, "trash/")).json()["results"]] == [recent["id"]]
     assert len(tenant_objects(tenant)) == 1

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from files.models import Blob, File, FileVersion, Folder, UploadSession
+from files.models import Blob, File, FileVersion, Folder, Rendition, UploadSession
 
 
 @admin.register(Folder)
@@ -66,3 +66,12 @@ class UploadSessionAdmin(admin.ModelAdmin):
     search_fields = ["filename", "staging_key"]
     list_select_related = ["tenant", "created_by"]
     raw_id_fields = ["file", "created_by"]
+
+
+@admin.register(Rendition)
+class RenditionAdmin(admin.ModelAdmin):
+    list_display = ["blob", "kind", "format", "width", "height", "size", "tenant", "created_at"]
+    list_filter = ["kind", "format", "tenant"]
+    search_fields = ["blob__sha256", "storage_key"]
+    list_select_related = ["blob", "tenant"]
+    raw_id_fields = ["blob"]

@@ -116,6 +116,8 @@ class File(models.Model):
     error = models.TextField(blank=True)
     error_code = models.CharField(max_length=40, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # Text extracted by processing (bounded by PROCESSING_MAX_TEXT_CHARS); search indexes it.
+    content_text = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     last_accessed_at = models.DateTimeField(null=True, blank=True)
@@ -167,6 +169,36 @@ class FileVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.file_id} v{self.number}"
+
+
+class RenditionKind(models.TextChoices):
+    THUMBNAIL = "thumbnail"
+    MEDIUM = "medium"
+    LARGE = "large"
+    OPTIMIZED = "optimized"
+
+
+class Rendition(models.Model):
+    """A derived image of a blob; duplicates of the same bytes share it."""
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    blob = models.ForeignKey(Blob, on_delete=models.CASCADE, related_name="renditions")
+    kind = models.CharField(max_length=12, choices=RenditionKind.choices)
+    format = models.CharField(max_length=8)  # webp | jpeg
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size = models.BigIntegerField()
+    storage_key = models.CharField(max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["blob", "kind", "format"], name="rendition_blob_kind_format_unique")
+        ]
+        indexes = [models.Index(fields=["tenant", "blob"], name="rendition_tenant_blob")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.format} of {self.blob_id}"
 
 
 class UploadState(models.TextChoices):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
 import os
 import unicodedata
 
@@ -57,8 +56,3 @@ def clean_tags(raw) -> list[str]:
     if len(tags) > MAX_TAGS:
         raise ValidationFailed(f"A file has at most {MAX_TAGS} tags.", code="invalid_tags")
     return tags
-
-
-def guess_content_type(name: str, declared: str = "") -> str:
-    guessed, _ = mimetypes.guess_type(name)
-    return guessed or (declared.split(";")[0].strip().lower() if declared else "") or "application/octet-stream"

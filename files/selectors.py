@@ -9,7 +9,7 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from accounts.models import Membership
-from files.models import File, FileVersion, Folder
+from files.models import File, FileVersion, Folder, Rendition
 from mediaportal.exceptions import Forbidden, NotFound, ValidationFailed
 from sharing.selectors import can_change_file, file_ids_visible_to
 
@@ -81,7 +81,10 @@ def folder_list(*, membership: Membership, parent_id=None) -> QuerySet[Folder]:
 
 
 def _files() -> QuerySet[File]:
-    return File.objects.select_related("owner", "folder", "current_version__blob")
+    # Renditions are prefetched in one query per page, not one per file.
+    return File.objects.select_related("owner", "folder", "current_version__blob").prefetch_related(
+        "current_version__blob__renditions"
+    )
 
 
 def file_get_for_actor(*, membership: Membership, file_id, perm: str = "view") -> File:
@@ -185,3 +188,10 @@ def _sees_all(membership: Membership) -> bool:
     from accounts.models import Role, role_at_least
 
     return role_at_least(membership.role, Role.ADMIN)
+
+
+def rendition_get(*, file: File, kind: str, fmt: str = "webp") -> Rendition:
+    rendition = Rendition.objects.filter(blob_id=file.current_version.blob_id, kind=kind, format=fmt).first()
+    if rendition is None:
+        raise NotFound("This file has no such rendition (yet).")
+    return rendition

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 
 from celery import shared_task
 
@@ -26,3 +27,41 @@ def upload_sessions_expire() -> int:
 @shared_task(name="files.orphan_sweep", **MAINTENANCE)
 def orphan_sweep() -> int:
     return blobs.orphan_sweep()
+
+
+@shared_task(
+    bind=True,
+    name="files.process_file",
+    queue="processing",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    max_retries=6,
+    soft_time_limit=300,
+    time_limit=360,
+)
+def process_file(self, file_id: str) -> str:
+    """Make renditions, metadata, text and labels for a file's current version."""
+    from django.db import OperationalError
+
+    from files.processing.pipeline import file_failed, file_process
+    from files.storage import StorageUnavailable
+
+    try:
+        return file_process(file_id=file_id)
+    except (StorageUnavailable, OperationalError) as exc:
+        # Transient: storage or database away. Retry with exponential backoff and jitter.
+        if self.request.retries >= self.max_retries:
+            file_failed(
+                file_id=file_id, code="storage_unavailable", message="Storage stayed unavailable; reprocess later."
+            )
+            raise
+        countdown = min(600, 2 ** (self.request.retries + 1)) + random.uniform(0, 1)
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    except Exception:
+        # A bug or an input no parser anticipated: the file says so instead of staying "processing".
+        log.exception("processing %s crashed", file_id)
+        file_failed(
+            file_id=file_id, code="processing_error", message="Processing failed unexpectedly; the error was logged."
+        )
+        return "failed"

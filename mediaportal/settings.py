@@ -241,6 +241,22 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
+# --- Processing -------------------------------------------------------------------
+
+# Images above this many pixels fail with `image_too_large` before being decoded.
+PROCESSING_MAX_PIXELS = env_int("PROCESSING_MAX_PIXELS", 50_000_000)
+# Extracted text kept per file (characters); more is cut, so search stays bounded.
+PROCESSING_MAX_TEXT_CHARS = env_int("PROCESSING_MAX_TEXT_CHARS", 200_000)
+# Largest decompressed size read from an office document (zip) before it counts as a bomb.
+PROCESSING_MAX_UNZIPPED_BYTES = env_int("PROCESSING_MAX_UNZIPPED_BYTES", 200 * 1024**2)
+# SVGs are checked as text before acceptance; these bound that check.
+PROCESSING_MAX_SVG_BYTES = env_int("PROCESSING_MAX_SVG_BYTES", 2 * 1024**2)
+PROCESSING_MAX_SVG_USES = env_int("PROCESSING_MAX_SVG_USES", 32)
+# The accepted types (comma-separated MIME types); empty means the built-in list in files/processing/sniff.py.
+ALLOWED_CONTENT_TYPES = env_list("ALLOWED_CONTENT_TYPES", [])
+# Where derived models (the label classifier as ONNX) are cached.
+MODEL_CACHE_DIR = Path(env_str("MODEL_CACHE_DIR", str(VAR_DIR / "models")))
+
 # --- Celery -----------------------------------------------------------------------
 
 

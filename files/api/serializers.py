@@ -73,7 +73,12 @@ class FileOutput(serializers.ModelSerializer):
 
     @extend_schema_field({"type": "object", "additionalProperties": {"type": "string", "format": "uri"}})
     def get_renditions(self, file: File) -> dict:
-        return {}
+        """Short-lived URLs of the WebP renditions (`{id}/renditions/{kind}/?format=jpeg` for JPEG)."""
+        if file.status != "completed" or file.current_version is None:
+            return {}
+        from files.services.files import rendition_urls
+
+        return rendition_urls(file=file)
 
     @extend_schema_field(serializers.ChoiceField(choices=["hot", "archive", "retrieving"]))
     def get_storage_tier(self, file: File) -> str:

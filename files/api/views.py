@@ -246,6 +246,33 @@ class FileDownloadView(TenantScopedMixin, APIView):
         return response
 
 
+class FileRenditionView(TenantScopedMixin, APIView):
+    @extend_schema(
+        tags=TAGS,
+        parameters=[OpenApiParameter("format", str, enum=["webp", "jpeg"], description="Default webp")],
+        responses={
+            302: OpenApiResponse(description="Redirect to the rendition (presigned, ≤ 5 minutes)"),
+            **_errors(401, 404),
+        },
+    )
+    def get(self, request, tenant_slug, file_id, kind):
+        fmt = request.query_params.get("format", "webp")
+        if fmt not in ("webp", "jpeg"):
+            raise ValidationFailed("format must be webp or jpeg.", code="invalid")
+        url = files.rendition_url(membership=self.membership, file_id=file_id, kind=kind, fmt=fmt)
+        response = HttpResponseRedirect(url)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class FileReprocessView(TenantScopedMixin, APIView):
+    @extend_schema(tags=TAGS, request=None, responses={202: s.FileOutput, **_errors(401, 403, 404)})
+    def post(self, request, tenant_slug, file_id):
+        files.file_reprocess(membership=self.membership, file_id=file_id, ip=client_ip(request))
+        file = selectors.file_get_for_actor(membership=self.membership, file_id=file_id)
+        return Response(_file_out(file), status=status.HTTP_202_ACCEPTED)
+
+
 class FileVersionListView(StreamingUploadMixin, TenantScopedMixin, APIView):
     @extend_schema(tags=TAGS, responses={200: s.VersionOutput(many=True), **_errors(401, 404)})
     def get(self, request, tenant_slug, file_id):

@@ -13,11 +13,19 @@ from django.utils import timezone
 from accounts.models import Membership
 from files import storage
 from files.models import File, UploadSession, UploadState
-from files.names import clean_name, guess_content_type
+from files.names import clean_name
+from files.processing.sniff import sniff
 from files.services.blobs import blob_exists, tenant_usage_bytes
 from files.services.files import file_upload
 from files.uploads import HashedUpload
-from mediaportal.exceptions import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
+from mediaportal.exceptions import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from sharing.selectors import can_create
 
 log = logging.getLogger(__name__)
@@ -89,6 +97,12 @@ def upload_session_complete(
     upload = HashedUpload.from_chunks(
         storage.object_chunks(session.staging_key), name=session.filename, content_type=session.content_type
     )
+    try:
+        sniffed = sniff(upload.file, upload.name)
+    except UnsupportedMediaType:
+        storage.object_delete(session.staging_key)
+        UploadSession.objects.filter(pk=session.pk).update(state=UploadState.EXPIRED)
+        raise
     copied = False
     if not blob_exists(tenant=membership.tenant, sha256=upload.sha256):
         # Copy server-side to the content address rather than sending the bytes again.
@@ -96,7 +110,7 @@ def upload_session_complete(
             source_key=session.staging_key,
             key=storage.blob_key(membership.tenant_id, upload.sha256),
             sha256=upload.sha256,
-            content_type=guess_content_type(upload.name, upload.content_type),
+            content_type=sniffed.content_type,
         )
         copied = True
     file = file_upload(

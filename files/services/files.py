@@ -12,8 +12,10 @@ from accounts.models import Membership
 from analytics.services import event_record
 from files import storage
 from files.models import Blob, File, FileStatus, FileVersion, Folder, Visibility
-from files.names import clean_name, clean_tags, guess_content_type, numbered_name
-from files.selectors import file_get_for_actor, folder_get, version_get
+from files.names import clean_name, clean_tags, numbered_name
+from files.processing.pipeline import queue_processing
+from files.processing.sniff import Sniffed, sniff
+from files.selectors import file_get_for_actor, folder_get, rendition_get, version_get
 from files.services.blobs import BlobVanished, blob_exists, blob_lock, blob_write, tenant_usage_bytes
 from files.uploads import HashedUpload
 from mediaportal.exceptions import Conflict, Forbidden, PayloadTooLarge, ValidationFailed
@@ -36,7 +38,8 @@ INLINE_SAFE_TYPES = {
 }
 
 
-def _check_upload(*, membership: Membership, upload: HashedUpload) -> None:
+def _check_upload(*, membership: Membership, upload: HashedUpload, name: str) -> Sniffed:
+    """Refuse what cannot be stored (empty, too large, over quota, wrong type) before any write."""
     tenant = membership.tenant
     if upload.size == 0:
         raise ValidationFailed("The file is empty.", code="empty_file")
@@ -45,6 +48,7 @@ def _check_upload(*, membership: Membership, upload: HashedUpload) -> None:
     if not blob_exists(tenant=tenant, sha256=upload.sha256):
         if tenant_usage_bytes(tenant=tenant) + upload.size > tenant.quota_bytes:
             raise PayloadTooLarge("The tenant's storage quota is used up.", code="quota_exceeded")
+    return sniff(upload.file, name)
 
 
 def _name_taken(*, tenant_id, folder: Folder | None, name: str, exclude_id=None) -> File | None:
@@ -133,10 +137,10 @@ def file_upload(
         raise Forbidden("Viewers cannot upload files.")
     if on_conflict not in ON_CONFLICT:
         raise ValidationFailed("on_conflict must be rename, replace or fail.", code="invalid")
-    _check_upload(membership=membership, upload=upload)
-    folder = folder_get(membership=membership, folder_id=folder_id) if folder_id else None
     clean = clean_name(name or upload.name)
-    content_type = guess_content_type(clean, upload.content_type)
+    sniffed = _check_upload(membership=membership, upload=upload, name=clean)
+    folder = folder_get(membership=membership, folder_id=folder_id) if folder_id else None
+    content_type = sniffed.content_type
     tag_list = clean_tags(tags)
     actor = membership.user
 
@@ -159,6 +163,7 @@ def file_upload(
                 owner=actor,
                 description=description,
                 tags=tag_list,
+                metadata={"extension_mismatch": sniffed.extension_mismatch},
             )
             _add_version(file=file, blob=blob, actor=actor)
             event_record(
@@ -188,8 +193,7 @@ def file_version_upload(
     *, membership: Membership, file_id, upload: HashedUpload, comment: str = "", ip: str | None = None
 ) -> FileVersion:
     file = file_get_for_actor(membership=membership, file_id=file_id, perm="change")
-    _check_upload(membership=membership, upload=upload)
-    content_type = guess_content_type(file.name, upload.content_type)
+    content_type = _check_upload(membership=membership, upload=upload, name=file.name).content_type
 
     def write(blob: Blob) -> FileVersion:
         locked = File.objects.select_for_update().get(pk=file.pk)
@@ -300,3 +304,36 @@ def file_download_url(
             data={"version": version} if version else {},
         )
     return url
+
+
+def rendition_urls(*, file: File) -> dict[str, str]:
+    """Presigned URLs of the current version's WebP renditions (uses prefetched rows)."""
+    renditions = file.current_version.blob.renditions.all()
+    return {
+        r.kind: storage.presigned_get(
+            key=r.storage_key, filename=f"{r.kind}.webp", content_type="image/webp", inline=True
+        )
+        for r in renditions
+        if r.format == "webp"
+    }
+
+
+def rendition_url(*, membership: Membership, file_id, kind: str, fmt: str = "webp") -> str:
+    file = file_get_for_actor(membership=membership, file_id=file_id)
+    rendition = rendition_get(file=file, kind=kind, fmt=fmt)
+    stem = file.name.rsplit(".", 1)[0]
+    return storage.presigned_get(
+        key=rendition.storage_key, filename=f"{stem} ({kind}).{fmt}", content_type=f"image/{fmt}", inline=True
+    )
+
+
+@transaction.atomic
+def file_reprocess(*, membership: Membership, file_id, ip: str | None = None) -> File:
+    """Run processing again for the current version (after a fix, or a failure)."""
+    file = file_get_for_actor(membership=membership, file_id=file_id, perm="change")
+    File.objects.filter(pk=file.pk).update(
+        status=FileStatus.PENDING, error="", error_code="", updated_at=timezone.now()
+    )
+    event_record(verb="file.reprocessed", tenant=membership.tenant, actor=membership.user, target=file, ip=ip)
+    queue_processing(file)
+    return file

@@ -56,6 +56,7 @@ def victim(db):
         "item_id": trashed["id"],
         "upload_id": session["id"],
         "user_id": str(owner.user.id),
+        "kind": "thumbnail",
     }
     return tenant, ids
 

@@ -1,0 +1,1 @@
+"""The processing pipeline: sniff, extract metadata and text, make renditions, label."""

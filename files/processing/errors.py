@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+
+class ProcessingError(Exception):
+    """A file that cannot be processed, with a stable code and a reason a person can read.
+
+    Raised for broken or hostile input; the pipeline marks the file `failed` and does not retry.
+    """
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message

@@ -1,0 +1,269 @@
+"""Images: metadata, and renditions from a single decode.
+
+The expensive part of a photo is decoding it. JPEG draft mode lets libjpeg decode at
+1/2, 1/4 or 1/8 scale directly, so a 12 MP photo is decoded at about the size of the
+largest rendition we need; each smaller rendition is then resized from the previous one
+(a cascade) instead of from the original.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+from fractions import Fraction
+
+from django.conf import settings
+from PIL import Image, ImageCms, UnidentifiedImageError
+
+from files.processing.errors import ProcessingError
+
+try:  # HEIC/HEIF support comes from a plugin
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+except ImportError:  # pragma: no cover - the plugin is in requirements/base.txt
+    pass
+
+# Long side of each rendition; never upscaled.
+SIZES = {"large": 1600, "medium": 800, "thumbnail": 200}
+OPTIMIZED_SIDE = 2560
+# Below this the original is small enough that an optimised copy is not worth storing.
+OPTIMIZE_MIN_BYTES = 300 * 1024
+WEBP_OPTIONS = {"quality": 80, "method": 0}
+JPEG_OPTIONS = {"quality": 85, "optimize": False, "progressive": True}
+ORIENTATION_SWAPS = {5, 6, 7, 8}
+
+
+@dataclass
+class RenditionImage:
+    kind: str
+    format: str
+    data: bytes
+    width: int
+    height: int
+
+
+@dataclass
+class ImageResult:
+    metadata: dict
+    renditions: list[RenditionImage] = field(default_factory=list)
+    # The decoded, oriented, sRGB picture at ≤ 800 px, for the labeller (no second decode).
+    preview: Image.Image | None = None
+    optimized_saving_bytes: int | None = None
+
+
+def _open(path: str) -> Image.Image:
+    Image.MAX_IMAGE_PIXELS = settings.PROCESSING_MAX_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ProcessingError("image_too_large", "The image has more pixels than the limit allows.") from None
+    except UnidentifiedImageError:
+        raise ProcessingError("corrupt_image", "The image is damaged or not a format we can read.") from None
+    except ValueError as exc:  # e.g. PNG text chunks that inflate past Pillow's limit
+        raise ProcessingError("corrupt_image", f"The image cannot be read safely: {exc}.") from None
+    except OSError as exc:
+        raise ProcessingError("corrupt_image", f"The image is damaged: {exc}.") from None
+    width, height = image.size
+    if width * height > settings.PROCESSING_MAX_PIXELS:
+        raise ProcessingError(
+            "image_too_large",
+            f"The image is {width}×{height} pixels, over the limit of {settings.PROCESSING_MAX_PIXELS:,}.",
+        )
+    return image
+
+
+# --- Metadata ---------------------------------------------------------------------
+
+
+def _ratio(value) -> float | None:
+    try:
+        return round(
+            float(Fraction(value.numerator, value.denominator)) if hasattr(value, "denominator") else float(value), 6
+        )
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+
+
+def _gps(gps: dict) -> dict | None:
+    def degrees(values, ref) -> float | None:
+        try:
+            d, m, s = (float(v) for v in values)
+        except (TypeError, ValueError, ZeroDivisionError):
+            return None
+        result = d + m / 60 + s / 3600
+        return round(-result if ref in ("S", "W", b"S", b"W") else result, 6)
+
+    if not gps or 2 not in gps or 4 not in gps:
+        return None
+    lat, lon = degrees(gps[2], gps.get(1)), degrees(gps[4], gps.get(3))
+    if lat is None or lon is None or (lat == 0 and lon == 0):
+        return None
+    return {"lat": lat, "lon": lon}
+
+
+def _taken_at(exif_ifd: dict, base: dict) -> str | None:
+    raw = exif_ifd.get(0x9003) or exif_ifd.get(0x9004) or base.get(0x0132)  # DateTimeOriginal, Digitized, DateTime
+    if not raw or not isinstance(raw, str):
+        return None
+    try:
+        moment = datetime.strptime(raw.strip("\x00 ")[:19], "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    offset = exif_ifd.get(0x9011) or exif_ifd.get(0x9010)  # OffsetTimeOriginal, OffsetTime
+    stamp = moment.isoformat()
+    if isinstance(offset, str) and len(offset.strip("\x00 ")) == 6:
+        stamp += offset.strip("\x00 ")
+    return stamp
+
+
+def _clean(value):
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return value.strip("\x00 ") if isinstance(value, str) else value
+
+
+def image_metadata(image: Image.Image) -> dict:
+    exif = image.getexif()
+    orientation = exif.get(0x0112, 1)
+    width, height = image.size
+    if orientation in ORIENTATION_SWAPS:
+        width, height = height, width
+    frames = getattr(image, "n_frames", 1)
+    metadata: dict = {
+        "width": width,
+        "height": height,
+        "format": image.format,
+        "mode": image.mode,
+        "animated": bool(getattr(image, "is_animated", False)),
+        "frame_count": frames,
+        "orientation": orientation,
+    }
+    exif_ifd = exif.get_ifd(0x8769)
+    metadata["taken_at"] = _taken_at(exif_ifd, exif)
+    metadata["camera_make"] = _clean(exif.get(0x010F)) or None
+    metadata["camera_model"] = _clean(exif.get(0x0110)) or None
+    metadata["lens"] = _clean(exif_ifd.get(0xA434)) or None
+    metadata["exposure_time"] = _ratio(exif_ifd.get(0x829A)) if exif_ifd.get(0x829A) is not None else None
+    metadata["f_number"] = _ratio(exif_ifd.get(0x829D)) if exif_ifd.get(0x829D) is not None else None
+    iso = exif_ifd.get(0x8827)
+    metadata["iso"] = int(iso[0] if isinstance(iso, tuple) else iso) if iso else None
+    metadata["focal_length"] = _ratio(exif_ifd.get(0x920A)) if exif_ifd.get(0x920A) is not None else None
+    metadata["gps"] = _gps(exif.get_ifd(0x8825))
+    return metadata
+
+
+# --- Pixels -----------------------------------------------------------------------
+
+
+def _to_srgb(image: Image.Image) -> Image.Image:
+    """8-bit RGB or RGBA in sRGB, whatever came in (CMYK, 16-bit, palette, ICC profiles)."""
+    icc = image.info.get("icc_profile")
+    if image.mode.startswith("I;16") or image.mode == "I":
+        image = image.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("LA", "PA"):
+        image = image.convert("RGBA")
+    if icc and image.mode in ("RGB", "RGBA", "CMYK", "L"):
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            target_mode = "RGBA" if image.mode == "RGBA" else "RGB"
+            image = ImageCms.profileToProfile(image, source, ImageCms.createProfile("sRGB"), outputMode=target_mode)
+        except (ImageCms.PyCMSError, OSError, ValueError):
+            pass  # a broken profile is ignored: the pixels are still usable
+    if image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGB")
+    return image
+
+
+def _fit(image: Image.Image, side: int) -> Image.Image:
+    width, height = image.size
+    scale = side / max(width, height)
+    if scale >= 1:
+        return image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def _encode(image: Image.Image, fmt: str) -> bytes:
+    out = io.BytesIO()
+    if fmt == "webp":
+        image.save(out, "WEBP", **WEBP_OPTIONS)
+    else:
+        if image.mode == "RGBA":  # JPEG has no alpha: flatten onto white
+            flat = Image.new("RGB", image.size, (255, 255, 255))
+            flat.paste(image, mask=image.getchannel("A"))
+            image = flat
+        image.save(out, "JPEG", **JPEG_OPTIONS)
+    return out.getvalue()
+
+
+def process_image(path: str, *, original_size: int) -> ImageResult:
+    """Metadata and renditions of the image at `path` (first frame of animations)."""
+    image = _open(path)
+    try:
+        metadata = image_metadata(image)
+        want_optimized = original_size >= OPTIMIZE_MIN_BYTES and max(image.size) > SIZES["large"]
+        target = OPTIMIZED_SIDE if want_optimized else SIZES["large"]
+        if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK"):
+            # Decode at the smallest 1/2^n scale that still covers the largest rendition.
+            image.draft(image.mode, (target, target))
+        image.seek(0)
+        image.load()
+    except Image.DecompressionBombError:
+        raise ProcessingError("image_too_large", "The image has more pixels than the limit allows.") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ProcessingError("corrupt_image", f"The image is damaged and cannot be decoded ({exc}).") from None
+    exif_orientation = metadata.get("orientation", 1)
+    base = _to_srgb(image)
+    if exif_orientation and exif_orientation != 1:
+        base = _transpose(base, exif_orientation)
+
+    result = ImageResult(metadata=metadata)
+    if want_optimized:
+        optimized = _fit(base, OPTIMIZED_SIDE)
+        data = _encode(optimized, "webp")
+        if len(data) < original_size:
+            result.renditions.append(RenditionImage("optimized", "webp", data, *optimized.size))
+            result.optimized_saving_bytes = original_size - len(data)
+        base = optimized
+    current = base
+    for kind, side in SIZES.items():  # large → medium → thumbnail, each from the previous
+        current = _fit(current, side)
+        for fmt in ("webp", "jpeg"):
+            result.renditions.append(RenditionImage(kind, fmt, _encode(current, fmt), *current.size))
+        if kind == "medium":
+            result.preview = current.convert("RGB")
+    return result
+
+
+def _transpose(image: Image.Image, orientation: int) -> Image.Image:
+    method = {
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_270,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_90,
+    }.get(orientation)
+    return image.transpose(method) if method else image
+
+
+def renditions_from_picture(picture: Image.Image) -> tuple[list[RenditionImage], Image.Image]:
+    """Renditions of an already-rendered picture (a PDF's first page)."""
+    current = _to_srgb(picture)
+    renditions: list[RenditionImage] = []
+    preview = current
+    for kind, side in SIZES.items():
+        current = _fit(current, side)
+        for fmt in ("webp", "jpeg"):
+            renditions.append(RenditionImage(kind, fmt, _encode(current, fmt), *current.size))
+        if kind == "medium":
+            preview = current.convert("RGB")
+    return renditions, preview

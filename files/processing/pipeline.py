@@ -1,0 +1,171 @@
+"""One file through processing: pending → processing → completed | failed.
+
+Safe to run twice (a redelivered task after a worker died): renditions are written under
+fixed keys and recorded with get_or_create on (blob, kind, format), and the final save
+only lands if the file still points at the version that was processed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import time
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from files import storage
+from files.models import Blob, File, FileStatus, Rendition
+from files.processing.errors import ProcessingError
+
+log = logging.getLogger(__name__)
+
+IMAGE_TYPES_WITHOUT_RASTER = {"image/svg+xml"}
+DOCUMENT_PREFIXES = ("application/", "text/", "message/")
+
+
+def rendition_key(blob: Blob, kind: str, fmt: str) -> str:
+    return f"tenants/{blob.tenant_id}/renditions/{blob.sha256[:2]}/{blob.sha256}/{kind}.{fmt}"
+
+
+def _download(blob: Blob) -> str:
+    handle, path = tempfile.mkstemp(prefix="mp-proc-")
+    with os.fdopen(handle, "wb") as out:
+        for chunk in storage.object_chunks(blob.storage_key):
+            out.write(chunk)
+    return path
+
+
+def _store_renditions(blob: Blob, renditions) -> None:
+    for rendition in renditions:
+        key = rendition_key(blob, rendition.kind, rendition.format)
+        storage.object_put(
+            key=key,
+            body=rendition.data,
+            sha256=hashlib.sha256(rendition.data).hexdigest(),
+            content_type=f"image/{rendition.format}",
+            size=len(rendition.data),
+        )
+        Rendition.objects.update_or_create(
+            blob=blob,
+            kind=rendition.kind,
+            format=rendition.format,
+            defaults={
+                "tenant_id": blob.tenant_id,
+                "width": rendition.width,
+                "height": rendition.height,
+                "size": len(rendition.data),
+                "storage_key": key,
+            },
+        )
+
+
+def _labels_for(picture) -> tuple[list[dict], str | None]:
+    try:
+        from files.processing.labels import LabelsUnavailable, image_labels
+    except ImportError as exc:  # pragma: no cover - a broken install
+        return [], f"labels unavailable: {exc}"
+    try:
+        return image_labels(picture), None
+    except LabelsUnavailable as exc:
+        return [], f"labels unavailable: {exc}"
+
+
+def _analyse(blob: Blob, path: str) -> dict:
+    """Metadata, text, labels and renditions for the blob's bytes (already on disk at `path`)."""
+    content_type = blob.content_type
+    result: dict = {"metadata": {}, "text": "", "labels": [], "renditions": [], "timings": {}}
+    started = time.perf_counter()
+    if content_type.startswith("image/") and content_type not in IMAGE_TYPES_WITHOUT_RASTER:
+        from files.processing.images import process_image
+
+        image = process_image(path, original_size=blob.size)
+        result["metadata"] = image.metadata
+        result["renditions"] = image.renditions
+        if image.optimized_saving_bytes is not None:
+            result["metadata"]["optimized_saving_bytes"] = image.optimized_saving_bytes
+        result["timings"]["renditions_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        if image.preview is not None:
+            labelled = time.perf_counter()
+            result["labels"], unavailable = _labels_for(image.preview)
+            if unavailable:
+                result["metadata"]["labels_unavailable"] = unavailable
+            result["timings"]["labels_ms"] = round((time.perf_counter() - labelled) * 1000, 1)
+    elif content_type == "image/svg+xml":
+        result["metadata"] = {"format": "SVG"}
+    elif content_type.startswith(DOCUMENT_PREFIXES):
+        from files.processing.documents import extract_document
+        from files.processing.images import renditions_from_picture
+        from files.processing.labels import document_labels
+
+        document = extract_document(path, content_type)
+        result["metadata"] = dict(document.metadata)
+        result["text"] = document.text
+        result["labels"] = document_labels()
+        if document.preview is not None:
+            result["renditions"], _preview = renditions_from_picture(document.preview)
+        result["timings"]["extract_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return result
+
+
+def file_process(*, file_id) -> str:
+    """Process the file's current version; returns the final status (or "gone")."""
+    file = File.objects.select_related("current_version__blob").filter(pk=file_id, deleted_at__isnull=True).first()
+    if file is None or file.current_version is None:
+        return "gone"
+    version_id = file.current_version_id
+    blob = file.current_version.blob
+    File.objects.filter(pk=file.pk).update(status=FileStatus.PROCESSING, updated_at=timezone.now())
+    log.info("processing %s (%s, %s bytes)", file.pk, blob.content_type, blob.size)
+    path = _download(blob)
+    try:
+        analysed = _analyse(blob, path)
+        _store_renditions(blob, analysed["renditions"])
+    except ProcessingError as exc:
+        _finish(file, version_id, status=FileStatus.FAILED, error=exc.message, error_code=exc.code)
+        log.info("processing %s failed: %s", file.pk, exc.code)
+        return FileStatus.FAILED
+    finally:
+        os.unlink(path)
+    metadata = {**file.metadata, **analysed["metadata"]}
+    metadata["processing_ms"] = analysed["timings"]
+    text = analysed["text"][: settings.PROCESSING_MAX_TEXT_CHARS]
+    _finish(
+        file,
+        version_id,
+        status=FileStatus.COMPLETED,
+        metadata=metadata,
+        labels=analysed["labels"],
+        content_text=text,
+    )
+    log.info("processing %s completed", file.pk)
+    return FileStatus.COMPLETED
+
+
+def _finish(file: File, version_id: int, *, status: str, error: str = "", error_code: str = "", **fields) -> None:
+    with transaction.atomic():
+        # A newer version uploaded meanwhile has its own task; this result is stale then.
+        locked = File.objects.select_for_update().filter(pk=file.pk, current_version_id=version_id).first()
+        if locked is None:
+            return
+        locked.status, locked.error, locked.error_code = status, error[:2000], error_code
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=["status", "error", "error_code", *fields, "updated_at"])
+
+
+def file_failed(*, file_id, code: str, message: str) -> None:
+    File.objects.filter(pk=file_id).update(
+        status=FileStatus.FAILED, error=message, error_code=code, updated_at=timezone.now()
+    )
+
+
+def queue_processing(file: File) -> None:
+    """Hand the file's current version to a worker once the transaction commits."""
+    from files.tasks import process_file
+
+    file_id = str(file.pk)
+    transaction.on_commit(lambda: process_file.delay(file_id))

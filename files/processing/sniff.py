@@ -1,0 +1,274 @@
+"""What a file really is, from its bytes: never from its name or the client's header.
+
+The name only decides between text flavours (a `.csv` and a `.txt` look alike) and tells
+us when it disagrees with the content (recorded as `extension_mismatch`).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from django.conf import settings
+
+from mediaportal.exceptions import UnsupportedMediaType
+
+HEAD_BYTES = 64 * 1024
+
+# What teams store, and we process; a deployment may narrow it with ALLOWED_CONTENT_TYPES.
+DEFAULT_ALLOWED = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "image/tiff",
+        "image/bmp",
+        "image/vnd.microsoft.icon",
+        "image/heic",
+        "image/heif",
+        "image/avif",
+        "image/jp2",
+        "image/jpx",
+        "image/svg+xml",
+        "application/pdf",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.ms-excel.sheet.macroEnabled.12",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.oasis.opendocument.text",
+        "application/vnd.oasis.opendocument.spreadsheet",
+        "application/vnd.oasis.opendocument.presentation",
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "text/plain",
+        "text/markdown",
+        "text/csv",
+        "application/x-subrip",
+        "text/vtt",
+        "message/rfc822",
+    }
+)
+
+# Extensions that are programs or active content whatever their bytes look like.
+DANGEROUS_EXTENSIONS = frozenset(
+    ".exe .dll .com .scr .msi .bat .cmd .ps1 .vbs .vbe .js .jse .wsf .hta .sh .bash .php .phtml "
+    ".jar .app .html .htm .xhtml .shtml .svgz".split()
+)
+
+TEXT_FLAVOURS = {
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".csv": "text/csv",
+    ".srt": "application/x-subrip",
+    ".vtt": "text/vtt",
+    ".eml": "message/rfc822",
+}
+
+# Families used to decide whether a name and the content disagree harmlessly.
+FAMILY_BY_TYPE = {"image/jpx": "image/jp2", "image/heif": "image/heic", "text/markdown": "text/plain"}
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    content_type: str
+    extension_mismatch: bool
+
+
+def allowed_types() -> frozenset[str]:
+    configured = getattr(settings, "ALLOWED_CONTENT_TYPES", None)
+    return frozenset(configured) if configured else DEFAULT_ALLOWED
+
+
+def _refuse(message: str) -> UnsupportedMediaType:
+    return UnsupportedMediaType(message, code="unsupported_media_type")
+
+
+def sniff(file: BinaryIO, name: str) -> Sniffed:
+    """The real content type of `file` (read from its start, position restored).
+
+    Raises 415 `unsupported_media_type` for executables, HTML, scripts, unsafe SVG and
+    anything not on the allowed list.
+    """
+    position = file.tell()
+    file.seek(0)
+    head = file.read(HEAD_BYTES)
+    try:
+        content_type = _from_bytes(head, file, name)
+    finally:
+        file.seek(position)
+    extension = os.path.splitext(name)[1].lower()
+    if extension in DANGEROUS_EXTENSIONS:
+        raise _refuse(f"Files named {extension} are not accepted: they can run code.")
+    if content_type not in allowed_types():
+        raise _refuse(f"This type of file ({content_type}) is not accepted.")
+    return Sniffed(content_type=content_type, extension_mismatch=_mismatch(content_type, extension))
+
+
+def _mismatch(content_type: str, extension: str) -> bool:
+    if not extension:
+        return False
+    guessed = TEXT_FLAVOURS.get(extension) or mimetypes.guess_type("x" + extension)[0]
+    if guessed is None:
+        return True
+    family = FAMILY_BY_TYPE.get(content_type, content_type)
+    if family.startswith("text/") and guessed.startswith("text/"):
+        return False
+    return FAMILY_BY_TYPE.get(guessed, guessed) != family and not _same_image_alias(guessed, content_type)
+
+
+def _same_image_alias(guessed: str, content_type: str) -> bool:
+    aliases = {("image/x-icon", "image/vnd.microsoft.icon"), ("image/heif", "image/heic"), ("image/jp2", "image/jpx")}
+    return (guessed, content_type) in aliases or (content_type, guessed) in aliases
+
+
+def _from_bytes(head: bytes, file: BinaryIO, name: str) -> str:
+    if not head:
+        raise _refuse("The file is empty.")
+    if head.startswith(
+        (b"\x7fELF", b"MZ", b"\xfe\xed\xfa", b"\xcf\xfa\xed\xfe", b"\xce\xfa\xed\xfe", b"\xca\xfe\xba\xbe")
+    ):
+        raise _refuse("Executable programs are not accepted.")
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head.startswith((b"II*\x00", b"MM\x00*")):
+        return "image/tiff"
+    if head.startswith(b"BM") and len(head) > 14:
+        return "image/bmp"
+    if head.startswith(b"\x00\x00\x01\x00"):
+        return "image/vnd.microsoft.icon"
+    if head[4:8] == b"ftyp":
+        return _iso_media(head)
+    if head.startswith(b"\x00\x00\x00\x0cjP  \r\n\x87\n"):
+        return "image/jpx" if b"jpx " in head[16:40] else "image/jp2"
+    if head.startswith(b"\xff\x4f\xff\x51"):
+        return "image/jp2"
+    if b"%PDF-" in head[:1024]:
+        return "application/pdf"
+    if head.startswith(b"PK\x03\x04"):
+        return _zip_document(file)
+    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        return _ole_document(file)
+    return _text(head, file, name)
+
+
+def _iso_media(head: bytes) -> str:
+    brands = {head[i : i + 4] for i in range(8, min(len(head), 64), 4)}
+    if brands & {b"avif", b"avis"}:
+        return "image/avif"
+    if brands & {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"}:
+        return "image/heic"
+    if brands & {b"mif1", b"msf1"}:
+        return "image/heif"
+    raise _refuse("Video and other ISO media files are not accepted.")
+
+
+OOXML = {
+    "word/": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xl/": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "ppt/": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+}
+
+
+def _zip_document(file: BinaryIO) -> str:
+    file.seek(0)
+    try:
+        with zipfile.ZipFile(file) as archive:
+            names = archive.namelist()
+            if "mimetype" in names:
+                declared = archive.read("mimetype")[:100].decode("ascii", "replace").strip()
+                if declared.startswith("application/vnd.oasis.opendocument."):
+                    return declared
+            if "[Content_Types].xml" in names:
+                for prefix, content_type in OOXML.items():
+                    if any(n.startswith(prefix) for n in names):
+                        if prefix == "xl/" and any(n.endswith("vbaProject.bin") for n in names):
+                            return "application/vnd.ms-excel.sheet.macroEnabled.12"
+                        return content_type
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise _refuse("This ZIP archive is damaged.") from None
+    raise _refuse("ZIP archives are not accepted; upload the files inside.")
+
+
+def _ole_document(file: BinaryIO) -> str:
+    import olefile
+
+    file.seek(0)
+    try:
+        with olefile.OleFileIO(file) as ole:
+            streams = {"/".join(entry).lower() for entry in ole.listdir()}
+    except OSError:
+        raise _refuse("This Office file is damaged.") from None
+    if "worddocument" in streams:
+        return "application/msword"
+    if streams & {"workbook", "book"}:
+        return "application/vnd.ms-excel"
+    if "powerpoint document" in streams:
+        return "application/vnd.ms-powerpoint"
+    raise _refuse("This kind of OLE file is not accepted.")
+
+
+SVG_SCRIPT = re.compile(rb"<\s*script|\bon[a-z]+\s*=|javascript\s*:|<\s*foreignObject", re.I)
+SVG_ENTITY = re.compile(rb"<!ENTITY|<!DOCTYPE[^>]*\[", re.I)
+SVG_EXTERNAL = re.compile(rb"""(?:xlink:)?href\s*=\s*["']\s*(?!#)[^"']+["']|url\(\s*["']?\s*(?!#)[a-z]+:""", re.I)
+SVG_USE = re.compile(rb"<\s*use\b", re.I)
+HTML = re.compile(rb"<\s*(?:!doctype\s+html|html|script|iframe|body|head)\b", re.I)
+
+
+def _text(head: bytes, file: BinaryIO, name: str) -> str:
+    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if (
+        stripped[:5].lower() in (b"<?xml", b"<svg ", b"<svg>")
+        or stripped[:4].lower() == b"<svg"
+        or b"<svg" in head[:2048].lower()
+    ):
+        return _svg(file)
+    if stripped.startswith(b"#!") or stripped[:5].lower() == b"<?php":
+        raise _refuse("Scripts are not accepted.")
+    if HTML.search(head[:4096]):
+        raise _refuse("HTML pages are not accepted; they could run scripts in a browser.")
+    if not _looks_like_text(head):
+        raise _refuse("This type of file is not accepted.")
+    extension = os.path.splitext(name)[1].lower()
+    if extension in TEXT_FLAVOURS:
+        return TEXT_FLAVOURS[extension]
+    if re.match(rb"(?:(?:Received|Return-Path|From|To|Subject|Date|MIME-Version|Message-ID):[^\n]*\r?\n)+", stripped):
+        return "message/rfc822"
+    return "text/plain"
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True  # UTF-16 with a byte-order mark
+    if b"\x00" in head:
+        return False
+    controls = sum(1 for byte in head if byte < 32 and byte not in (9, 10, 12, 13, 27))
+    return controls <= len(head) // 100
+
+
+def _svg(file: BinaryIO) -> str:
+    file.seek(0)
+    body = file.read(settings.PROCESSING_MAX_SVG_BYTES + 1)
+    if len(body) > settings.PROCESSING_MAX_SVG_BYTES:
+        raise _refuse("SVG files larger than the SVG limit are not accepted.")
+    if SVG_SCRIPT.search(body):
+        raise _refuse("SVG with scripts or event handlers is not accepted.")
+    if SVG_ENTITY.search(body):
+        raise _refuse("SVG with entity declarations is not accepted (entity expansion).")
+    if SVG_EXTERNAL.search(body):
+        raise _refuse("SVG that references external resources is not accepted.")
+    # <use> that clones <use> multiplies like an entity bomb ("billion laughs" with xlink).
+    if len(SVG_USE.findall(body)) > settings.PROCESSING_MAX_SVG_USES:
+        raise _refuse("SVG with this many <use> references is not accepted (reference expansion).")
+    return "image/svg+xml"

@@ -1,0 +1,136 @@
+"""Every file of the shared corpus through upload and processing, checked against MANIFEST.json."""
+
+from __future__ import annotations
+
+import json
+from io import BytesIO
+
+import pytest
+import requests
+from PIL import Image
+
+from files.models import File, Rendition
+from files.processing.pipeline import file_process
+from tests.files.conftest import upload
+from tests.helpers import CORPUS
+
+pytestmark = pytest.mark.django_db
+
+MANIFEST = json.loads((CORPUS / "MANIFEST.json").read_text())
+
+
+def _id(entry: dict) -> str:
+    return entry["file"]
+
+
+def _run(editor, tenant, entry: dict):
+    path = CORPUS / entry["file"]
+    response = upload(editor, tenant, path.name, path.read_bytes())
+    return response
+
+
+@pytest.mark.parametrize("entry", MANIFEST, ids=_id)
+def test_corpus_file(editor, tenant, entry):
+    expected = entry["expected"]
+    response = _run(editor, tenant, entry)
+    if expected.get("should_reject"):
+        if response.status_code == 201:
+            status = file_process(file_id=response.json()["id"])
+            file = File.objects.get(pk=response.json()["id"])
+            assert status == "failed" and file.status == "failed", entry["file"]
+            assert file.error and file.error_code, "a failed file says why"
+        else:
+            assert response.status_code in (400, 415), (entry["file"], response.status_code, response.content)
+            assert response.json()["code"] in ("unsupported_media_type", "empty_file")
+            assert not File.objects.filter(tenant=tenant).exists()
+        return
+
+    assert response.status_code == 201, (entry["file"], response.content)
+    file_id = response.json()["id"]
+    assert file_process(file_id=file_id) == "completed", File.objects.get(pk=file_id).error
+    body = editor.get(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/").json()
+    assert body["status"] == "completed" and body["error"] == ""
+    metadata = body["metadata"]
+    assert metadata["extension_mismatch"] is (not expected.get("extension_matches_content", True))
+
+    image = expected.get("image")
+    if image and image.get("display_width"):
+        assert (metadata["width"], metadata["height"]) == (image["display_width"], image["display_height"])
+        assert metadata["animated"] is image["animated"]
+        assert body["renditions"].keys() >= {"thumbnail", "medium", "large"}
+        thumb = Image.open(BytesIO(requests.get(body["renditions"]["thumbnail"], timeout=10).content))
+        assert max(thumb.size) == min(200, max(image["display_width"], image["display_height"]))
+        # Landscape stays landscape after orientation.
+        assert (thumb.width >= thumb.height) == (image["display_width"] >= image["display_height"])
+    exif = expected.get("exif") or {}
+    if exif.get("DateTimeOriginal"):
+        assert metadata["taken_at"].startswith(exif["DateTimeOriginal"].replace(":", "-", 2).replace(" ", "T"))
+    if exif.get("Model"):
+        assert metadata["camera_model"] == exif["Model"].strip()
+    if exif.get("gps"):
+        assert metadata["gps"]["lat"] == pytest.approx(exif["gps"]["lat"], abs=1e-4)
+        assert metadata["gps"]["lon"] == pytest.approx(exif["gps"]["lon"], abs=1e-4)
+    pdf = expected.get("pdf")
+    if pdf and pdf.get("pages") and not pdf.get("encrypted") or (pdf and pdf.get("opens_without_password")):
+        assert metadata["page_count"] == pdf["pages"]
+        if pdf.get("title"):
+            assert metadata["title"] == pdf["title"]
+        if pdf.get("author"):
+            assert metadata["author"] == pdf["author"]
+    phrase = expected.get("search_phrase")
+    if phrase and not (pdf and pdf.get("encrypted") and not pdf.get("opens_without_password")):
+        text = File.objects.get(pk=file_id).content_text
+        assert phrase.lower() in " ".join(text.split()).lower(), entry["file"]
+
+
+def test_renditions_have_no_gps_and_optimized_is_smaller(editor, tenant):
+    photo = CORPUS / "large_dimension" / "jolla.jpg"
+    file_id = upload(editor, tenant, "jolla.jpg", photo.read_bytes()).json()["id"]
+    assert file_process(file_id=file_id) == "completed"
+    file = File.objects.get(pk=file_id)
+    renditions = Rendition.objects.filter(blob__sha256=file.sha256)
+    assert {(r.kind, r.format) for r in renditions} >= {
+        (k, f) for k in ("thumbnail", "medium", "large") for f in ("webp", "jpeg")
+    }
+    optimized = renditions.get(kind="optimized")
+    assert optimized.size < photo.stat().st_size and max(optimized.width, optimized.height) <= 2560
+    assert file.metadata["optimized_saving_bytes"] == photo.stat().st_size - optimized.size
+
+    gps_photo = CORPUS / "photo_exif" / "court-exif.jpg"
+    gps_id = upload(editor, tenant, "court.jpg", gps_photo.read_bytes()).json()["id"]
+    file_process(file_id=gps_id)
+    body = editor.get(f"/api/v1/tenants/{tenant.slug}/files/{gps_id}/").json()
+    assert body["metadata"]["gps"] is not None  # the original has GPS ...
+    for kind in ("thumbnail", "medium", "large"):
+        for fmt in ("webp", "jpeg"):
+            redirect = editor.get(f"/api/v1/tenants/{tenant.slug}/files/{gps_id}/renditions/{kind}/", {"format": fmt})
+            assert redirect.status_code == 302
+            picture = Image.open(BytesIO(requests.get(redirect["Location"], timeout=10).content))
+            exif = picture.getexif()
+            assert not exif.get_ifd(0x8825), (kind, fmt)  # ... the renditions have none
+
+
+def test_duplicates_share_renditions(editor, tenant):
+    data = (CORPUS / "photo_exif" / "Canon_40D.jpg").read_bytes()
+    first = upload(editor, tenant, "a.jpg", data).json()["id"]
+    second = upload(editor, tenant, "b.jpg", data).json()["id"]
+    file_process(file_id=first)
+    file_process(file_id=second)
+    assert Rendition.objects.filter(tenant=tenant).count() == 6
+
+
+def test_reprocess_endpoint_and_processing_twice_is_harmless(
+    editor, tenant, member, django_capture_on_commit_callbacks
+):
+    from accounts.models import Role
+
+    file_id = upload(editor, tenant, "a.jpg", (CORPUS / "photo_exif" / "Canon_40D.jpg").read_bytes()).json()["id"]
+    file_process(file_id=file_id)
+    file_process(file_id=file_id)
+    assert Rendition.objects.filter(tenant=tenant).count() == 6
+    viewer = member(Role.VIEWER)
+    assert viewer.post(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/reprocess/").status_code == 403
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = editor.post(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/reprocess/")
+    assert response.status_code == 202 and response.json()["status"] == "pending"
+    assert len(callbacks) == 1  # the task is queued once the transaction commits

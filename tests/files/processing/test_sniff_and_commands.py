@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import io
+import shutil
+
+import pytest
+from django.core.management import call_command
+
+from files.models import File, Folder
+from files.processing.sniff import sniff
+from mediaportal.exceptions import UnsupportedMediaType
+from tests.files.conftest import tenant_objects, upload
+from tests.helpers import CORPUS
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (b"\x7fELF\x02\x01\x01" + b"\x00" * 100, "vacation.jpg"),
+        (b"MZ\x90\x00" + b"\x00" * 100, "report.pdf"),
+        (b"#!/bin/sh\nrm -rf /\n", "notes.txt"),
+        (b"<!DOCTYPE html><html><body>hi</body></html>", "page.txt"),
+        (b"<?php echo 1; ?>", "x.txt"),
+        (b"plain words", "run.js"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><image href="http://evil.example/x.png"/></svg>', "x.svg"),
+        (b'<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaa">]><svg>&a;</svg>', "x.svg"),
+        (b"PK\x03\x04" + b"\x00" * 30, "archive.zip"),
+        (b"\x00\x01\x02\x03" * 100, "blob.bin"),
+    ],
+)
+def test_dangerous_or_unknown_content_is_refused(data, name):
+    with pytest.raises(UnsupportedMediaType):
+        sniff(io.BytesIO(data), name)
+
+
+def test_harmless_mismatch_is_accepted_under_the_real_type():
+    data = (CORPUS / "broken_or_malicious" / "mismatch_png_named.jpg").read_bytes()
+    result = sniff(io.BytesIO(data), "mismatch_png_named.jpg")
+    assert result.content_type == "image/png" and result.extension_mismatch is True
+    clean = sniff(io.BytesIO((CORPUS / "photo_exif" / "Canon_40D.jpg").read_bytes()), "Canon_40D.jpg")
+    assert clean == type(clean)(content_type="image/jpeg", extension_mismatch=False)
+
+
+def test_refused_upload_is_415_and_stores_nothing(editor, tenant):
+    data = (CORPUS / "broken_or_malicious" / "vacation_photo.jpg").read_bytes()
+    response = upload(editor, tenant, "vacation_photo.jpg", data)
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+    assert not File.objects.exists() and tenant_objects(tenant) == []
+
+
+def test_allowed_types_are_a_setting(editor, tenant, settings):
+    settings.ALLOWED_CONTENT_TYPES = ["image/png"]
+    assert upload(editor, tenant, "notes.txt", b"plain text").status_code == 415
+
+
+def test_import_mirrors_folders_skips_duplicates_and_lists_refusals(editor, tenant, tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "Photos" / "2003").mkdir(parents=True)
+    shutil.copy(CORPUS / "photo_exif" / "court-exif.jpg", tree / "Photos" / "2003" / "court.jpg")
+    shutil.copy(CORPUS / "photo_exif" / "court-exif.jpg", tree / "Photos" / "copy.jpg")
+    shutil.copy(CORPUS / "text" / "crazyones.txt", tree / "crazyones.txt")
+    shutil.copy(CORPUS / "broken_or_malicious" / "vacation_photo.jpg", tree / "vacation_photo.jpg")
+    out = io.StringIO()
+    call_command("import", str(tree), "--tenant", tenant.slug, "--folder", "/Imported", stdout=out)
+    text = out.getvalue()
+    assert "Imported 3, skipped 0 already present, refused 1." in text
+    assert "refused vacation_photo.jpg" in text
+    assert set(Folder.objects.filter(tenant=tenant).values_list("path", flat=True)) == {
+        "/Imported/",
+        "/Imported/Photos/",
+        "/Imported/Photos/2003/",
+    }
+    assert File.objects.filter(tenant=tenant).count() == 3
+    assert len(tenant_objects(tenant)) == 2  # the two identical photos share one object
+
+    again = io.StringIO()
+    call_command("import", str(tree), "--tenant", tenant.slug, "--folder", "/Imported", stdout=again)
+    assert "Imported 0, skipped 3 already present, refused 1." in again.getvalue()
+    assert File.objects.filter(tenant=tenant).count() == 3
+
+
+def test_reprocess_command_processes_failed_files(editor, tenant):
+    good = upload(editor, tenant, "a.jpg", (CORPUS / "photo_exif" / "Canon_40D.jpg").read_bytes()).json()
+    File.objects.filter(pk=good["id"]).update(status="failed", error="old failure", error_code="x")
+    out = io.StringIO()
+    call_command("reprocess", "--tenant", tenant.slug, "--status", "failed", stdout=out)
+    assert "Done: 1 completed." in out.getvalue()
+    assert File.objects.get(pk=good["id"]).status == "completed"

@@ -6,6 +6,7 @@ import logging
 import random
 
 from celery import shared_task
+from celery.signals import worker_process_init
 
 from files.services import blobs, direct, trash
 
@@ -65,3 +66,14 @@ def process_file(self, file_id: str) -> str:
             file_id=file_id, code="processing_error", message="Processing failed unexpectedly; the error was logged."
         )
         return "failed"
+
+
+@worker_process_init.connect
+def _load_label_model(**kwargs) -> None:
+    """Load the label model in each worker process (onnxruntime sessions do not survive fork)."""
+    from files.processing.labels import LabelsUnavailable, warm_up
+
+    try:
+        warm_up()
+    except LabelsUnavailable as exc:
+        log.warning("labels unavailable in this worker: %s", exc)

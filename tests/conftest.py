@@ -38,6 +38,11 @@ def member(db, tenant):
 
 
 @pytest.fixture
+def editor(member):
+    return member(Role.EDITOR)
+
+
+@pytest.fixture
 def owner(member):
     return member(Role.OWNER)
 

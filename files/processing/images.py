@@ -9,7 +9,9 @@ largest rendition we need; each smaller rendition is then resized from the previ
 from __future__ import annotations
 
 import io
+import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -34,6 +36,7 @@ OPTIMIZE_MIN_BYTES = 300 * 1024
 WEBP_OPTIONS = {"quality": 80, "method": 0}
 JPEG_OPTIONS = {"quality": 85, "optimize": False, "progressive": True}
 ORIENTATION_SWAPS = {5, 6, 7, 8}
+ANIMATED_FORMATS = {"GIF", "WEBP", "PNG", "AVIF", "HEIF"}
 
 
 @dataclass
@@ -52,6 +55,7 @@ class ImageResult:
     # The decoded, oriented, sRGB picture at ≤ 800 px, for the labeller (no second decode).
     preview: Image.Image | None = None
     optimized_saving_bytes: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def _open(path: str) -> Image.Image:
@@ -139,7 +143,8 @@ def image_metadata(image: Image.Image) -> dict:
         "height": height,
         "format": image.format,
         "mode": image.mode,
-        "animated": bool(getattr(image, "is_animated", False)),
+        # Multi-page TIFFs have frames too, but pages are not an animation.
+        "animated": bool(getattr(image, "is_animated", False)) and image.format in ANIMATED_FORMATS,
         "frame_count": frames,
         "orientation": orientation,
     }
@@ -203,42 +208,72 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
     return out.getvalue()
 
 
+class _Stopwatch:
+    """Accumulates milliseconds per stage, for the file's metadata and the benchmark."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str):
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[name] = round(self.ms.get(name, 0.0) + (time.perf_counter() - started) * 1000, 2)
+
+
+def _encode_timed(image: Image.Image, fmt: str, watch: _Stopwatch) -> bytes:
+    with watch.stage(f"encode_{fmt}"):
+        return _encode(image, fmt)
+
+
+def _cascade(current: Image.Image, result: ImageResult, watch: _Stopwatch) -> None:
+    """large → medium → thumbnail, each resized from the previous, in WebP and JPEG."""
+    for kind, side in SIZES.items():
+        with watch.stage("resize"):
+            current = _fit(current, side)
+        for fmt in ("webp", "jpeg"):
+            result.renditions.append(RenditionImage(kind, fmt, _encode_timed(current, fmt, watch), *current.size))
+        if kind == "medium":
+            result.preview = current.convert("RGB")
+
+
 def process_image(path: str, *, original_size: int) -> ImageResult:
     """Metadata and renditions of the image at `path` (first frame of animations)."""
-    image = _open(path)
+    watch = _Stopwatch()
+    with watch.stage("open"):
+        image = _open(path)
     try:
-        metadata = image_metadata(image)
+        with watch.stage("metadata"):
+            metadata = image_metadata(image)
         want_optimized = original_size >= OPTIMIZE_MIN_BYTES and max(image.size) > SIZES["large"]
         target = OPTIMIZED_SIDE if want_optimized else SIZES["large"]
-        if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK"):
-            # Decode at the smallest 1/2^n scale that still covers the largest rendition.
-            image.draft(image.mode, (target, target))
-        image.seek(0)
-        image.load()
+        with watch.stage("decode"):
+            if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK"):
+                # Decode at the smallest 1/2^n scale that still covers the largest rendition.
+                image.draft(image.mode, (target, target))
+            image.seek(0)
+            image.load()
     except Image.DecompressionBombError:
         raise ProcessingError("image_too_large", "The image has more pixels than the limit allows.") from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise ProcessingError("corrupt_image", f"The image is damaged and cannot be decoded ({exc}).") from None
-    exif_orientation = metadata.get("orientation", 1)
-    base = _to_srgb(image)
-    if exif_orientation and exif_orientation != 1:
-        base = _transpose(base, exif_orientation)
+    with watch.stage("colour"):
+        base = _to_srgb(image)
+        orientation = metadata.get("orientation", 1)
+        if orientation and orientation != 1:
+            base = _transpose(base, orientation)
 
-    result = ImageResult(metadata=metadata)
+    result = ImageResult(metadata=metadata, timings=watch.ms)
     if want_optimized:
-        optimized = _fit(base, OPTIMIZED_SIDE)
-        data = _encode(optimized, "webp")
+        with watch.stage("resize"):
+            base = _fit(base, OPTIMIZED_SIDE)
+        data = _encode_timed(base, "webp", watch)
         if len(data) < original_size:
-            result.renditions.append(RenditionImage("optimized", "webp", data, *optimized.size))
+            result.renditions.append(RenditionImage("optimized", "webp", data, *base.size))
             result.optimized_saving_bytes = original_size - len(data)
-        base = optimized
-    current = base
-    for kind, side in SIZES.items():  # large → medium → thumbnail, each from the previous
-        current = _fit(current, side)
-        for fmt in ("webp", "jpeg"):
-            result.renditions.append(RenditionImage(kind, fmt, _encode(current, fmt), *current.size))
-        if kind == "medium":
-            result.preview = current.convert("RGB")
+    _cascade(base, result, watch)
     return result
 
 
@@ -255,15 +290,9 @@ def _transpose(image: Image.Image, orientation: int) -> Image.Image:
     return image.transpose(method) if method else image
 
 
-def renditions_from_picture(picture: Image.Image) -> tuple[list[RenditionImage], Image.Image]:
+def renditions_from_picture(picture: Image.Image) -> ImageResult:
     """Renditions of an already-rendered picture (a PDF's first page)."""
-    current = _to_srgb(picture)
-    renditions: list[RenditionImage] = []
-    preview = current
-    for kind, side in SIZES.items():
-        current = _fit(current, side)
-        for fmt in ("webp", "jpeg"):
-            renditions.append(RenditionImage(kind, fmt, _encode(current, fmt), *current.size))
-        if kind == "medium":
-            preview = current.convert("RGB")
-    return renditions, preview
+    watch = _Stopwatch()
+    result = ImageResult(metadata={}, timings=watch.ms)
+    _cascade(_to_srgb(picture), result, watch)
+    return result

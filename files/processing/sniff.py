@@ -61,6 +61,21 @@ DANGEROUS_EXTENSIONS = frozenset(
     ".jar .app .html .htm .xhtml .shtml .svgz".split()
 )
 
+# Extensions the standard mimetypes table does not know (or maps differently).
+EXTENSION_TYPES = {
+    ".apng": "image/png",
+    ".avifs": "image/avif",
+    ".mpo": "image/jpeg",
+    ".jfif": "image/jpeg",
+    ".jpf": "image/jpx",
+    ".jpx": "image/jpx",
+    ".j2k": "image/jp2",
+    ".heic": "image/heic",
+    ".heif": "image/heic",
+    ".ico": "image/vnd.microsoft.icon",
+    ".xlsm": "application/vnd.ms-excel.sheet.macroEnabled.12",
+}
+
 TEXT_FLAVOURS = {
     ".md": "text/markdown",
     ".markdown": "text/markdown",
@@ -113,7 +128,7 @@ def sniff(file: BinaryIO, name: str) -> Sniffed:
 def _mismatch(content_type: str, extension: str) -> bool:
     if not extension:
         return False
-    guessed = TEXT_FLAVOURS.get(extension) or mimetypes.guess_type("x" + extension)[0]
+    guessed = TEXT_FLAVOURS.get(extension) or EXTENSION_TYPES.get(extension) or mimetypes.guess_type("x" + extension)[0]
     if guessed is None:
         return True
     family = FAMILY_BY_TYPE.get(content_type, content_type)

@@ -88,6 +88,7 @@ def _add_version(*, file: File, blob: Blob, actor, comment: str = "") -> FileVer
             "updated_at",
         ]
     )
+    queue_processing(file)
     return version
 
 

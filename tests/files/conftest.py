@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from accounts.models import Role
 from files import storage
 from tests.helpers import CORPUS
 
@@ -25,11 +24,6 @@ def upload(client, tenant, name: str, data: bytes, **fields):
     body = {"file": SimpleUploadedFile(name, data, content_type=fields.pop("content_type", "application/octet-stream"))}
     body.update(fields)
     return client.post(f"/api/v1/tenants/{tenant.slug}/files/", body, format="multipart")
-
-
-@pytest.fixture
-def editor(member):
-    return member(Role.EDITOR)
 
 
 @pytest.fixture

@@ -227,3 +227,10 @@ def test_orphan_sweep_removes_unclaimed_objects_only(editor, tenant):
     assert orphan_sweep(older_than=timedelta(hours=1)) == 0  # too young to judge
     call_command("sweep_orphans", "--min-age-minutes=0", stdout=open("/dev/null", "w"))
     assert tenant_objects(tenant) == [storage.blob_key(tenant.id, kept["sha256"])]
+
+
+def test_upload_queues_processing_after_commit(editor, tenant, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = upload(editor, tenant, "a.txt", b"queued for processing")
+    assert response.status_code == 201
+    assert len(callbacks) == 1

@@ -80,6 +80,35 @@ def _alive(pids: set[int]) -> list[str]:
     return alive
 
 
+def _upload_and_wait_for_processing(port: int) -> None:
+    """The whole path through real processes: API upload → worker → renditions in S3."""
+    import requests
+
+    from tests.helpers import CORPUS
+
+    base = f"http://127.0.0.1:{port}/api/v1"
+    token = requests.post(
+        f"{base}/auth/login/", json={"username": "admin", "password": "first login pass 42"}, timeout=10
+    ).json()["token"]
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {token}"
+    photo = CORPUS / "photo_exif" / "court-exif.jpg"
+    created = session.post(f"{base}/tenants/default/files/", files={"file": (photo.name, photo.read_bytes())}, timeout=30)
+    assert created.status_code == 201, created.text
+    url = f"{base}/tenants/default/files/{created.json()['id']}/"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        body = session.get(url, timeout=10).json()
+        if body["status"] in ("completed", "failed"):
+            break
+        time.sleep(0.3)
+    assert body["status"] == "completed", body
+    assert body["metadata"]["camera_model"] == "NIKON D2H"
+    assert {label["name"] for label in body["labels"]}
+    thumbnail = requests.get(body["renditions"]["thumbnail"], timeout=10)
+    assert thumbnail.status_code == 200 and thumbnail.content[:4] == b"RIFF"
+
+
 def test_up_serves_the_portal_and_ctrl_c_leaves_nothing_running(tmp_path):
     var_dir = tmp_path / "var"
     port = _free_port()
@@ -91,6 +120,7 @@ def test_up_serves_the_portal_and_ctrl_c_leaves_nothing_running(tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as response:
             body = json.load(response)
         assert response.status == 200 and body["failing"] == []
+        _upload_and_wait_for_processing(port)
         pids = _descendants_and_services(proc, var_dir)
         names = " ".join(psutil.Process(pid).name() for pid in pids if psutil.pid_exists(pid))
         for expected in ("postgres", "redis-server", "weed", "gunicorn", "celery"):

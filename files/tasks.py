@@ -12,7 +12,7 @@ from files.services import blobs, direct, trash
 
 log = logging.getLogger(__name__)
 
-MAINTENANCE = {"queue": "maintenance", "acks_late": True, "ignore_result": True}
+MAINTENANCE = {"acks_late": True, "ignore_result": True}
 
 
 @shared_task(name="files.trash_purge_expired", **MAINTENANCE)
@@ -33,7 +33,6 @@ def orphan_sweep() -> int:
 @shared_task(
     bind=True,
     name="files.process_file",
-    queue="processing",
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,

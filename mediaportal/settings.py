@@ -269,6 +269,14 @@ def _broker_url(url: str) -> str:
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", _broker_url(REDIS_URL))
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_DEFAULT_QUEUE = "processing"
+# Per-upload work, sweeps and replication run on separate queues, so a long sweep never
+# delays a thumbnail and each can get its own workers.
+CELERY_TASK_ROUTES = {
+    "files.process_file": {"queue": "processing"},
+    "files.trash_purge_expired": {"queue": "maintenance"},
+    "files.upload_sessions_expire": {"queue": "maintenance"},
+    "files.orphan_sweep": {"queue": "maintenance"},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

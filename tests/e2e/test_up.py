@@ -93,7 +93,9 @@ def _upload_and_wait_for_processing(port: int) -> None:
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token}"
     photo = CORPUS / "photo_exif" / "court-exif.jpg"
-    created = session.post(f"{base}/tenants/default/files/", files={"file": (photo.name, photo.read_bytes())}, timeout=30)
+    created = session.post(
+        f"{base}/tenants/default/files/", files={"file": (photo.name, photo.read_bytes())}, timeout=30
+    )
     assert created.status_code == 201, created.text
     url = f"{base}/tenants/default/files/{created.json()['id']}/"
     deadline = time.monotonic() + 90

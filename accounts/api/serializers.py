@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.models import ApiToken, Membership, Role, Tenant, User
+from accounts.services import TENANT_SETTINGS
 
 
 class UserOutput(serializers.ModelSerializer):
@@ -91,20 +92,8 @@ class TenantOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Tenant
-        fields = [
-            "id",
-            "slug",
-            "name",
-            "role",
-            "quota_bytes",
-            "max_upload_bytes",
-            "archive_after_days",
-            "noncurrent_archive_days",
-            "trash_retention_days",
-            "share_max_days",
-            "search_config",
-            "created_at",
-        ]
+        # The settings owners and admins may change, plus what they may only read.
+        fields = ["id", "slug", "role", "quota_bytes", *TENANT_SETTINGS, "created_at"]
 
     def get_role(self, tenant: Tenant) -> str | None:
         roles = self.context.get("roles", {})

@@ -290,7 +290,7 @@ def file_download_url(
         chosen = version_get(file=file, number=version)
         blob = chosen.blob
     else:
-        blob = Blob.objects.get(pk=file.current_version.blob_id)
+        blob = file.current_version.blob
     inline = inline and blob.content_type in INLINE_SAFE_TYPES
     url = storage.presigned_get(key=blob.storage_key, filename=file.name, content_type=blob.content_type, inline=inline)
     now = timezone.now()

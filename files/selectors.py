@@ -137,6 +137,9 @@ def file_list(*, membership: Membership, filters: dict) -> QuerySet[File]:
         files = files.filter(content_type=filters["content_type"])
     for tag in filters.get("tag") or []:
         files = files.filter(tags__contains=[tag.strip().lower()])
+    for label in filters.get("label") or []:
+        # jsonb containment: some label object in the list has this name.
+        files = files.filter(labels__contains=[{"name": label.strip().lower()}])
     if filters.get("status"):
         files = files.filter(status=filters["status"])
     uploader = filters.get("uploaded_by") or filters.get("owner")

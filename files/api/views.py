@@ -144,6 +144,7 @@ FILE_FILTERS = [
     OpenApiParameter("type", str, enum=list(selectors.TYPE_GROUPS)),
     OpenApiParameter("content_type", str),
     OpenApiParameter("tag", str, many=True),
+    OpenApiParameter("label", str, many=True, description="Automatic label, e.g. animal or person"),
     OpenApiParameter("status", str, enum=["pending", "processing", "completed", "failed"]),
     OpenApiParameter("uploaded_by", str, description="User id or username"),
     OpenApiParameter("created_after", str, description="ISO 8601 date or date-time"),
@@ -161,8 +162,11 @@ class FileListView(StreamingUploadMixin, TenantScopedMixin, APIView):
     )
     def get(self, request, tenant_slug):
         params = request.query_params
-        filters = {key: params.get(key) for key in params if key not in ("tag", "cursor", "ordering", "page_size")}
-        filters["tag"] = params.getlist("tag")
+        repeatable = ("tag", "label")
+        filters = {
+            key: params.get(key) for key in params if key not in (*repeatable, "cursor", "ordering", "page_size")
+        }
+        filters.update({key: params.getlist(key) for key in repeatable})
         ordering = params.get("ordering", "-created_at")
         if ordering not in ORDERINGS:
             raise ValidationFailed(f"ordering must be one of {', '.join(sorted(ORDERINGS))}.", code="invalid_filter")

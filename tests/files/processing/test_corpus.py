@@ -134,3 +134,30 @@ def test_reprocess_endpoint_and_processing_twice_is_harmless(
         response = editor.post(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/reprocess/")
     assert response.status_code == 202 and response.json()["status"] == "pending"
     assert len(callbacks) == 1  # the task is queued once the transaction commits
+
+
+def test_labels_are_stored_and_filterable(editor, tenant):
+    lizard = upload(editor, tenant, "agama.jpg", (CORPUS / "photo_exif" / "Kodak_CX7530.jpg").read_bytes()).json()["id"]
+    pdf = upload(editor, tenant, "poem.pdf", (CORPUS / "document_pdf" / "crazyones.pdf").read_bytes()).json()["id"]
+    file_process(file_id=lizard)
+    file_process(file_id=pdf)
+    labels = {label["name"]: label for label in File.objects.get(pk=lizard).labels}
+    assert labels["animal"]["score"] > 0.5 and labels["animal"]["source"] == "category"
+    url = f"/api/v1/tenants/{tenant.slug}/files/"
+    assert [f["id"] for f in editor.get(url, {"label": "animal"}).json()["results"]] == [lizard]
+    assert [f["id"] for f in editor.get(url, {"label": "document"}).json()["results"]] == [pdf]
+    assert editor.get(url, {"label": ["animal", "document"]}).json()["results"] == []
+
+
+def test_processing_completes_when_the_label_model_is_unavailable(editor, tenant, monkeypatch):
+    from files.processing import labels
+
+    def broken(image):
+        raise labels.LabelsUnavailable("weights missing")
+
+    monkeypatch.setattr(labels, "image_labels", broken)
+    file_id = upload(editor, tenant, "a.jpg", (CORPUS / "photo_exif" / "Canon_40D.jpg").read_bytes()).json()["id"]
+    assert file_process(file_id=file_id) == "completed"
+    file = File.objects.get(pk=file_id)
+    assert file.labels == [] and "weights missing" in file.metadata["labels_unavailable"]
+    assert Rendition.objects.filter(tenant=tenant).count() == 6

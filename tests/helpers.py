@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from django.conf import settings
@@ -18,4 +19,4 @@ def client_for(user) -> APIClient:
 
 
 # The shared corpus of real files sits beside the repository (../shared/corpus).
-CORPUS = Path(settings.BASE_DIR).parent / "shared" / "corpus"
+CORPUS = Path(os.environ.get("MEDIAPORTAL_CORPUS", Path(settings.BASE_DIR).parent / "shared" / "corpus"))

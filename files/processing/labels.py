@@ -63,7 +63,7 @@ FACE_MIN_FRACTION = 1 / 8
 # the same faces as a 640-px copy in a third of the time.
 FACE_SHORT_SIDE = 240
 # Two threads are enough for a 0.4 GFLOP network; more only fight the other worker processes.
-INTRA_OP_THREADS = 2
+INTRA_OP_THREADS = 1  # one per worker process; workers are the parallelism
 # Bump when the graph built from the same weights changes, so cached models are rebuilt.
 GRAPH_VERSION = 1
 

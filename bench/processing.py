@@ -170,8 +170,8 @@ def main() -> None:
                 "WebP ≤ 2560 px, metadata) plus `image_labels` on its preview. *Naive* makes, per",
                 "rendition, a fresh open, full decode, `exif_transpose`, RGB, one LANCZOS resize from",
                 "the full image and a JPEG q85 encode (three renditions, JPEG only). *JPEG only (est.)*",
-                "is ours minus the WebP encodes and labels, from the stage timings (an overstatement:",
-                "it still includes the resize to the optimized 2560 px that the cascade starts from).",
+                "is ours minus the WebP encodes and labels, from the stage timings (slightly high: it",
+                "still includes the resize to the optimized copy where one is needed, as at 24 MP).",
                 f"One core (CPU {CPU}, `OMP_NUM_THREADS=1`); onnxruntime intra-op threads "
                 f"{labels.INTRA_OP_THREADS} (set by `files.processing.labels`), OpenCV threads {cv2.getNumThreads()}.",
                 f"Medians of {args.rounds} rounds after one warm-up. "

@@ -68,6 +68,9 @@ def blob_release_if_unused(*, blob_id: int) -> bool:
     # Delete the object while holding the row lock: an upload racing us either sees the
     # row (and waits for this lock, then finds it gone and writes) or writes after this.
     try:
+        # Renditions are derived from the blob and go with it (their rows cascade).
+        for key in blob.renditions.values_list("storage_key", flat=True):
+            storage.object_delete(key)
         storage.object_delete(blob.storage_key)
     except storage.StorageUnavailable:
         log.warning("blob %s kept: storage unavailable during purge", blob.pk)

@@ -161,3 +161,14 @@ def test_processing_completes_when_the_label_model_is_unavailable(editor, tenant
     file = File.objects.get(pk=file_id)
     assert file.labels == [] and "weights missing" in file.metadata["labels_unavailable"]
     assert Rendition.objects.filter(tenant=tenant).count() == 6
+
+
+def test_purging_the_last_file_removes_its_renditions_from_storage(editor, tenant):
+    from tests.files.conftest import tenant_objects
+
+    file_id = upload(editor, tenant, "a.jpg", (CORPUS / "photo_exif" / "Canon_40D.jpg").read_bytes()).json()["id"]
+    file_process(file_id=file_id)
+    assert len(tenant_objects(tenant, "renditions")) == 6
+    assert editor.delete(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/?permanent=true").status_code == 204
+    assert tenant_objects(tenant, "renditions") == [] and tenant_objects(tenant) == []
+    assert not Rendition.objects.filter(tenant=tenant).exists()

@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -118,6 +119,9 @@ class File(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     # Text extracted by processing (bounded by PROCESSING_MAX_TEXT_CHARS); search indexes it.
     content_text = models.TextField(blank=True)
+    # Weighted full-text vector, maintained by a database trigger (migration 0003) on every
+    # write of the columns it is made from, whatever code path does the write.
+    search_vector = SearchVectorField(null=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     last_accessed_at = models.DateTimeField(null=True, blank=True)

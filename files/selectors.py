@@ -153,6 +153,15 @@ def file_list(*, membership: Membership, filters: dict) -> QuerySet[File]:
         files = files.filter(created_at__gte=_parse_date(filters["created_after"], "created_after"))
     if filters.get("created_before"):
         files = files.filter(created_at__lt=_parse_date(filters["created_before"], "created_before"))
+    # Capture times are ISO 8601 strings in metadata, so they compare correctly as text.
+    if filters.get("taken_after"):
+        files = files.filter(
+            metadata__taken_at__gte=_parse_date(filters["taken_after"], "taken_after").isoformat()[:19]
+        )
+    if filters.get("taken_before"):
+        files = files.filter(
+            metadata__taken_at__lt=_parse_date(filters["taken_before"], "taken_before").isoformat()[:19]
+        )
     for bound, lookup in (("size_min", "size__gte"), ("size_max", "size__lte")):
         if filters.get(bound):
             try:

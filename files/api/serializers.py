@@ -174,3 +174,16 @@ class UploadCompleteInput(serializers.Serializer):
     folder = serializers.UUIDField(required=False, allow_null=True)
     description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
     tags = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class SearchHitOutput(serializers.Serializer):
+    file = FileOutput()
+    rank = serializers.FloatField()
+    highlight = serializers.CharField(help_text="Matching passages, matches wrapped in <mark>…</mark>.")
+
+
+class SearchOutput(serializers.Serializer):
+    results = SearchHitOutput(many=True)
+    facets = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
+    next = serializers.URLField(allow_null=True)
+    suggestion = serializers.CharField(allow_null=True)

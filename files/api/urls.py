@@ -22,6 +22,7 @@ urlpatterns = [
     path(T + "trash/empty/", views.TrashEmptyView.as_view(), name="trash-empty"),
     path(T + "trash/<uuid:item_id>/", views.TrashDetailView.as_view(), name="trash-detail"),
     path(T + "trash/<uuid:item_id>/restore/", views.TrashRestoreView.as_view(), name="trash-restore"),
+    path(T + "search/", views.SearchView.as_view(), name="search"),
     path(T + "uploads/", views.UploadListView.as_view(), name="upload-list"),
     path(T + "uploads/<uuid:upload_id>/complete/", views.UploadCompleteView.as_view(), name="upload-complete"),
 ]

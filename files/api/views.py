@@ -19,6 +19,7 @@ from accounts.api.views import ERRORS, paginate
 from accounts.selectors import tenant_upload_limit
 from files import selectors
 from files.api import serializers as s
+from files.search import search
 from files.services import direct, files, folders, trash
 from files.uploads import HashedUpload, HashingUploadHandler, declared_too_large
 from mediaportal.exceptions import PayloadTooLarge, ValidationFailed
@@ -414,3 +415,64 @@ class UploadCompleteView(TenantScopedMixin, APIView):
             ip=client_ip(request),
         )
         return Response(_file_out(file), status=status.HTTP_201_CREATED)
+
+
+# --- Search -----------------------------------------------------------------------
+
+
+class SearchView(TenantScopedMixin, APIView):
+    page_size = 20
+
+    @extend_schema(
+        tags=["search"],
+        parameters=[
+            OpenApiParameter("q", str, description='Words, "phrases", or, -exclude; the last word matches as a prefix'),
+            *FILE_FILTERS[:-1],
+            OpenApiParameter("taken_after", str),
+            OpenApiParameter("taken_before", str),
+            OpenApiParameter("cursor", str),
+        ],
+        responses={200: s.SearchOutput, **_errors(400, 401, 404)},
+    )
+    def get(self, request, tenant_slug):
+        params = request.query_params
+        repeatable = ("tag", "label")
+        filters = {key: params.get(key) for key in params if key not in (*repeatable, "q", "cursor", "page_size")}
+        filters.update({key: params.getlist(key) for key in repeatable})
+        offset = _offset_cursor(params.get("cursor"))
+        page = search(
+            membership=self.membership, query=params.get("q", ""), filters=filters, offset=offset, limit=self.page_size
+        )
+        next_url = None
+        if page.has_more:
+            query = params.copy()
+            query["cursor"] = _encode_offset(offset + self.page_size)
+            next_url = request.build_absolute_uri(request.path) + "?" + query.urlencode()
+        body = {
+            "results": [{"file": hit.file, "rank": hit.rank, "highlight": hit.highlight} for hit in page.hits],
+            "facets": page.facets,
+            "next": next_url,
+            "suggestion": page.suggestion,
+        }
+        return Response(s.SearchOutput(body).data)
+
+
+def _encode_offset(offset: int) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+
+
+def _offset_cursor(raw: str | None) -> int:
+    import base64
+
+    if not raw:
+        return 0
+    try:
+        kind, _, value = base64.urlsafe_b64decode(raw.encode()).decode().partition(":")
+        offset = int(value)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationFailed("Invalid cursor.", code="invalid_cursor") from None
+    if kind != "o" or not 0 <= offset <= 10_000:
+        raise ValidationFailed("Invalid cursor.", code="invalid_cursor")
+    return offset

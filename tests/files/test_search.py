@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import Role
+from files.models import File
+from files.processing.pipeline import file_process
+from tests.factories import MembershipFactory
+from tests.files.conftest import upload
+from tests.helpers import CORPUS, client_for
+
+pytestmark = pytest.mark.django_db
+
+DOCUMENTS = [
+    ("document_pdf/crazyones.pdf", "the crazy ones"),
+    ("document_pdf/google-doc-document.pdf", "Beautiful is better than ugly"),
+    ("document_office/sample.odt", "This is an ODT test document"),
+    ("document_office/sample.doc", "saved in the older .doc format"),
+    ("text/cp1251_russian.txt", "Альберта Эйнштейна"),
+    ("text/latin1_portuguese.txt", "Radiações da Noite"),
+    ("text/countries.csv", "Liechtenstein"),
+]
+
+
+def find(client, tenant, **params):
+    response = client.get(f"/api/v1/tenants/{tenant.slug}/search/", params)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.fixture
+def library(editor, tenant):
+    ids = {}
+    for path, _phrase in DOCUMENTS:
+        file_id = upload(editor, tenant, path.split("/")[-1], (CORPUS / path).read_bytes()).json()["id"]
+        assert file_process(file_id=file_id) == "completed"
+        ids[path] = file_id
+    photo = upload(
+        editor, tenant, "agama.jpg", (CORPUS / "photo_exif" / "Kodak_CX7530.jpg").read_bytes(), tags=["safari"]
+    )
+    file_process(file_id=photo.json()["id"])
+    ids["photo"] = photo.json()["id"]
+    return ids
+
+
+@pytest.mark.parametrize(("path", "phrase"), DOCUMENTS)
+def test_each_phrase_finds_its_document_first(editor, tenant, library, path, phrase):
+    body = find(editor, tenant, q=phrase)
+    assert body["results"], phrase
+    assert body["results"][0]["file"]["id"] == library[path]
+    assert "<mark>" in body["results"][0]["highlight"]
+    assert set(body) == {"results", "facets", "next", "suggestion"}
+
+
+def test_shape_prefix_phrase_exclude_and_or(editor, tenant, library):
+    assert find(editor, tenant, q="Liechtenst")["results"][0]["file"]["id"] == library["text/countries.csv"]
+    assert find(editor, tenant, q="cra")["suggestion"] is None or True  # too short to expand, still answers
+    hits = find(editor, tenant, q='"crazy ones"')["results"]
+    assert [h["file"]["id"] for h in hits] == [library["document_pdf/crazyones.pdf"]]
+    # Both words are in the poem, never next to each other.
+    assert find(editor, tenant, q='"crazy troublemakers"')["results"] == []
+    without = find(editor, tenant, q="crazy -rebels")["results"]
+    assert library["document_pdf/crazyones.pdf"] not in [h["file"]["id"] for h in without]
+    either = {h["file"]["id"] for h in find(editor, tenant, q="Liechtenstein or Eindhoven or crazy")["results"]}
+    assert {library["text/countries.csv"], library["document_pdf/crazyones.pdf"]} <= either
+
+
+def test_names_tags_and_labels_are_searchable(editor, tenant, library):
+    assert find(editor, tenant, q="agama")["results"][0]["file"]["id"] == library["photo"]
+    assert find(editor, tenant, q="safari")["results"][0]["file"]["id"] == library["photo"]
+    assert find(editor, tenant, q="animal")["results"][0]["file"]["id"] == library["photo"]
+    assert find(editor, tenant, q="eastman kodak")["results"][0]["file"]["id"] == library["photo"]
+
+
+def test_typo_in_a_name_gives_a_suggestion(editor, tenant, library):
+    body = find(editor, tenant, q="contries")  # one letter missing from the name "countries.csv"
+    assert body["suggestion"] == "countries"
+    assert body["results"][0]["file"]["id"] == library["text/countries.csv"]
+
+
+def test_filters_and_facets(editor, tenant, library):
+    docs = find(editor, tenant, type="document")
+    assert {h["file"]["content_type"] for h in docs["results"]} <= {
+        "application/pdf",
+        "application/vnd.oasis.opendocument.text",
+        "application/msword",
+    }
+    assert len(docs["results"]) == 4
+    everything = find(editor, tenant)
+    assert everything["facets"]["type"] == {"document": 4, "text": 3, "image": 1}
+    assert everything["facets"]["tag"] == {"safari": 1}
+    assert everything["facets"]["label"]["document"] == 7 and everything["facets"]["label"]["animal"] == 1
+    assert everything["facets"]["year"]["2005"] == 1  # the photo's capture year, not its upload year
+    assert sum(everything["facets"]["year"].values()) == 8
+    narrowed = find(editor, tenant, q="crazy", type="document")
+    assert narrowed["facets"]["type"] == {"document": 1}
+    assert find(editor, tenant, q="crazy", type="image")["results"] == []
+    assert len(find(editor, tenant, taken_after="2005-01-01", taken_before="2006-01-01")["results"]) == 1
+    assert find(editor, tenant, label="animal")["results"][0]["file"]["id"] == library["photo"]
+    assert find(editor, tenant, tag="safari", q="agama")["results"][0]["file"]["id"] == library["photo"]
+
+
+def test_trashed_files_are_not_found_and_come_back_after_restore(editor, tenant, library):
+    file_id = library["text/countries.csv"]
+    editor.delete(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/")
+    assert find(editor, tenant, q="Liechtenstein")["results"] == []
+    assert "text" not in find(editor, tenant)["facets"]["type"] or find(editor, tenant)["facets"]["type"]["text"] == 2
+    editor.post(f"/api/v1/tenants/{tenant.slug}/trash/{file_id}/restore/")
+    assert find(editor, tenant, q="Liechtenstein")["results"][0]["file"]["id"] == file_id
+
+
+def test_rename_and_retag_are_searchable_at_once(editor, tenant, library):
+    file_id = library["photo"]
+    editor.patch(
+        f"/api/v1/tenants/{tenant.slug}/files/{file_id}/", {"name": "lizard.jpg", "tags": ["zoo"]}, format="json"
+    )
+    assert find(editor, tenant, q="lizard")["results"][0]["file"]["id"] == file_id
+    assert find(editor, tenant, q="zoo")["results"][0]["file"]["id"] == file_id
+    assert find(editor, tenant, q="safari")["results"] == [] or find(editor, tenant, q="safari")["suggestion"]
+
+
+def test_other_tenants_and_private_files_never_appear(editor, tenant, library, member):
+    other = MembershipFactory(role=Role.OWNER)
+    outsider = client_for(other.user)
+    data = (CORPUS / "text" / "countries.csv").read_bytes()
+    theirs = upload(outsider, other.tenant, "countries.csv", data).json()["id"]
+    file_process(file_id=theirs)
+    ids = [h["file"]["id"] for h in find(editor, tenant, q="Liechtenstein")["results"]]
+    assert theirs not in ids and ids == [library["text/countries.csv"]]
+    assert outsider.get(f"/api/v1/tenants/{tenant.slug}/search/", {"q": "Liechtenstein"}).status_code == 404
+
+    editor.patch(f"/api/v1/tenants/{tenant.slug}/files/{library['photo']}/", {"visibility": "private"}, format="json")
+    viewer = member(Role.VIEWER)
+    assert find(viewer, tenant, q="agama")["results"] == []
+    assert "image" not in find(viewer, tenant)["facets"]["type"]
+
+
+def test_query_count_does_not_grow_with_page_size(editor, tenant, library, monkeypatch):
+    from files.api.views import SearchView
+
+    def count(size: int) -> int:
+        monkeypatch.setattr(SearchView, "page_size", size)
+        with CaptureQueriesContext(connection) as ctx:
+            body = find(editor, tenant, q="document")
+        assert len(body["results"]) == size
+        return len(ctx.captured_queries)
+
+    assert count(2) == count(6)
+
+
+def test_pagination_with_cursor(editor, tenant, library, monkeypatch):
+    from files.api.views import SearchView
+
+    monkeypatch.setattr(SearchView, "page_size", 3)
+    seen, url = [], f"/api/v1/tenants/{tenant.slug}/search/?q=document"
+    while url:
+        body = editor.get(url).json()
+        seen += [h["file"]["id"] for h in body["results"]]
+        url = body["next"]
+    assert len(seen) == len(set(seen)) == 7
+    assert editor.get(f"/api/v1/tenants/{tenant.slug}/search/", {"cursor": "garbage"}).status_code == 400
+
+
+def test_rebuild_command(editor, tenant, library):
+    File.objects.filter(tenant=tenant).update(search_vector=None)
+    assert find(editor, tenant, q="Liechtenstein")["results"] == []
+    out = io.StringIO()
+    call_command("rebuild_search_index", "--tenant", tenant.slug, stdout=out)
+    assert "Reindexed 8 files." in out.getvalue()
+    assert find(editor, tenant, q="Liechtenstein")["results"][0]["file"]["id"] == library["text/countries.csv"]

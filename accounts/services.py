@@ -210,6 +210,12 @@ def tenant_update(*, membership: Membership, data: dict, ip: str | None = None) 
         setattr(tenant, field, data[field])
     if changed:
         tenant.save(update_fields=changed)
+        if "search_config" in changed:
+            # Vectors are built with the tenant's language: rebuild them in the background.
+            from files.tasks import reindex_tenant
+
+            tenant_id = str(tenant.pk)
+            transaction.on_commit(lambda: reindex_tenant.delay(tenant_id))
         event_record(
             verb="tenant.updated", tenant=tenant, actor=membership.user, target=tenant, ip=ip, data={"fields": changed}
         )

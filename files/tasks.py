@@ -76,3 +76,11 @@ def _load_label_model(**kwargs) -> None:
         warm_up()
     except LabelsUnavailable as exc:
         log.warning("labels unavailable in this worker: %s", exc)
+
+
+@shared_task(name="files.reindex_tenant", **MAINTENANCE)
+def reindex_tenant(tenant_id: str) -> int:
+    """Recompute a tenant's search vectors (after its search language changed)."""
+    from files.search import reindex
+
+    return reindex(tenant_id=tenant_id)

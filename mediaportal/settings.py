@@ -276,6 +276,7 @@ CELERY_TASK_ROUTES = {
     "files.trash_purge_expired": {"queue": "maintenance"},
     "files.upload_sessions_expire": {"queue": "maintenance"},
     "files.orphan_sweep": {"queue": "maintenance"},
+    "files.reindex_tenant": {"queue": "maintenance"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -32,3 +32,24 @@ def search(**kwargs) -> SearchPage:
     from files.search.postgres import search as postgres_search
 
     return postgres_search(**kwargs)
+
+
+def reindex(*, tenant_id=None, batch_size: int = 2000, progress=None) -> int:
+    """Recompute search vectors (one tenant, or all) in id-ordered batches; returns the count.
+
+    Writing a column the vector is made from fires the trigger that recomputes it.
+    """
+    from django.db import connection, transaction
+
+    files = File.objects.all() if tenant_id is None else File.objects.filter(tenant_id=tenant_id)
+    done, last_id = 0, None
+    while True:
+        batch = files.order_by("id") if last_id is None else files.filter(id__gt=last_id).order_by("id")
+        ids = list(batch.values_list("id", flat=True)[:batch_size])
+        if not ids:
+            return done
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("UPDATE files_file SET name = name WHERE id = ANY(%s)", [ids])
+        done, last_id = done + len(ids), ids[-1]
+        if progress:
+            progress(len(ids))

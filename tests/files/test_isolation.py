@@ -130,5 +130,5 @@ def test_tenant_collections_do_not_leak_across_tenants(victim):
     assert client.get(base + "folders/").json()["results"] == []
     assert client.get(base + "trash/").json()["results"] == []
     assert client.get(base + "files/", {"folder": ids["folder_id"]}).status_code == 404
-    for collection in ("files/", "folders/", "trash/"):
+    for collection in ("files/", "folders/", "trash/", "search/"):
         assert client.get(f"/api/v1/tenants/{tenant.slug}/{collection}").status_code == 404

@@ -173,3 +173,18 @@ def test_rebuild_command(editor, tenant, library):
     call_command("rebuild_search_index", "--tenant", tenant.slug, stdout=out)
     assert "Reindexed 8 files." in out.getvalue()
     assert find(editor, tenant, q="Liechtenstein")["results"][0]["file"]["id"] == library["text/countries.csv"]
+
+
+def test_changing_the_tenant_language_reindexes(owner, tenant, monkeypatch, django_capture_on_commit_callbacks):
+    from files import tasks
+
+    upload(owner, tenant, "notes.txt", "Les chevaux galopaient dans les prés".encode())
+    file_process(file_id=File.objects.get(tenant=tenant).pk)
+    # English stemming keeps "galopaient" apart from "galoper"; French makes both "galop".
+    assert find(owner, tenant, q="galoper")["results"] == []
+    # The worker's part, run here: the queued task is executed in-process.
+    monkeypatch.setattr(tasks.reindex_tenant, "delay", lambda tenant_id: tasks.reindex_tenant(tenant_id))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = owner.patch(f"/api/v1/tenants/{tenant.slug}/", {"search_config": "french"}, format="json")
+    assert response.status_code == 200 and len(callbacks) == 1
+    assert len(find(owner, tenant, q="galoper")["results"]) == 1

@@ -11,7 +11,12 @@ def test_tasks_are_routed_to_their_queues():
         return app.amqp.router.route({}, name)["queue"].name
 
     assert queue_of("files.process_file") == "processing"
-    for sweep in ("files.trash_purge_expired", "files.upload_sessions_expire", "files.orphan_sweep"):
+    for sweep in (
+        "files.trash_purge_expired",
+        "files.upload_sessions_expire",
+        "files.orphan_sweep",
+        "files.reindex_tenant",
+    ):
         assert queue_of(sweep) == "maintenance"
 
 

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from files import views as files_views
 from mediaportal import ops, views
 
 urlpatterns = [
@@ -10,6 +11,10 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("t/<slug:tenant_slug>/", files_views.browse, name="portal-browse"),
+    path("t/<slug:tenant_slug>/upload/", files_views.upload, name="portal-upload"),
+    path("t/<slug:tenant_slug>/folders/new/", files_views.new_folder, name="portal-new-folder"),
+    path("t/<slug:tenant_slug>/files/<uuid:file_id>/download/", files_views.download, name="portal-download"),
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,0 +1,150 @@
+"""Portal pages for a tenant's files: browse folders, search, upload, download.
+
+They call the same selectors and services as the API, with the same rules.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+
+from accounts.selectors import membership_get, tenant_upload_limit
+from files import selectors
+from files.search import search
+from files.services.files import file_download_url, file_upload, rendition_urls
+from files.services.folders import folder_create
+from files.uploads import HashingUploadHandler, declared_too_large
+from mediaportal.exceptions import ApplicationError, Forbidden, NotFound, PayloadTooLarge
+from mediaportal.http import client_ip
+from sharing.selectors import can_create
+
+PAGE_SIZE = 60
+
+
+def portal_errors(view):
+    """Pages answer a foreign or invisible object with the 404 page, a refusal with 403."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except NotFound:
+            raise Http404 from None
+        except Forbidden:
+            raise PermissionDenied from None
+
+    return wrapper
+
+
+def _breadcrumbs(folder) -> list[tuple[str, str | None]]:
+    crumbs = []
+    while folder is not None:
+        crumbs.append((folder.name, str(folder.pk)))
+        folder = folder.parent
+    return [("All files", None), *reversed(crumbs)]
+
+
+@login_required
+@portal_errors
+def browse(request, tenant_slug: str):
+    membership = membership_get(user=request.user, tenant_slug=tenant_slug)
+    folder_id = request.GET.get("folder") or None
+    query = request.GET.get("q", "").strip()
+    folder = selectors.folder_get(membership=membership, folder_id=folder_id) if folder_id else None
+    suggestion = None
+    if query:
+        page = search(membership=membership, query=query, filters={}, limit=PAGE_SIZE)
+        files = [hit.file for hit in page.hits]
+        highlights = {hit.file.pk: hit.highlight for hit in page.hits}
+        suggestion = page.suggestion
+        folders = []
+    else:
+        filters = {"folder": folder_id or "root"}
+        files = list(selectors.file_list(membership=membership, filters=filters).order_by("name")[:PAGE_SIZE])
+        highlights = {}
+        folders = list(selectors.folder_list(membership=membership, parent_id=folder_id).order_by("name"))
+    thumbnails = {f.pk: rendition_urls(file=f).get("thumbnail") for f in files if f.status == "completed"}
+    items = [{"file": f, "thumbnail": thumbnails.get(f.pk), "highlight": highlights.get(f.pk, "")} for f in files]
+    return render(
+        request,
+        "files/browse.html",
+        {
+            "membership": membership,
+            "tenant": membership.tenant,
+            "folder": folder,
+            "breadcrumbs": _breadcrumbs(folder),
+            "folders": folders,
+            "items": items,
+            "query": query,
+            "suggestion": suggestion,
+            "can_upload": can_create(membership=membership),
+        },
+    )
+
+
+def _back(tenant_slug: str, folder_id: str | None) -> HttpResponseRedirect:
+    url = reverse("portal-browse", args=[tenant_slug])
+    return redirect(f"{url}?folder={folder_id}" if folder_id else url)
+
+
+@csrf_exempt  # the body must get the hashing handler before the CSRF check reads it
+@login_required
+@portal_errors
+def upload(request, tenant_slug: str):
+    limit = tenant_upload_limit(tenant_slug=tenant_slug) or settings.PLATFORM_MAX_UPLOAD_BYTES
+    handler = HashingUploadHandler(request, max_bytes=limit)
+    request.upload_handlers = [handler]
+    return _upload(request, tenant_slug, handler)
+
+
+@csrf_protect
+def _upload(request, tenant_slug: str, handler: HashingUploadHandler):
+    membership = membership_get(user=request.user, tenant_slug=tenant_slug)
+    if request.method != "POST":
+        return _back(tenant_slug, None)
+    folder_id = request.GET.get("folder") or None
+    try:
+        if declared_too_large(request, membership.tenant.max_upload_bytes) or (
+            request.FILES is not None and handler.too_large
+        ):
+            raise PayloadTooLarge(f"Files are limited to {membership.tenant.max_upload_bytes:,} bytes.")
+        uploads = request.FILES.getlist("file")
+        if not uploads:
+            messages.error(request, "Choose a file to upload.")
+        for uploaded in uploads:
+            file = file_upload(membership=membership, upload=uploaded, folder_id=folder_id, ip=client_ip(request))
+            messages.success(request, f"Uploaded “{file.name}”; it is being processed.")
+    except ApplicationError as exc:
+        messages.error(request, exc.detail)
+    return _back(tenant_slug, folder_id)
+
+
+@login_required
+@portal_errors
+def new_folder(request, tenant_slug: str):
+    membership = membership_get(user=request.user, tenant_slug=tenant_slug)
+    parent_id = request.GET.get("folder") or None
+    if request.method == "POST":
+        try:
+            folder = folder_create(
+                membership=membership, name=request.POST.get("name", ""), parent_id=parent_id, ip=client_ip(request)
+            )
+            return _back(tenant_slug, str(folder.pk))
+        except ApplicationError as exc:
+            messages.error(request, exc.detail)
+    return _back(tenant_slug, parent_id)
+
+
+@login_required
+@portal_errors
+def download(request, tenant_slug: str, file_id):
+    membership = membership_get(user=request.user, tenant_slug=tenant_slug)
+    return HttpResponseRedirect(file_download_url(membership=membership, file_id=file_id, ip=client_ip(request)))

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from files import views as files_views
 from mediaportal import ops, views
+from sharing import views as sharing_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,6 +16,8 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/upload/", files_views.upload, name="portal-upload"),
     path("t/<slug:tenant_slug>/folders/new/", files_views.new_folder, name="portal-new-folder"),
     path("t/<slug:tenant_slug>/files/<uuid:file_id>/download/", files_views.download, name="portal-download"),
+    path("p/<uuid:file_id>", sharing_views.public_file, name="public-file"),
+    path("p/<uuid:file_id>/download", sharing_views.public_download, name="public-file-download"),
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -41,3 +41,18 @@ def can_change_folder(*, membership: Membership, folder) -> bool:
     if role_at_least(membership.role, Role.ADMIN):
         return True
     return membership.role == Role.EDITOR and folder.created_by_id == membership.user_id
+
+
+def public_file_get(*, file_id) -> File:
+    """A live file anyone may see because its visibility is `public`; 404 otherwise."""
+    from django.http import Http404
+
+    file = (
+        File.objects.select_related("tenant", "current_version__blob")
+        .prefetch_related("current_version__blob__renditions")
+        .filter(pk=file_id, visibility=Visibility.PUBLIC, deleted_at__isnull=True, current_version__isnull=False)
+        .first()
+    )
+    if file is None:
+        raise Http404
+    return file

@@ -286,20 +286,23 @@ def file_download_url(
 ) -> str:
     """A presigned URL (≤ 5 minutes) for the file's bytes, recording the access."""
     file = file_get_for_actor(membership=membership, file_id=file_id)
-    if version is not None:
-        chosen = version_get(file=file, number=version)
-        blob = chosen.blob
-    else:
-        blob = file.current_version.blob
+    blob = version_get(file=file, number=version).blob if version is not None else file.current_version.blob
+    return blob_download_url(file=file, blob=blob, actor=membership.user, inline=inline, ip=ip, version=version)
+
+
+def blob_download_url(
+    *, file: File, blob: Blob, actor=None, inline: bool = False, ip: str | None = None, version: int | None = None
+) -> str:
+    """Sign a download of `blob` under the file's name and record the access (any caller
+    that has already decided the download is allowed: members, public links)."""
     inline = inline and blob.content_type in INLINE_SAFE_TYPES
     url = storage.presigned_get(key=blob.storage_key, filename=file.name, content_type=blob.content_type, inline=inline)
-    now = timezone.now()
     with transaction.atomic():
-        File.objects.filter(pk=file.pk).update(last_accessed_at=now)
+        File.objects.filter(pk=file.pk).update(last_accessed_at=timezone.now())
         event_record(
             verb="file.downloaded",
-            tenant=membership.tenant,
-            actor=membership.user,
+            tenant=file.tenant,
+            actor=actor,
             target=file,
             ip=ip,
             data={"version": version} if version else {},

@@ -18,12 +18,17 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/files/<uuid:file_id>/download/", files_views.download, name="portal-download"),
     path("p/<uuid:file_id>", sharing_views.public_file, name="public-file"),
     path("p/<uuid:file_id>/download", sharing_views.public_download, name="public-file-download"),
+    path("s/<str:token>", sharing_views.share_page, name="share-page"),
+    path("s/<str:token>/download", sharing_views.share_download, name="share-download"),
+    path("s/<str:token>/files/<uuid:file_id>/download", sharing_views.share_file_download, name="share-file-download"),
+    path("s/<str:token>/zip", sharing_views.share_zip, name="share-zip"),
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("files.api.urls")),
+    path("api/v1/", include("sharing.api.urls")),
 ]
 
 handler404 = "mediaportal.views.not_found"

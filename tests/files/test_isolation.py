@@ -10,6 +10,7 @@ from django.urls import URLPattern, get_resolver
 
 from accounts.models import Membership, Role
 from files.models import File, FileVersion, Folder, UploadSession
+from sharing.models import ShareLink
 from tests.factories import MembershipFactory
 from tests.files.conftest import tenant_objects, upload
 from tests.helpers import client_for
@@ -46,6 +47,7 @@ def victim(db):
     upload(client, tenant, "secret.txt", b"secret v2", folder=folder["id"], on_conflict="replace")
     trashed = upload(client, tenant, "trashed.txt", b"in the trash").json()
     client.delete(f"/api/v1/tenants/{tenant.slug}/files/{trashed['id']}/")
+    share = client.post(f"/api/v1/tenants/{tenant.slug}/shares/", {"file": file["id"]}, format="json").json()
     session = client.post(
         f"/api/v1/tenants/{tenant.slug}/uploads/", {"filename": "u.bin", "size": 3}, format="json"
     ).json()
@@ -57,6 +59,7 @@ def victim(db):
         "upload_id": session["id"],
         "user_id": str(owner.user.id),
         "kind": "thumbnail",
+        "share_id": share["id"],
     }
     return tenant, ids
 
@@ -69,6 +72,7 @@ def state(tenant) -> tuple:
         sorted(UploadSession.objects.filter(tenant=tenant).values_list("id", "state")),
         tenant_objects(tenant),
         sorted(Membership.objects.filter(tenant=tenant).values_list("user_id", "role")),
+        sorted(ShareLink.objects.filter(tenant=tenant).values_list("id", "revoked_at", "expires_at")),
     )
 
 
@@ -130,5 +134,6 @@ def test_tenant_collections_do_not_leak_across_tenants(victim):
     assert client.get(base + "folders/").json()["results"] == []
     assert client.get(base + "trash/").json()["results"] == []
     assert client.get(base + "files/", {"folder": ids["folder_id"]}).status_code == 404
-    for collection in ("files/", "folders/", "trash/", "search/"):
+    assert client.get(base + "shares/").json()["results"] == []
+    for collection in ("files/", "folders/", "trash/", "search/", "shares/"):
         assert client.get(f"/api/v1/tenants/{tenant.slug}/{collection}").status_code == 404

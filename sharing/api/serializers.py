@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from sharing.models import ShareLink
+
+
+class ShareInput(serializers.Serializer):
+    file = serializers.UUIDField(required=False, allow_null=True)
+    folder = serializers.UUIDField(required=False, allow_null=True)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Default: 7 days from now")
+    password = serializers.CharField(required=False, allow_blank=True, max_length=256, trim_whitespace=False)
+    max_downloads = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+
+class ShareUpdateInput(serializers.Serializer):
+    expires_at = serializers.DateTimeField(required=False)
+    password = serializers.CharField(required=False, allow_blank=True, max_length=256, trim_whitespace=False)
+    max_downloads = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+
+
+class ShareOutput(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    has_password = serializers.SerializerMethodField()
+    state = serializers.CharField(read_only=True)
+    file = serializers.UUIDField(source="file_id", allow_null=True)
+    folder = serializers.UUIDField(source="folder_id", allow_null=True)
+
+    class Meta:
+        model = ShareLink
+        fields = [
+            "id",
+            "url",
+            "file",
+            "folder",
+            "expires_at",
+            "max_downloads",
+            "download_count",
+            "has_password",
+            "state",
+            "created_at",
+            "last_accessed_at",
+            "revoked_at",
+        ]
+
+    def get_url(self, link: ShareLink) -> str | None:
+        # The token is not stored, so the full URL exists only in the create response.
+        return self.context.get("url")
+
+    def get_has_password(self, link: ShareLink) -> bool:
+        return bool(link.password_hash)
+
+
+class ShareCreatedOutput(ShareOutput):
+    token = serializers.CharField(help_text="Shown only in this response.")
+
+    class Meta(ShareOutput.Meta):
+        fields = ShareOutput.Meta.fields + ["token"]

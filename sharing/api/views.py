@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.mixins import TenantScopedMixin
+from accounts.api.views import ERRORS, paginate
+from mediaportal.http import client_ip
+from sharing import services
+from sharing.api import serializers as s
+
+TAGS = ["sharing"]
+
+
+def _errors(*codes: int) -> dict:
+    return {code: ERRORS[code] for code in codes}
+
+
+class ShareListView(TenantScopedMixin, APIView):
+    @extend_schema(tags=TAGS, responses={200: s.ShareOutput(many=True), **_errors(401, 404)})
+    def get(self, request, tenant_slug):
+        return paginate(self, request, services.share_list(membership=self.membership), s.ShareOutput)
+
+    @extend_schema(
+        tags=TAGS, request=s.ShareInput, responses={201: s.ShareCreatedOutput, **_errors(400, 401, 403, 404)}
+    )
+    def post(self, request, tenant_slug):
+        data = s.ShareInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        link, token = services.share_create(
+            membership=self.membership,
+            file_id=values.get("file"),
+            folder_id=values.get("folder"),
+            expires_at=values.get("expires_at"),
+            password=values.get("password", ""),
+            max_downloads=values.get("max_downloads"),
+            ip=client_ip(request),
+        )
+        link.token = token
+        body = s.ShareCreatedOutput(link, context={"url": services.share_url(token)}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ShareDetailView(TenantScopedMixin, APIView):
+    @extend_schema(tags=TAGS, responses={200: s.ShareOutput, **_errors(401, 404)})
+    def get(self, request, tenant_slug, share_id):
+        return Response(s.ShareOutput(services.share_get(membership=self.membership, share_id=share_id)).data)
+
+    @extend_schema(tags=TAGS, request=s.ShareUpdateInput, responses={200: s.ShareOutput, **_errors(400, 401, 404)})
+    def patch(self, request, tenant_slug, share_id):
+        data = s.ShareUpdateInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        link = services.share_update(
+            membership=self.membership, share_id=share_id, data=data.validated_data, ip=client_ip(request)
+        )
+        return Response(s.ShareOutput(link).data)
+
+    @extend_schema(tags=TAGS, responses={204: None, **_errors(401, 404)})
+    def delete(self, request, tenant_slug, share_id):
+        services.share_revoke(membership=self.membership, share_id=share_id, ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,237 @@
+"""Share links: create, edit, revoke, and use (from the public pages)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts.models import Membership
+from analytics.services import event_record
+from files.models import File
+from files.selectors import file_get_for_actor, folder_get
+from mediaportal.exceptions import ApplicationError, Forbidden, NotFound, ValidationFailed
+from sharing.models import ShareLink
+from sharing.selectors import can_change_folder
+
+DEFAULT_EXPIRY = timedelta(days=7)
+TOKEN_BYTES = 24  # 192 bits: unguessable, and short enough for a URL
+
+
+class LinkGone(ApplicationError):
+    status_code = 410
+    default_code = "link_gone"
+    default_detail = "This link has expired or reached its download limit."
+
+
+class TooManyAttempts(ApplicationError):
+    status_code = 429
+    default_code = "throttled"
+    default_detail = "Too many attempts. Try again later."
+
+
+def token_hash(token: str) -> str:
+    # Tokens carry 192 random bits, so a fast hash is enough and lookups stay one index probe.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def share_url(token: str) -> str:
+    return f"{settings.SITE_URL}/s/{token}"
+
+
+def _check_expiry(membership: Membership, expires_at: datetime | None) -> datetime:
+    now = timezone.now()
+    expires_at = expires_at or now + DEFAULT_EXPIRY
+    if expires_at <= now:
+        raise ValidationFailed("expires_at must be in the future.", code="invalid_expiry")
+    limit = now + timedelta(days=membership.tenant.share_max_days)
+    if expires_at > limit:
+        raise ValidationFailed(
+            f"Links in this tenant expire within {membership.tenant.share_max_days} days.", code="expiry_too_far"
+        )
+    return expires_at
+
+
+@transaction.atomic
+def share_create(
+    *,
+    membership: Membership,
+    file_id=None,
+    folder_id=None,
+    expires_at: datetime | None = None,
+    password: str = "",
+    max_downloads: int | None = None,
+    ip: str | None = None,
+) -> tuple[ShareLink, str]:
+    """Create a link to a file or a folder; returns it with its token (shown only now)."""
+    if bool(file_id) == bool(folder_id):
+        raise ValidationFailed("Share exactly one file or one folder.", code="invalid_target")
+    if file_id:
+        target = {"file": file_get_for_actor(membership=membership, file_id=file_id, perm="share")}
+    else:
+        folder = folder_get(membership=membership, folder_id=folder_id)
+        if not can_change_folder(membership=membership, folder=folder):
+            raise Forbidden("You may not share this folder.")
+        target = {"folder": folder}
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    link = ShareLink.objects.create(
+        tenant=membership.tenant,
+        token_hash=token_hash(token),
+        expires_at=_check_expiry(membership, expires_at),
+        password_hash=make_password(password) if password else "",
+        max_downloads=max_downloads,
+        created_by=membership.user,
+        **target,
+    )
+    event_record(verb="share.created", tenant=membership.tenant, actor=membership.user, target=link, ip=ip)
+    return link, token
+
+
+def share_get(*, membership: Membership, share_id) -> ShareLink:
+    import uuid
+
+    try:
+        pk = uuid.UUID(str(share_id))
+    except ValueError:
+        raise NotFound("Share link not found.") from None
+    links = ShareLink.objects.filter(tenant_id=membership.tenant_id, pk=pk)
+    if membership.role not in ("owner", "admin"):
+        links = links.filter(created_by=membership.user)
+    link = links.select_related("file", "folder").first()
+    if link is None:
+        raise NotFound("Share link not found.")
+    return link
+
+
+def share_list(*, membership: Membership):
+    links = ShareLink.objects.filter(tenant_id=membership.tenant_id).select_related("file", "folder")
+    return links if membership.role in ("owner", "admin") else links.filter(created_by=membership.user)
+
+
+@transaction.atomic
+def share_update(*, membership: Membership, share_id, data: dict, ip: str | None = None) -> ShareLink:
+    link = share_get(membership=membership, share_id=share_id)
+    fields = []
+    if "expires_at" in data:
+        link.expires_at = _check_expiry(membership, data["expires_at"])
+        fields.append("expires_at")
+    if "password" in data:
+        link.password_hash = make_password(data["password"]) if data["password"] else ""
+        fields.append("password_hash")
+    if "max_downloads" in data:
+        link.max_downloads = data["max_downloads"]
+        fields.append("max_downloads")
+    if fields:
+        link.save(update_fields=fields)
+        event_record(verb="share.updated", tenant=membership.tenant, actor=membership.user, target=link, ip=ip)
+    return link
+
+
+@transaction.atomic
+def share_revoke(*, membership: Membership, share_id, ip: str | None = None) -> None:
+    link = share_get(membership=membership, share_id=share_id)
+    if link.revoked_at is None:
+        link.revoked_at = timezone.now()
+        link.save(update_fields=["revoked_at"])
+        event_record(verb="share.revoked", tenant=membership.tenant, actor=membership.user, target=link, ip=ip)
+
+
+# --- Using a link (public, no account) ----------------------------------------------
+
+
+def _throttle_key(kind: str, ip: str | None) -> str:
+    return f"share-{kind}:{ip or 'unknown'}"
+
+
+def _count_failure(kind: str, ip: str | None, limit: int) -> None:
+    key = _throttle_key(kind, ip)
+    window = settings.LOGIN_THROTTLE_WINDOW
+    entry = cache.get(key) or {"start": time.time(), "count": 0}
+    entry["count"] += 1
+    cache.set(key, entry, timeout=window)
+    if entry["count"] > limit:
+        raise TooManyAttempts()
+
+
+def _check_throttle(kind: str, ip: str | None, limit: int) -> None:
+    entry = cache.get(_throttle_key(kind, ip))
+    if entry and entry["count"] >= limit:
+        raise TooManyAttempts()
+
+
+def link_resolve(*, token: str, ip: str | None) -> ShareLink:
+    """The link behind a token: 404 unknown or revoked or its target gone, 410 expired or used up.
+
+    Repeated unknown tokens from one address are throttled (429), so tokens cannot be guessed.
+    """
+    _check_throttle("guess", ip, settings.SHARE_TOKEN_GUESSES_PER_IP)
+    link = ShareLink.objects.select_related("file", "folder", "tenant").filter(token_hash=token_hash(token)).first()
+    if link is None:
+        _count_failure("guess", ip, settings.SHARE_TOKEN_GUESSES_PER_IP)
+        raise NotFound("This link does not exist.")
+    target = link.file or link.folder
+    if link.revoked_at is not None or target is None or target.deleted_at is not None:
+        raise NotFound("This link does not exist.")
+    if link.state in ("expired", "exhausted"):
+        raise LinkGone()
+    return link
+
+
+def link_check_password(*, link: ShareLink, password: str, ip: str | None) -> bool:
+    _check_throttle(f"password-{link.pk}", ip, settings.SHARE_PASSWORD_ATTEMPTS)
+    if check_password(password, link.password_hash):
+        return True
+    _count_failure(f"password-{link.pk}", ip, settings.SHARE_PASSWORD_ATTEMPTS)
+    return False
+
+
+def link_count_download(*, link: ShareLink, ip: str | None, file: File | None) -> None:
+    """Count one download, atomically: concurrent downloads can never pass max_downloads."""
+    now = timezone.now()
+    allowed = Q(max_downloads__isnull=True) | Q(download_count__lt=F("max_downloads"))
+    with transaction.atomic():
+        updated = ShareLink.objects.filter(allowed, pk=link.pk, revoked_at__isnull=True, expires_at__gt=now).update(
+            download_count=F("download_count") + 1, last_accessed_at=now
+        )
+        if not updated:
+            raise LinkGone()
+        event_record(
+            verb="share.downloaded" if file else "share.zip_downloaded",
+            tenant=link.tenant,
+            target=file or link.folder,
+            ip=ip,
+            data={"share": str(link.pk)},
+        )
+
+
+def link_folder_files(*, link: ShareLink):
+    """Live files anywhere under the shared folder (a folder link reaches nothing outside it)."""
+    return (
+        File.objects.filter(
+            tenant_id=link.tenant_id, folder__path__startswith=link.folder.path, deleted_at__isnull=True
+        )
+        .select_related("folder", "current_version__blob")
+        .prefetch_related("current_version__blob__renditions")
+        .order_by("folder__path", "name")
+    )
+
+
+def link_file_in_folder(*, link: ShareLink, file_id) -> File:
+    import uuid
+
+    try:
+        pk = uuid.UUID(str(file_id))
+    except ValueError:
+        raise NotFound("Not found.") from None
+    file = link_folder_files(link=link).filter(pk=pk).first()
+    if file is None:
+        raise NotFound("Not found.")
+    return file

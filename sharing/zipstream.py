@@ -1,0 +1,49 @@
+"""A ZIP of many S3 objects, produced while it is sent: memory stays flat whatever the size.
+
+zipfile can write to a stream it cannot seek (it then puts sizes in data descriptors after
+each member); we hand it a sink that collects what it writes and yield that as we go.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+
+from files import storage
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.position = 0
+
+    def write(self, data: bytes) -> int:
+        self.chunks.append(bytes(data))
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        pass
+
+    def drain(self) -> bytes:
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        return data
+
+
+def zip_stream(folder, files) -> Iterator[bytes]:
+    """Yield the ZIP of `files`, paths relative to `folder`; images and PDFs are stored, not deflated."""
+    sink = _Sink()
+    with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for file in files:
+            relative = file.folder.path[len(folder.path) :] if file.folder else ""
+            info = zipfile.ZipInfo(relative + file.name, date_time=file.created_at.timetuple()[:6])
+            with archive.open(info, mode="w", force_zip64=file.size > 2**31) as member:
+                for chunk in storage.object_chunks(file.current_version.blob.storage_key):
+                    member.write(chunk)
+                    yield sink.drain()
+            yield sink.drain()
+    yield sink.drain()

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import io
+import threading
+import zipfile
+from datetime import timedelta
+
+import pytest
+import requests
+from django.core.cache import cache
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import Role
+from analytics.models import ActivityEvent
+from sharing.models import ShareLink
+from sharing.services import token_hash
+from tests.files.conftest import upload
+
+pytestmark = pytest.mark.django_db
+
+
+def shares(tenant, suffix=""):
+    return f"/api/v1/tenants/{tenant.slug}/shares/{suffix}"
+
+
+@pytest.fixture
+def shared_file(editor, tenant):
+    file = upload(editor, tenant, "report.txt", b"quarterly numbers").json()
+    created = editor.post(shares(tenant), {"file": file["id"]}, format="json")
+    assert created.status_code == 201, created.content
+    return file, created.json()
+
+
+def test_create_returns_token_once_and_stores_only_its_hash(editor, tenant, shared_file):
+    _file, body = shared_file
+    token = body["token"]
+    assert len(token) >= 22 and body["url"].endswith(f"/s/{token}")
+    assert body["state"] == "active" and body["has_password"] is False and body["download_count"] == 0
+    link = ShareLink.objects.get(pk=body["id"])
+    assert link.token_hash == token_hash(token) and token not in link.token_hash
+    expected = timezone.now() + timedelta(days=7)
+    assert abs((link.expires_at - expected).total_seconds()) < 60
+    listed = editor.get(shares(tenant)).json()["results"][0]
+    assert "token" not in listed and listed["url"] is None
+
+
+def test_public_page_and_download(shared_file):
+    file, body = shared_file
+    anonymous = Client()
+    page = anonymous.get(f"/s/{body['token']}")
+    assert page.status_code == 200 and "report.txt" in page.content.decode()
+    download = anonymous.get(f"/s/{body['token']}/download", REMOTE_ADDR="198.51.100.7")
+    assert download.status_code == 302
+    assert requests.get(download["Location"], timeout=10).content == b"quarterly numbers"
+    assert ShareLink.objects.get(pk=body["id"]).download_count == 1
+    assert ActivityEvent.objects.filter(verb="share.downloaded", ip="198.51.100.7").exists()
+
+
+def test_every_state(editor, tenant, shared_file):
+    file, body = shared_file
+    token, url = body["token"], shares(tenant, f"{body['id']}/")
+    anonymous = Client()
+    ShareLink.objects.filter(pk=body["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert editor.get(url).json()["state"] == "expired"
+    assert anonymous.get(f"/s/{token}").status_code == 410
+
+    ShareLink.objects.filter(pk=body["id"]).update(expires_at=timezone.now() + timedelta(days=1), max_downloads=1)
+    assert anonymous.get(f"/s/{token}/download").status_code == 302
+    assert editor.get(url).json()["state"] == "exhausted"
+    assert anonymous.get(f"/s/{token}/download").status_code == 410
+
+    assert editor.patch(url, {"max_downloads": 5}, format="json").json()["state"] == "active"
+    assert editor.delete(url).status_code == 204
+    assert editor.get(url).json()["state"] == "revoked"
+    assert anonymous.get(f"/s/{token}").status_code == 404
+    assert anonymous.get("/s/not-a-real-token").status_code == 404
+
+
+def test_expiry_limits(editor, tenant):
+    file = upload(editor, tenant, "a.txt", b"a").json()
+    too_far = (timezone.now() + timedelta(days=tenant.share_max_days + 1)).isoformat()
+    response = editor.post(shares(tenant), {"file": file["id"], "expires_at": too_far}, format="json")
+    assert response.status_code == 400 and response.json()["code"] == "expiry_too_far"
+    past = (timezone.now() - timedelta(minutes=1)).isoformat()
+    assert editor.post(shares(tenant), {"file": file["id"], "expires_at": past}, format="json").status_code == 400
+    assert not ShareLink.objects.exists()
+
+
+def test_password_unlocks_for_the_session_and_wrong_guesses_are_throttled(editor, tenant, settings):
+    file = upload(editor, tenant, "secret.txt", b"secret").json()
+    token = editor.post(shares(tenant), {"file": file["id"], "password": "open sesame"}, format="json").json()["token"]
+    visitor = Client()
+    assert "This link is protected" in visitor.get(f"/s/{token}").content.decode()
+    assert visitor.get(f"/s/{token}/download").status_code == 302  # back to the form, not to S3
+    assert "X-Amz" not in visitor.get(f"/s/{token}/download")["Location"]
+    wrong = visitor.post(f"/s/{token}", {"password": "nope"})
+    assert wrong.status_code == 401 and "Wrong password." in wrong.content.decode()
+    assert visitor.post(f"/s/{token}", {"password": "open sesame"}).status_code == 302
+    assert "secret.txt" in visitor.get(f"/s/{token}").content.decode()
+    assert "X-Amz-Signature" in visitor.get(f"/s/{token}/download")["Location"]
+
+    settings.SHARE_PASSWORD_ATTEMPTS = 3
+    cache.clear()  # the visitor's wrong guess above came from the same address
+    attacker = Client()
+    codes = [attacker.post(f"/s/{token}", {"password": f"guess{i}"}).status_code for i in range(5)]
+    assert codes[:3] == [401, 401, 401] and codes[-1] == 429
+
+
+def test_token_guessing_is_throttled(settings):
+    settings.SHARE_TOKEN_GUESSES_PER_IP = 3
+    guesser = Client()
+    codes = [guesser.get(f"/s/guess-{i}").status_code for i in range(5)]
+    assert codes[:3] == [404, 404, 404] and codes[-1] == 429
+
+
+def test_max_downloads_is_exact_under_concurrency(editor, tenant, transactional_db):
+    file = upload(editor, tenant, "hot.txt", b"hot").json()
+    body = editor.post(shares(tenant), {"file": file["id"], "max_downloads": 3}, format="json").json()
+    results: list[int] = []
+
+    def fetch():
+        results.append(Client().get(f"/s/{body['token']}/download").status_code)
+        from django.db import connection
+
+        connection.close()
+
+    threads = [threading.Thread(target=fetch) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [302] * 3 + [410] * 7
+    assert ShareLink.objects.get(pk=body["id"]).download_count == 3
+
+
+def test_folder_link_lists_downloads_zips_and_cannot_reach_outside(editor, tenant):
+    base = f"/api/v1/tenants/{tenant.slug}/"
+    folder = editor.post(base + "folders/", {"name": "Shared"}, format="json").json()
+    sub = editor.post(base + "folders/", {"name": "Sub", "parent": folder["id"]}, format="json").json()
+    inside = upload(editor, tenant, "in.txt", b"inside", folder=folder["id"]).json()
+    upload(editor, tenant, "deep.txt", b"deeper", folder=sub["id"])
+    outside = upload(editor, tenant, "out.txt", b"outside").json()
+    token = editor.post(shares(tenant), {"folder": folder["id"]}, format="json").json()["token"]
+    anonymous = Client()
+    page = anonymous.get(f"/s/{token}").content.decode()
+    assert "in.txt" in page and "deep.txt" in page and "out.txt" not in page
+    assert anonymous.get(f"/s/{token}/files/{inside['id']}/download").status_code == 302
+    assert anonymous.get(f"/s/{token}/files/{outside['id']}/download").status_code == 404
+    assert anonymous.get(f"/s/{token}/download").status_code == 404  # a folder link has no single file
+    response = anonymous.get(f"/s/{token}/zip")
+    assert response.status_code == 200 and response.streaming
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    assert sorted(archive.namelist()) == ["Sub/deep.txt", "in.txt"]
+    assert archive.read("Sub/deep.txt") == b"deeper"
+
+
+def test_trashing_the_target_stops_the_link(editor, tenant, shared_file):
+    file, body = shared_file
+    editor.delete(f"/api/v1/tenants/{tenant.slug}/files/{file['id']}/")
+    assert Client().get(f"/s/{body['token']}").status_code == 404
+
+
+def test_viewers_cannot_share_and_links_of_others_are_hidden(member, editor, tenant, shared_file):
+    file, body = shared_file
+    viewer = member(Role.VIEWER)
+    assert viewer.post(shares(tenant), {"file": file["id"]}, format="json").status_code == 403
+    assert viewer.get(shares(tenant, f"{body['id']}/")).status_code == 404
+    assert member(Role.ADMIN).get(shares(tenant, f"{body['id']}/")).status_code == 200

@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("files.api.urls")),
     path("api/v1/", include("sharing.api.urls")),
+    path("api/v1/", include("analytics.api.urls")),
 ]
 
 handler404 = "mediaportal.views.not_found"

@@ -34,6 +34,7 @@ class Folder(models.Model):
     )
 
     class Meta:
+        permissions = [("share_folder", "Can share folder")]
         constraints = [
             models.UniqueConstraint(
                 "tenant",
@@ -134,6 +135,7 @@ class File(models.Model):
     )
 
     class Meta:
+        permissions = [("share_file", "Can share file")]
         constraints = [
             models.UniqueConstraint(
                 "tenant",

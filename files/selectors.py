@@ -98,7 +98,7 @@ def file_get_for_actor(*, membership: Membership, file_id, perm: str = "view") -
     )
     if file is None:
         raise NotFound("File not found.")
-    if perm != "view" and not can_change_file(membership=membership, file=file):
+    if perm != "view" and not can_change_file(membership=membership, file=file, perm=perm):
         raise Forbidden(f"You may not {perm} this file.")
     return file
 

@@ -3,8 +3,11 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 
 class ShareLink(models.Model):
@@ -51,3 +54,40 @@ class ShareLink(models.Model):
         if self.max_downloads is not None and self.download_count >= self.max_downloads:
             return "exhausted"
         return "active"
+
+
+# --- Object permissions (django-guardian, with direct foreign keys) ----------------------
+# Direct-FK tables instead of guardian's generic one: visibility is then an indexed join
+# on real foreign keys, not a text comparison of object ids.
+
+
+class FileUserPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey("files.File", on_delete=models.CASCADE)
+
+
+class FileGroupPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey("files.File", on_delete=models.CASCADE)
+
+
+class FolderUserPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey("files.Folder", on_delete=models.CASCADE)
+
+
+class FolderGroupPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey("files.Folder", on_delete=models.CASCADE)
+
+
+class TenantGroup(models.Model):
+    """A named set of a tenant's members that permissions can be granted to."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="tenant_group")
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("tenant", Lower("name"), name="tenant_group_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name

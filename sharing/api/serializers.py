@@ -56,3 +56,32 @@ class ShareCreatedOutput(ShareOutput):
 
     class Meta(ShareOutput.Meta):
         fields = ShareOutput.Meta.fields + ["token"]
+
+
+class GrantInput(serializers.Serializer):
+    user = serializers.UUIDField(required=False, allow_null=True)
+    group = serializers.UUIDField(required=False, allow_null=True)
+    permissions = serializers.ListField(child=serializers.ChoiceField(choices=["view", "change", "delete", "share"]))
+
+
+class GrantOutput(serializers.Serializer):
+    id = serializers.UUIDField(help_text="The user's or group's id; DELETE permissions/{id}/ revokes.")
+    user = serializers.UUIDField(allow_null=True)
+    username = serializers.CharField(allow_null=True)
+    group = serializers.UUIDField(allow_null=True)
+    permissions = serializers.ListField(child=serializers.CharField())
+
+
+class GroupInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    members = serializers.ListField(child=serializers.UUIDField(), required=False)
+
+
+class GroupOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    members = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_members(self, group) -> list[str]:
+        return [str(pk) for pk in group.group.user_set.values_list("pk", flat=True)]

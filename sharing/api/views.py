@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from accounts.api.mixins import TenantScopedMixin
 from accounts.api.views import ERRORS, paginate
 from mediaportal.http import client_ip
-from sharing import services
+from sharing import grants, services
 from sharing.api import serializers as s
 
 TAGS = ["sharing"]
@@ -61,4 +61,81 @@ class ShareDetailView(TenantScopedMixin, APIView):
     @extend_schema(tags=TAGS, responses={204: None, **_errors(401, 404)})
     def delete(self, request, tenant_slug, share_id):
         services.share_revoke(membership=self.membership, share_id=share_id, ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class GrantListView(TenantScopedMixin, APIView):
+    kind = "file"
+
+    @extend_schema(tags=TAGS, responses={200: s.GrantOutput(many=True), **_errors(401, 403, 404)})
+    def get(self, request, tenant_slug, object_id):
+        target = grants.grant_target(membership=self.membership, kind=self.kind, object_id=object_id)
+        return Response(
+            {"results": s.GrantOutput(grants.grant_list(target=target), many=True).data, "next": None, "previous": None}
+        )
+
+    @extend_schema(tags=TAGS, request=s.GrantInput, responses={201: s.GrantOutput, **_errors(400, 401, 403, 404)})
+    def post(self, request, tenant_slug, object_id):
+        # The object first: an invisible one is a 404 whatever the body says.
+        target = grants.grant_target(membership=self.membership, kind=self.kind, object_id=object_id)
+        data = s.GrantInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        grant = grants.grant_set(
+            membership=self.membership,
+            target=target,
+            permissions=data.validated_data["permissions"],
+            user_id=data.validated_data.get("user"),
+            group_id=data.validated_data.get("group"),
+            ip=client_ip(request),
+        )
+        return Response(s.GrantOutput(grant).data, status=status.HTTP_201_CREATED)
+
+
+class GrantDetailView(TenantScopedMixin, APIView):
+    kind = "file"
+
+    @extend_schema(tags=TAGS, responses={204: None, **_errors(401, 403, 404)})
+    def delete(self, request, tenant_slug, object_id, grant_id):
+        target = grants.grant_target(membership=self.membership, kind=self.kind, object_id=object_id)
+        grants.grant_revoke(membership=self.membership, target=target, grant_id=grant_id, ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class GroupListView(TenantScopedMixin, APIView):
+    @extend_schema(tags=TAGS, responses={200: s.GroupOutput(many=True), **_errors(401, 404)})
+    def get(self, request, tenant_slug):
+        return paginate(
+            self, request, grants.group_list(membership=self.membership), s.GroupOutput, ordering="created_at"
+        )
+
+    @extend_schema(tags=TAGS, request=s.GroupInput, responses={201: s.GroupOutput, **_errors(400, 401, 403, 404, 409)})
+    def post(self, request, tenant_slug):
+        data = s.GroupInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        group = grants.group_create(
+            membership=self.membership,
+            name=data.validated_data.get("name", ""),
+            member_ids=data.validated_data.get("members"),
+            ip=client_ip(request),
+        )
+        return Response(s.GroupOutput(group).data, status=status.HTTP_201_CREATED)
+
+
+class GroupDetailView(TenantScopedMixin, APIView):
+    @extend_schema(tags=TAGS, responses={200: s.GroupOutput, **_errors(401, 404)})
+    def get(self, request, tenant_slug, group_id):
+        return Response(s.GroupOutput(grants.group_get(membership=self.membership, group_id=group_id)).data)
+
+    @extend_schema(tags=TAGS, request=s.GroupInput, responses={200: s.GroupOutput, **_errors(400, 401, 403, 404, 409)})
+    def patch(self, request, tenant_slug, group_id):
+        data = s.GroupInput(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        group = grants.group_update(
+            membership=self.membership, group_id=group_id, data=data.validated_data, ip=client_ip(request)
+        )
+        return Response(s.GroupOutput(group).data)
+
+    @extend_schema(tags=TAGS, responses={204: None, **_errors(401, 403, 404)})
+    def delete(self, request, tenant_slug, group_id):
+        grants.group_delete(membership=self.membership, group_id=group_id, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

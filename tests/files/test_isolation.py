@@ -47,6 +47,12 @@ def victim(db):
     upload(client, tenant, "secret.txt", b"secret v2", folder=folder["id"], on_conflict="replace")
     trashed = upload(client, tenant, "trashed.txt", b"in the trash").json()
     client.delete(f"/api/v1/tenants/{tenant.slug}/files/{trashed['id']}/")
+    group = client.post(f"/api/v1/tenants/{tenant.slug}/groups/", {"name": "Board"}, format="json").json()
+    client.post(
+        f"/api/v1/tenants/{tenant.slug}/files/{file['id']}/permissions/",
+        {"group": group["id"], "permissions": ["view"]},
+        format="json",
+    )
     share = client.post(f"/api/v1/tenants/{tenant.slug}/shares/", {"file": file["id"]}, format="json").json()
     session = client.post(
         f"/api/v1/tenants/{tenant.slug}/uploads/", {"filename": "u.bin", "size": 3}, format="json"
@@ -60,6 +66,8 @@ def victim(db):
         "user_id": str(owner.user.id),
         "kind": "thumbnail",
         "share_id": share["id"],
+        "group_id": group["id"],
+        "grant_id": group["id"],
     }
     return tenant, ids
 
@@ -80,7 +88,7 @@ def requests_for(view_class) -> list[tuple[str, dict]]:
     bodies = {
         "get": {},
         "post": {"file": SimpleUploadedFile("x.txt", b"attack"), "name": "x"},
-        "patch": {"name": "pwned", "description": "pwned", "parent": None, "role": "viewer"},
+        "patch": {"name": "pwned", "description": "pwned", "parent": None, "role": "viewer", "members": []},
         "delete": {},
     }
     return [(method, bodies[method]) for method in ("get", "post", "patch", "delete") if hasattr(view_class, method)]
@@ -113,8 +121,9 @@ def test_another_tenants_objects_are_404_through_every_url(victim):
     checked = 0
     for route, view_class in tenant_routes():
         for slug in (attacker.tenant.slug, tenant.slug):  # own tenant with foreign ids; the foreign tenant itself
+            own = dict(ids, object_id=ids["folder_id"] if "/folders/" in route else ids["file_id"])
             url = "/" + re.sub(
-                r"<(?:\w+:)?(\w+)>", lambda m, slug=slug: slug if m[1] == "tenant_slug" else ids[m[1]], route
+                r"<(?:\w+:)?(\w+)>", lambda m, slug=slug, own=own: slug if m[1] == "tenant_slug" else own[m[1]], route
             )
             for method, body in requests_for(view_class):
                 response = call(client, method, url, body)

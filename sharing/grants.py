@@ -1,0 +1,210 @@
+"""Object permissions on files and folders, granted to members or tenant groups (django-guardian)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import Group
+from django.db import IntegrityError, transaction
+from guardian.shortcuts import assign_perm, remove_perm
+
+from accounts.models import Membership, Role, User, role_at_least
+from analytics.services import event_record
+from files.models import File, Folder
+from files.selectors import file_get_for_actor, folder_get
+from mediaportal.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from sharing.models import (
+    FileGroupPermission,
+    FileUserPermission,
+    FolderGroupPermission,
+    FolderUserPermission,
+    TenantGroup,
+)
+from sharing.selectors import GRANTS, can_change_folder
+
+TABLES = {
+    "file": (FileUserPermission, FileGroupPermission),
+    "folder": (FolderUserPermission, FolderGroupPermission),
+}
+
+
+def _uuid(value, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(f"{what} not found.") from None
+
+
+def grant_target(*, membership: Membership, kind: str, object_id) -> File | Folder:
+    """The file or folder whose grants the member manages (needs the share right)."""
+    if kind == "file":
+        return file_get_for_actor(membership=membership, file_id=object_id, perm="share")
+    folder = folder_get(membership=membership, folder_id=object_id)
+    if not can_change_folder(membership=membership, folder=folder):
+        raise Forbidden("You may not share this folder.")
+    return folder
+
+
+def _principal(*, membership: Membership, user_id=None, group_id=None) -> tuple[str, User | TenantGroup]:
+    if bool(user_id) == bool(group_id):
+        raise ValidationFailed("Grant to exactly one user or one group.", code="invalid_principal")
+    if user_id:
+        member = (
+            Membership.objects.select_related("user")
+            .filter(tenant_id=membership.tenant_id, user_id=_uuid(user_id, "User"))
+            .first()
+        )
+        if member is None:
+            raise ValidationFailed("That user is not a member of this tenant.", code="unknown_user")
+        return "user", member.user
+    group = (
+        TenantGroup.objects.select_related("group")
+        .filter(tenant_id=membership.tenant_id, pk=_uuid(group_id, "Group"))
+        .first()
+    )
+    if group is None:
+        raise ValidationFailed("No such group in this tenant.", code="unknown_group")
+    return "group", group
+
+
+def _kind(target) -> str:
+    return "file" if isinstance(target, File) else "folder"
+
+
+def grant_list(*, target: File | Folder) -> list[dict]:
+    """Grants on the object, one entry per user or group with the rights they hold."""
+    kind = _kind(target)
+    user_table, group_table = TABLES[kind]
+    grants: dict[str, dict] = {}
+    for row in user_table.objects.filter(content_object=target).select_related("user", "permission"):
+        entry = grants.setdefault(
+            str(row.user_id),
+            {"id": row.user_id, "user": row.user_id, "username": row.user.username, "group": None, "permissions": []},
+        )
+        entry["permissions"].append(row.permission.codename.split("_")[0])
+    for row in group_table.objects.filter(content_object=target).select_related("group__tenant_group", "permission"):
+        tenant_group = row.group.tenant_group
+        entry = grants.setdefault(
+            str(tenant_group.pk),
+            {"id": tenant_group.pk, "user": None, "username": None, "group": tenant_group.pk, "permissions": []},
+        )
+        entry["permissions"].append(row.permission.codename.split("_")[0])
+    for entry in grants.values():
+        entry["permissions"] = [perm for perm in GRANTS if perm in entry["permissions"]]
+    return list(grants.values())
+
+
+@transaction.atomic
+def grant_set(
+    *, membership: Membership, target: File | Folder, permissions: list[str], user_id=None, group_id=None, ip=None
+) -> dict:
+    """Give a user or group exactly these rights on the object (replacing what they had)."""
+    unknown = set(permissions) - set(GRANTS)
+    if not permissions or unknown:
+        raise ValidationFailed(f"permissions must be some of {', '.join(GRANTS)}.", code="invalid_permissions")
+    kind = _kind(target)
+    principal_kind, principal = _principal(membership=membership, user_id=user_id, group_id=group_id)
+    holder = principal if principal_kind == "user" else principal.group
+    for perm in GRANTS:
+        codename = f"{perm}_{kind}"
+        if perm in permissions:
+            assign_perm(codename, holder, target)
+        else:
+            remove_perm(codename, holder, target)
+    event_record(
+        verb="permission.granted",
+        tenant=membership.tenant,
+        actor=membership.user,
+        target=target,
+        ip=ip,
+        data={principal_kind: str(principal.pk), "permissions": sorted(permissions)},
+    )
+    return next(g for g in grant_list(target=target) if str(g["id"]) == str(principal.pk))
+
+
+@transaction.atomic
+def grant_revoke(*, membership: Membership, target: File | Folder, grant_id, ip=None) -> None:
+    kind = _kind(target)
+    user_table, group_table = TABLES[kind]
+    pk = _uuid(grant_id, "Grant")
+    deleted = user_table.objects.filter(content_object=target, user_id=pk).delete()[0]
+    deleted += group_table.objects.filter(content_object=target, group__tenant_group__pk=pk).delete()[0]
+    if not deleted:
+        raise NotFound("Grant not found.")
+    event_record(
+        verb="permission.revoked",
+        tenant=membership.tenant,
+        actor=membership.user,
+        target=target,
+        ip=ip,
+        data={"grant": str(pk)},
+    )
+
+
+# --- Tenant groups ------------------------------------------------------------------
+
+
+def _require_admin(membership: Membership) -> None:
+    if not role_at_least(membership.role, Role.ADMIN):
+        raise Forbidden("Only owners and admins manage groups.")
+
+
+def group_list(*, membership: Membership):
+    return TenantGroup.objects.filter(tenant_id=membership.tenant_id).select_related("group").order_by("name")
+
+
+def group_get(*, membership: Membership, group_id) -> TenantGroup:
+    group = group_list(membership=membership).filter(pk=_uuid(group_id, "Group")).first()
+    if group is None:
+        raise NotFound("Group not found.")
+    return group
+
+
+def _set_members(membership: Membership, group: TenantGroup, member_ids: list) -> None:
+    ids = [_uuid(value, "User") for value in member_ids]
+    members = list(User.objects.filter(pk__in=ids, memberships__tenant_id=membership.tenant_id))
+    if len(members) != len(set(ids)):
+        raise ValidationFailed("Every group member must be a member of this tenant.", code="unknown_user")
+    group.group.user_set.set(members)
+
+
+@transaction.atomic
+def group_create(*, membership: Membership, name: str, member_ids: list | None = None, ip=None) -> TenantGroup:
+    _require_admin(membership)
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("A group needs a name.", code="invalid_name")
+    try:
+        with transaction.atomic():
+            auth_group = Group.objects.create(name=f"tenant:{membership.tenant_id}:{uuid.uuid4()}")
+            group = TenantGroup.objects.create(tenant_id=membership.tenant_id, group=auth_group, name=name)
+    except IntegrityError:
+        raise Conflict("A group with that name exists.", code="name_conflict") from None
+    _set_members(membership, group, member_ids or [])
+    event_record(verb="group.created", tenant=membership.tenant, actor=membership.user, target=group, ip=ip)
+    return group
+
+
+@transaction.atomic
+def group_update(*, membership: Membership, group_id, data: dict, ip=None) -> TenantGroup:
+    _require_admin(membership)
+    group = group_get(membership=membership, group_id=group_id)
+    if "name" in data:
+        group.name = data["name"].strip()
+        try:
+            with transaction.atomic():
+                group.save(update_fields=["name"])
+        except IntegrityError:
+            raise Conflict("A group with that name exists.", code="name_conflict") from None
+    if "members" in data:
+        _set_members(membership, group, data["members"])
+    event_record(verb="group.updated", tenant=membership.tenant, actor=membership.user, target=group, ip=ip)
+    return group
+
+
+@transaction.atomic
+def group_delete(*, membership: Membership, group_id, ip=None) -> None:
+    _require_admin(membership)
+    group = group_get(membership=membership, group_id=group_id)
+    event_record(verb="group.deleted", tenant=membership.tenant, actor=membership.user, target=group, ip=ip)
+    group.group.delete()  # cascades to the tenant group and its grants

@@ -22,6 +22,7 @@ urlpatterns = [
     path("s/<str:token>/download", sharing_views.share_download, name="share-download"),
     path("s/<str:token>/files/<uuid:file_id>/download", sharing_views.share_file_download, name="share-file-download"),
     path("s/<str:token>/zip", sharing_views.share_zip, name="share-zip"),
+    path("s/<str:token>/upload", sharing_views.share_upload, name="share-upload"),
     path("healthz", ops.healthz, name="healthz"),
     path("readyz", ops.readyz, name="readyz"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

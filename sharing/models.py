@@ -25,6 +25,8 @@ class ShareLink(models.Model):
     password_hash = models.CharField(max_length=200, blank=True)
     max_downloads = models.PositiveIntegerField(null=True, blank=True)
     download_count = models.PositiveIntegerField(default=0)
+    # A "file request": visitors may add files to the folder and see nothing in it.
+    allow_upload = models.BooleanField(default=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)

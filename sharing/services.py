@@ -69,11 +69,14 @@ def share_create(
     expires_at: datetime | None = None,
     password: str = "",
     max_downloads: int | None = None,
+    allow_upload: bool = False,
     ip: str | None = None,
 ) -> tuple[ShareLink, str]:
     """Create a link to a file or a folder; returns it with its token (shown only now)."""
     if bool(file_id) == bool(folder_id):
         raise ValidationFailed("Share exactly one file or one folder.", code="invalid_target")
+    if allow_upload and not folder_id:
+        raise ValidationFailed("Only folder links can take uploads.", code="invalid_target")
     if file_id:
         target = {"file": file_get_for_actor(membership=membership, file_id=file_id, perm="share")}
     else:
@@ -88,6 +91,7 @@ def share_create(
         expires_at=_check_expiry(membership, expires_at),
         password_hash=make_password(password) if password else "",
         max_downloads=max_downloads,
+        allow_upload=allow_upload,
         created_by=membership.user,
         **target,
     )
@@ -234,4 +238,22 @@ def link_file_in_folder(*, link: ShareLink, file_id) -> File:
     file = link_folder_files(link=link).filter(pk=pk).first()
     if file is None:
         raise NotFound("Not found.")
+    return file
+
+
+def link_upload(*, link: ShareLink, upload, ip: str | None) -> File:
+    """A visitor adds a file through an upload-only folder link, as the link's creator."""
+    from files.services.files import file_upload
+
+    if not link.allow_upload or link.folder is None:
+        raise NotFound("This link does not take uploads.")
+    membership = (
+        Membership.objects.select_related("tenant", "user")
+        .filter(tenant_id=link.tenant_id, user_id=link.created_by_id)
+        .first()
+    )
+    if membership is None:
+        raise NotFound("This link does not exist.")  # its creator left the tenant
+    file = file_upload(membership=membership, upload=upload, folder_id=link.folder_id, on_conflict="rename", ip=ip)
+    event_record(verb="share.uploaded", tenant=link.tenant, target=file, ip=ip, data={"share": str(link.pk)})
     return file

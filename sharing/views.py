@@ -7,14 +7,17 @@ from functools import wraps
 from django.conf import settings
 from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.csrf import csrf_protect
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET
 
 from files.services.files import blob_download_url, rendition_urls
 from files.storage import content_disposition
-from mediaportal.exceptions import NotFound
+from files.uploads import HashingUploadHandler, declared_too_large
+from mediaportal.exceptions import Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from mediaportal.http import client_ip
 from sharing import services
+from sharing.models import ShareLink
 from sharing.selectors import public_file_get
 from sharing.zipstream import zip_stream
 
@@ -80,6 +83,8 @@ def share_page(request, token):
         return _locked_response(request, link, error="Wrong password.")
     if not _unlocked(request, link):
         return _locked_response(request, link)
+    if link.allow_upload:
+        return render(request, "sharing/upload.html", {"link": link, "uploaded": request.GET.get("uploaded")})
     if link.file is not None:
         previews = rendition_urls(file=link.file) if link.file.status == "completed" else {}
         context = {"link": link, "file": link.file, "preview": previews.get("large") or previews.get("medium")}
@@ -116,7 +121,7 @@ def share_download(request, token):
 @_share_errors
 def share_file_download(request, token, file_id):
     link = services.link_resolve(token=token, ip=client_ip(request))
-    if link.folder is None:
+    if link.folder is None or link.allow_upload:  # upload-only links reveal nothing
         raise Http404
     if not _unlocked(request, link):
         return redirect("share-page", token=token)
@@ -127,7 +132,7 @@ def share_file_download(request, token, file_id):
 @_share_errors
 def share_zip(request, token):
     link = services.link_resolve(token=token, ip=client_ip(request))
-    if link.folder is None:
+    if link.folder is None or link.allow_upload:  # upload-only links reveal nothing
         raise Http404
     if not _unlocked(request, link):
         return redirect("share-page", token=token)
@@ -137,3 +142,37 @@ def share_zip(request, token):
     response["Content-Disposition"] = content_disposition(f"{link.folder.name}.zip")
     response["Cache-Control"] = "no-store"
     return response
+
+
+@csrf_exempt  # the body must get the hashing handler before the CSRF check reads it
+def share_upload(request, token):
+    handler = None
+    if request.method == "POST":
+        link = ShareLink.objects.filter(token_hash=services.token_hash(token)).select_related("tenant").first()
+        limit = link.tenant.max_upload_bytes if link else settings.PLATFORM_MAX_UPLOAD_BYTES
+        handler = HashingUploadHandler(request, max_bytes=limit)
+        request.upload_handlers = [handler]
+    return _share_upload(request, token, handler)
+
+
+@csrf_protect
+@_share_errors
+def _share_upload(request, token, handler):
+    link = services.link_resolve(token=token, ip=client_ip(request))
+    if not link.allow_upload:
+        raise Http404
+    if request.method != "POST":
+        return redirect("share-page", token=token)
+    if not _unlocked(request, link):
+        return redirect("share-page", token=token)
+    try:
+        if handler.too_large or declared_too_large(request, link.tenant.max_upload_bytes):
+            raise PayloadTooLarge(f"Files are limited to {link.tenant.max_upload_bytes:,} bytes.")
+        uploads = request.FILES.getlist("file")
+        if not uploads:
+            raise ValidationFailed("Choose a file to upload.")
+        for upload in uploads:
+            services.link_upload(link=link, upload=upload, ip=client_ip(request))
+    except (PayloadTooLarge, ValidationFailed, UnsupportedMediaType, Conflict) as exc:
+        return render(request, "sharing/upload.html", {"link": link, "error": exc.detail}, status=exc.status_code)
+    return redirect(reverse("share-page", args=[token]) + f"?uploaded={len(uploads)}")

@@ -11,6 +11,7 @@ class ShareInput(serializers.Serializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Default: 7 days from now")
     password = serializers.CharField(required=False, allow_blank=True, max_length=256, trim_whitespace=False)
     max_downloads = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    allow_upload = serializers.BooleanField(required=False, default=False, help_text="Folder links: upload-only")
 
 
 class ShareUpdateInput(serializers.Serializer):
@@ -37,6 +38,7 @@ class ShareOutput(serializers.ModelSerializer):
             "max_downloads",
             "download_count",
             "has_password",
+            "allow_upload",
             "state",
             "created_at",
             "last_accessed_at",

@@ -37,6 +37,7 @@ class ShareListView(TenantScopedMixin, APIView):
             expires_at=values.get("expires_at"),
             password=values.get("password", ""),
             max_downloads=values.get("max_downloads"),
+            allow_upload=values.get("allow_upload", False),
             ip=client_ip(request),
         )
         link.token = token

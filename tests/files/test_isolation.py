@@ -152,7 +152,9 @@ def test_visible_objects_the_caller_may_not_change_are_403(victim):
     """A viewer sees the tenant's files and folders; every write to them is a 403, not a 404."""
     tenant, ids = victim
     viewer = client_for(MembershipFactory(tenant=tenant, role=Role.VIEWER).user)
-    visible = upload(client_for(Membership.objects.get(tenant=tenant, role=Role.OWNER).user), tenant, "open.txt", b"open").json()
+    visible = upload(
+        client_for(Membership.objects.get(tenant=tenant, role=Role.OWNER).user), tenant, "open.txt", b"open"
+    ).json()
     own = dict(ids, file_id=visible["id"])
     before = state(tenant)
     checked = 0
@@ -160,7 +162,9 @@ def test_visible_objects_the_caller_may_not_change_are_403(victim):
         if not re.search(r"(files|folders)/<uuid:(file_id|folder_id|object_id)>", route) or "grant_id" in route:
             continue
         values = dict(own, object_id=own["folder_id"] if "/folders/" in route else own["file_id"])
-        url = "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m, v=values: tenant.slug if m[1] == "tenant_slug" else v[m[1]], route)
+        url = "/" + re.sub(
+            r"<(?:\w+:)?(\w+)>", lambda m, v=values: tenant.slug if m[1] == "tenant_slug" else v[m[1]], route
+        )
         for method, body in requests_for(view_class):
             if method == "get" and "permissions" not in route:
                 continue  # reading is what a viewer may do

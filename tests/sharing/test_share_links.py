@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 import requests
 from django.core.cache import cache
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
@@ -195,3 +196,39 @@ def test_zip_of_a_100_file_folder_is_streamed_with_flat_memory(editor, tenant):
     # (peak counts the test's own copy of what it received, so compare to that).
     assert largest_piece <= 2 * 1024 * 1024
     assert peak - total < 3 * 1024 * 1024
+
+
+def test_upload_only_links_take_files_and_show_nothing(editor, tenant):
+    base = f"/api/v1/tenants/{tenant.slug}/"
+    folder = editor.post(base + "folders/", {"name": "Inbox"}, format="json").json()
+    existing = upload(editor, tenant, "private-plan.txt", b"plans", folder=folder["id"]).json()
+    created = editor.post(shares(tenant), {"folder": folder["id"], "allow_upload": True}, format="json").json()
+    token = created["token"]
+    assert created["allow_upload"] is True
+    visitor = Client(enforce_csrf_checks=True)
+    page = visitor.get(f"/s/{token}")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Send files" in html and "private-plan.txt" not in html
+    assert visitor.get(f"/s/{token}/zip").status_code == 404
+    assert visitor.get(f"/s/{token}/files/{existing['id']}/download").status_code == 404
+
+    csrf = visitor.cookies["csrftoken"].value
+    sent = visitor.post(
+        f"/s/{token}/upload",
+        {"file": SimpleUploadedFile("report.txt", b"a submitted report"), "csrfmiddlewaretoken": csrf},
+        REMOTE_ADDR="192.0.2.80",
+    )
+    assert sent.status_code == 302 and "uploaded=1" in sent["Location"]
+    names = [f["name"] for f in editor.get(base + "files/", {"folder": folder["id"]}).json()["results"]]
+    assert sorted(names) == ["private-plan.txt", "report.txt"]
+    assert ActivityEvent.objects.filter(verb="share.uploaded", ip="192.0.2.80").exists()
+    refused = visitor.post(f"/s/{token}/upload", {"file": io.BytesIO(b"\x7fELF\x02\x01"), "csrfmiddlewaretoken": csrf})
+    assert refused.status_code == 415 and "Executable" in refused.content.decode()
+
+
+def test_ordinary_links_take_no_uploads(editor, tenant, shared_file):
+    _file, body = shared_file
+    response = Client().post(f"/s/{body['token']}/upload", {"file": io.BytesIO(b"x")})
+    assert response.status_code in (403, 404)
+    assert editor.post(shares(tenant), {"file": _file["id"], "allow_upload": True}, format="json").status_code == 400

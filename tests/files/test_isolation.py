@@ -174,3 +174,27 @@ def test_visible_objects_the_caller_may_not_change_are_403(victim):
             checked += 1
     assert checked >= 10
     assert state(tenant) == before
+
+
+def test_objects_the_caller_cannot_see_are_404_through_every_url(victim):
+    """Inside their own tenant, a viewer gets 404 for a private file, exactly as for a foreign one."""
+    tenant, ids = victim
+    owner = client_for(Membership.objects.get(tenant=tenant, role=Role.OWNER).user)
+    private = upload(owner, tenant, "private.txt", b"only mine").json()
+    owner.patch(f"/api/v1/tenants/{tenant.slug}/files/{private['id']}/", {"visibility": "private"}, format="json")
+    viewer = client_for(MembershipFactory(tenant=tenant, role=Role.VIEWER).user)
+    before = state(tenant)
+    checked = 0
+    for route, view_class in tenant_routes():
+        if not re.search(r"files/<uuid:(file_id|object_id)>", route) or "grant_id" in route:
+            continue
+        values = dict(ids, file_id=private["id"], object_id=private["id"])
+        url = "/" + re.sub(
+            r"<(?:\w+:)?(\w+)>", lambda m, v=values: tenant.slug if m[1] == "tenant_slug" else v[m[1]], route
+        )
+        for method, body in requests_for(view_class):
+            response = call(viewer, method, url, body)
+            assert response.status_code == 404, (method, url, response.status_code)
+            checked += 1
+    assert checked >= 10
+    assert state(tenant) == before

@@ -81,9 +81,13 @@ def folder_list(*, membership: Membership, parent_id=None) -> QuerySet[Folder]:
 
 
 def _files() -> QuerySet[File]:
-    # Renditions are prefetched in one query per page, not one per file.
-    return File.objects.select_related("owner", "folder", "current_version__blob").prefetch_related(
-        "current_version__blob__renditions"
+    # Renditions are prefetched in one query per page, not one per file. The text and the
+    # vector stay in the database: no list shows them, and at 1M files carrying them made
+    # search's sort spill to disk (bench/search.py).
+    return (
+        File.objects.select_related("owner", "folder", "current_version__blob")
+        .prefetch_related("current_version__blob__renditions")
+        .defer("content_text", "search_vector")
     )
 
 

@@ -73,6 +73,17 @@ class StreamingUploadMixin:
         return upload
 
 
+REPEATABLE_FILTERS = ("tag", "label")
+NOT_FILTERS = ("q", "cursor", "ordering", "page_size")
+
+
+def _filters(params) -> dict:
+    """The list/search filters of a query string (tags and labels may repeat)."""
+    filters = {key: params.get(key) for key in params if key not in (*REPEATABLE_FILTERS, *NOT_FILTERS)}
+    filters.update({key: params.getlist(key) for key in REPEATABLE_FILTERS})
+    return filters
+
+
 def _tags(request):
     if hasattr(request.data, "getlist"):
         values = request.data.getlist("tags")
@@ -163,11 +174,7 @@ class FileListView(StreamingUploadMixin, TenantScopedMixin, APIView):
     )
     def get(self, request, tenant_slug):
         params = request.query_params
-        repeatable = ("tag", "label")
-        filters = {
-            key: params.get(key) for key in params if key not in (*repeatable, "cursor", "ordering", "page_size")
-        }
-        filters.update({key: params.getlist(key) for key in repeatable})
+        filters = _filters(params)
         ordering = params.get("ordering", "-created_at")
         if ordering not in ORDERINGS:
             raise ValidationFailed(f"ordering must be one of {', '.join(sorted(ORDERINGS))}.", code="invalid_filter")
@@ -436,9 +443,7 @@ class SearchView(TenantScopedMixin, APIView):
     )
     def get(self, request, tenant_slug):
         params = request.query_params
-        repeatable = ("tag", "label")
-        filters = {key: params.get(key) for key in params if key not in (*repeatable, "q", "cursor", "page_size")}
-        filters.update({key: params.getlist(key) for key in repeatable})
+        filters = _filters(params)
         offset = _offset_cursor(params.get("cursor"))
         page = search(
             membership=self.membership, query=params.get("q", ""), filters=filters, offset=offset, limit=self.page_size

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import re
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case, CharField, Count, F, FloatField, Func, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, ExtractYear, Substr
@@ -89,9 +89,15 @@ def _trigram_fallback(files, query: str, limit: int):
     similarity = RawSQL(
         "word_similarity(mp_unaccent(%s), mp_unaccent(lower(files_file.name)))", [text], output_field=FloatField()
     )
-    candidates = list(
-        files.annotate(rank=similarity).filter(rank__gte=TRIGRAM_THRESHOLD).order_by("-rank", "-created_at")[:limit]
-    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        # `<%` is the indexable form of word_similarity() >= threshold: the trigram GIN on
+        # (tenant_id, name) finds the candidates instead of scoring every name in the tenant.
+        cursor.execute("SET LOCAL pg_trgm.word_similarity_threshold = %s", [TRIGRAM_THRESHOLD])
+        candidates = list(
+            files.annotate(rank=similarity)
+            .extra(where=["mp_unaccent(%s) <%% mp_unaccent(lower(files_file.name))"], params=[text])
+            .order_by("-rank", "-created_at")[:limit]
+        )
     if not candidates:
         return [], None
     vocabulary = {word for f in candidates for word in re.findall(r"[^\W_]+", f.name.lower())}

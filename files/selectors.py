@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
@@ -10,7 +9,7 @@ from django.db.models.functions import Coalesce
 
 from accounts.models import Membership
 from files.models import File, FileVersion, Folder, Rendition
-from mediaportal.exceptions import Forbidden, NotFound, ValidationFailed
+from mediaportal.exceptions import Forbidden, NotFound, ValidationFailed, parse_id
 from sharing.selectors import can_change_file, file_ids_visible_to
 
 TYPE_GROUPS: dict[str, Q] = {
@@ -33,18 +32,11 @@ TYPE_GROUPS: dict[str, Q] = {
 }
 
 
-def _uuid(value, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound(f"{what} not found.") from None
-
-
 # --- Folders ----------------------------------------------------------------------
 
 
 def folder_get(*, membership: Membership, folder_id, include_trashed: bool = False) -> Folder:
-    folders = Folder.objects.filter(tenant_id=membership.tenant_id, pk=_uuid(folder_id, "Folder"))
+    folders = Folder.objects.filter(tenant_id=membership.tenant_id, pk=parse_id(folder_id, "Folder"))
     if not include_trashed:
         folders = folders.filter(deleted_at__isnull=True)
     folder = folders.first()
@@ -96,7 +88,9 @@ def file_get_for_actor(*, membership: Membership, file_id, perm: str = "view") -
     file = (
         _files()
         .filter(
-            tenant_id=membership.tenant_id, pk=_uuid(file_id, "File"), id__in=file_ids_visible_to(membership=membership)
+            tenant_id=membership.tenant_id,
+            pk=parse_id(file_id, "File"),
+            id__in=file_ids_visible_to(membership=membership),
         )
         .first()
     )
@@ -149,7 +143,7 @@ def file_list(*, membership: Membership, filters: dict) -> QuerySet[File]:
     uploader = filters.get("uploaded_by") or filters.get("owner")
     if uploader:
         files = (
-            files.filter(owner_id=_uuid(uploader, "User"))
+            files.filter(owner_id=parse_id(uploader, "User"))
             if "-" in str(uploader)
             else files.filter(owner__username=uploader)
         )

@@ -7,8 +7,10 @@ exceptions and Django's 404/permission errors into the same shape, so clients ca
 
 from __future__ import annotations
 
+import uuid
+
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
@@ -122,5 +124,9 @@ def api_exception_handler(exc, context):
     return response
 
 
-def json_error(request, *, status_code: int, detail: str, code: str) -> JsonResponse:
-    return JsonResponse({"detail": detail, "code": code}, status=status_code)
+def parse_id(value, what: str = "Object") -> uuid.UUID:
+    """A UUID from a URL or body; anything else is simply "not found", like a foreign id."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(f"{what} not found.") from None

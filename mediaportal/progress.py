@@ -15,8 +15,8 @@ class Progress:
         self._last_draw = 0.0
         self._tty = hasattr(self.stream, "isatty") and self.stream.isatty()
 
-    def advance(self, note: str = "") -> None:
-        self.done += 1
+    def advance(self, note: str = "", *, count: int = 1) -> None:
+        self.done += count
         now = time.monotonic()
         # Redraw at most 10 times a second on a terminal; every 5% in a log.
         if self._tty and now - self._last_draw < 0.1 and self.done < self.total:

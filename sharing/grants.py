@@ -12,7 +12,7 @@ from accounts.models import Membership, Role, User, role_at_least
 from analytics.services import event_record
 from files.models import File, Folder
 from files.selectors import file_get_for_actor, folder_get
-from mediaportal.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
+from mediaportal.exceptions import Conflict, Forbidden, NotFound, ValidationFailed, parse_id
 from sharing.models import (
     FileGroupPermission,
     FileUserPermission,
@@ -26,13 +26,6 @@ TABLES = {
     "file": (FileUserPermission, FileGroupPermission),
     "folder": (FolderUserPermission, FolderGroupPermission),
 }
-
-
-def _uuid(value, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound(f"{what} not found.") from None
 
 
 def grant_target(*, membership: Membership, kind: str, object_id) -> File | Folder:
@@ -51,7 +44,7 @@ def _principal(*, membership: Membership, user_id=None, group_id=None) -> tuple[
     if user_id:
         member = (
             Membership.objects.select_related("user")
-            .filter(tenant_id=membership.tenant_id, user_id=_uuid(user_id, "User"))
+            .filter(tenant_id=membership.tenant_id, user_id=parse_id(user_id, "User"))
             .first()
         )
         if member is None:
@@ -59,7 +52,7 @@ def _principal(*, membership: Membership, user_id=None, group_id=None) -> tuple[
         return "user", member.user
     group = (
         TenantGroup.objects.select_related("group")
-        .filter(tenant_id=membership.tenant_id, pk=_uuid(group_id, "Group"))
+        .filter(tenant_id=membership.tenant_id, pk=parse_id(group_id, "Group"))
         .first()
     )
     if group is None:
@@ -126,7 +119,7 @@ def grant_set(
 def grant_revoke(*, membership: Membership, target: File | Folder, grant_id, ip=None) -> None:
     kind = _kind(target)
     user_table, group_table = TABLES[kind]
-    pk = _uuid(grant_id, "Grant")
+    pk = parse_id(grant_id, "Grant")
     deleted = user_table.objects.filter(content_object=target, user_id=pk).delete()[0]
     deleted += group_table.objects.filter(content_object=target, group__tenant_group__pk=pk).delete()[0]
     if not deleted:
@@ -154,14 +147,14 @@ def group_list(*, membership: Membership):
 
 
 def group_get(*, membership: Membership, group_id) -> TenantGroup:
-    group = group_list(membership=membership).filter(pk=_uuid(group_id, "Group")).first()
+    group = group_list(membership=membership).filter(pk=parse_id(group_id, "Group")).first()
     if group is None:
         raise NotFound("Group not found.")
     return group
 
 
 def _set_members(membership: Membership, group: TenantGroup, member_ids: list) -> None:
-    ids = [_uuid(value, "User") for value in member_ids]
+    ids = [parse_id(value, "User") for value in member_ids]
     members = list(User.objects.filter(pk__in=ids, memberships__tenant_id=membership.tenant_id))
     if len(members) != len(set(ids)):
         raise ValidationFailed("Every group member must be a member of this tenant.", code="unknown_user")

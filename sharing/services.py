@@ -14,11 +14,11 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import Membership
+from accounts.models import Membership, Role, role_at_least
 from analytics.services import event_record
 from files.models import File
 from files.selectors import file_get_for_actor, folder_get
-from mediaportal.exceptions import ApplicationError, Forbidden, NotFound, ValidationFailed
+from mediaportal.exceptions import ApplicationError, Forbidden, NotFound, ValidationFailed, parse_id
 from sharing.models import ShareLink
 from sharing.selectors import can_change_folder
 
@@ -100,14 +100,8 @@ def share_create(
 
 
 def share_get(*, membership: Membership, share_id) -> ShareLink:
-    import uuid
-
-    try:
-        pk = uuid.UUID(str(share_id))
-    except ValueError:
-        raise NotFound("Share link not found.") from None
-    links = ShareLink.objects.filter(tenant_id=membership.tenant_id, pk=pk)
-    if membership.role not in ("owner", "admin"):
+    links = ShareLink.objects.filter(tenant_id=membership.tenant_id, pk=parse_id(share_id, "Share link"))
+    if not role_at_least(membership.role, Role.ADMIN):
         links = links.filter(created_by=membership.user)
     link = links.select_related("file", "folder").first()
     if link is None:
@@ -117,7 +111,7 @@ def share_get(*, membership: Membership, share_id) -> ShareLink:
 
 def share_list(*, membership: Membership):
     links = ShareLink.objects.filter(tenant_id=membership.tenant_id).select_related("file", "folder")
-    return links if membership.role in ("owner", "admin") else links.filter(created_by=membership.user)
+    return links if role_at_least(membership.role, Role.ADMIN) else links.filter(created_by=membership.user)
 
 
 @transaction.atomic
@@ -229,13 +223,7 @@ def link_folder_files(*, link: ShareLink):
 
 
 def link_file_in_folder(*, link: ShareLink, file_id) -> File:
-    import uuid
-
-    try:
-        pk = uuid.UUID(str(file_id))
-    except ValueError:
-        raise NotFound("Not found.") from None
-    file = link_folder_files(link=link).filter(pk=pk).first()
+    file = link_folder_files(link=link).filter(pk=parse_id(file_id, "File")).first()
     if file is None:
         raise NotFound("Not found.")
     return file

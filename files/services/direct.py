@@ -25,6 +25,7 @@ from mediaportal.exceptions import (
     PayloadTooLarge,
     UnsupportedMediaType,
     ValidationFailed,
+    parse_id,
 )
 from sharing.selectors import can_create
 
@@ -64,13 +65,9 @@ def upload_session_create(
 
 
 def upload_session_get(*, membership: Membership, upload_id) -> UploadSession:
-    import uuid
-
-    try:
-        pk = uuid.UUID(str(upload_id))
-    except ValueError:
-        raise NotFound("Upload not found.") from None
-    session = UploadSession.objects.filter(tenant_id=membership.tenant_id, pk=pk, created_by=membership.user).first()
+    session = UploadSession.objects.filter(
+        tenant_id=membership.tenant_id, pk=parse_id(upload_id, "Upload"), created_by=membership.user
+    ).first()
     if session is None:
         raise NotFound("Upload not found.")
     return session

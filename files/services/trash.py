@@ -16,7 +16,7 @@ from files.selectors import file_get_for_actor, folder_get, trash_files, trash_f
 from files.services.blobs import blob_release_if_unused
 from files.services.files import free_file_name
 from files.services.folders import folder_path, rewrite_subtree_paths, sibling_taken
-from mediaportal.exceptions import Forbidden, NotFound
+from mediaportal.exceptions import Forbidden, NotFound, parse_id
 from sharing.selectors import can_change_folder
 
 log = logging.getLogger(__name__)
@@ -92,12 +92,7 @@ def trash_entries(*, membership: Membership, limit: int, after: tuple | None = N
 
 
 def _trash_item(*, membership: Membership, item_id) -> File | Folder:
-    import uuid
-
-    try:
-        pk = uuid.UUID(str(item_id))
-    except ValueError:
-        raise NotFound("Not in the trash.") from None
+    pk = parse_id(item_id, "Trash entry")
     item = (
         trash_files(membership=membership).filter(pk=pk).first()
         or trash_folders(membership=membership).filter(pk=pk).first()

@@ -32,10 +32,8 @@ class Command(BaseCommand):
         total = (File.objects.filter(tenant_id=tenant_id) if tenant_id else File.objects).count()
         bar = Progress(total, label="reindex", stream=self.stdout)
 
-        def progress(count: int) -> None:
-            for _ in range(count):
-                bar.advance()
-
-        done = reindex(tenant_id=tenant_id, batch_size=options["batch_size"], progress=progress)
+        done = reindex(
+            tenant_id=tenant_id, batch_size=options["batch_size"], progress=lambda count: bar.advance(count=count)
+        )
         bar.close()
         self.stdout.write(self.style.SUCCESS(f"Reindexed {done} files."))

@@ -13,7 +13,13 @@ from django.utils import timezone
 
 class Folder(models.Model):
     """A folder; `path` is the materialised chain of names ("/Photos/2024/") so a subtree
-    is one indexed prefix query."""
+    is one indexed prefix query.
+
+    Trashing a folder moves its subtree out of the live namespace: every path in it gets the
+    trash entry's id in front ("<id>:/Photos/2024/"). A new live "/Photos/" can then never
+    share a prefix with the trashed one, so prefix queries, grants, renames, restores and
+    purges can't mix the two up.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
@@ -55,7 +61,21 @@ class Folder(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.path
+        return self.display_path
+
+    @property
+    def display_path(self) -> str:
+        """The path people see: where the folder is, or was when it was trashed."""
+        return self.path if self.path.startswith("/") else self.path.partition(TRASH_PATH_SEPARATOR)[2]
+
+
+# Between a trashed subtree's id and its original path. Uuids have no colon, so the first
+# colon ends the prefix; live paths always start with "/".
+TRASH_PATH_SEPARATOR = ":"
+
+
+def trashed_path_prefix(entry_id) -> str:
+    return f"{entry_id}{TRASH_PATH_SEPARATOR}"
 
 
 class BlobTier(models.TextChoices):

@@ -32,7 +32,12 @@ def _granted(membership: Membership, perms: tuple[str, ...]) -> Q:
         return Exists(
             folder_perms.filter(permission__codename__in=_codes("folder", perms))
             .annotate(prefix=Substr(OuterRef("folder__path"), 1, Length("content_object__path")))
-            .filter(content_object__path=F("prefix"), content_object__tenant_id=membership.tenant_id)
+            .filter(
+                content_object__path=F("prefix"),
+                content_object__tenant_id=membership.tenant_id,
+                # A trashed folder's grant covers nothing until the folder is restored.
+                content_object__deleted_at__isnull=True,
+            )
         )
 
     return (

@@ -28,12 +28,16 @@ def sibling_taken(*, tenant_id, parent: Folder | None, name: str, exclude_id=Non
 
 
 def rewrite_subtree_paths(*, folder: Folder, old_path: str) -> None:
-    """Give every folder below `folder` the new prefix (trashed ones too, so restores stay right)."""
+    """Give every live folder below `folder` the new prefix.
+
+    Trashed subtrees have paths of their own (see Folder), so this never reaches them; a
+    restore computes its path from the parent it goes back to.
+    """
     if old_path == folder.path:
         return
-    Folder.objects.filter(tenant_id=folder.tenant_id, path__startswith=old_path).exclude(pk=folder.pk).update(
-        path=Concat(Value(folder.path), Substr("path", len(old_path) + 1))
-    )
+    Folder.objects.filter(tenant_id=folder.tenant_id, path__startswith=old_path, deleted_at__isnull=True).exclude(
+        pk=folder.pk
+    ).update(path=Concat(Value(folder.path), Substr("path", len(old_path) + 1)))
 
 
 def folder_create(*, membership: Membership, name: str, parent_id=None, ip: str | None = None) -> Folder:

@@ -6,16 +6,18 @@ import logging
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
 from accounts.models import Membership, Tenant
 from analytics.services import event_record
-from files.models import File, FileVersion, Folder
+from files.models import File, FileVersion, Folder, trashed_path_prefix
 from files.names import numbered_name
 from files.selectors import file_get_for_actor, folder_get, trash_files, trash_folders
 from files.services.blobs import blob_release_if_unused
 from files.services.files import free_file_name
-from files.services.folders import folder_path, rewrite_subtree_paths, sibling_taken
+from files.services.folders import folder_path, sibling_taken
 from mediaportal.exceptions import Forbidden, NotFound, parse_id
 from sharing.selectors import can_change_folder
 
@@ -42,12 +44,16 @@ def folder_trash(*, membership: Membership, folder_id, ip: str | None = None) ->
         raise Forbidden("You may not delete this folder.")
     now = timezone.now()
     tenant_id = folder.tenant_id
-    Folder.objects.filter(pk=folder.pk).update(deleted_at=now, deleted_by=membership.user, trashed_via=None)
-    Folder.objects.filter(tenant_id=tenant_id, path__startswith=folder.path, deleted_at__isnull=True).exclude(
-        pk=folder.pk
-    ).update(deleted_at=now, deleted_by=membership.user, trashed_via=folder)
+    # Files first: they are found through their folders' live paths, which change below.
     File.objects.filter(tenant_id=tenant_id, folder__path__startswith=folder.path, deleted_at__isnull=True).update(
         deleted_at=now, deleted_by=membership.user, trashed_via=folder
+    )
+    # The subtree leaves the live namespace (see Folder): its paths get this entry's id in front.
+    in_trash = Concat(Value(trashed_path_prefix(folder.pk)), F("path"))
+    subtree = Folder.objects.filter(tenant_id=tenant_id, path__startswith=folder.path, deleted_at__isnull=True)
+    subtree.exclude(pk=folder.pk).update(deleted_at=now, deleted_by=membership.user, trashed_via=folder, path=in_trash)
+    Folder.objects.filter(pk=folder.pk).update(
+        deleted_at=now, deleted_by=membership.user, trashed_via=None, path=in_trash
     )
     event_record(verb="folder.trashed", tenant=membership.tenant, actor=membership.user, target=folder, ip=ip)
     return folder
@@ -61,8 +67,6 @@ def trash_entries(*, membership: Membership, limit: int, after: tuple | None = N
     files = trash_files(membership=membership).select_related("folder")
     folders = trash_folders(membership=membership)
     if after is not None:
-        from django.db.models import Q
-
         deleted_at, item_id = after
         keyset = Q(deleted_at__lt=deleted_at) | Q(deleted_at=deleted_at, id__lt=item_id)
         files, folders = files.filter(keyset), folders.filter(keyset)
@@ -72,7 +76,7 @@ def trash_entries(*, membership: Membership, limit: int, after: tuple | None = N
             "kind": "file",
             "name": f.name,
             "deleted_at": f.deleted_at,
-            "original_path": (f.folder.path if f.folder else "/") + f.name,
+            "original_path": (f.folder.display_path if f.folder else "/") + f.name,
             "size": f.size,
         }
         for f in files.order_by("-deleted_at", "-id")[:limit]
@@ -82,7 +86,7 @@ def trash_entries(*, membership: Membership, limit: int, after: tuple | None = N
             "kind": "folder",
             "name": d.name,
             "deleted_at": d.deleted_at,
-            "original_path": d.path,
+            "original_path": d.display_path,
             "size": None,
         }
         for d in folders.order_by("-deleted_at", "-id")[:limit]
@@ -145,8 +149,14 @@ def _restore_folder(folder: Folder) -> Folder:
     folder.path = folder_path(folder.parent, folder.name)
     folder.deleted_at = folder.deleted_by = None
     folder.save(update_fields=["parent", "name", "path", "deleted_at", "deleted_by", "updated_at"])
-    rewrite_subtree_paths(folder=folder, old_path=old_path)
-    Folder.objects.filter(trashed_via=folder).update(deleted_at=None, deleted_by=None, trashed_via=None)
+    # Exactly what went to the trash with it comes back, under the new path. Subfolders
+    # trashed on their own before stay in the trash, with their own prefix.
+    Folder.objects.filter(trashed_via=folder).update(
+        path=Concat(Value(folder.path), Substr("path", len(old_path) + 1)),
+        deleted_at=None,
+        deleted_by=None,
+        trashed_via=None,
+    )
     File.objects.filter(trashed_via=folder).update(deleted_at=None, deleted_by=None, trashed_via=None)
     return folder
 
@@ -170,9 +180,10 @@ def _purge_files(files) -> int:
 
 def _purge_folder(folder: Folder) -> int:
     count = _purge_files(File.objects.filter(trashed_via=folder))
-    # Subfolders go with it; files inside them that were trashed on their own stay in the
-    # trash as their own entries (their folder reference becomes empty).
-    Folder.objects.filter(tenant_id=folder.tenant_id, path__startswith=folder.path).delete()
+    # The entry and what was trashed with it, addressed by id, never by path. Subfolders that
+    # were trashed on their own go too (through `parent`); files inside them that were
+    # trashed on their own stay in the trash as their own entries (their folder becomes empty).
+    Folder.objects.filter(Q(pk=folder.pk) | Q(trashed_via=folder), tenant_id=folder.tenant_id).delete()
     return count
 
 

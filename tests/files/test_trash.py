@@ -128,3 +128,55 @@ def test_trash_pagination(editor, tenant, monkeypatch):
         seen += [e["id"] for e in page["results"]]
         url = page["next"]
     assert sorted(seen) == sorted(ids) and len(seen) == 5
+
+
+def _trashed_then_retaken(client, tenant, name="Reports"):
+    """A folder (with a subfolder) trashed, then a new live folder of the same name with its own subfolder."""
+    old = client.post(t(tenant, "folders/"), {"name": name}, format="json").json()
+    old_sub = client.post(t(tenant, "folders/"), {"name": "Q1", "parent": old["id"]}, format="json").json()
+    assert client.delete(t(tenant, f"folders/{old['id']}/")).status_code == 204
+    new = client.post(t(tenant, "folders/"), {"name": name}, format="json").json()
+    assert new["path"] == f"/{name}/"
+    sub = client.post(t(tenant, "folders/"), {"name": "Q1", "parent": new["id"]}, format="json").json()
+    live = upload(client, tenant, "live.txt", b"live data", folder=sub["id"]).json()
+    return old, old_sub, new, sub, live
+
+
+def test_purging_a_trashed_folder_leaves_a_live_folder_with_the_same_path(editor, tenant):
+    old, old_sub, new, sub, live = _trashed_then_retaken(editor, tenant)
+    assert editor.delete(t(tenant, f"trash/{old['id']}/")).status_code == 204
+    assert not Folder.objects.filter(pk__in=[old["id"], old_sub["id"]]).exists()
+    assert editor.get(t(tenant, f"folders/{new['id']}/")).json()["path"] == "/Reports/"
+    assert editor.get(t(tenant, f"folders/{sub['id']}/")).json()["path"] == "/Reports/Q1/"
+    assert editor.get(t(tenant, f"files/{live['id']}/")).json()["folder"] == sub["id"]
+    assert editor.get(t(tenant, f"files/{live['id']}/download/")).status_code == 302
+
+
+def test_emptying_the_trash_leaves_a_live_folder_with_the_same_path(editor, tenant):
+    old, old_sub, new, sub, live = _trashed_then_retaken(editor, tenant)
+    assert editor.post(t(tenant, "trash/empty/")).status_code == 204
+    assert sorted(Folder.objects.filter(tenant=tenant).values_list("path", flat=True)) == ["/Reports/", "/Reports/Q1/"]
+    assert editor.get(t(tenant, f"files/{live['id']}/")).status_code == 200
+
+
+def test_restoring_a_trashed_folder_renames_only_the_restored_subtree(editor, tenant):
+    old, old_sub, new, sub, live = _trashed_then_retaken(editor, tenant)
+    restored = editor.post(t(tenant, f"trash/{old['id']}/restore/")).json()
+    assert restored["name"] == "Reports (1)" and restored["path"] == "/Reports (1)/"
+    paths = {f["id"]: f["path"] for f in editor.get(t(tenant, "folders/")).json()["results"]}
+    assert paths == {new["id"]: "/Reports/", old["id"]: "/Reports (1)/"}
+    assert editor.get(t(tenant, f"folders/{sub['id']}/")).json()["path"] == "/Reports/Q1/"
+    assert editor.get(t(tenant, f"folders/{old_sub['id']}/")).json()["path"] == "/Reports (1)/Q1/"
+    listed = editor.get(t(tenant, "files/"), {"folder": new["id"], "subtree": "true"}).json()["results"]
+    assert [f["id"] for f in listed] == [live["id"]]
+
+
+def test_renaming_a_live_folder_leaves_a_trashed_one_of_the_same_path_alone(editor, tenant):
+    old, old_sub, new, sub, live = _trashed_then_retaken(editor, tenant)
+    assert editor.patch(t(tenant, f"folders/{new['id']}/"), {"name": "Renamed"}, format="json").status_code == 200
+    entry = editor.get(t(tenant, "trash/")).json()["results"][0]
+    assert entry["id"] == old["id"] and entry["original_path"] == "/Reports/"
+    restored = editor.post(t(tenant, f"trash/{old['id']}/restore/")).json()
+    assert restored["path"] == "/Reports/"
+    assert editor.get(t(tenant, f"folders/{old_sub['id']}/")).json()["path"] == "/Reports/Q1/"
+    assert editor.get(t(tenant, f"folders/{sub['id']}/")).json()["path"] == "/Renamed/Q1/"

@@ -101,3 +101,24 @@ def test_grants_need_the_share_right_and_tenant_principals(owner, member, tenant
         == 201
     )
     assert viewer.post(api(tenant, "groups/"), {"name": "Mine"}, format="json").status_code == 403
+
+
+def test_a_grant_on_a_trashed_folder_does_not_reach_a_new_folder_of_the_same_name(owner, member, tenant):
+    old = owner.post(api(tenant, "folders/"), {"name": "Secret"}, format="json").json()
+    viewer = member(Role.VIEWER)
+    granted = owner.post(
+        api(tenant, f"folders/{old['id']}/permissions/"),
+        {"user": str(viewer.user.id), "permissions": ["view"]},
+        format="json",
+    )
+    assert granted.status_code == 201
+    went_with = private_file(owner, tenant, "old-payroll.txt", folder=old["id"])
+    assert owner.delete(api(tenant, f"folders/{old['id']}/")).status_code == 204
+    new = owner.post(api(tenant, "folders/"), {"name": "Secret"}, format="json").json()
+    payroll = private_file(owner, tenant, "payroll.txt", folder=new["id"])
+    assert viewer.get(api(tenant, f"files/{payroll}/")).status_code == 404
+    assert viewer.get(api(tenant, "files/")).json()["results"] == []
+    assert viewer.get(api(tenant, "search/"), {"q": "payroll"}).json()["results"] == []
+    # Restored (as "Secret (1)"), the old folder's grant covers what went with it again, and only that.
+    assert owner.post(api(tenant, f"trash/{old['id']}/restore/")).status_code == 200
+    assert [f["id"] for f in viewer.get(api(tenant, "files/")).json()["results"]] == [went_with]

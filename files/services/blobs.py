@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import Tenant
@@ -36,6 +36,12 @@ def tenant_usage_bytes(*, tenant: Tenant) -> int:
     return Blob.objects.filter(tenant=tenant).aggregate(total=Sum("size"))["total"] or 0
 
 
+def tenant_blob_usage(*, tenant: Tenant, sha256: str) -> tuple[bool, int]:
+    """Whether the tenant stores this content already, and its usage in bytes, in one query."""
+    row = Blob.objects.filter(tenant=tenant).aggregate(total=Sum("size"), present=Count("pk", filter=Q(sha256=sha256)))
+    return bool(row["present"]), row["total"] or 0
+
+
 def blob_write(*, tenant: Tenant, upload: HashedUpload, content_type: str) -> None:
     """Put the upload's bytes at their content address (idempotent: same key, same bytes)."""
     upload.seek(0)
@@ -49,13 +55,18 @@ def blob_write(*, tenant: Tenant, upload: HashedUpload, content_type: str) -> No
 
 
 def blob_lock(*, tenant: Tenant, sha256: str, size: int, content_type: str, written: bool) -> Blob:
-    """The locked blob row for this content, created if needed; call inside a transaction."""
-    blob, created = Blob.objects.select_for_update().get_or_create(
-        tenant=tenant,
-        sha256=sha256,
-        defaults={"size": size, "content_type": content_type, "storage_key": storage.blob_key(tenant.id, sha256)},
-    )
-    if created and not written:
+    """The locked blob row for this content, created if `written` (the bytes are stored);
+    call inside a transaction."""
+    if written:
+        # Insert unless present, without a savepoint: a concurrent insert of the same content
+        # makes this wait on the unique index and then do nothing.
+        key = storage.blob_key(tenant.id, sha256)
+        Blob.objects.bulk_create(
+            [Blob(tenant=tenant, sha256=sha256, size=size, content_type=content_type, storage_key=key)],
+            ignore_conflicts=True,
+        )
+    blob = Blob.objects.select_for_update().filter(tenant=tenant, sha256=sha256).first()
+    if blob is None:
         raise BlobVanished()
     return blob
 

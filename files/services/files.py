@@ -16,7 +16,7 @@ from files.names import clean_name, clean_tags, numbered_name
 from files.processing.pipeline import queue_processing
 from files.processing.sniff import Sniffed, sniff
 from files.selectors import file_get_for_actor, folder_get, rendition_get, version_get
-from files.services.blobs import BlobVanished, blob_exists, blob_lock, blob_write, tenant_usage_bytes
+from files.services.blobs import BlobVanished, blob_lock, blob_write, tenant_blob_usage
 from files.uploads import HashedUpload
 from mediaportal.exceptions import Conflict, Forbidden, PayloadTooLarge, ValidationFailed
 from sharing.selectors import can_change_file, can_create
@@ -38,17 +38,18 @@ INLINE_SAFE_TYPES = {
 }
 
 
-def _check_upload(*, membership: Membership, upload: HashedUpload, name: str) -> Sniffed:
-    """Refuse what cannot be stored (empty, too large, over quota, wrong type) before any write."""
+def _check_upload(*, membership: Membership, upload: HashedUpload, name: str) -> tuple[Sniffed, bool]:
+    """Refuse what cannot be stored (empty, too large, over quota, wrong type) before any write;
+    also says whether the tenant stores the content already."""
     tenant = membership.tenant
     if upload.size == 0:
         raise ValidationFailed("The file is empty.", code="empty_file")
     if upload.size > tenant.max_upload_bytes:
         raise PayloadTooLarge(f"Files are limited to {tenant.max_upload_bytes} bytes in this tenant.")
-    if not blob_exists(tenant=tenant, sha256=upload.sha256):
-        if tenant_usage_bytes(tenant=tenant) + upload.size > tenant.quota_bytes:
-            raise PayloadTooLarge("The tenant's storage quota is used up.", code="quota_exceeded")
-    return sniff(upload.file, name)
+    exists, usage = tenant_blob_usage(tenant=tenant, sha256=upload.sha256)
+    if not exists and usage + upload.size > tenant.quota_bytes:
+        raise PayloadTooLarge("The tenant's storage quota is used up.", code="quota_exceeded")
+    return sniff(upload.file, name), exists
 
 
 def _name_taken(*, tenant_id, folder: Folder | None, name: str, exclude_id=None) -> File | None:
@@ -67,42 +68,57 @@ def free_file_name(*, tenant_id, folder: Folder | None, name: str, exclude_id=No
     return candidate
 
 
-def _add_version(*, file: File, blob: Blob, actor, comment: str = "") -> FileVersion:
-    """Append a version and make it current; the file row must be locked by the caller."""
-    number = (FileVersion.objects.filter(file=file).aggregate(m=Max("number"))["m"] or 0) + 1
+def _add_version(*, file: File, blob: Blob, actor, comment: str = "", new: bool = False) -> FileVersion:
+    """Append a version and make it current; the file row must be locked by the caller, or,
+    with `new`, not saved yet (it is inserted here, as version 1)."""
+    if new:
+        number = 1
+    else:
+        number = (FileVersion.objects.filter(file=file).aggregate(m=Max("number"))["m"] or 0) + 1
     version = FileVersion.objects.create(
         tenant_id=file.tenant_id, file=file, number=number, blob=blob, uploaded_by=actor, comment=comment[:500]
     )
     file.current_version = version
     file.size, file.content_type, file.sha256 = blob.size, blob.content_type, blob.sha256
     file.status, file.error, file.error_code = FileStatus.PENDING, "", ""
-    file.save(
-        update_fields=[
-            "current_version",
-            "size",
-            "content_type",
-            "sha256",
-            "status",
-            "error",
-            "error_code",
-            "updated_at",
-        ]
-    )
+    if new:
+        # The version row went first: Django makes foreign keys DEFERRABLE INITIALLY DEFERRED on
+        # PostgreSQL, so they are checked at commit and the file is inserted once, complete.
+        file.save(force_insert=True)
+    else:
+        file.save(
+            update_fields=[
+                "current_version",
+                "size",
+                "content_type",
+                "sha256",
+                "status",
+                "error",
+                "error_code",
+                "updated_at",
+            ]
+        )
     queue_processing(file)
     return version
 
 
-def _store(*, membership: Membership, upload: HashedUpload, content_type: str, write, written: bool = False):
-    """Run `write(blob)` in a transaction with the upload's blob locked, writing bytes only when new.
+def _write_if_new(*, membership: Membership, upload: HashedUpload, content_type: str, exists: bool) -> bool:
+    """Put the bytes in S3 unless the tenant stores them already; says whether they were written."""
+    if exists:
+        return False
+    blob_write(tenant=membership.tenant, upload=upload, content_type=content_type)
+    return True
+
+
+def _store(*, membership: Membership, upload: HashedUpload, content_type: str, write, written: bool):
+    """Run `write(blob)` in a transaction with the upload's blob locked; `written` says the
+    bytes are in S3 (else the blob row must exist already, or they are written after all).
 
     A failed S3 write raises before any row exists; a failed database write leaves at most
     an object that the next identical upload reuses or the orphan sweep removes.
     """
     tenant = membership.tenant
     for _attempt in range(3):
-        if not written and not blob_exists(tenant=tenant, sha256=upload.sha256):
-            blob_write(tenant=tenant, upload=upload, content_type=content_type)
-            written = True
         try:
             with transaction.atomic():
                 blob = blob_lock(
@@ -139,7 +155,7 @@ def file_upload(
     if on_conflict not in ON_CONFLICT:
         raise ValidationFailed("on_conflict must be rename, replace or fail.", code="invalid")
     clean = clean_name(name or upload.name)
-    sniffed = _check_upload(membership=membership, upload=upload, name=clean)
+    sniffed, exists = _check_upload(membership=membership, upload=upload, name=clean)
     folder = folder_get(membership=membership, folder_id=folder_id) if folder_id else None
     content_type = sniffed.content_type
     tag_list = clean_tags(tags)
@@ -156,8 +172,10 @@ def file_upload(
             _add_version(file=file, blob=blob, actor=actor)
             event_record(verb="file.version_uploaded", tenant=membership.tenant, actor=actor, target=file, ip=ip)
         else:
-            final = free_file_name(tenant_id=membership.tenant_id, folder=folder, name=clean)
-            file = File.objects.create(
+            final = (
+                clean if existing is None else free_file_name(tenant_id=membership.tenant_id, folder=folder, name=clean)
+            )
+            file = File(
                 tenant_id=membership.tenant_id,
                 folder=folder,
                 name=final,
@@ -166,7 +184,7 @@ def file_upload(
                 tags=tag_list,
                 metadata={"extension_mismatch": sniffed.extension_mismatch},
             )
-            _add_version(file=file, blob=blob, actor=actor)
+            _add_version(file=file, blob=blob, actor=actor, new=True)
             event_record(
                 verb="file.uploaded",
                 tenant=membership.tenant,
@@ -177,11 +195,12 @@ def file_upload(
             )
         return file
 
+    written = already_stored or _write_if_new(
+        membership=membership, upload=upload, content_type=content_type, exists=exists
+    )
     for _attempt in range(3):
         try:
-            return _store(
-                membership=membership, upload=upload, content_type=content_type, write=write, written=already_stored
-            )
+            return _store(membership=membership, upload=upload, content_type=content_type, write=write, written=written)
         except IntegrityError as exc:
             # Another upload took the same name between our check and insert: pick again.
             if "file_folder_name_unique" not in str(exc):
@@ -194,7 +213,8 @@ def file_version_upload(
     *, membership: Membership, file_id, upload: HashedUpload, comment: str = "", ip: str | None = None
 ) -> FileVersion:
     file = file_get_for_actor(membership=membership, file_id=file_id, perm="change")
-    content_type = _check_upload(membership=membership, upload=upload, name=file.name).content_type
+    sniffed, exists = _check_upload(membership=membership, upload=upload, name=file.name)
+    content_type = sniffed.content_type
 
     def write(blob: Blob) -> FileVersion:
         locked = File.objects.select_for_update().get(pk=file.pk)
@@ -209,7 +229,8 @@ def file_version_upload(
         )
         return version
 
-    return _store(membership=membership, upload=upload, content_type=content_type, write=write)
+    written = _write_if_new(membership=membership, upload=upload, content_type=content_type, exists=exists)
+    return _store(membership=membership, upload=upload, content_type=content_type, write=write, written=written)
 
 
 @transaction.atomic

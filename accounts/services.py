@@ -125,11 +125,11 @@ def token_revoke(*, token: ApiToken) -> None:
 
 
 def login(*, username: str, password: str, ip: str | None) -> tuple[User, ApiToken, str]:
-    """Check credentials (throttled per username+address and per address) and issue a token."""
+    """Check credentials (throttled per username+address, per username and per address) and issue a token."""
     username = username.strip()
-    wait = throttling.login_blocked_for(username=username, ip=ip)
-    if wait:
-        raise LoginThrottled(extra={"retry_after": wait})
+    attempt = throttling.login_attempt(username=username, ip=ip)
+    if attempt.retry_after:
+        raise LoginThrottled(extra={"retry_after": attempt.retry_after})
     user = authenticate(username=username, password=password)
     if user is None:
         # Usernames are unique case-insensitively, so let "Alice" log in as "alice".
@@ -137,9 +137,8 @@ def login(*, username: str, password: str, ip: str | None) -> tuple[User, ApiTok
         if match is not None and match.username != username:
             user = authenticate(username=match.username, password=password)
     if user is None:
-        throttling.login_failed(username=username, ip=ip)
-        raise InvalidCredentials()
-    throttling.login_succeeded(username=username, ip=ip)
+        raise InvalidCredentials()  # the attempt stays counted as a failure
+    throttling.login_succeeded(attempt)
     expires_at = timezone.now() + settings.API_TOKEN_TTL
     token, key = token_create(user=user, name="login", expires_at=expires_at)
     User.objects.filter(pk=user.pk).update(last_login=timezone.now())

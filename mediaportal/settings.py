@@ -190,9 +190,13 @@ LOGOUT_REDIRECT_URL = "login"
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 
 API_TOKEN_TTL = timedelta(days=env_int("API_TOKEN_TTL_DAYS", 30))
-# Failed logins per (username, address) and per address within the window.
+# Failed logins allowed within the window (seconds): per username from one address, per
+# username from all addresses, and per address across usernames. The per-username limit
+# stops guessing from many addresses; it is higher because anyone can spend it to lock
+# the account's password login out for a window.
 LOGIN_THROTTLE_WINDOW = env_int("LOGIN_THROTTLE_WINDOW", 300)
 LOGIN_THROTTLE_PER_USER = env_int("LOGIN_THROTTLE_PER_USER", 5)
+LOGIN_THROTTLE_PER_USERNAME = env_int("LOGIN_THROTTLE_PER_USERNAME", 20)
 LOGIN_THROTTLE_PER_IP = env_int("LOGIN_THROTTLE_PER_IP", 30)
 # Share links: unknown tokens per address, and wrong passwords per link and address, per window.
 SHARE_TOKEN_GUESSES_PER_IP = env_int("SHARE_TOKEN_GUESSES_PER_IP", 30)

@@ -16,6 +16,13 @@ def _clean_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    """Argon2 costs ~0.5 s per check under load, which made timing-sensitive tests flaky and the
+    suite slow; tests/accounts/test_auth_api.py proves production hashes with Argon2."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def api():
     return APIClient()

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
-import time
+import threading
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.test import APIClient
 
+import mediaportal.settings as production_settings
+from accounts import throttling
 from accounts.models import ApiToken, Membership, Role, Tenant, User
 from accounts.services import token_create
 from analytics.models import ActivityEvent
@@ -30,7 +33,6 @@ def test_register_login_me_logout_flow(api):
     assert body["tenant"]["slug"] and body["tenant"]["name"] == "alice's team"
     assert body["token"].startswith("mp_")
     user = User.objects.get(username="alice")
-    assert user.password.startswith("argon2$")
     assert Membership.objects.get(user=user).role == Role.OWNER
 
     response = api.post(
@@ -109,34 +111,128 @@ def test_login_is_case_insensitive_on_username(api):
     assert response.status_code == 200
 
 
-def test_login_throttled_after_five_failures_then_works_after_window(api, settings):
-    settings.LOGIN_THROTTLE_WINDOW = 2
+LOGIN = "/api/v1/auth/login/"
+
+
+def bad_login(api, username: str, **extra):
+    return api.post(LOGIN, {"username": username, "password": "bad"}, format="json", **extra)
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """The throttle's clock, moved by the test instead of by sleeping."""
+
+    class Clock:
+        now = 1_000_000.0
+
+        def advance(self, seconds: float) -> None:
+            self.now += seconds
+
+    clock = Clock()
+    monkeypatch.setattr(throttling, "clock", lambda: clock.now)
+    return clock
+
+
+def test_login_throttled_after_five_failures_then_works_after_retry_after(api, frozen_clock):
     UserFactory(username="erin")
     for _ in range(5):
-        assert (
-            api.post("/api/v1/auth/login/", {"username": "erin", "password": "bad"}, format="json").status_code == 401
-        )
-    blocked = api.post("/api/v1/auth/login/", {"username": "erin", "password": PASSWORD}, format="json")
+        assert bad_login(api, "erin").status_code == 401
+        frozen_clock.advance(20)
+    blocked = api.post(LOGIN, {"username": "erin", "password": PASSWORD}, format="json")
     assert blocked.status_code == 429
     assert blocked.json()["code"] == "throttled"
-    assert 1 <= int(blocked["Retry-After"]) <= 2
+    wait = int(blocked["Retry-After"])
+    assert 0 < wait <= 330 and blocked.json()["retry_after"] == wait
     # Another username from the same address is not locked out by erin's failures.
     UserFactory(username="frank")
-    assert (
-        api.post("/api/v1/auth/login/", {"username": "frank", "password": PASSWORD}, format="json").status_code == 200
-    )
+    assert api.post(LOGIN, {"username": "frank", "password": PASSWORD}, format="json").status_code == 200
 
-    time.sleep(2.1)
-    assert api.post("/api/v1/auth/login/", {"username": "erin", "password": PASSWORD}, format="json").status_code == 200
+    frozen_clock.advance(wait - 1)
+    assert api.post(LOGIN, {"username": "erin", "password": PASSWORD}, format="json").status_code == 429
+    frozen_clock.advance(1)
+    assert api.post(LOGIN, {"username": "erin", "password": PASSWORD}, format="json").status_code == 200
 
 
-def test_login_throttled_per_address_across_usernames(api, settings):
+def test_five_failures_spread_over_the_window_throttle_wherever_it_falls(api, frozen_clock):
+    # Failures a minute apart across what would be the edge of an aligned five-minute window.
+    UserFactory(username="gail")
+    frozen_clock.now = 1_000_050.0
+    for _ in range(5):
+        assert bad_login(api, "gail").status_code == 401
+        frozen_clock.advance(60)
+    frozen_clock.advance(-10)  # 290 s after the first failure
+    assert bad_login(api, "gail").status_code == 429
+
+
+def test_a_success_clears_the_failures_of_that_username_and_address(api, frozen_clock):
+    UserFactory(username="hank")
+    for _ in range(4):
+        assert bad_login(api, "hank").status_code == 401
+    assert api.post(LOGIN, {"username": "hank", "password": PASSWORD}, format="json").status_code == 200
+    for _ in range(5):
+        assert bad_login(api, "hank").status_code == 401
+    assert bad_login(api, "hank").status_code == 429
+
+
+def test_concurrent_bad_logins_check_no_more_passwords_than_the_limit(settings, transactional_db):
+    """A burst must not slip past the limit while the first password checks are running."""
+    from django.db import connection
+
+    settings.LOGIN_THROTTLE_PER_USER = 3
+    UserFactory(username="victim")
+    threads = 12
+    barrier = threading.Barrier(threads)
+    responses = []
+
+    def attempt() -> None:
+        try:
+            barrier.wait()
+            responses.append(bad_login(APIClient(), "victim"))
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=attempt) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [401] * 3 + [429] * 9
+    assert all(int(r["Retry-After"]) > 0 for r in responses if r.status_code == 429)
+    # The three failures are on record: the right password is refused too, until the window passes.
+    right = APIClient().post(LOGIN, {"username": "victim", "password": PASSWORD}, format="json")
+    assert right.status_code == 429
+
+
+def test_login_throttled_per_username_across_addresses(api, settings, frozen_clock):
+    settings.LOGIN_THROTTLE_PER_USERNAME = 3
+    UserFactory(username="ivy")
+    for n in range(3):
+        assert bad_login(api, "ivy", REMOTE_ADDR=f"10.0.0.{n}").status_code == 401
+    response = bad_login(api, "ivy", REMOTE_ADDR="10.0.0.99")
+    assert response.status_code == 429 and int(response["Retry-After"]) > 0
+    # That address may still log in as someone else.
+    UserFactory(username="jack")
+    ok = api.post(LOGIN, {"username": "jack", "password": PASSWORD}, format="json", REMOTE_ADDR="10.0.0.99")
+    assert ok.status_code == 200
+
+
+def test_login_throttled_per_address_across_usernames(api, settings, frozen_clock):
     settings.LOGIN_THROTTLE_PER_IP = 3
     for name in ("u1", "u2", "u3"):
-        api.post("/api/v1/auth/login/", {"username": name, "password": "bad"}, format="json")
-    response = api.post("/api/v1/auth/login/", {"username": "u4", "password": "bad"}, format="json")
+        assert bad_login(api, name).status_code == 401
+    response = bad_login(api, "u4")
     assert response.status_code == 429
-    assert "Retry-After" in response
+    assert int(response["Retry-After"]) > 0
+
+
+def test_passwords_are_hashed_with_argon2_in_production(api, settings):
+    # The suite swaps in a fast hasher (tests/conftest.py); production's list starts with Argon2.
+    settings.PASSWORD_HASHERS = production_settings.PASSWORD_HASHERS
+    assert register(api).status_code == 201
+    assert User.objects.get(username="alice").password.startswith("argon2$")
+    response = api.post(LOGIN, {"username": "alice", "password": "a long enough secret 1"}, format="json")
+    assert response.status_code == 200
 
 
 def test_tokens_list_create_revoke(api):

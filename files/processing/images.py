@@ -3,12 +3,15 @@
 The expensive part of a photo is decoding it. JPEG draft mode lets libjpeg decode at
 1/2, 1/4 or 1/8 scale directly, so a 12 MP photo is decoded at about the size of the
 largest rendition we need; each smaller rendition is then resized from the previous one
-(a cascade) instead of from the original.
+(a cascade) instead of from the original. The resizing itself is done by OpenCV on the
+pixel array (see `_downscale`), which is several times faster than Pillow's for the same
+Lanczos filter.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import time
 import warnings
 from contextlib import contextmanager
@@ -16,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
 
+import cv2
+import numpy as np
 from django.conf import settings
 from PIL import Image, ImageCms, UnidentifiedImageError
 
@@ -194,16 +199,66 @@ def _fit_size(size: tuple[int, int], side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _fit(image: Image.Image, side: int) -> Image.Image:
-    size = _fit_size(image.size, side)
-    if size == image.size:
-        return image
-    # Large steps use BICUBIC with an integer pre-reduction: LANCZOS on a 12 MP frame cost
-    # ~200 ms for the 2560 px copy alone, and the difference does not survive WebP/JPEG.
-    # The small renditions are cheap, so they get LANCZOS's sharper result.
-    if side >= SIZES["large"]:
-        return image.resize(size, Image.Resampling.BICUBIC, reducing_gap=2.0)
-    return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+def _lanczos_taps(scale: float) -> np.ndarray:
+    """Lanczos-3 widened `scale` times, on whole-pixel offsets: the low-pass for a 1/scale resize."""
+    radius = max(1, math.ceil(3 * scale) - 1)  # the kernel is zero from 3 × scale on
+    offsets = np.arange(-radius, radius + 1) / scale
+    weights = np.sinc(offsets) * np.sinc(offsets / 3)
+    return (weights / weights.sum()).astype(np.float32)
+
+
+_NO_FILTER = np.ones(1, dtype=np.float32)
+
+
+def _downscale(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The H×W×C uint8 `pixels` shrunk to `size` (width, height), Lanczos-3 antialiased.
+
+    Pillow computes the stretched kernel at every output pixel (25 ms for 2000→1600 px);
+    here the same kernel runs as one separable OpenCV filter at the input's resolution and a
+    bicubic lookup then picks the output pixels from the band-limited result (9 ms). Against
+    a Lanczos resize of the full-size original, the renditions are as close as Pillow's
+    cascade was (within 0.2 dB once encoded, on photos, text and a zone plate), with no
+    aliasing: OpenCV's own INTER_AREA/INTER_LINEAR are as fast but lose 3-5 dB on text.
+    """
+    height, width = pixels.shape[:2]
+    across = _lanczos_taps(width / size[0]) if width > size[0] else _NO_FILTER
+    down = _lanczos_taps(height / size[1]) if height > size[1] else _NO_FILTER
+    blurred = cv2.sepFilter2D(pixels, -1, across, down, borderType=cv2.BORDER_REFLECT)
+    return cv2.resize(blurred, size, interpolation=cv2.INTER_CUBIC)
+
+
+class _Frame:
+    """One step of the cascade: the picture, and its pixels as an array for the next resize."""
+
+    def __init__(self, image: Image.Image, pixels: np.ndarray | None = None) -> None:
+        self.image = image
+        self._pixels = pixels
+
+    def pixels(self) -> np.ndarray:
+        if self._pixels is None:
+            width, height = self.image.size
+            if self.image.mode == "RGBA":
+                # Premultiplied, as Pillow resizes RGBA: no dark fringes where the alpha drops.
+                raw = self.image.convert("RGBa").tobytes()
+                self._pixels = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 4)
+            else:
+                # Pillow keeps RGB as 4 bytes a pixel: copying them out as RGBX is a plain
+                # memcpy (2 ms at 3 MP) where tobytes() as RGB repacks them (6 ms).
+                raw = self.image.tobytes("raw", "RGBX")
+                rgbx = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 4)
+                self._pixels = cv2.cvtColor(rgbx, cv2.COLOR_RGBA2RGB)
+        return self._pixels
+
+    def fit(self, side: int) -> _Frame:
+        size = _fit_size(self.image.size, side)
+        if size == self.image.size:
+            return self
+        pixels = _downscale(self.pixels(), size)
+        if self.image.mode == "RGBA":
+            image = Image.frombytes("RGBa", size, pixels.tobytes()).convert("RGBA")
+        else:
+            image = Image.fromarray(pixels)
+        return _Frame(image, pixels)
 
 
 def _encode(image: Image.Image, fmt: str) -> bytes:
@@ -239,11 +294,12 @@ def _encode_timed(image: Image.Image, fmt: str, watch: _Stopwatch) -> bytes:
         return _encode(image, fmt)
 
 
-def _cascade(current: Image.Image, result: ImageResult, watch: _Stopwatch, formats=FORMATS) -> None:
+def _cascade(frame: _Frame, result: ImageResult, watch: _Stopwatch, formats=FORMATS) -> None:
     """large → medium → thumbnail, each resized from the previous, in each format."""
     for kind, side in SIZES.items():
         with watch.stage("resize"):
-            current = _fit(current, side)
+            frame = frame.fit(side)
+        current = frame.image
         for fmt in formats:
             result.renditions.append(RenditionImage(kind, fmt, _encode_timed(current, fmt, watch), *current.size))
         if kind == "medium":
@@ -286,14 +342,16 @@ def process_image(
             base = _transpose(base, orientation)
 
     result = ImageResult(metadata=metadata, timings=watch.ms)
+    frame = _Frame(base)
     if want_optimized:
         with watch.stage("resize"):
-            base = _fit(base, OPTIMIZED_SIDE)
-        data = _encode_timed(base, "webp", watch)
+            frame = frame.fit(OPTIMIZED_SIDE)
+        optimized = frame.image
+        data = _encode_timed(optimized, "webp", watch)
         if len(data) < original_size:
-            result.renditions.append(RenditionImage("optimized", "webp", data, *base.size))
+            result.renditions.append(RenditionImage("optimized", "webp", data, *optimized.size))
             result.optimized_saving_bytes = original_size - len(data)
-    _cascade(base, result, watch, formats)
+    _cascade(frame, result, watch, formats)
     return result
 
 
@@ -314,5 +372,5 @@ def renditions_from_picture(picture: Image.Image) -> ImageResult:
     """Renditions of an already-rendered picture (a PDF's first page)."""
     watch = _Stopwatch()
     result = ImageResult(metadata={}, timings=watch.ms)
-    _cascade(_to_srgb(picture), result, watch)
+    _cascade(_Frame(_to_srgb(picture)), result, watch)
     return result

@@ -2,18 +2,22 @@
 
 With no service URLs in the environment, the values point at the embedded stack that
 `manage.py up` starts under `var/` (its connection details are read from
-`var/embedded.json`), so a fresh checkout needs nothing but Python.
+`var/embedded.json`, its secret key from `var/secret_key`), so a fresh checkout needs
+nothing but Python. Secrets have no production default: a deployment without SECRET_KEY
+does not start.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("MEDIAPORTAL_VAR_DIR", BASE_DIR / "var")).resolve()
@@ -54,9 +58,51 @@ def env_list(name: str, default: list[str]) -> list[str]:
 # --- Core -------------------------------------------------------------------------
 
 DEBUG = env_bool("DEBUG", False)
-# The local default keeps a fresh checkout working; production must set SECRET_KEY,
-# and `check --deploy` refuses this value.
-SECRET_KEY = env_str("SECRET_KEY", "insecure-local-only-" + "mediaportal-development-key-0123456789")
+
+# Services the operator pointed at (a value the embedded stack wrote for itself does not
+# count): with any of them, this is a deployment, not a machine running `up` on its own.
+CONFIGURED_SERVICES = [
+    name
+    for name in ("DATABASE_URL", "REDIS_URL", "S3_ENDPOINT_URL")
+    if os.environ.get(name) and os.environ[name] != _EMBEDDED.get(name)
+]
+
+
+def _local_secret_key() -> str:
+    """A random key made once for this var/ folder (0600), so a fresh checkout needs no setup
+    and no two installations share a key."""
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".secret_key.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(50))
+        # link() refuses to replace a key another process made meanwhile, and readers never
+        # see a half-written file.
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+def _secret_key() -> str:
+    key = env_str("SECRET_KEY")
+    if key:
+        return key
+    if CONFIGURED_SERVICES and not DEBUG:
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is not set. This is a deployment (configured: {', '.join(CONFIGURED_SERVICES)}), so set "
+            "SECRET_KEY to a long random value, e.g. from "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`, and keep it secret."
+        )
+    return _local_secret_key()
+
+
+SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:" + env_str("PORT", "8000")).rstrip("/")

@@ -33,5 +33,7 @@ urlpatterns = [
     path("api/v1/", include("analytics.api.urls")),
 ]
 
+handler400 = "mediaportal.views.bad_request"
+handler403 = "mediaportal.views.permission_denied"
 handler404 = "mediaportal.views.not_found"
 handler500 = "mediaportal.views.server_error"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.views import defaults
 
 from accounts.selectors import membership_list_for_user
 
@@ -17,6 +19,28 @@ def home(request):
 
 def _wants_json(request) -> bool:
     return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
+
+
+# Django answers errors raised outside DRF (a body over DATA_UPLOAD_MAX_MEMORY_SIZE, a Host
+# header not in ALLOWED_HOSTS, a PermissionDenied in plain Django code) with these
+# handlers; API clients get the same {"detail", "code"} as from DRF, browsers the pages.
+
+
+def bad_request(request, exception=None):
+    if not _wants_json(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse({"detail": "The request body is too large.", "code": "request_too_large"}, status=413)
+    if isinstance(exception, DisallowedHost):
+        return JsonResponse({"detail": "This host name is not served here.", "code": "disallowed_host"}, status=400)
+    return JsonResponse({"detail": "The request could not be understood.", "code": "bad_request"}, status=400)
+
+
+def permission_denied(request, exception=None):
+    if _wants_json(request):
+        detail = "You do not have permission to perform this action."
+        return JsonResponse({"detail": detail, "code": "permission_denied"}, status=403)
+    return defaults.permission_denied(request, exception)
 
 
 def not_found(request, exception=None):

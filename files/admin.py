@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from files.models import Blob, File, FileVersion, Folder, Rendition, UploadSession
+from files.models import Blob, File, FileVersion, Folder, Rendition, SearchTerm, UploadSession
 
 
 @admin.register(Folder)
@@ -75,3 +75,11 @@ class RenditionAdmin(admin.ModelAdmin):
     search_fields = ["blob__sha256", "storage_key"]
     list_select_related = ["blob", "tenant"]
     raw_id_fields = ["blob"]
+
+
+@admin.register(SearchTerm)
+class SearchTermAdmin(admin.ModelAdmin):
+    list_display = ["term", "tenant"]
+    list_filter = ["tenant"]
+    search_fields = ["term"]
+    list_select_related = ["tenant"]

@@ -140,9 +140,13 @@ class File(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     # Text extracted by processing (bounded by PROCESSING_MAX_TEXT_CHARS); search indexes it.
     content_text = models.TextField(blank=True)
-    # Weighted full-text vector, maintained by a database trigger (migration 0003) on every
-    # write of the columns it is made from, whatever code path does the write.
+    # Weighted full-text vectors, maintained by a database trigger (migrations 0003, 0006) on
+    # every write of the columns they are made from, whatever code path does the write.
+    # `search_vector` is everything (for matching); `search_head` only the name, tags,
+    # labels, description and metadata: small and kept in the row, so the best-ranked
+    # matches are found without reading the extracted text's vector.
     search_vector = SearchVectorField(null=True, editable=False)
+    search_head = SearchVectorField(null=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
     last_accessed_at = models.DateTimeField(null=True, blank=True)
@@ -169,7 +173,14 @@ class File(models.Model):
         indexes = [
             models.Index(fields=["tenant", "folder", "-created_at"], name="file_tenant_folder_created"),
             models.Index(fields=["tenant", "-created_at"], name="file_tenant_created"),
-            models.Index(fields=["tenant", "deleted_at"], name="file_tenant_deleted"),
+            # Only the trash: a full (tenant, deleted_at) index is as good as any other
+            # tenant index to the planner, which then picked it over the full-text GIN for
+            # common words and read every matching row's text vector.
+            models.Index(
+                fields=["tenant", "deleted_at"],
+                name="file_tenant_trashed",
+                condition=models.Q(deleted_at__isnull=False),
+            ),
             GinIndex(fields=["tags"], name="file_tags_gin"),
         ]
 
@@ -253,3 +264,23 @@ class UploadSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.state})"
+
+
+class SearchTerm(models.Model):
+    """A word from some file name or tag in the tenant: the vocabulary "did you mean" draws on.
+
+    Kept by a trigger (migration 0006) and only ever added to; a term whose files are gone
+    is harmless because a suggestion is offered only when searching for it finds files.
+    """
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
+    term = models.CharField(max_length=255)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "term"], name="searchterm_tenant_term_unique")]
+        indexes = [
+            GinIndex(fields=["tenant", "term"], name="searchterm_tenant_trgm", opclasses=["uuid_ops", "gin_trgm_ops"])
+        ]
+
+    def __str__(self) -> str:
+        return self.term

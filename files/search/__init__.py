@@ -1,7 +1,7 @@
 """Search behind a small interface, so another engine can replace PostgreSQL's.
 
-`search(membership=..., query=..., filters=..., offset=..., limit=...)` returns a
-`SearchPage`. Results are always intersected with what the member may see
+`search(membership=..., query=..., filters=..., offset=..., limit=..., facets=True)`
+returns a `SearchPage` (with `facets` {} when not asked for). Results are always intersected with what the member may see
 (`sharing.selectors.file_ids_visible_to`, through `files.selectors.file_list`).
 """
 
@@ -37,11 +37,16 @@ def search(**kwargs) -> SearchPage:
 def reindex(*, tenant_id=None, batch_size: int = 2000, progress=None) -> int:
     """Recompute search vectors (one tenant, or all) in id-ordered batches; returns the count.
 
-    Writing a column the vector is made from fires the trigger that recomputes it.
+    Writing a column the vectors are made from fires the triggers that recompute them and
+    that collect the words "did you mean" suggests, which start afresh here so words of
+    renamed and purged files go.
     """
     from django.db import connection, transaction
 
+    from files.models import SearchTerm
+
     files = File.objects.all() if tenant_id is None else File.objects.filter(tenant_id=tenant_id)
+    (SearchTerm.objects.all() if tenant_id is None else SearchTerm.objects.filter(tenant_id=tenant_id)).delete()
     done, last_id = 0, None
     while True:
         batch = files.order_by("id") if last_id is None else files.filter(id__gt=last_id).order_by("id")

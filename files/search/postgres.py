@@ -1,29 +1,49 @@
-"""Full-text search on PostgreSQL: weighted tsvector, GIN per tenant, trigram fallback.
+"""Full-text search on PostgreSQL: two weighted vectors per file, GIN per tenant, a vocabulary.
 
 Query syntax is web-search style (`"exact phrase"`, `or`, `-exclude`), with the last word
 also matched as a prefix so results appear while typing. Short prefixes are not expanded:
 a 3-letter prefix matches so many lexemes that one query can take a second at 1M files.
+
+Ranking comes in two tiers, which is what keeps a common word fast at a million files:
+
+1. Files matching in their *head* (name A, tags and labels B, description and metadata C)
+   rank first, by `ts_rank_cd` over the head vector. Heads are small and kept in the row,
+   and they have their own GIN index, so these are found and ranked cheaply however many
+   files mention the word in their text.
+2. Files matching only in their extracted text follow, ranked by the full vector. Reading a
+   full vector means reading it from TOAST, so only the newest `TEXT_ONLY_RANKED` of them
+   are ranked and paged through; a word that common in text alone calls for a filter.
+
+Newest first breaks ties in both tiers. Facets and the tier sizes come from one pass over
+the matches that needs no vector at all: the GIN index answers the match itself.
 """
 
 from __future__ import annotations
 
-import difflib
+import json
 import re
+import uuid
 
 from django.db import connection, transaction
-from django.db.models import Case, CharField, Count, F, FloatField, Func, Value, When
+from django.db.models import BooleanField, Case, CharField, F, FloatField, Func, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, ExtractYear, Substr
 
 from accounts.models import Membership
+from files.models import File
 from files.search import SearchHit, SearchPage
 from files.selectors import TYPE_GROUPS, file_list
 
 MIN_PREFIX = 4
 HEADLINE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter= … "
 WORD = re.compile(r"^[\w'-]+$")
-TRIGRAM_THRESHOLD = 0.3
 OPERATORS = re.compile(r'"|(?:^|\s)-|\bor\b', re.I)
+# ts_rank_cd normalisation: divide by 1 + log(length) (1), then map into [0, 1) (32), so a
+# head match's rank (offset by 1) always sorts above any text-only match's.
+RANK_NORMALISATION = 1 | 32
+TEXT_ONLY_RANKED = 1000
+FACET_VALUES = 30
+SUGGEST_THRESHOLD = 0.3
 
 
 def _plain(text: str) -> bool:
@@ -49,105 +69,165 @@ def _tsquery_sql(config: str, text: str) -> tuple[str, list]:
     return base, [config, text]
 
 
+class _Query:
+    """One search's tsquery and the SQL fragments built on it."""
+
+    def __init__(self, config: str, text: str) -> None:
+        self.config, self.text = config, text
+        self.sql, self.params = _tsquery_sql(config, text)
+        # A head match implies a full match unless the query excludes words: "-draft" must
+        # also be absent from the text, which only the full vector knows.
+        self.negated = "-" in text
+
+    def matches(self, column: str) -> tuple[str, list]:
+        return f"files_file.{column} @@ {self.sql}", list(self.params)
+
+    def rank(self, column: str) -> tuple[str, list]:
+        return f"ts_rank_cd(files_file.{column}, {self.sql}, {RANK_NORMALISATION})", list(self.params)
+
+
 def search(
-    *, membership: Membership, query: str = "", filters: dict | None = None, offset: int = 0, limit: int = 20
+    *,
+    membership: Membership,
+    query: str = "",
+    filters: dict | None = None,
+    offset: int = 0,
+    limit: int = 20,
+    facets: bool = True,
 ) -> SearchPage:
     config = "mp_" + membership.tenant.search_config  # created for each allowed language in migration 0003
     files = file_list(membership=membership, filters=filters or {})
-    query = (query or "").strip()
-    if query:
-        sql, params = _tsquery_sql(config, query)
-        matched = files.annotate(
-            rank=RawSQL(f"ts_rank_cd(files_file.search_vector, {sql}, 1)", params, output_field=FloatField())
-            # A bare `vector @@ query` in WHERE (not `(...) = true`) so the GIN index is used.
-        ).extra(where=[f"files_file.search_vector @@ {sql}"], params=params)
-        ordered = matched.order_by("-rank", "-created_at", "-id")
-    else:
-        matched = files.annotate(rank=Value(0.0, output_field=FloatField()))
-        ordered = matched.order_by("-created_at", "-id")
-    page = list(ordered[offset : offset + limit + 1])
-    has_more = len(page) > limit
-    page = page[:limit]
-    suggestion = None
-    # The fallback is for misspelt plain words; a phrase or an exclusion that finds nothing
-    # means nothing matches, and "similar names" would contradict what was asked.
-    if query and _plain(query) and not page and offset == 0:
-        page, suggestion = _trigram_fallback(files, query, limit)
-        matched = files.filter(pk__in=[f.pk for f in page])
-    highlights = _highlights(config, query, page) if query else {}
+    text = (query or "").strip()
+    if not text:
+        return _browse(files, offset=offset, limit=limit, facets=facets)
+    q = _Query(config, text)
+    page = _ranked(files, q, offset=offset, limit=limit, facets=facets)
+    # "Did you mean" is for misspelt plain words; a phrase or an exclusion that finds nothing
+    # means nothing matches, and a similar word would contradict what was asked.
+    if page is None and _plain(text) and offset == 0:
+        suggestion = _suggestion(membership, text)
+        if suggestion:
+            q = _Query(config, suggestion)
+            page = _ranked(files, q, offset=0, limit=limit, facets=facets)
+            if page is not None:
+                page.suggestion = suggestion
+    if page is None:
+        return SearchPage(hits=[], facets=_empty_facets() if facets else {}, has_more=False)
+    highlights = _highlights(q, [hit.file.pk for hit in page.hits])
+    for hit in page.hits:
+        hit.highlight = highlights.get(hit.file.pk, "")
+    return page
+
+
+def _browse(files: QuerySet[File], *, offset: int, limit: int, facets: bool) -> SearchPage:
+    """No words: the filtered files, newest first."""
+    page = list(files.order_by("-created_at", "-id")[offset : offset + limit + 1])
     return SearchPage(
-        hits=[SearchHit(file=f, rank=round(float(f.rank), 6), highlight=highlights.get(f.pk, "")) for f in page],
-        facets=_facets(matched),
-        has_more=has_more,
-        suggestion=suggestion,
+        hits=[SearchHit(file=f, rank=0.0, highlight="") for f in page[:limit]],
+        facets=_facets(_facet_rows(files))[0] if facets else {},
+        has_more=len(page) > limit,
     )
 
 
-def _trigram_fallback(files, query: str, limit: int):
-    """Names (and tags) similar to a query full-text search found nothing for; "did you mean"."""
-    text = query.strip('"').lower()
-    similarity = RawSQL(
-        "word_similarity(mp_unaccent(%s), mp_unaccent(lower(files_file.name)))", [text], output_field=FloatField()
-    )
-    with transaction.atomic(), connection.cursor() as cursor:
-        # `<%` is the indexable form of word_similarity() >= threshold: the trigram GIN on
-        # (tenant_id, name) finds the candidates instead of scoring every name in the tenant.
-        cursor.execute("SET LOCAL pg_trgm.word_similarity_threshold = %s", [TRIGRAM_THRESHOLD])
-        candidates = list(
-            files.annotate(rank=similarity)
-            .extra(where=["mp_unaccent(%s) <%% mp_unaccent(lower(files_file.name))"], params=[text])
-            .order_by("-rank", "-created_at")[:limit]
+def _ranked(files: QuerySet[File], q: _Query, *, offset: int, limit: int, facets: bool) -> SearchPage | None:
+    """The page of `files` matching `q`, best first; None when nothing matches."""
+    wanted = offset + limit + 1
+    if facets:
+        head_sql, head_params = q.matches("search_head")
+        head_rank_sql, head_rank_params = q.rank("search_head")
+        full_sql, full_params = q.matches("search_vector")
+        rows = _facet_rows(
+            files.extra(where=[full_sql], params=full_params).annotate(
+                in_head=RawSQL(head_sql, head_params, output_field=BooleanField()),
+                head_rank=RawSQL(
+                    f"CASE WHEN {head_sql} THEN {head_rank_sql} END",
+                    [*head_params, *head_rank_params],
+                    output_field=FloatField(),
+                ),
+            ),
+            extra=("in_head", "head_rank"),
         )
-    if not candidates:
-        return [], None
-    vocabulary = {word for f in candidates for word in re.findall(r"[^\W_]+", f.name.lower())}
-    vocabulary |= {tag for f in candidates for tag in f.tags}
-    close = difflib.get_close_matches(text, sorted(vocabulary), n=1, cutoff=0.5)
-    return candidates, (close[0] if close else candidates[0].name)
+        facet_counts, tiers = _facets(rows, head_limit=wanted)
+        if tiers["total"] == 0:
+            return None
+        head = [(uuid.UUID(i), 1.0 + r) for i, r in tiers["head"]]
+        head_total, text_only = tiers["head_total"], [uuid.UUID(i) for i in tiers["text_only"]]
+    else:
+        facet_counts = {}
+        head = _head_matches(files, q, wanted)
+        head_total, text_only = len(head), []
+        if head_total < wanted:
+            text_only = _text_only_candidates(files, q)
+        if not head and not text_only:
+            return None
+    reachable = head_total + len(text_only)
+    ranked = head[offset : offset + limit]
+    if len(ranked) < limit and text_only:
+        skip = max(0, offset - head_total)
+        ranked += _rank_text_only(q, text_only, skip=skip, take=limit - len(ranked))
+    by_id = {f.pk: f for f in files.filter(pk__in=[pk for pk, _ in ranked])}
+    return SearchPage(
+        hits=[SearchHit(file=by_id[pk], rank=round(rank, 6), highlight="") for pk, rank in ranked if pk in by_id],
+        facets=facet_counts,
+        has_more=offset + limit < reachable,
+    )
 
 
-def _highlights(config: str, query: str, page) -> dict:
-    """Snippets for the page only: ts_headline is the most expensive part of a search."""
-    if not page:
-        return {}
-    sql, params = _tsquery_sql(config, query)
+def _head_matches(files: QuerySet[File], q: _Query, wanted: int) -> list[tuple[uuid.UUID, float]]:
+    """The best `wanted` files matching in their head, found through the head's own GIN index."""
+    head_sql, head_params = q.matches("search_head")
+    rank_sql, rank_params = q.rank("search_head")
+    matched = files.extra(where=[head_sql], params=head_params)
+    if q.negated:
+        full_sql, full_params = q.matches("search_vector")
+        matched = matched.extra(where=[full_sql], params=full_params)
+    rows = (
+        matched.annotate(head_rank=RawSQL(rank_sql, rank_params, output_field=FloatField()))
+        .order_by("-head_rank", "-created_at", "-id")
+        .values_list("id", "head_rank")[:wanted]
+    )
+    return [(pk, 1.0 + rank) for pk, rank in rows]
+
+
+def _text_only_candidates(files: QuerySet[File], q: _Query) -> list[uuid.UUID]:
+    """The newest files matching only in their text (the ones tier 2 ranks)."""
+    full_sql, full_params = q.matches("search_vector")
+    head_sql, head_params = q.matches("search_head")
+    return list(
+        files.extra(where=[full_sql, f"NOT ({head_sql})"], params=[*full_params, *head_params])
+        .order_by("-created_at", "-id")
+        .values_list("id", flat=True)[:TEXT_ONLY_RANKED]
+    )
+
+
+def _rank_text_only(q: _Query, ids: list[uuid.UUID], *, skip: int, take: int) -> list[tuple[uuid.UUID, float]]:
+    """Rank text-only candidates by their full vectors: the only step that reads them."""
+    rank_sql, rank_params = q.rank("search_vector")
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT id, ts_headline(%s::regconfig,
-                concat_ws(' … ', NULLIF(left(content_text, 50000), ''), NULLIF(description, ''), name),
-                {sql}, %s)
-            FROM files_file WHERE id = ANY(%s)
+            SELECT id, {rank_sql} AS rank FROM files_file WHERE id = ANY(%s::uuid[])
+            ORDER BY rank DESC, created_at DESC, id DESC OFFSET %s LIMIT %s
             """,
-            [config, *params, HEADLINE_OPTIONS, [f.pk for f in page]],
+            [*rank_params, [str(i) for i in ids], skip, take],
         )
-        return dict(cursor.fetchall())
+        return [(pk, float(rank)) for pk, rank in cursor.fetchall()]
 
 
-def _facets(files) -> dict[str, dict[str, int]]:
-    """Counts by type group, tag, label and year over the whole filtered result set."""
-    base = files.order_by()
-    group = Case(
+# --- Facets -------------------------------------------------------------------------
+
+
+def _type_group() -> Case:
+    return Case(
         *[When(condition, then=Value(name)) for name, condition in TYPE_GROUPS.items() if name != "pdf"],
         default=Value("other"),
         output_field=CharField(),
     )
-    types = dict(base.annotate(group=group).values("group").annotate(n=Count("id")).values_list("group", "n"))
-    tags = dict(
-        base.annotate(tag=Func(F("tags"), function="unnest", output_field=CharField()))
-        .values("tag")
-        .annotate(n=Count("id"))
-        .order_by("-n", "tag")
-        .values_list("tag", "n")[:30]
-    )
-    labels = dict(
-        base.annotate(label=RawSQL("jsonb_array_elements(files_file.labels)->>'name'", [], output_field=CharField()))
-        .values("label")
-        .annotate(n=Count("id"))
-        .order_by("-n", "label")
-        .values_list("label", "n")[:30]
-    )
-    year = Coalesce(
+
+
+def _year() -> Coalesce:
+    """The capture year when the file states one, else the upload year."""
+    return Coalesce(
         Func(
             Substr(RawSQL("files_file.metadata->>'taken_at'", [], output_field=CharField()), 1, 4),
             function="NULLIF",
@@ -156,7 +236,117 @@ def _facets(files) -> dict[str, dict[str, int]]:
         Func(ExtractYear("created_at"), function="CAST", template="CAST(%(expressions)s AS text)"),
         output_field=CharField(),
     )
-    years = dict(
-        base.annotate(year=year).values("year").annotate(n=Count("id")).order_by("-year").values_list("year", "n")
+
+
+def _facet_rows(files: QuerySet[File], extra: tuple[str, ...] = ()) -> QuerySet:
+    """One row per matching file with just what facets (and the tiers) need."""
+    return (
+        files.order_by()
+        .annotate(facet_type=_type_group(), facet_year=_year(), facet_tags=F("tags"), facet_labels=F("labels"))
+        .values("id", "created_at", "facet_type", "facet_year", "facet_tags", "facet_labels", *extra)
     )
-    return {"type": types, "tag": tags, "label": labels, "year": years}
+
+
+def _empty_facets() -> dict[str, dict[str, int]]:
+    return {"type": {}, "tag": {}, "label": {}, "year": {}}
+
+
+def _facets(rows: QuerySet, *, head_limit: int | None = None) -> tuple[dict, dict]:
+    """Counts by type group, tag, label and year over all of `rows`, in one statement.
+
+    The matching rows are read once (a MATERIALIZED CTE) and every count is taken from that
+    copy; with `head_limit`, the same pass also returns the best head matches, how many
+    there are, and the newest text-only matches.
+    """
+    sql, params = rows.query.sql_with_params()
+    tiers = ""
+    if head_limit is not None:
+        tiers = f""",
+            (SELECT count(*) FROM m WHERE in_head),
+            (SELECT coalesce(json_agg(json_build_array(id, head_rank)), '[]') FROM (
+                SELECT id, head_rank FROM m WHERE in_head
+                ORDER BY head_rank DESC, created_at DESC, id DESC LIMIT {int(head_limit)}) t),
+            (SELECT coalesce(json_agg(id), '[]') FROM (
+                SELECT id FROM m WHERE NOT in_head ORDER BY created_at DESC, id DESC LIMIT {TEXT_ONLY_RANKED}) t)"""
+    statement = f"""
+        WITH m AS MATERIALIZED ({sql})
+        SELECT
+            (SELECT count(*) FROM m),
+            (SELECT coalesce(json_agg(json_build_array(k, n)), '[]') FROM (
+                SELECT facet_type AS k, count(*) AS n FROM m GROUP BY 1 ORDER BY 2 DESC, 1) t),
+            (SELECT coalesce(json_agg(json_build_array(k, n)), '[]') FROM (
+                SELECT tag AS k, count(*) AS n FROM m, unnest(m.facet_tags) AS tag
+                GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {FACET_VALUES}) t),
+            (SELECT coalesce(json_agg(json_build_array(k, n)), '[]') FROM (
+                SELECT label->>'name' AS k, count(*) AS n
+                FROM m, jsonb_array_elements(
+                    CASE WHEN jsonb_typeof(m.facet_labels) = 'array' THEN m.facet_labels ELSE '[]'::jsonb END) AS label
+                WHERE label->>'name' IS NOT NULL
+                GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {FACET_VALUES}) t),
+            (SELECT coalesce(json_agg(json_build_array(k, n)), '[]') FROM (
+                SELECT facet_year AS k, count(*) AS n FROM m GROUP BY 1 ORDER BY 1 DESC) t)
+            {tiers}
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        row = [json.loads(v) if isinstance(v, str) else v for v in cursor.fetchone()]
+    counts = {
+        name: {key: n for key, n in pairs}
+        for name, pairs in zip(("type", "tag", "label", "year"), row[1:5], strict=True)
+    }
+    result = {"total": row[0]}
+    if head_limit is not None:
+        result.update(head_total=row[5], head=row[6], text_only=row[7])
+    return counts, result
+
+
+# --- Highlights and suggestions -----------------------------------------------------
+
+
+def _highlights(q: _Query, ids: list) -> dict:
+    """Snippets for the page only: ts_headline is the most expensive part of a search."""
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT id, ts_headline(%s::regconfig,
+                concat_ws(' … ', NULLIF(left(content_text, 50000), ''), NULLIF(description, ''), name),
+                {q.sql}, %s)
+            FROM files_file WHERE id = ANY(%s)
+            """,
+            [q.config, *q.params, HEADLINE_OPTIONS, ids],
+        )
+        return dict(cursor.fetchall())
+
+
+def _suggestion(membership: Membership, text: str) -> str | None:
+    """The query with each unknown word replaced by the most similar word of the tenant's
+    file names and tags, or None when no word could be corrected.
+
+    The caller searches for the suggestion and offers it only when that finds files the
+    member may see, so a word from a file they cannot see is never revealed.
+    """
+    words = text.lower().split()
+    corrected, changed = [], False
+    with transaction.atomic(), connection.cursor() as cursor:
+        # `%` is the indexable form of similarity() >= threshold: the trigram GIN on
+        # (tenant_id, term) finds the candidates among this tenant's words only.
+        cursor.execute("SET LOCAL pg_trgm.similarity_threshold = %s", [SUGGEST_THRESHOLD])
+        for word in words:
+            cursor.execute(
+                """
+                SELECT term, term = mp_unaccent(%s) FROM files_searchterm
+                WHERE tenant_id = %s AND term %% mp_unaccent(%s)
+                ORDER BY term = mp_unaccent(%s) DESC, similarity(term, mp_unaccent(%s)) DESC, term
+                LIMIT 1
+                """,
+                [word, membership.tenant_id, word, word, word],
+            )
+            found = cursor.fetchone()
+            if found and not found[1]:
+                corrected.append(found[0])
+                changed = True
+            else:
+                corrected.append(word)
+    return " ".join(corrected) if changed else None

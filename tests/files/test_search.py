@@ -190,3 +190,78 @@ def test_changing_the_tenant_language_reindexes(owner, tenant, monkeypatch, djan
         response = owner.patch(f"/api/v1/tenants/{tenant.slug}/", {"search_config": "french"}, format="json")
     assert response.status_code == 200 and len(callbacks) == 1
     assert len(find(owner, tenant, q="galoper")["results"]) == 1
+
+
+def _text_file(client, tenant, name: str, text: str, **fields) -> str:
+    file_id = upload(client, tenant, name, text.encode(), **fields).json()["id"]
+    assert file_process(file_id=file_id) == "completed"
+    return file_id
+
+
+def test_name_tag_and_description_matches_rank_above_text_only_matches(editor, tenant):
+    # The text-only file says "walrus" ten times; the others once, in their name, a tag or
+    # their description: each of those still ranks first, and text-only matches follow.
+    texty = _text_file(editor, tenant, "notes.txt", "the walrus " * 10 + "sleeps on the ice")
+    tagged = _text_file(editor, tenant, "zoo.txt", "nothing to see", tags=["walrus"])
+    named = _text_file(editor, tenant, "walrus.txt", "an animal")
+    described = _text_file(editor, tenant, "x.txt", "more", description="a walrus photo")
+    hits = find(editor, tenant, q="walrus")["results"]
+    assert [h["file"]["id"] for h in hits] == [named, tagged, described, texty]
+    assert hits[2]["rank"] > 1 > hits[3]["rank"] > 0
+
+
+def test_exclusion_reaches_into_the_text_of_a_name_match(editor, tenant):
+    _text_file(editor, tenant, "walrus.txt", "a draft about ice")
+    kept = _text_file(editor, tenant, "walrus final.txt", "about ice")
+    assert [h["file"]["id"] for h in find(editor, tenant, q="walrus -draft")["results"]] == [kept]
+    assert [h["file"]["id"] for h in find(editor, tenant, q="walrus -draft", facets="false")["results"]] == [kept]
+
+
+def test_facets_can_be_skipped_without_changing_the_results(editor, tenant, library):
+    full = find(editor, tenant, q="document")
+    quick = find(editor, tenant, q="document", facets="false")
+    assert quick["facets"] == {} and full["facets"]["type"]
+    assert [h["file"]["id"] for h in quick["results"]] == [h["file"]["id"] for h in full["results"]]
+    assert [h["rank"] for h in quick["results"]] == [h["rank"] for h in full["results"]]
+
+
+def test_pages_continue_from_name_matches_into_text_only_matches(editor, tenant, monkeypatch):
+    from files.api.views import SearchView
+
+    monkeypatch.setattr(SearchView, "page_size", 2)
+    named = {_text_file(editor, tenant, f"otter {n}.txt", "swims") for n in range(3)}
+    texty = {_text_file(editor, tenant, f"note {n}.txt", "an otter swims") for n in range(2)}
+    for facets in ("true", "false"):
+        seen, url = [], f"/api/v1/tenants/{tenant.slug}/search/?q=otter&facets={facets}"
+        while url:
+            body = editor.get(url).json()
+            seen += [h["file"]["id"] for h in body["results"]]
+            url = body["next"]
+        assert set(seen[:3]) == named and set(seen[3:]) == texty and len(seen) == 5
+
+
+def test_suggestions_never_reveal_words_from_files_the_member_cannot_see(editor, tenant, member):
+    file_id = _text_file(editor, tenant, "layoffs plan.txt", "confidential")
+    editor.patch(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/", {"visibility": "private"}, format="json")
+    viewer = member(Role.VIEWER)
+    body = find(viewer, tenant, q="layofs")
+    assert body["results"] == [] and body["suggestion"] is None
+    assert find(editor, tenant, q="layofs")["suggestion"] == "layoffs"
+
+
+def test_suggestions_correct_each_misspelt_word_of_a_query(editor, tenant, library):
+    body = find(editor, tenant, q="agamma safary")
+    assert body["suggestion"] == "agama safari"
+    assert body["results"][0]["file"]["id"] == library["photo"]
+
+
+def test_rebuild_forgets_words_of_renamed_files(editor, tenant):
+    from files.models import SearchTerm
+
+    file_id = _text_file(editor, tenant, "pelican.txt", "a bird")
+    editor.patch(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/", {"name": "heron.txt"}, format="json")
+    assert SearchTerm.objects.filter(tenant=tenant, term="pelican").exists()  # kept until a rebuild
+    assert find(editor, tenant, q="pelicn")["suggestion"] is None  # ... but never suggested: nothing matches it
+    call_command("rebuild_search_index", "--tenant", tenant.slug, stdout=io.StringIO())
+    terms = set(SearchTerm.objects.filter(tenant=tenant).values_list("term", flat=True))
+    assert "heron" in terms and "pelican" not in terms

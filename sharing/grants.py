@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
-from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.models import Membership, Role, User, role_at_least
 from analytics.services import event_record
@@ -20,7 +20,7 @@ from sharing.models import (
     FolderUserPermission,
     TenantGroup,
 )
-from sharing.selectors import GRANTS, can_change_folder
+from sharing.selectors import GRANTS, can_change_folder, file_rights, folder_rights
 
 TABLES = {
     "file": (FileUserPermission, FileGroupPermission),
@@ -33,9 +33,36 @@ def grant_target(*, membership: Membership, kind: str, object_id) -> File | Fold
     if kind == "file":
         return file_get_for_actor(membership=membership, file_id=object_id, perm="share")
     folder = folder_get(membership=membership, folder_id=object_id)
-    if not can_change_folder(membership=membership, folder=folder):
+    if not can_change_folder(membership=membership, folder=folder, perm="share"):
         raise Forbidden("You may not share this folder.")
     return folder
+
+
+def _rights(membership: Membership, target: File | Folder) -> set[str]:
+    if isinstance(target, File):
+        return file_rights(membership=membership, file=target)
+    return folder_rights(membership=membership, folder=target)
+
+
+def _may_manage(membership: Membership, target: File | Folder, rows) -> bool:
+    """Existing grants are changed or revoked by owners and admins, the object's owner, or their grantor."""
+    if role_at_least(membership.role, Role.ADMIN):
+        return True
+    owner_id = target.owner_id if isinstance(target, File) else target.created_by_id
+    return owner_id == membership.user_id or all(row.granted_by_id == membership.user_id for row in rows)
+
+
+def _rows(target: File | Folder, principal_kind: str, holder):
+    user_table, group_table = TABLES[_kind(target)]
+    if principal_kind == "user":
+        return user_table.objects.filter(content_object=target, user=holder)
+    return group_table.objects.filter(content_object=target, group=holder)
+
+
+def _lock(target: File | Folder) -> None:
+    # One grant change per object at a time: two replacing the same principal's grant would
+    # otherwise both delete and then collide inserting.
+    list(type(target).objects.select_for_update().filter(pk=target.pk).values_list("pk", flat=True))
 
 
 def _principal(*, membership: Membership, user_id=None, group_id=None) -> tuple[str, User | TenantGroup]:
@@ -72,14 +99,28 @@ def grant_list(*, target: File | Folder) -> list[dict]:
     for row in user_table.objects.filter(content_object=target).select_related("user", "permission"):
         entry = grants.setdefault(
             str(row.user_id),
-            {"id": row.user_id, "user": row.user_id, "username": row.user.username, "group": None, "permissions": []},
+            {
+                "id": row.user_id,
+                "user": row.user_id,
+                "username": row.user.username,
+                "group": None,
+                "granted_by": row.granted_by_id,
+                "permissions": [],
+            },
         )
         entry["permissions"].append(row.permission.codename.split("_")[0])
     for row in group_table.objects.filter(content_object=target).select_related("group__tenant_group", "permission"):
         tenant_group = row.group.tenant_group
         entry = grants.setdefault(
             str(tenant_group.pk),
-            {"id": tenant_group.pk, "user": None, "username": None, "group": tenant_group.pk, "permissions": []},
+            {
+                "id": tenant_group.pk,
+                "user": None,
+                "username": None,
+                "group": tenant_group.pk,
+                "granted_by": row.granted_by_id,
+                "permissions": [],
+            },
         )
         entry["permissions"].append(row.permission.codename.split("_")[0])
     for entry in grants.values():
@@ -91,19 +132,38 @@ def grant_list(*, target: File | Folder) -> list[dict]:
 def grant_set(
     *, membership: Membership, target: File | Folder, permissions: list[str], user_id=None, group_id=None, ip=None
 ) -> dict:
-    """Give a user or group exactly these rights on the object (replacing what they had)."""
+    """Give a user or group exactly these rights on the object (replacing what they had).
+
+    The grantor grants only rights they hold on the object themselves, never to themselves,
+    and replaces a grant only if they may manage it (see `_may_manage`).
+    """
     unknown = set(permissions) - set(GRANTS)
     if not permissions or unknown:
         raise ValidationFailed(f"permissions must be some of {', '.join(GRANTS)}.", code="invalid_permissions")
     kind = _kind(target)
     principal_kind, principal = _principal(membership=membership, user_id=user_id, group_id=group_id)
+    if principal_kind == "user" and principal.pk == membership.user_id:
+        raise Forbidden("You cannot grant rights to yourself.", code="self_grant")
+    beyond = set(permissions) - _rights(membership, target)
+    if beyond:
+        raise Forbidden(
+            f"You may only grant rights you hold yourself, not {', '.join(p for p in GRANTS if p in beyond)}.",
+            code="grant_exceeds_rights",
+        )
     holder = principal if principal_kind == "user" else principal.group
-    for perm in GRANTS:
-        codename = f"{perm}_{kind}"
-        if perm in permissions:
-            assign_perm(codename, holder, target)
-        else:
-            remove_perm(codename, holder, target)
+    _lock(target)
+    existing = _rows(target, principal_kind, holder)
+    if not _may_manage(membership, target, existing):
+        raise Forbidden(_NOT_YOURS, code="grant_not_yours")
+    existing.delete()
+    table = existing.model
+    codes = Permission.objects.filter(
+        content_type=ContentType.objects.get_for_model(type(target)), codename__in=[f"{p}_{kind}" for p in permissions]
+    )
+    table.objects.bulk_create(
+        table(content_object=target, permission=code, granted_by=membership.user, **{principal_kind: holder})
+        for code in codes
+    )
     event_record(
         verb="permission.granted",
         tenant=membership.tenant,
@@ -115,15 +175,23 @@ def grant_set(
     return next(g for g in grant_list(target=target) if str(g["id"]) == str(principal.pk))
 
 
+_NOT_YOURS = "Someone else made this grant: its grantor, the owner or an admin can change it."
+
+
 @transaction.atomic
 def grant_revoke(*, membership: Membership, target: File | Folder, grant_id, ip=None) -> None:
-    kind = _kind(target)
-    user_table, group_table = TABLES[kind]
+    user_table, group_table = TABLES[_kind(target)]
     pk = parse_id(grant_id, "Grant")
-    deleted = user_table.objects.filter(content_object=target, user_id=pk).delete()[0]
-    deleted += group_table.objects.filter(content_object=target, group__tenant_group__pk=pk).delete()[0]
-    if not deleted:
+    _lock(target)
+    rows = list(user_table.objects.filter(content_object=target, user_id=pk)) + list(
+        group_table.objects.filter(content_object=target, group__tenant_group__pk=pk)
+    )
+    if not rows:
         raise NotFound("Grant not found.")
+    if not _may_manage(membership, target, rows):
+        raise Forbidden(_NOT_YOURS, code="grant_not_yours")
+    for table in (user_table, group_table):
+        table.objects.filter(pk__in=[row.pk for row in rows if isinstance(row, table)]).delete()
     event_record(
         verb="permission.revoked",
         tenant=membership.tenant,

@@ -63,20 +63,34 @@ class ShareLink(models.Model):
 # on real foreign keys, not a text comparison of object ids.
 
 
+def _granted_by() -> models.ForeignKey:
+    # Who made the grant: they may manage it, and a folder grant reaches no further than what
+    # its grantor could see (sharing.selectors). Null only on grants made before this was
+    # recorded. CASCADE, not SET_NULL, so deleting a user never turns their grants into
+    # unbounded ones.
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+
+
 class FileUserPermission(UserObjectPermissionBase):
     content_object = models.ForeignKey("files.File", on_delete=models.CASCADE)
+    granted_by = _granted_by()
 
 
 class FileGroupPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey("files.File", on_delete=models.CASCADE)
+    granted_by = _granted_by()
 
 
 class FolderUserPermission(UserObjectPermissionBase):
     content_object = models.ForeignKey("files.Folder", on_delete=models.CASCADE)
+    granted_by = _granted_by()
 
 
 class FolderGroupPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey("files.Folder", on_delete=models.CASCADE)
+    granted_by = _granted_by()
 
 
 class TenantGroup(models.Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import Group
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Length, Substr
 
@@ -18,25 +19,49 @@ def _codes(kind: str, perms: tuple[str, ...]) -> list[str]:
     return [f"{perm}_{kind}" for perm in perms]
 
 
+def _groups(membership: Membership) -> QuerySet:
+    """The member's groups in their tenant (auth groups, as a subquery)."""
+    return Group.objects.filter(user=membership.user_id, tenant_group__tenant_id=membership.tenant_id)
+
+
+def _managers(tenant_id) -> QuerySet:
+    """Ids of the tenant's owners and admins (a subquery)."""
+    return Membership.objects.filter(tenant_id=tenant_id, role__in=[Role.OWNER, Role.ADMIN]).values("user_id")
+
+
+def _reach(*, tenant_id, owned_by) -> Q:
+    """Which folder grants reach an item below their folder owned (or created) by `owned_by`.
+
+    A grant made by an owner or admin reaches everything under the folder; anyone else's
+    only what they own there themselves, so passing a folder on never shows more than the
+    grantor could see on their own account (the folder may hold others' private files).
+    """
+    return Q(granted_by__isnull=True) | Q(granted_by_id=owned_by) | Q(granted_by__in=_managers(tenant_id))
+
+
+def _live_folder_grants(grants: QuerySet, tenant_id) -> QuerySet:
+    # A grant on a trashed folder covers nothing until the folder is restored.
+    return grants.filter(content_object__tenant_id=tenant_id, content_object__deleted_at__isnull=True)
+
+
 def _granted(membership: Membership, perms: tuple[str, ...]) -> Q:
     """Files granted to the member (or one of their groups), directly or through a folder above them."""
     from sharing.models import FileGroupPermission, FileUserPermission, FolderGroupPermission, FolderUserPermission
 
-    user, groups = membership.user_id, membership.user.groups.filter(tenant_group__tenant_id=membership.tenant_id)
+    user, groups = membership.user_id, _groups(membership)
     direct = FileUserPermission.objects.filter(user_id=user, permission__codename__in=_codes("file", perms))
     direct_group = FileGroupPermission.objects.filter(group__in=groups, permission__codename__in=_codes("file", perms))
 
     def covering(folder_perms):
         # A folder grant covers everything under the folder, now and later: the file's folder
         # path starts with the granted folder's path.
+        folder_perms = _live_folder_grants(folder_perms, membership.tenant_id).filter(
+            _reach(tenant_id=membership.tenant_id, owned_by=OuterRef("owner_id")),
+            permission__codename__in=_codes("folder", perms),
+        )
         return Exists(
-            folder_perms.filter(permission__codename__in=_codes("folder", perms))
-            .annotate(prefix=Substr(OuterRef("folder__path"), 1, Length("content_object__path")))
-            .filter(
-                content_object__path=F("prefix"),
-                content_object__tenant_id=membership.tenant_id,
-                # A trashed folder's grant covers nothing until the folder is restored.
-                content_object__deleted_at__isnull=True,
+            folder_perms.annotate(prefix=Substr(OuterRef("folder__path"), 1, Length("content_object__path"))).filter(
+                content_object__path=F("prefix")
             )
         )
 
@@ -84,14 +109,56 @@ def can_change_file(*, membership: Membership, file: File, perm: str = "change")
     )
 
 
+def file_rights(*, membership: Membership, file: File) -> set[str]:
+    """What the member may do to a file they can see, as grant names."""
+    return {"view", *(perm for perm in GRANTS[1:] if can_change_file(membership=membership, file=file, perm=perm))}
+
+
+def _ancestor_paths(path: str) -> list[str]:
+    """The folder's own path and those above it: "/A/B/" gives ["/A/", "/A/B/"]."""
+    return [path[: i + 1] for i, char in enumerate(path) if char == "/" and i > 0]
+
+
+def folder_rights(*, membership: Membership, folder) -> set[str]:
+    """What the member may do to a live folder, as grant names.
+
+    Owners and admins do anything; an editor anything to the folders they created, and what
+    they (or their groups) were granted on the folder or a folder above it. Viewers read.
+    """
+    from sharing.models import FolderGroupPermission, FolderUserPermission
+
+    if role_at_least(membership.role, Role.ADMIN) or (
+        membership.role == Role.EDITOR and folder.created_by_id == membership.user_id
+    ):
+        return set(GRANTS)
+    if membership.role != Role.EDITOR:
+        return {"view"}
+    held = {"view"}
+    for grants in (
+        FolderUserPermission.objects.filter(user_id=membership.user_id),
+        FolderGroupPermission.objects.filter(group__in=_groups(membership)),
+    ):
+        # A grant on the folder itself always applies (its grantor held those rights on it);
+        # one on a folder above reaches this one as it would reach a file.
+        codenames = (
+            _live_folder_grants(grants, membership.tenant_id)
+            .filter(content_object__path__in=_ancestor_paths(folder.path))
+            .filter(
+                Q(content_object_id=folder.pk) | _reach(tenant_id=membership.tenant_id, owned_by=folder.created_by_id)
+            )
+            .values_list("permission__codename", flat=True)
+        )
+        held.update(codename.split("_")[0] for codename in codenames)
+    return held
+
+
+def can_change_folder(*, membership: Membership, folder, perm: str = "change") -> bool:
+    """Whether the member may `perm` (change, delete, share) the folder itself."""
+    return perm in folder_rights(membership=membership, folder=folder)
+
+
 def can_create(*, membership: Membership) -> bool:
     return role_at_least(membership.role, Role.EDITOR)
-
-
-def can_change_folder(*, membership: Membership, folder) -> bool:
-    if role_at_least(membership.role, Role.ADMIN):
-        return True
-    return membership.role == Role.EDITOR and folder.created_by_id == membership.user_id
 
 
 def public_file_get(*, file_id) -> File:

@@ -81,7 +81,7 @@ def share_create(
         target = {"file": file_get_for_actor(membership=membership, file_id=file_id, perm="share")}
     else:
         folder = folder_get(membership=membership, folder_id=folder_id)
-        if not can_change_folder(membership=membership, folder=folder):
+        if not can_change_folder(membership=membership, folder=folder, perm="share"):
             raise Forbidden("You may not share this folder.")
         target = {"folder": folder}
     token = secrets.token_urlsafe(TOKEN_BYTES)

@@ -18,8 +18,8 @@ from files.selectors import file_get_for_actor, folder_get, trash_files, trash_f
 from files.services.blobs import blob_release_if_unused
 from files.services.files import free_file_name
 from files.services.folders import folder_path, sibling_taken
-from mediaportal.exceptions import Forbidden, NotFound, parse_id
-from sharing.selectors import can_change_folder
+from mediaportal.exceptions import Conflict, Forbidden, NotFound, parse_id
+from sharing.selectors import can_change_folder, file_ids_visible_to
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +38,26 @@ def file_trash(*, membership: Membership, file_id, ip: str | None = None) -> Fil
 
 @transaction.atomic
 def folder_trash(*, membership: Membership, folder_id, ip: str | None = None) -> Folder:
-    """Trash the folder with everything live below it, remembered as one trash entry."""
+    """Trash the folder with everything live below it, remembered as one trash entry.
+
+    All or nothing: a folder holding files the actor may not delete (someone else's, maybe
+    private) is refused with 409, rather than trashing those files or leaving them behind
+    in a trashed folder.
+    """
     folder = folder_get(membership=membership, folder_id=folder_id)
-    if not can_change_folder(membership=membership, folder=folder):
+    if not can_change_folder(membership=membership, folder=folder, perm="delete"):
         raise Forbidden("You may not delete this folder.")
+    folder = Folder.objects.select_for_update().get(pk=folder.pk)
     now = timezone.now()
     tenant_id = folder.tenant_id
+    inside = File.objects.filter(tenant_id=tenant_id, folder__path__startswith=folder.path, deleted_at__isnull=True)
+    if inside.exclude(id__in=file_ids_visible_to(membership=membership, perm="delete")).exists():
+        raise Conflict(
+            "This folder holds files you may not delete. Their owner or an admin can move or delete them first.",
+            code="folder_holds_protected_files",
+        )
     # Files first: they are found through their folders' live paths, which change below.
-    File.objects.filter(tenant_id=tenant_id, folder__path__startswith=folder.path, deleted_at__isnull=True).update(
-        deleted_at=now, deleted_by=membership.user, trashed_via=folder
-    )
+    inside.update(deleted_at=now, deleted_by=membership.user, trashed_via=folder)
     # The subtree leaves the live namespace (see Folder): its paths get this entry's id in front.
     in_trash = Concat(Value(trashed_path_prefix(folder.pk)), F("path"))
     subtree = Folder.objects.filter(tenant_id=tenant_id, path__startswith=folder.path, deleted_at__isnull=True)

@@ -71,6 +71,7 @@ class GrantOutput(serializers.Serializer):
     user = serializers.UUIDField(allow_null=True)
     username = serializers.CharField(allow_null=True)
     group = serializers.UUIDField(allow_null=True)
+    granted_by = serializers.UUIDField(allow_null=True, help_text="Who made the grant (null if not recorded).")
     permissions = serializers.ListField(child=serializers.CharField())
 
 

@@ -180,3 +180,26 @@ def test_renaming_a_live_folder_leaves_a_trashed_one_of_the_same_path_alone(edit
     assert restored["path"] == "/Reports/"
     assert editor.get(t(tenant, f"folders/{old_sub['id']}/")).json()["path"] == "/Reports/Q1/"
     assert editor.get(t(tenant, f"folders/{sub['id']}/")).json()["path"] == "/Renamed/Q1/"
+
+
+def test_trashing_a_folder_holding_files_the_actor_may_not_delete_is_refused(owner, editor, tenant):
+    mine = editor.post(t(tenant, "folders/"), {"name": "Mine"}, format="json").json()
+    sub = editor.post(t(tenant, "folders/"), {"name": "Sub", "parent": mine["id"]}, format="json").json()
+    own_file = upload(editor, tenant, "own.txt", b"own", folder=mine["id"]).json()
+    keep = upload(owner, tenant, "keep.txt", b"the owner's", folder=sub["id"]).json()
+    owner.patch(t(tenant, f"files/{keep['id']}/"), {"visibility": "private"}, format="json")
+    before = sorted(Folder.objects.filter(tenant=tenant).values_list("id", "path", "deleted_at"))
+
+    for url in (f"folders/{mine['id']}/", f"folders/{mine['id']}/?permanent=true"):
+        refused = editor.delete(t(tenant, url))
+        assert refused.status_code == 409 and refused.json()["code"] == "folder_holds_protected_files"
+    assert sorted(Folder.objects.filter(tenant=tenant).values_list("id", "path", "deleted_at")) == before
+    assert owner.get(t(tenant, f"files/{keep['id']}/")).status_code == 200
+    assert editor.get(t(tenant, f"files/{own_file['id']}/")).status_code == 200
+    assert editor.get(t(tenant, "trash/")).json()["results"] == []
+
+    # Once the owner has taken their file out, the editor's folder goes to the trash whole.
+    assert owner.patch(t(tenant, f"files/{keep['id']}/"), {"folder": None}, format="json").status_code == 200
+    assert editor.delete(t(tenant, f"folders/{mine['id']}/")).status_code == 204
+    assert [e["id"] for e in editor.get(t(tenant, "trash/")).json()["results"]] == [mine["id"]]
+    assert owner.get(t(tenant, f"files/{keep['id']}/")).status_code == 200

@@ -122,3 +122,101 @@ def test_a_grant_on_a_trashed_folder_does_not_reach_a_new_folder_of_the_same_nam
     # Restored (as "Secret (1)"), the old folder's grant covers what went with it again, and only that.
     assert owner.post(api(tenant, f"trash/{old['id']}/restore/")).status_code == 200
     assert [f["id"] for f in viewer.get(api(tenant, "files/")).json()["results"]] == [went_with]
+
+
+def grant(client, tenant, kind, object_id, principal, permissions, principal_kind="user"):
+    return client.post(
+        api(tenant, f"{kind}/{object_id}/permissions/"),
+        {principal_kind: str(principal), "permissions": permissions},
+        format="json",
+    )
+
+
+def test_a_grantor_grants_only_rights_they_hold_and_never_to_themselves(owner, member, tenant):
+    file_id = private_file(owner, tenant, "plan.txt")
+    editor, colleague = member(Role.EDITOR), member(Role.EDITOR)
+    assert grant(owner, tenant, "files", file_id, editor.user.id, ["view", "share"]).status_code == 201
+
+    itself = grant(editor, tenant, "files", file_id, editor.user.id, ["view", "share", "change", "delete"])
+    assert itself.status_code == 403 and itself.json()["code"] == "self_grant"
+    more = grant(editor, tenant, "files", file_id, colleague.user.id, ["view", "change"])
+    assert more.status_code == 403 and more.json()["code"] == "grant_exceeds_rights"
+    assert editor.patch(api(tenant, f"files/{file_id}/"), {"description": "x"}, format="json").status_code == 403
+    assert colleague.get(api(tenant, f"files/{file_id}/")).status_code == 404
+    assert [g["permissions"] for g in owner.get(api(tenant, f"files/{file_id}/permissions/")).json()["results"]] == [
+        ["view", "share"]
+    ]
+    # What they do hold, they may pass on.
+    passed = grant(editor, tenant, "files", file_id, colleague.user.id, ["view", "share"])
+    assert passed.status_code == 201 and passed.json()["granted_by"] == str(editor.user.id)
+    assert colleague.get(api(tenant, f"files/{file_id}/")).status_code == 200
+
+
+def test_only_managers_the_objects_owner_or_the_grantor_change_or_revoke_a_grant(owner, member, tenant):
+    author = member(Role.EDITOR)
+    file_id = private_file(author, tenant, "draft.txt")
+    sharer, reader, other = member(Role.EDITOR), member(Role.VIEWER), member(Role.VIEWER)
+    assert grant(author, tenant, "files", file_id, sharer.user.id, ["view", "share"]).status_code == 201
+    assert grant(owner, tenant, "files", file_id, reader.user.id, ["view"]).status_code == 201
+
+    # The sharer may not touch a grant somebody else made...
+    overwrite = grant(sharer, tenant, "files", file_id, reader.user.id, ["view"])
+    assert overwrite.status_code == 403 and overwrite.json()["code"] == "grant_not_yours"
+    revoke = sharer.delete(api(tenant, f"files/{file_id}/permissions/{reader.user.id}/"))
+    assert revoke.status_code == 403 and revoke.json()["code"] == "grant_not_yours"
+    assert reader.get(api(tenant, f"files/{file_id}/")).status_code == 200
+    # ...but manages their own.
+    assert grant(sharer, tenant, "files", file_id, other.user.id, ["view"]).status_code == 201
+    assert sharer.delete(api(tenant, f"files/{file_id}/permissions/{other.user.id}/")).status_code == 204
+    assert other.get(api(tenant, f"files/{file_id}/")).status_code == 404
+    assert grant(sharer, tenant, "files", file_id, other.user.id, ["view"]).status_code == 201
+    # The file's owner manages every grant on it, and so do the tenant's owners and admins.
+    assert author.delete(api(tenant, f"files/{file_id}/permissions/{reader.user.id}/")).status_code == 204
+    assert member(Role.ADMIN).delete(api(tenant, f"files/{file_id}/permissions/{other.user.id}/")).status_code == 204
+    assert reader.get(api(tenant, f"files/{file_id}/")).status_code == 404
+    assert other.get(api(tenant, f"files/{file_id}/")).status_code == 404
+
+
+def test_folder_grants_let_editors_rename_share_and_trash_the_folder_and_its_subfolders(owner, member, tenant):
+    team = owner.post(api(tenant, "folders/"), {"name": "Team"}, format="json").json()
+    sub = owner.post(api(tenant, "folders/"), {"name": "Plans", "parent": team["id"]}, format="json").json()
+    other = owner.post(api(tenant, "folders/"), {"name": "Other"}, format="json").json()
+    editor, viewer = member(Role.EDITOR), member(Role.VIEWER)
+    for principal in (editor, viewer):
+        rights = ["view", "change", "share", "delete"]
+        assert grant(owner, tenant, "folders", team["id"], principal.user.id, rights).status_code == 201
+
+    assert editor.patch(api(tenant, f"folders/{team['id']}/"), {"name": "Team 2"}, format="json").status_code == 200
+    assert editor.patch(api(tenant, f"folders/{sub['id']}/"), {"name": "Ideas"}, format="json").status_code == 200
+    assert editor.post(api(tenant, "shares/"), {"folder": sub["id"]}, format="json").status_code == 201
+    assert editor.get(api(tenant, f"folders/{sub['id']}/permissions/")).status_code == 200
+    assert editor.patch(api(tenant, f"folders/{other['id']}/"), {"name": "Mine"}, format="json").status_code == 403
+    assert editor.post(api(tenant, "shares/"), {"folder": other["id"]}, format="json").status_code == 403
+    # Viewers stay read-only whatever they were granted.
+    assert viewer.patch(api(tenant, f"folders/{sub['id']}/"), {"name": "X"}, format="json").status_code == 403
+    assert viewer.post(api(tenant, "shares/"), {"folder": team["id"]}, format="json").status_code == 403
+    assert viewer.delete(api(tenant, f"folders/{team['id']}/")).status_code == 403
+
+    assert editor.delete(api(tenant, f"folders/{sub['id']}/")).status_code == 204
+    assert owner.get(api(tenant, f"folders/{sub['id']}/")).status_code == 404
+    assert owner.get(api(tenant, f"folders/{team['id']}/")).json()["name"] == "Team 2"
+
+
+def test_a_folder_grant_never_gives_more_than_its_grantor_could_see(owner, member, editor, tenant):
+    inbox = editor.post(api(tenant, "folders/"), {"name": "Inbox"}, format="json").json()
+    theirs = private_file(owner, tenant, "hr.txt", folder=inbox["id"])
+    mine = private_file(editor, tenant, "mine.txt", folder=inbox["id"])
+    assert editor.get(api(tenant, f"files/{theirs}/")).status_code == 404
+
+    itself = grant(editor, tenant, "folders", inbox["id"], editor.user.id, ["view", "change", "delete"])
+    assert itself.status_code == 403 and itself.json()["code"] == "self_grant"
+    assert editor.get(api(tenant, f"files/{theirs}/")).status_code == 404
+    # Granted on to a colleague, the folder shows them what the grantor owns in it, nothing more.
+    colleague = member(Role.EDITOR)
+    assert grant(editor, tenant, "folders", inbox["id"], colleague.user.id, ["view", "change"]).status_code == 201
+    assert {f["id"] for f in colleague.get(api(tenant, "files/")).json()["results"]} == {mine}
+    assert colleague.get(api(tenant, f"files/{theirs}/")).status_code == 404
+    assert colleague.get(api(tenant, "search/"), {"q": "hr"}).json()["results"] == []
+    # An admin's grant on the same folder reaches everything in it.
+    assert grant(owner, tenant, "folders", inbox["id"], colleague.user.id, ["view"]).status_code == 201
+    assert {f["id"] for f in colleague.get(api(tenant, "files/")).json()["results"]} == {mine, theirs}

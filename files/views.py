@@ -61,7 +61,7 @@ def browse(request, tenant_slug: str):
     folder = selectors.folder_get(membership=membership, folder_id=folder_id) if folder_id else None
     suggestion = None
     if query:
-        page = search(membership=membership, query=query, filters={}, limit=PAGE_SIZE)
+        page = search(membership=membership, query=query, filters={}, limit=PAGE_SIZE, facets=False)
         files = [hit.file for hit in page.hits]
         highlights = {hit.file.pk: hit.highlight for hit in page.hits}
         suggestion = page.suggestion

@@ -7,6 +7,7 @@ started only when the environment does not already name a real one.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -34,6 +35,45 @@ DEFAULT_BUCKETS = {
 
 class StackError(RuntimeError):
     """A service of the embedded stack could not be started; the message says why and where to look."""
+
+
+class AlreadyRunning(StackError):
+    """Another live process holds this var/ folder."""
+
+
+class RunLock:
+    """An exclusive `flock` on `var/up.lock`, held while one process owns the folder's services.
+
+    The kernel drops the lock when its holder exits, however it exits, so a lock that can be
+    taken proves that the previous owner is gone (and that the pids it left in embedded.json
+    are strays), while a lock that cannot means those services are still in use.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise AlreadyRunning(
+                f"MediaPortal is already running from this folder (pid {holder}) — stop it first "
+                "or set MEDIAPORTAL_VAR_DIR"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        # The file stays: removing it would let a newcomer lock a fresh file while someone
+        # still holds the old one.
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -100,7 +140,9 @@ def _stop_process(proc: subprocess.Popen, *, timeout: float = 15) -> None:
 
 
 def _kill_stale(pid: int | None, name: str) -> None:
-    """Stop a process left behind by a run that was killed hard (its pid is in embedded.json)."""
+    """Stop a process left behind by a run that was killed hard (its pid is in embedded.json).
+
+    Only for a caller holding the folder's RunLock: otherwise the pid may be a live run's."""
     if not pid:
         return
     import psutil
@@ -123,6 +165,7 @@ class EmbeddedStack:
     env: dict[str, str] = field(default_factory=dict)
     _procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     _pgdata: Path | None = None
+    _lock: RunLock | None = None
 
     @property
     def state_file(self) -> Path:
@@ -134,10 +177,20 @@ class EmbeddedStack:
         except (OSError, ValueError):
             return {}
 
+    def claim(self) -> None:
+        """Take `var_dir` for this process until `stop()`; AlreadyRunning when a live one holds it."""
+        if self._lock is None:
+            self.var_dir.mkdir(parents=True, exist_ok=True)
+            lock = RunLock(self.var_dir / "up.lock")
+            lock.acquire()
+            self._lock = lock
+
     def start(self, *, postgres: bool = True, redis: bool = True, s3: bool = True) -> dict[str, str]:
         """Start the requested services; returns the environment that points at them."""
-        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.claim()
         (self.var_dir / "run").mkdir(exist_ok=True)
+        # Holding the lock proves whoever recorded these pids has exited, so a process still
+        # running under one of them is a stray from a run that was killed hard.
         previous = self._previous_state()
         try:
             if redis:
@@ -356,3 +409,6 @@ class EmbeddedStack:
         if proc is not None:
             _stop_process(proc)
         self._stop_postgres()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

@@ -19,7 +19,16 @@ from mediaportal.embedded import port_is_free
 
 pytestmark = pytest.mark.slow
 
-SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "S3_ENDPOINT_URL", "MEDIAPORTAL_VAR_DIR", "MEDIAPORTAL_TEST_STACK_READY")
+# What `up` must not inherit from the test run: the run's services, and its throwaway key
+# (so `up` makes its own in var/, as on a fresh checkout).
+SERVICE_VARS = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "S3_ENDPOINT_URL",
+    "MEDIAPORTAL_VAR_DIR",
+    "MEDIAPORTAL_TEST_STACK_READY",
+    "SECRET_KEY",
+)
 
 
 def _free_port() -> int:
@@ -29,13 +38,17 @@ def _free_port() -> int:
     raise RuntimeError("no free port")
 
 
-def _start(var_dir: Path, port: int) -> tuple[subprocess.Popen, list[str]]:
+def _env(var_dir: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS and not k.startswith(("S3_", "EMBEDDED_"))}
     env.update(MEDIAPORTAL_VAR_DIR=str(var_dir), PORT=str(port), MEDIAPORTAL_ADMIN_PASSWORD="first login pass 42")
+    return env
+
+
+def _start(var_dir: Path, port: int) -> tuple[subprocess.Popen, list[str]]:
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "up", "--web-workers=1", "--worker-concurrency=1"],
         cwd=settings.BASE_DIR,
-        env=env,
+        env=_env(var_dir, port),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -153,6 +166,45 @@ def test_up_serves_the_portal_and_ctrl_c_leaves_nothing_running(tmp_path):
     assert _alive(pids) == []
 
 
+def _readyz(port: int) -> tuple[int, dict]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as response:
+        return response.status, json.load(response)
+
+
+def test_a_second_up_in_the_same_folder_refuses_and_leaves_the_first_running(tmp_path):
+    var_dir = tmp_path / "var"
+    port = _free_port()
+    proc, _lines = _start(var_dir, port)
+    try:
+        pids = _descendants_and_services(proc, var_dir)
+        services = {pid for pid in pids if psutil.Process(pid).name().startswith(("redis", "weed", "postgres"))}
+        assert len(services) >= 3
+        # `make run` again in the same checkout, and `PORT=… make run` there.
+        for second_port in (port, _free_port()):
+            second = subprocess.run(
+                [sys.executable, "manage.py", "up"],
+                cwd=settings.BASE_DIR,
+                env=_env(var_dir, second_port),
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert second.returncode != 0
+            message = "MediaPortal is already running from this folder"
+            assert f"{message} (pid {proc.pid}) — stop it first or set MEDIAPORTAL_VAR_DIR" in second.stderr
+            assert "Traceback" not in second.stderr and "Starting embedded services" not in second.stdout
+            # The first one's Redis and S3 (and the rest) are untouched.
+            status, body = _readyz(port)
+            assert status == 200 and body["failing"] == []
+            assert len(_alive(services)) == len(services)
+    except BaseException:
+        proc.kill()
+        raise
+    out = _stop(proc)
+    assert proc.returncode == 0, out
+    assert _alive(pids) == []
+
+
 def test_busy_port_gives_a_clear_message(tmp_path):
     import socket
 
@@ -160,12 +212,10 @@ def test_busy_port_gives_a_clear_message(tmp_path):
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         port = sock.getsockname()[1]
-        env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
-        env.update(MEDIAPORTAL_VAR_DIR=str(tmp_path / "var"), PORT=str(port))
         result = subprocess.run(
             [sys.executable, "manage.py", "up"],
             cwd=settings.BASE_DIR,
-            env=env,
+            env=_env(tmp_path / "var", port),
             capture_output=True,
             text=True,
             timeout=60,

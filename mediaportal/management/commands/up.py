@@ -20,7 +20,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from mediaportal.embedded import EmbeddedStack, StackError, port_is_free
+from mediaportal.embedded import AlreadyRunning, EmbeddedStack, StackError, port_is_free
 
 
 class Command(BaseCommand):
@@ -28,7 +28,11 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--dev", action="store_true", help="Reload the web server and worker when code changes.")
+        parser.add_argument(
+            "--dev",
+            action="store_true",
+            help="Reload the web server when code changes (restart `up` for the worker and beat to pick changes up).",
+        )
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
@@ -38,6 +42,13 @@ class Command(BaseCommand):
         self._stopping = False
         self._children: list[tuple[str, subprocess.Popen]] = []
         port, host = options["port"], options["host"]
+        stack = EmbeddedStack(var_dir=settings.VAR_DIR, log=self.stdout.write)
+        # First, so a second `up` in this folder says so (instead of "port in use") and never
+        # touches the services of the one that is running.
+        try:
+            stack.claim()
+        except AlreadyRunning as exc:
+            raise CommandError(str(exc)) from None
         if not port_is_free(port, host):
             raise CommandError(
                 f"Port {port} on {host} is already in use. Stop what is using it, or run with PORT=<another port>."
@@ -47,7 +58,6 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, self._on_signal)
         started = time.monotonic()
         Path(settings.STATIC_ROOT).mkdir(parents=True, exist_ok=True)
-        stack = EmbeddedStack(var_dir=settings.VAR_DIR, log=self.stdout.write)
         wanted = {
             "postgres": not os.environ.get("DATABASE_URL"),
             "redis": not os.environ.get("REDIS_URL"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -20,7 +19,7 @@ from files.models import File
 from files.selectors import file_get_for_actor, folder_get
 from mediaportal.exceptions import ApplicationError, Forbidden, NotFound, ValidationFailed, parse_id
 from sharing.models import ShareLink
-from sharing.selectors import can_change_folder
+from sharing.selectors import can_change_file, can_change_folder, file_ids_visible_to
 
 DEFAULT_EXPIRY = timedelta(days=7)
 TOKEN_BYTES = 24  # 192 bits: unguessable, and short enough for a URL
@@ -145,50 +144,133 @@ def share_revoke(*, membership: Membership, share_id, ip: str | None = None) -> 
 # --- Using a link (public, no account) ----------------------------------------------
 
 
-def _throttle_key(kind: str, ip: str | None) -> str:
-    return f"share-{kind}:{ip or 'unknown'}"
+# Attempts are counted with cache.add + cache.incr (SET NX and INCR in Redis, both atomic)
+# *before* the password is checked or the token looked up: N concurrent attempts get N
+# distinct counts, so no more than the limit get through. Reading the count first and
+# writing it after the slow hash let a whole burst pass.
 
 
-def _count_failure(kind: str, ip: str | None, limit: int) -> None:
-    key = _throttle_key(kind, ip)
+def _take(key: str, limit: int) -> bool:
+    """Count one attempt in the current window; False (and not counted) past the limit."""
     window = settings.LOGIN_THROTTLE_WINDOW
-    entry = cache.get(key) or {"start": time.time(), "count": 0}
-    entry["count"] += 1
-    cache.set(key, entry, timeout=window)
-    if entry["count"] > limit:
-        raise TooManyAttempts()
+    cache.add(key, 0, timeout=window)  # opens the window, or does nothing while one is open
+    try:
+        count = cache.incr(key)
+    except ValueError:  # the window closed between add and incr
+        cache.add(key, 0, timeout=window)
+        count = cache.incr(key)
+    if count == 1:
+        cache.touch(key, window)  # in case INCR re-created an expired key without a timeout
+    if count > limit:
+        _give_back(key)
+        return False
+    return True
 
 
-def _check_throttle(kind: str, ip: str | None, limit: int) -> None:
-    entry = cache.get(_throttle_key(kind, ip))
-    if entry and entry["count"] >= limit:
-        raise TooManyAttempts()
+def _give_back(key: str) -> None:
+    try:
+        cache.decr(key)
+    except ValueError:  # expired meanwhile: nothing to give back
+        pass
+
+
+def _password_keys(link: ShareLink, ip: str | None) -> list[tuple[str, int]]:
+    # Per address, and per link across all addresses (so many addresses cannot share the
+    # guessing). The second lets anyone lock a link's password form for a window: the price
+    # of keeping a weak password from being guessed by a botnet.
+    per_link = getattr(settings, "SHARE_PASSWORD_ATTEMPTS_PER_LINK", 4 * settings.SHARE_PASSWORD_ATTEMPTS)
+    return [
+        (f"share-password:{link.pk}:{ip or 'unknown'}", settings.SHARE_PASSWORD_ATTEMPTS),
+        (f"share-password:{link.pk}", per_link),
+    ]
+
+
+def _guess_key(ip: str | None) -> str:
+    return f"share-guess:{ip or 'unknown'}"
+
+
+def _throttled(*, link: ShareLink | None, ip: str | None, reason: str) -> TooManyAttempts:
+    event_record(
+        verb="share.throttled",
+        tenant=link.tenant if link else None,
+        target=link,
+        ip=ip,
+        data={"reason": reason, **({"share": str(link.pk)} if link else {})},
+    )
+    return TooManyAttempts()
+
+
+def _link_access(*, link: ShareLink, verb: str, ip: str | None, target=None) -> None:
+    """One activity event per access of a link, and its last_accessed_at."""
+    now = timezone.now()
+    with transaction.atomic():
+        ShareLink.objects.filter(pk=link.pk).update(last_accessed_at=now)
+        event_record(verb=verb, tenant=link.tenant, target=target or link, ip=ip, data={"share": str(link.pk)})
+
+
+def _creator_membership(link: ShareLink) -> Membership | None:
+    """The link's creator's membership if they may still share its target (a link is theirs to give)."""
+    membership = (
+        Membership.objects.select_related("tenant", "user")
+        .filter(tenant_id=link.tenant_id, user_id=link.created_by_id)
+        .first()
+    )
+    if membership is None:
+        return None
+    if link.file is not None:
+        allowed = can_change_file(membership=membership, file=link.file, perm="share")
+    else:
+        allowed = can_change_folder(membership=membership, folder=link.folder, perm="share")
+    return membership if allowed else None
 
 
 def link_resolve(*, token: str, ip: str | None) -> ShareLink:
     """The link behind a token: 404 unknown or revoked or its target gone, 410 expired or used up.
 
     Repeated unknown tokens from one address are throttled (429), so tokens cannot be guessed.
+    A link is also 404 once its creator has left the tenant or lost the share right on its
+    target: checked on every use, with the creator's membership kept as
+    `link.creator_membership` (a folder link shows only what the creator may see).
     """
-    _check_throttle("guess", ip, settings.SHARE_TOKEN_GUESSES_PER_IP)
+    guesses = settings.SHARE_TOKEN_GUESSES_PER_IP
+    if (cache.get(_guess_key(ip)) or 0) >= guesses:
+        raise _throttled(link=None, ip=ip, reason="token_guessing")
     link = ShareLink.objects.select_related("file", "folder", "tenant").filter(token_hash=token_hash(token)).first()
     if link is None:
-        _count_failure("guess", ip, settings.SHARE_TOKEN_GUESSES_PER_IP)
+        if not _take(_guess_key(ip), guesses):
+            raise _throttled(link=None, ip=ip, reason="token_guessing")
         raise NotFound("This link does not exist.")
     target = link.file or link.folder
     if link.revoked_at is not None or target is None or target.deleted_at is not None:
         raise NotFound("This link does not exist.")
     if link.state in ("expired", "exhausted"):
         raise LinkGone()
+    link.creator_membership = _creator_membership(link)
+    if link.creator_membership is None:
+        raise NotFound("This link does not exist.")
     return link
 
 
+def link_view(*, link: ShareLink, ip: str | None) -> None:
+    """Record a visit to the link's page."""
+    _link_access(link=link, verb="share.viewed", ip=ip)
+
+
 def link_check_password(*, link: ShareLink, password: str, ip: str | None) -> bool:
-    _check_throttle(f"password-{link.pk}", ip, settings.SHARE_PASSWORD_ATTEMPTS)
-    if check_password(password, link.password_hash):
-        return True
-    _count_failure(f"password-{link.pk}", ip, settings.SHARE_PASSWORD_ATTEMPTS)
-    return False
+    """Check a visitor's password, throttled per address and per link (429 past either)."""
+    taken = []
+    for key, limit in _password_keys(link, ip):
+        if not _take(key, limit):
+            for earlier in taken:  # an attempt refused is not an attempt made
+                _give_back(earlier)
+            raise _throttled(link=link, ip=ip, reason="password")
+        taken.append(key)
+    accepted = check_password(password, link.password_hash)
+    if accepted:
+        for key in taken:  # a right password is not a failure
+            _give_back(key)
+    _link_access(link=link, verb="share.password_accepted" if accepted else "share.password_rejected", ip=ip)
+    return accepted
 
 
 def link_count_download(*, link: ShareLink, ip: str | None, file: File | None) -> None:
@@ -211,10 +293,18 @@ def link_count_download(*, link: ShareLink, ip: str | None, file: File | None) -
 
 
 def link_folder_files(*, link: ShareLink):
-    """Live files anywhere under the shared folder (a folder link reaches nothing outside it)."""
+    """Live files anywhere under the shared folder that the link's creator may see.
+
+    A folder link reaches nothing outside its folder, and nothing inside that its creator
+    could not open themselves (the folder may hold others' private files).
+    """
+    visible = file_ids_visible_to(membership=link.creator_membership)
     return (
         File.objects.filter(
-            tenant_id=link.tenant_id, folder__path__startswith=link.folder.path, deleted_at__isnull=True
+            tenant_id=link.tenant_id,
+            folder__path__startswith=link.folder.path,
+            deleted_at__isnull=True,
+            id__in=visible,
         )
         .select_related("folder", "current_version__blob")
         .prefetch_related("current_version__blob__renditions")
@@ -235,13 +325,8 @@ def link_upload(*, link: ShareLink, upload, ip: str | None) -> File:
 
     if not link.allow_upload or link.folder is None:
         raise NotFound("This link does not take uploads.")
-    membership = (
-        Membership.objects.select_related("tenant", "user")
-        .filter(tenant_id=link.tenant_id, user_id=link.created_by_id)
-        .first()
+    file = file_upload(
+        membership=link.creator_membership, upload=upload, folder_id=link.folder_id, on_conflict="rename", ip=ip
     )
-    if membership is None:
-        raise NotFound("This link does not exist.")  # its creator left the tenant
-    file = file_upload(membership=membership, upload=upload, folder_id=link.folder_id, on_conflict="rename", ip=ip)
     event_record(verb="share.uploaded", tenant=link.tenant, target=file, ip=ip, data={"share": str(link.pk)})
     return file

@@ -81,6 +81,7 @@ def share_page(request, token):
             request.session[f"share-{link.pk}"] = True
             return redirect(request.path)
         return _locked_response(request, link, error="Wrong password.")
+    services.link_view(link=link, ip=client_ip(request))
     if not _unlocked(request, link):
         return _locked_response(request, link)
     if link.allow_upload:

@@ -232,3 +232,195 @@ def test_ordinary_links_take_no_uploads(editor, tenant, shared_file):
     response = Client().post(f"/s/{body['token']}/upload", {"file": io.BytesIO(b"x")})
     assert response.status_code in (403, 404)
     assert editor.post(shares(tenant), {"file": _file["id"], "allow_upload": True}, format="json").status_code == 400
+
+
+def _burst(n: int, request) -> list[int]:
+    """Run `request(i)` in n threads released together by a barrier; their status codes."""
+    from django.db import connection
+
+    barrier = threading.Barrier(n)
+    codes: list[int] = []
+
+    def run(i):
+        try:
+            barrier.wait()
+            codes.append(request(i))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return codes
+
+
+def private(client, tenant, name, data=b"private words", **fields):
+    body = upload(client, tenant, name, data, **fields).json()
+    response = client.patch(
+        f"/api/v1/tenants/{tenant.slug}/files/{body['id']}/", {"visibility": "private"}, format="json"
+    )
+    assert response.status_code == 200
+    return body
+
+
+def test_a_folder_link_shows_and_serves_only_what_its_creator_may_see(owner, editor, tenant):
+    base = f"/api/v1/tenants/{tenant.slug}/"
+    inbox = editor.post(base + "folders/", {"name": "Inbox"}, format="json").json()
+    salaries = private(owner, tenant, "salaries.txt", b"salaries of everyone", folder=inbox["id"])
+    memo = upload(owner, tenant, "memo.txt", b"for the whole team", folder=inbox["id"]).json()
+    upload(editor, tenant, "mine.txt", b"the editor's", folder=inbox["id"])
+    token = editor.post(shares(tenant), {"folder": inbox["id"]}, format="json").json()["token"]
+    anonymous = Client()
+
+    page = anonymous.get(f"/s/{token}").content.decode()
+    assert "memo.txt" in page and "mine.txt" in page and "salaries.txt" not in page
+    assert anonymous.get(f"/s/{token}/files/{salaries['id']}/download").status_code == 404
+    assert anonymous.get(f"/s/{token}/files/{memo['id']}/download").status_code == 302
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(anonymous.get(f"/s/{token}/zip").streaming_content)))
+    assert sorted(archive.namelist()) == ["memo.txt", "mine.txt"]
+    # Decided when the link is used: once the creator may see the file, so may the link.
+    granted = owner.post(
+        base + f"files/{salaries['id']}/permissions/",
+        {"user": str(editor.user.id), "permissions": ["view"]},
+        format="json",
+    )
+    assert granted.status_code == 201
+    assert "salaries.txt" in anonymous.get(f"/s/{token}").content.decode()
+    assert anonymous.get(f"/s/{token}/files/{salaries['id']}/download").status_code == 302
+
+
+def test_links_stop_when_their_creator_leaves_or_loses_the_share_right(owner, member, tenant):
+    base = f"/api/v1/tenants/{tenant.slug}/"
+    leaver = member(Role.EDITOR)
+    own = upload(leaver, tenant, "own.txt", b"own").json()
+    folder = leaver.post(base + "folders/", {"name": "Leaver's"}, format="json").json()
+    file_token = leaver.post(shares(tenant), {"file": own["id"]}, format="json").json()["token"]
+    folder_token = leaver.post(shares(tenant), {"folder": folder["id"]}, format="json").json()["token"]
+    anonymous = Client()
+    assert anonymous.get(f"/s/{file_token}/download").status_code == 302
+    assert owner.delete(base + f"members/{leaver.user.id}/").status_code == 204
+    for url in (f"/s/{file_token}", f"/s/{file_token}/download", f"/s/{folder_token}", f"/s/{folder_token}/zip"):
+        assert anonymous.get(url).status_code == 404, url
+
+    sharer = member(Role.EDITOR)
+    plan = private(owner, tenant, "plan.txt")
+    owner.post(
+        base + f"files/{plan['id']}/permissions/",
+        {"user": str(sharer.user.id), "permissions": ["view", "share"]},
+        format="json",
+    )
+    token = sharer.post(shares(tenant), {"file": plan["id"]}, format="json").json()["token"]
+    assert anonymous.get(f"/s/{token}/download").status_code == 302
+    owner.post(
+        base + f"files/{plan['id']}/permissions/", {"user": str(sharer.user.id), "permissions": ["view"]}, format="json"
+    )
+    assert anonymous.get(f"/s/{token}").status_code == 404
+    assert anonymous.get(f"/s/{token}/download").status_code == 404
+
+    admin = member(Role.ADMIN)
+    token = admin.post(shares(tenant), {"file": plan["id"]}, format="json").json()["token"]
+    assert anonymous.get(f"/s/{token}").status_code == 200
+    owner.patch(base + f"members/{admin.user.id}/", {"role": "viewer"}, format="json")
+    assert anonymous.get(f"/s/{token}").status_code == 404
+
+
+def test_download_and_zip_stop_at_once_when_a_link_is_revoked(editor, tenant, shared_file):
+    _file, body = shared_file
+    folder = editor.post(f"/api/v1/tenants/{tenant.slug}/folders/", {"name": "Box"}, format="json").json()
+    inside = upload(editor, tenant, "in.txt", b"inside", folder=folder["id"]).json()
+    folder_link = editor.post(shares(tenant), {"folder": folder["id"]}, format="json").json()
+    visitor = Client()
+    assert visitor.get(f"/s/{body['token']}/download").status_code == 302
+    assert visitor.get(f"/s/{folder_link['token']}/zip").status_code == 200
+    for link in (body, folder_link):
+        assert editor.delete(shares(tenant, f"{link['id']}/")).status_code == 204
+    assert visitor.get(f"/s/{body['token']}/download").status_code == 404
+    assert visitor.get(f"/s/{folder_link['token']}/zip").status_code == 404
+    assert visitor.get(f"/s/{folder_link['token']}/files/{inside['id']}/download").status_code == 404
+    assert [link.download_count for link in ShareLink.objects.filter(pk__in=[body["id"], folder_link["id"]])] == [1, 1]
+
+
+def test_trashing_a_folder_links_target_stops_the_link(editor, tenant):
+    base = f"/api/v1/tenants/{tenant.slug}/"
+    folder = editor.post(base + "folders/", {"name": "Going"}, format="json").json()
+    sub = editor.post(base + "folders/", {"name": "Deeper", "parent": folder["id"]}, format="json").json()
+    inside = upload(editor, tenant, "in.txt", b"inside", folder=sub["id"]).json()
+    token = editor.post(shares(tenant), {"folder": folder["id"]}, format="json").json()["token"]
+    sub_token = editor.post(shares(tenant), {"folder": sub["id"]}, format="json").json()["token"]
+    assert editor.delete(base + f"folders/{folder['id']}/").status_code == 204
+    visitor = Client()
+    for url in (f"/s/{token}", f"/s/{token}/zip", f"/s/{token}/files/{inside['id']}/download", f"/s/{sub_token}"):
+        assert visitor.get(url).status_code == 404, url
+
+
+def test_password_attempts_are_counted_before_checking_so_a_burst_cannot_pass_the_limit(
+    editor, tenant, settings, transactional_db
+):
+    settings.SHARE_PASSWORD_ATTEMPTS = 3
+    file = upload(editor, tenant, "s.txt", b"s").json()
+    token = editor.post(shares(tenant), {"file": file["id"], "password": "open sesame"}, format="json").json()["token"]
+    codes = _burst(12, lambda i: Client().post(f"/s/{token}", {"password": f"guess{i}"}).status_code)
+    assert sorted(codes) == [401] * 3 + [429] * 9
+    # Locked for this address even with the right password; another address still gets in.
+    assert Client().post(f"/s/{token}", {"password": "open sesame"}).status_code == 429
+    assert Client(REMOTE_ADDR="203.0.113.9").post(f"/s/{token}", {"password": "open sesame"}).status_code == 302
+
+
+def test_a_link_locks_after_too_many_wrong_passwords_from_any_addresses(editor, tenant, settings, transactional_db):
+    settings.SHARE_PASSWORD_ATTEMPTS = 3
+    settings.SHARE_PASSWORD_ATTEMPTS_PER_LINK = 5
+    file = upload(editor, tenant, "s.txt", b"s").json()
+    token = editor.post(shares(tenant), {"file": file["id"], "password": "open sesame"}, format="json").json()["token"]
+
+    def guess(i):
+        return Client(REMOTE_ADDR=f"198.51.100.{i}").post(f"/s/{token}", {"password": "guess"}).status_code
+
+    assert sorted(_burst(12, guess)) == [401] * 5 + [429] * 7
+    assert Client(REMOTE_ADDR="203.0.113.9").post(f"/s/{token}", {"password": "open sesame"}).status_code == 429
+    # Right passwords are not failures: they leave the counts as they were.
+    cache.clear()
+    for _ in range(8):
+        assert Client(REMOTE_ADDR="203.0.113.9").post(f"/s/{token}", {"password": "open sesame"}).status_code == 302
+
+
+def test_token_guesses_are_counted_so_a_burst_cannot_pass_the_limit(settings, transactional_db):
+    settings.SHARE_TOKEN_GUESSES_PER_IP = 3
+    codes = _burst(12, lambda i: Client().get(f"/s/guess-{i}").status_code)
+    assert sorted(codes) == [404] * 3 + [429] * 9
+
+
+def test_every_share_access_is_one_activity_event_with_its_address(owner, editor, tenant, settings):
+    settings.SHARE_PASSWORD_ATTEMPTS = 2
+    file = upload(editor, tenant, "s.txt", b"s").json()
+    body = editor.post(shares(tenant), {"file": file["id"], "password": "open sesame"}, format="json").json()
+    token = body["token"]
+    assert ShareLink.objects.get(pk=body["id"]).last_accessed_at is None
+    visitor = Client(REMOTE_ADDR="192.0.2.10")
+
+    def events_after(request):
+        start = ActivityEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        response = request()
+        return response, list(ActivityEvent.objects.filter(id__gt=start).values_list("verb", "ip", "tenant_id"))
+
+    response, events = events_after(lambda: visitor.get(f"/s/{token}"))
+    assert response.status_code == 200 and events == [("share.viewed", "192.0.2.10", tenant.id)]
+    assert ShareLink.objects.get(pk=body["id"]).last_accessed_at is not None
+    response, events = events_after(lambda: visitor.post(f"/s/{token}", {"password": "nope"}))
+    assert response.status_code == 401 and events == [("share.password_rejected", "192.0.2.10", tenant.id)]
+    response, events = events_after(lambda: visitor.post(f"/s/{token}", {"password": "open sesame"}))
+    assert response.status_code == 302 and events == [("share.password_accepted", "192.0.2.10", tenant.id)]
+    response, events = events_after(lambda: visitor.get(f"/s/{token}"))
+    assert response.status_code == 200 and events == [("share.viewed", "192.0.2.10", tenant.id)]
+    response, events = events_after(lambda: visitor.get(f"/s/{token}/download"))
+    # (the file's own access log records the download as well)
+    assert response.status_code == 302 and ("share.downloaded", "192.0.2.10", tenant.id) in events
+    visitor.post(f"/s/{token}", {"password": "nope"})
+    visitor.post(f"/s/{token}", {"password": "nope"})
+    response, events = events_after(lambda: visitor.post(f"/s/{token}", {"password": "nope"}))
+    assert response.status_code == 429 and events == [("share.throttled", "192.0.2.10", tenant.id)]
+    # Tenant admins see them in the activity log.
+    listed = owner.get(f"/api/v1/tenants/{tenant.slug}/analytics/activity/", {"verb": "share."}).json()["results"]
+    seen = [(e["verb"], e["ip"]) for e in listed if e["verb"] != "share.created"]
+    assert seen[0] == ("share.throttled", "192.0.2.10") and ("share.viewed", "192.0.2.10") in seen

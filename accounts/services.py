@@ -280,6 +280,9 @@ def member_remove(*, actor: Membership, member: Membership, ip: str | None = Non
     list(Membership.objects.select_for_update().filter(tenant=member.tenant, role=Role.OWNER))
     if member.role == Role.OWNER and _owner_count(member.tenant) <= 1:
         raise Conflict("The last owner cannot be removed.", code="last_owner")
+    from sharing.grants import member_access_remove  # sharing builds on accounts, not the reverse
+
+    member_access_remove(tenant_id=member.tenant_id, user_id=member.user_id)
     event_record(verb="member.removed", tenant=member.tenant, actor=actor.user, target=member.user, ip=ip)
     member.delete()
 

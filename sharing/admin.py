@@ -40,9 +40,10 @@ class TenantGroupAdmin(admin.ModelAdmin):
 
 
 class _GrantAdmin(admin.ModelAdmin):
-    list_display = ["content_object", "permission"]
-    list_select_related = ["content_object", "permission"]
-    raw_id_fields = ["content_object"]
+    list_display = ["content_object", "permission", "granted_by"]
+    list_filter = ["permission", "content_object__tenant"]
+    list_select_related = ["content_object", "permission", "granted_by"]
+    raw_id_fields = ["content_object", "granted_by"]
     search_fields = ["permission__codename"]
 
 

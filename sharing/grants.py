@@ -202,6 +202,16 @@ def grant_revoke(*, membership: Membership, target: File | Folder, grant_id, ip=
     )
 
 
+def member_access_remove(*, tenant_id, user_id) -> None:
+    """Forget a member's groups and direct grants in a tenant (they are leaving it).
+
+    Otherwise they would have them again the moment they were re-added.
+    """
+    User.groups.through.objects.filter(user_id=user_id, group__tenant_group__tenant_id=tenant_id).delete()
+    FileUserPermission.objects.filter(user_id=user_id, content_object__tenant_id=tenant_id).delete()
+    FolderUserPermission.objects.filter(user_id=user_id, content_object__tenant_id=tenant_id).delete()
+
+
 # --- Tenant groups ------------------------------------------------------------------
 
 

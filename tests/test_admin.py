@@ -30,3 +30,31 @@ def test_every_model_has_an_admin_page_that_renders(admin_client):
         assert admin_client.get(url).status_code == 200, url
         assert admin_client.get(url + "?q=x").status_code == 200, url
     assert Permission.objects.exists()
+
+
+def test_grant_admins_filter_by_tenant_and_permission(admin_client):
+    from accounts.models import Role
+    from tests.factories import MembershipFactory
+    from tests.files.conftest import upload
+    from tests.helpers import client_for
+
+    names = {}
+    for label in ("alpha", "beta"):
+        owner = MembershipFactory(role=Role.OWNER)
+        reader = MembershipFactory(tenant=owner.tenant, role=Role.VIEWER)
+        client = client_for(owner.user)
+        file = upload(client, owner.tenant, f"{label}-file.txt", label.encode()).json()
+        granted = client.post(
+            f"/api/v1/tenants/{owner.tenant.slug}/files/{file['id']}/permissions/",
+            {"user": str(reader.user.id), "permissions": ["view", "change"]},
+            format="json",
+        )
+        assert granted.status_code == 201
+        names[label] = owner.tenant
+    page = admin_client.get(
+        "/admin/sharing/fileuserpermission/", {"content_object__tenant__id__exact": str(names["alpha"].id)}
+    ).content.decode()
+    assert "alpha-file.txt" in page and "beta-file.txt" not in page
+    view = Permission.objects.get(codename="view_file")
+    page = admin_client.get("/admin/sharing/fileuserpermission/", {"permission__id__exact": view.pk}).content.decode()
+    assert "2 file user permissions" in page  # one per tenant, not the change grants

@@ -5,6 +5,7 @@ import pytest
 from accounts.models import Role
 from tests.factories import MembershipFactory
 from tests.files.conftest import upload
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -220,3 +221,39 @@ def test_a_folder_grant_never_gives_more_than_its_grantor_could_see(owner, membe
     # An admin's grant on the same folder reaches everything in it.
     assert grant(owner, tenant, "folders", inbox["id"], colleague.user.id, ["view"]).status_code == 201
     assert {f["id"] for f in colleague.get(api(tenant, "files/")).json()["results"]} == {mine, theirs}
+
+
+def test_a_removed_member_loses_their_groups_and_grants_for_good(owner, member, tenant):
+    file_id = private_file(owner, tenant, "board.txt")
+    folder = owner.post(api(tenant, "folders/"), {"name": "Board"}, format="json").json()
+    in_folder = private_file(owner, tenant, "minutes.txt", folder=folder["id"])
+    leaver, stayer = member(Role.EDITOR), member(Role.EDITOR)
+    group = owner.post(
+        api(tenant, "groups/"), {"name": "Board", "members": [str(leaver.user.id), str(stayer.user.id)]}, format="json"
+    ).json()
+    assert grant(owner, tenant, "files", file_id, leaver.user.id, ["view"]).status_code == 201
+    assert grant(owner, tenant, "folders", folder["id"], leaver.user.id, ["view"]).status_code == 201
+    assert grant(owner, tenant, "files", in_folder, group["id"], ["view"], principal_kind="group").status_code == 201
+    # Their grants and groups elsewhere stay theirs.
+    elsewhere = MembershipFactory(user=leaver.user, role=Role.VIEWER)
+    other_owner = client_for(MembershipFactory(tenant=elsewhere.tenant, role=Role.OWNER).user)
+    other_group = other_owner.post(
+        f"/api/v1/tenants/{elsewhere.tenant.slug}/groups/",
+        {"name": "Them", "members": [str(leaver.user.id)]},
+        format="json",
+    ).json()
+
+    assert owner.delete(api(tenant, f"members/{leaver.user.id}/")).status_code == 204
+    assert owner.get(api(tenant, f"groups/{group['id']}/")).json()["members"] == [str(stayer.user.id)]
+    assert owner.get(api(tenant, f"files/{file_id}/permissions/")).json()["results"] == []
+    assert owner.get(api(tenant, f"folders/{folder['id']}/permissions/")).json()["results"] == []
+    assert (
+        owner.post(
+            api(tenant, "members/"), {"username": leaver.user.username, "role": "viewer"}, format="json"
+        ).status_code
+        == 201
+    )
+    assert leaver.get(api(tenant, "files/")).json()["results"] == []
+    assert other_owner.get(f"/api/v1/tenants/{elsewhere.tenant.slug}/groups/{other_group['id']}/").json()[
+        "members"
+    ] == [str(leaver.user.id)]

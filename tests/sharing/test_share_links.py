@@ -33,6 +33,37 @@ def shared_file(editor, tenant):
     return file, created.json()
 
 
+def _burst(n: int, request) -> list[int]:
+    """Run `request(i)` in n threads released together by a barrier; their status codes."""
+    from django.db import connection
+
+    barrier = threading.Barrier(n)
+    codes: list[int] = []
+
+    def run(i):
+        try:
+            barrier.wait()
+            codes.append(request(i))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return codes
+
+
+def private(client, tenant, name, data=b"private words", **fields):
+    body = upload(client, tenant, name, data, **fields).json()
+    response = client.patch(
+        f"/api/v1/tenants/{tenant.slug}/files/{body['id']}/", {"visibility": "private"}, format="json"
+    )
+    assert response.status_code == 200
+    return body
+
+
 def test_create_returns_token_once_and_stores_only_its_hash(editor, tenant, shared_file):
     _file, body = shared_file
     token = body["token"]
@@ -118,19 +149,7 @@ def test_token_guessing_is_throttled(settings):
 def test_max_downloads_is_exact_under_concurrency(editor, tenant, transactional_db):
     file = upload(editor, tenant, "hot.txt", b"hot").json()
     body = editor.post(shares(tenant), {"file": file["id"], "max_downloads": 3}, format="json").json()
-    results: list[int] = []
-
-    def fetch():
-        results.append(Client().get(f"/s/{body['token']}/download").status_code)
-        from django.db import connection
-
-        connection.close()
-
-    threads = [threading.Thread(target=fetch) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = _burst(10, lambda i: Client().get(f"/s/{body['token']}/download").status_code)
     assert sorted(results) == [302] * 3 + [410] * 7
     assert ShareLink.objects.get(pk=body["id"]).download_count == 3
 
@@ -232,37 +251,6 @@ def test_ordinary_links_take_no_uploads(editor, tenant, shared_file):
     response = Client().post(f"/s/{body['token']}/upload", {"file": io.BytesIO(b"x")})
     assert response.status_code in (403, 404)
     assert editor.post(shares(tenant), {"file": _file["id"], "allow_upload": True}, format="json").status_code == 400
-
-
-def _burst(n: int, request) -> list[int]:
-    """Run `request(i)` in n threads released together by a barrier; their status codes."""
-    from django.db import connection
-
-    barrier = threading.Barrier(n)
-    codes: list[int] = []
-
-    def run(i):
-        try:
-            barrier.wait()
-            codes.append(request(i))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return codes
-
-
-def private(client, tenant, name, data=b"private words", **fields):
-    body = upload(client, tenant, name, data, **fields).json()
-    response = client.patch(
-        f"/api/v1/tenants/{tenant.slug}/files/{body['id']}/", {"visibility": "private"}, format="json"
-    )
-    assert response.status_code == 200
-    return body
 
 
 def test_a_folder_link_shows_and_serves_only_what_its_creator_may_see(owner, editor, tenant):

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.mixins import TenantScopedMixin
-from accounts.api.views import ERRORS, paginate
+from accounts.api.views import paginate
 from accounts.selectors import tenant_upload_limit
 from files import selectors
 from files.api import serializers as s
@@ -24,17 +24,11 @@ from files.services import direct, files, folders, trash
 from files.uploads import HashedUpload, HashingUploadHandler, declared_too_large
 from mediaportal.exceptions import PayloadTooLarge, ValidationFailed
 from mediaportal.http import client_ip
+from mediaportal.openapi import PAGE_PARAMETERS, paginated
+from mediaportal.openapi import errors as _errors
 from mediaportal.pagination import CursorPagination
 
 TAGS = ["files"]
-
-
-def _errors(*codes: int) -> dict:
-    extra = {
-        413: OpenApiResponse(description="Too large, or over the tenant's quota"),
-        503: OpenApiResponse(description="Storage unavailable; nothing was saved"),
-    }
-    return {code: ERRORS.get(code) or extra[code] for code in codes}
 
 
 def _truthy(value) -> bool:
@@ -97,8 +91,8 @@ def _tags(request):
 class FolderListView(TenantScopedMixin, APIView):
     @extend_schema(
         tags=TAGS,
-        parameters=[OpenApiParameter("parent", str, description="Folder id; the root when absent")],
-        responses={200: s.FolderOutput(many=True), **_errors(401, 404)},
+        parameters=[OpenApiParameter("parent", str, description="Folder id; the root when absent"), *PAGE_PARAMETERS],
+        responses={200: paginated(s.FolderOutput), **_errors(401, 404)},
     )
     def get(self, request, tenant_slug):
         queryset = selectors.folder_list(membership=self.membership, parent_id=request.query_params.get("parent"))
@@ -170,7 +164,9 @@ ORDERINGS = {"name", "-name", "created_at", "-created_at", "size", "-size"}
 
 class FileListView(StreamingUploadMixin, TenantScopedMixin, APIView):
     @extend_schema(
-        tags=TAGS, parameters=FILE_FILTERS, responses={200: s.FileOutput(many=True), **_errors(400, 401, 404)}
+        tags=TAGS,
+        parameters=[*FILE_FILTERS, *PAGE_PARAMETERS],
+        responses={200: paginated(s.FileOutput), **_errors(400, 401, 404)},
     )
     def get(self, request, tenant_slug):
         params = request.query_params
@@ -286,7 +282,9 @@ class FileReprocessView(TenantScopedMixin, APIView):
 
 
 class FileVersionListView(StreamingUploadMixin, TenantScopedMixin, APIView):
-    @extend_schema(tags=TAGS, responses={200: s.VersionOutput(many=True), **_errors(401, 404)})
+    @extend_schema(
+        tags=TAGS, parameters=PAGE_PARAMETERS, responses={200: paginated(s.VersionOutput), **_errors(401, 404)}
+    )
     def get(self, request, tenant_slug, file_id):
         file = selectors.file_get_for_actor(membership=self.membership, file_id=file_id)
         paginator = CursorPagination()

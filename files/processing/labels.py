@@ -58,10 +58,17 @@ PIXEL_MEAN = 127.5
 PIXEL_STD = 127.5
 # Smaller "faces" were mostly leaf and stone textures on the corpus photos.
 FACE_MIN_FRACTION = 1 / 8
-# The cascade judges 24-px windows, so detail finer than the smallest face (30 px here) is
+# The cascade judges 20-px windows, so detail finer than the smallest face (30 px here) is
 # thrown away anyway: detecting on a copy with this short side (320 px long for 4:3) finds
 # the same faces as a 640-px copy in a third of the time.
 FACE_SHORT_SIDE = 240
+# OpenCV's "alt2" frontal-face cascade searched in steps of 1.2× the face size. Against the
+# "default" cascade in 1.15× steps, on 100 LFW faces pasted at 1/6 to 1/2 of the short side
+# into corpus and texture backgrounds, plus 21 pictures without faces (corpus photos,
+# brick, grass, gravel, a cat, a text page): 91 faces found instead of 87, no false face
+# instead of one (on the text page), in 17 ms instead of 24.
+FACE_CASCADE = "haarcascade_frontalface_alt2.xml"
+FACE_SCALE_STEP = 1.2
 # Two threads are enough for a 0.4 GFLOP network; more only fight the other worker processes.
 INTRA_OP_THREADS = 1  # one per worker process; workers are the parallelism
 # Bump when the graph built from the same weights changes, so cached models are rebuilt.
@@ -746,7 +753,7 @@ def _category_labels(probabilities: np.ndarray) -> list[dict]:
 @functools.cache
 def _cascade_file() -> str | None:
     """OpenCV's frontal-face Haar cascade, or None (logged once) when this OpenCV has none."""
-    path = Path(getattr(cv2.data, "haarcascades", "")) / "haarcascade_frontalface_default.xml"
+    path = Path(getattr(cv2.data, "haarcascades", "")) / FACE_CASCADE
     if not hasattr(cv2, "CascadeClassifier") or not path.is_file():
         # OpenCV 5 dropped CascadeClassifier and the cascade files from opencv-python.
         log.warning("no person labels: OpenCV %s has no frontal-face Haar cascade", cv2.__version__)
@@ -780,7 +787,7 @@ def face_count(image: Image.Image) -> int:
         grey = grey.resize((round(width * shrink), round(height * shrink)), Image.Resampling.BILINEAR, reducing_gap=2.0)
     smallest = max(24, round(min(grey.size) * FACE_MIN_FRACTION))
     pixels = cv2.equalizeHist(np.asarray(grey))
-    faces = cascade.detectMultiScale(pixels, scaleFactor=1.15, minNeighbors=5, minSize=(smallest, smallest))
+    faces = cascade.detectMultiScale(pixels, scaleFactor=FACE_SCALE_STEP, minNeighbors=5, minSize=(smallest, smallest))
     return len(faces)
 
 

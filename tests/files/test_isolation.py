@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -36,27 +37,66 @@ def tenant_routes() -> list[tuple[str, type]]:
     return routes
 
 
+PREFIX = "api/v1/tenants/<slug:tenant_slug>/"
+
+# What a plain member (viewer or editor) of the tenant meets at each object route, for the
+# two role matrices below. "visible": one of the owner's objects they can see, where the
+# methods in "allowed" are theirs to use and every other method is a 403. "hidden": an
+# object they cannot see, where every method is a 404. A string instead says why no such
+# object exists. Every object route must be listed, so a new endpoint fails these tests
+# until someone has said how it is protected.
+ALL_MEMBERS_SEE = "every member sees all of the tenant's {}"
+OWN_ONLY = "a member sees only their own {}"
+OBJECT_ROUTES: dict[str, dict] = {
+    "members/<uuid:user_id>/": {"visible": {"allowed": {"get"}}, "hidden": ALL_MEMBERS_SEE.format("members")},
+    "groups/<uuid:group_id>/": {"visible": {"allowed": {"get"}}, "hidden": ALL_MEMBERS_SEE.format("groups")},
+    "folders/<uuid:folder_id>/": {"visible": {"allowed": {"get"}}, "hidden": {}},
+    "folders/<uuid:object_id>/permissions/": {"visible": {"allowed": set()}, "hidden": {}},
+    "folders/<uuid:object_id>/permissions/<uuid:grant_id>/": {"visible": {"allowed": set()}, "hidden": {}},
+    "files/<uuid:file_id>/": {"visible": {"allowed": {"get"}}, "hidden": {}},
+    "files/<uuid:file_id>/download/": {"visible": {"allowed": {"get"}}, "hidden": {}},
+    "files/<uuid:file_id>/renditions/<str:kind>/": {"visible": {"allowed": {"get"}}, "hidden": {}},
+    "files/<uuid:file_id>/reprocess/": {"visible": {"allowed": set()}, "hidden": {}},
+    "files/<uuid:file_id>/versions/": {"visible": {"allowed": {"get"}}, "hidden": {}},
+    "files/<uuid:file_id>/versions/<int:number>/restore/": {"visible": {"allowed": set()}, "hidden": {}},
+    "files/<uuid:object_id>/permissions/": {"visible": {"allowed": set()}, "hidden": {}},
+    "files/<uuid:object_id>/permissions/<uuid:grant_id>/": {"visible": {"allowed": set()}, "hidden": {}},
+    "shares/<uuid:share_id>/": {"visible": "links are seen by their creator and admins only", "hidden": {}},
+    "trash/<uuid:item_id>/": {"visible": OWN_ONLY.format("trash"), "hidden": {}},
+    "trash/<uuid:item_id>/restore/": {"visible": OWN_ONLY.format("trash"), "hidden": {}},
+    "uploads/<uuid:upload_id>/complete/": {"visible": OWN_ONLY.format("uploads"), "hidden": {}},
+}
+
+
 @pytest.fixture
 def victim(db):
-    """A tenant with one of everything, and its owner's client."""
+    """A tenant with one of everything, and its owner's client.
+
+    `ids` are objects every member can see, `hidden` ones only the owner can: a private file,
+    a trashed folder, the owner's trashed file, share link and upload session.
+    """
     owner = MembershipFactory(role=Role.OWNER)
     client = client_for(owner.user)
     tenant = owner.tenant
-    folder = client.post(f"/api/v1/tenants/{tenant.slug}/folders/", {"name": "Private"}, format="json").json()
+    base = f"/api/v1/tenants/{tenant.slug}/"
+    folder = client.post(base + "folders/", {"name": "Private"}, format="json").json()
     file = upload(client, tenant, "secret.txt", b"secret v1", folder=folder["id"]).json()
     upload(client, tenant, "secret.txt", b"secret v2", folder=folder["id"], on_conflict="replace")
+    private = upload(client, tenant, "private.txt", b"only mine").json()
+    client.patch(base + f"files/{private['id']}/", {"visibility": "private"}, format="json")
+    upload(client, tenant, "private.txt", b"only mine v2", on_conflict="replace")
+    gone = client.post(base + "folders/", {"name": "Gone"}, format="json").json()
+    client.delete(base + f"folders/{gone['id']}/")
     trashed = upload(client, tenant, "trashed.txt", b"in the trash").json()
-    client.delete(f"/api/v1/tenants/{tenant.slug}/files/{trashed['id']}/")
-    group = client.post(f"/api/v1/tenants/{tenant.slug}/groups/", {"name": "Board"}, format="json").json()
-    client.post(
-        f"/api/v1/tenants/{tenant.slug}/files/{file['id']}/permissions/",
-        {"group": group["id"], "permissions": ["view"]},
-        format="json",
-    )
-    share = client.post(f"/api/v1/tenants/{tenant.slug}/shares/", {"file": file["id"]}, format="json").json()
-    session = client.post(
-        f"/api/v1/tenants/{tenant.slug}/uploads/", {"filename": "u.bin", "size": 3}, format="json"
-    ).json()
+    client.delete(base + f"files/{trashed['id']}/")
+    group = client.post(base + "groups/", {"name": "Board"}, format="json").json()
+    for target in (f"files/{file['id']}", f"files/{private['id']}", f"folders/{folder['id']}"):
+        granted = client.post(
+            base + f"{target}/permissions/", {"group": group["id"], "permissions": ["view"]}, format="json"
+        )
+        assert granted.status_code == 201
+    share = client.post(base + "shares/", {"file": file["id"]}, format="json").json()
+    session = client.post(base + "uploads/", {"filename": "u.bin", "size": 3}, format="json").json()
     ids = {
         "folder_id": folder["id"],
         "file_id": file["id"],
@@ -69,10 +109,18 @@ def victim(db):
         "group_id": group["id"],
         "grant_id": group["id"],
     }
-    return tenant, ids
+    hidden = dict(ids, file_id=private["id"], folder_id=gone["id"])
+    return SimpleNamespace(tenant=tenant, ids=ids, hidden=hidden, owner=client)
+
+
+def url_for(route: str, slug: str, values: dict) -> str:
+    values = dict(values, object_id=values["folder_id"] if "/folders/" in route else values["file_id"])
+    return "/" + re.sub(r"<(?:\w+:)?(\w+)>", lambda m: slug if m[1] == "tenant_slug" else values[m[1]], route)
 
 
 def state(tenant) -> tuple:
+    from sharing.models import FileGroupPermission, FolderGroupPermission, TenantGroup
+
     return (
         sorted(File.objects.filter(tenant=tenant).values_list("id", "name", "deleted_at", "folder_id", "description")),
         sorted(Folder.objects.filter(tenant=tenant).values_list("id", "name", "path", "deleted_at")),
@@ -81,6 +129,9 @@ def state(tenant) -> tuple:
         tenant_objects(tenant),
         sorted(Membership.objects.filter(tenant=tenant).values_list("user_id", "role")),
         sorted(ShareLink.objects.filter(tenant=tenant).values_list("id", "revoked_at", "expires_at")),
+        sorted(TenantGroup.objects.filter(tenant=tenant).values_list("id", "name", "group__user")),
+        sorted(FileGroupPermission.objects.filter(content_object__tenant=tenant).values_list("id", flat=True)),
+        sorted(FolderGroupPermission.objects.filter(content_object__tenant=tenant).values_list("id", flat=True)),
     )
 
 
@@ -103,28 +154,23 @@ def call(client, method, url, body):
 
 
 def test_matrix_covers_every_object_route():
-    routes = {route for route, _ in tenant_routes()}
-    for expected in (
-        "folders/<uuid:folder_id>/",
-        "files/<uuid:file_id>/versions/",
-        "trash/<uuid:item_id>/restore/",
-        "uploads/<uuid:upload_id>/complete/",
-    ):
-        assert any(route.endswith(expected) for route in routes), expected
+    """Every object route has a case in OBJECT_ROUTES: a new endpoint cannot slip past the matrices."""
+    routes = {route.removeprefix(PREFIX) for route, _ in tenant_routes()}
+    missing = sorted(routes - set(OBJECT_ROUTES))
+    assert not missing, f"object routes without a case in OBJECT_ROUTES (say how they are protected): {missing}"
+    assert not set(OBJECT_ROUTES) - routes, "cases for routes that no longer exist"
+    assert len(routes) >= 17
 
 
 def test_another_tenants_objects_are_404_through_every_url(victim):
-    tenant, ids = victim
+    tenant, ids = victim.tenant, victim.ids
     attacker = MembershipFactory(role=Role.OWNER)
     client = client_for(attacker.user)
     before = state(tenant)
     checked = 0
     for route, view_class in tenant_routes():
         for slug in (attacker.tenant.slug, tenant.slug):  # own tenant with foreign ids; the foreign tenant itself
-            own = dict(ids, object_id=ids["folder_id"] if "/folders/" in route else ids["file_id"])
-            url = "/" + re.sub(
-                r"<(?:\w+:)?(\w+)>", lambda m, slug=slug, own=own: slug if m[1] == "tenant_slug" else own[m[1]], route
-            )
+            url = url_for(route, slug, ids)
             for method, body in requests_for(view_class):
                 response = call(client, method, url, body)
                 assert response.status_code == 404, (method, url, response.status_code)
@@ -135,7 +181,7 @@ def test_another_tenants_objects_are_404_through_every_url(victim):
 
 
 def test_tenant_collections_do_not_leak_across_tenants(victim):
-    tenant, ids = victim
+    tenant, ids = victim.tenant, victim.ids
     attacker = MembershipFactory(role=Role.OWNER)
     client = client_for(attacker.user)
     base = f"/api/v1/tenants/{attacker.tenant.slug}/"
@@ -148,53 +194,60 @@ def test_tenant_collections_do_not_leak_across_tenants(victim):
         assert client.get(f"/api/v1/tenants/{tenant.slug}/{collection}").status_code == 404
 
 
-def test_visible_objects_the_caller_may_not_change_are_403(victim):
-    """A viewer sees the tenant's files and folders; every write to them is a 403, not a 404."""
-    tenant, ids = victim
-    viewer = client_for(MembershipFactory(tenant=tenant, role=Role.VIEWER).user)
-    visible = upload(
-        client_for(Membership.objects.get(tenant=tenant, role=Role.OWNER).user), tenant, "open.txt", b"open"
-    ).json()
-    own = dict(ids, file_id=visible["id"])
+def _cases(kind: str):
+    """(route, view class, case) for every object route that has a `kind` case."""
+    for route, view_class in tenant_routes():
+        case = OBJECT_ROUTES.get(route.removeprefix(PREFIX))
+        if case is None:
+            pytest.fail(f"{route} has no case in OBJECT_ROUTES")
+        if isinstance(case[kind], dict):
+            yield route, view_class, case[kind]
+
+
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.EDITOR])
+def test_visible_objects_the_caller_may_not_change_are_403(victim, role):
+    """A viewer or editor sees the owner's files, folders, members and groups; every write is a 403."""
+    tenant = victim.tenant
+    member = client_for(MembershipFactory(tenant=tenant, role=role).user)
     before = state(tenant)
     checked = 0
-    for route, view_class in tenant_routes():
-        if not re.search(r"(files|folders)/<uuid:(file_id|folder_id|object_id)>", route) or "grant_id" in route:
-            continue
-        values = dict(own, object_id=own["folder_id"] if "/folders/" in route else own["file_id"])
-        url = "/" + re.sub(
-            r"<(?:\w+:)?(\w+)>", lambda m, v=values: tenant.slug if m[1] == "tenant_slug" else v[m[1]], route
-        )
+    for route, view_class, case in _cases("visible"):
+        url = url_for(route, tenant.slug, victim.ids)
         for method, body in requests_for(view_class):
-            if method == "get" and "permissions" not in route:
-                continue  # reading is what a viewer may do
-            response = call(viewer, method, url, body)
-            assert response.status_code == 403, (method, url, response.status_code, response.content[:200])
+            response = call(member, method, url, body)
+            if method in case["allowed"]:
+                assert response.status_code not in (403, 500), (role, method, url, response.status_code)
+                continue
+            assert response.status_code == 403, (role, method, url, response.status_code, response.content[:200])
             assert response.json()["code"] == "permission_denied"
             checked += 1
-    assert checked >= 10
+    assert checked >= 17
     assert state(tenant) == before
 
 
-def test_objects_the_caller_cannot_see_are_404_through_every_url(victim):
-    """Inside their own tenant, a viewer gets 404 for a private file, exactly as for a foreign one."""
-    tenant, ids = victim
-    owner = client_for(Membership.objects.get(tenant=tenant, role=Role.OWNER).user)
-    private = upload(owner, tenant, "private.txt", b"only mine").json()
-    owner.patch(f"/api/v1/tenants/{tenant.slug}/files/{private['id']}/", {"visibility": "private"}, format="json")
-    viewer = client_for(MembershipFactory(tenant=tenant, role=Role.VIEWER).user)
+@pytest.mark.parametrize("role", [Role.VIEWER, Role.EDITOR])
+def test_objects_the_caller_cannot_see_are_404_through_every_url(victim, role):
+    """Inside their own tenant, a member gets 404 for what they cannot see, exactly as for a foreign id."""
+    tenant = victim.tenant
+    member = client_for(MembershipFactory(tenant=tenant, role=role).user)
     before = state(tenant)
     checked = 0
-    for route, view_class in tenant_routes():
-        if not re.search(r"files/<uuid:(file_id|object_id)>", route) or "grant_id" in route:
-            continue
-        values = dict(ids, file_id=private["id"], object_id=private["id"])
-        url = "/" + re.sub(
-            r"<(?:\w+:)?(\w+)>", lambda m, v=values: tenant.slug if m[1] == "tenant_slug" else v[m[1]], route
-        )
+    for route, view_class, _case in _cases("hidden"):
+        url = url_for(route, tenant.slug, victim.hidden)
         for method, body in requests_for(view_class):
-            response = call(viewer, method, url, body)
-            assert response.status_code == 404, (method, url, response.status_code)
+            response = call(member, method, url, body)
+            assert response.status_code == 404, (role, method, url, response.status_code)
+            assert response.json()["code"] == "not_found"
             checked += 1
-    assert checked >= 10
+    assert checked >= 24
     assert state(tenant) == before
+
+
+def test_the_hidden_objects_are_there_for_their_owner(victim):
+    """The 404s above are about who asks: the hidden objects exist and their owner reaches them."""
+    base, hidden = f"/api/v1/tenants/{victim.tenant.slug}/", victim.hidden
+    assert victim.owner.get(base + f"files/{hidden['file_id']}/").status_code == 200
+    assert victim.owner.get(base + f"files/{hidden['file_id']}/permissions/").json()["results"]
+    assert victim.owner.get(base + f"shares/{hidden['share_id']}/").status_code == 200
+    trash = {entry["id"] for entry in victim.owner.get(base + "trash/").json()["results"]}
+    assert {hidden["item_id"], hidden["folder_id"]} <= trash

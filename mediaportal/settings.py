@@ -361,7 +361,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "mediaportal.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "mediaportal.pagination.CursorPagination",
     "EXCEPTION_HANDLER": "mediaportal.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"anon": env_str("API_ANON_RATE", "120/min")},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import logout as session_logout
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -15,22 +15,13 @@ from accounts.api import serializers as s
 from accounts.api.mixins import TenantScopedMixin
 from accounts.models import ApiToken
 from mediaportal.http import client_ip
+from mediaportal.openapi import PAGE_PARAMETERS, paginated
+from mediaportal.openapi import errors as _errors
 from mediaportal.pagination import CursorPagination
-
-ERRORS = {
-    400: OpenApiResponse(description='Invalid input: `{"detail", "code", "errors"}`'),
-    401: OpenApiResponse(description="Not authenticated"),
-    403: OpenApiResponse(description="Visible but not allowed"),
-    404: OpenApiResponse(description="Not found or not visible"),
-    409: OpenApiResponse(description="Conflict"),
-}
-
-
-def _errors(*codes: int) -> dict:
-    return {code: ERRORS[code] for code in codes}
 
 
 def paginate(view: APIView, request, queryset, serializer_class, ordering: str = "-created_at", **context) -> Response:
+    """One page of `queryset`; document the view with `paginated(serializer_class)` and PAGE_PARAMETERS."""
     paginator = CursorPagination()
     paginator.ordering = ordering
     page = paginator.paginate_queryset(queryset, request, view=view)
@@ -62,7 +53,7 @@ class LoginView(APIView):
     @extend_schema(
         tags=["auth"],
         request=s.LoginInput,
-        responses={200: s.LoginOutput, 401: ERRORS[401], 429: OpenApiResponse(description="Too many failed logins")},
+        responses={200: s.LoginOutput, **_errors(400, 401, 429)},
     )
     def post(self, request):
         data = s.LoginInput(data=request.data)
@@ -94,7 +85,7 @@ class MeView(APIView):
 
 
 class TokenListView(APIView):
-    @extend_schema(tags=["auth"], responses={200: s.TokenOutput(many=True), **_errors(401)})
+    @extend_schema(tags=["auth"], parameters=PAGE_PARAMETERS, responses={200: paginated(s.TokenOutput), **_errors(401)})
     def get(self, request):
         return paginate(self, request, selectors.token_list(user=request.user), s.TokenOutput)
 
@@ -122,7 +113,9 @@ class TokenDetailView(APIView):
 
 
 class TenantListView(APIView):
-    @extend_schema(tags=["tenants"], responses={200: s.TenantOutput(many=True), **_errors(401)})
+    @extend_schema(
+        tags=["tenants"], parameters=PAGE_PARAMETERS, responses={200: paginated(s.TenantOutput), **_errors(401)}
+    )
     def get(self, request):
         roles = {m.tenant_id: m.role for m in selectors.membership_list_for_user(user=request.user)}
         return paginate(self, request, selectors.tenant_list_for_user(user=request.user), s.TenantOutput, roles=roles)
@@ -155,7 +148,9 @@ class TenantDetailView(TenantScopedMixin, APIView):
 
 
 class MemberListView(TenantScopedMixin, APIView):
-    @extend_schema(tags=["tenants"], responses={200: s.MemberOutput(many=True), **_errors(401, 404)})
+    @extend_schema(
+        tags=["tenants"], parameters=PAGE_PARAMETERS, responses={200: paginated(s.MemberOutput), **_errors(401, 404)}
+    )
     def get(self, request, tenant_slug):
         return paginate(self, request, selectors.member_list(tenant=self.tenant), s.MemberOutput, ordering="created_at")
 

@@ -5,9 +5,10 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from accounts.api.mixins import TenantScopedMixin
-from accounts.api.views import ERRORS, paginate
+from accounts.api.views import paginate
 from analytics.models import ActivityEvent
 from analytics.selectors import activity_list
+from mediaportal.openapi import PAGE_PARAMETERS, errors, paginated
 
 
 class ActivityOutput(serializers.ModelSerializer):
@@ -24,8 +25,11 @@ class ActivityOutput(serializers.ModelSerializer):
 class ActivityView(TenantScopedMixin, APIView):
     @extend_schema(
         tags=["analytics"],
-        parameters=[OpenApiParameter("verb", str, description="Prefix, e.g. `share.` or `file.downloaded`")],
-        responses={200: ActivityOutput(many=True), 401: ERRORS[401], 403: ERRORS[403], 404: ERRORS[404]},
+        parameters=[
+            OpenApiParameter("verb", str, description="Prefix, e.g. `share.` or `file.downloaded`"),
+            *PAGE_PARAMETERS,
+        ],
+        responses={200: paginated(ActivityOutput), **errors(401, 403, 404)},
     )
     def get(self, request, tenant_slug):
         events = activity_list(membership=self.membership, verb=request.query_params.get("verb"))

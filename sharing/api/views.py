@@ -6,8 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.mixins import TenantScopedMixin
-from accounts.api.views import ERRORS, paginate
+from accounts.api.views import paginate
 from mediaportal.http import client_ip
+from mediaportal.openapi import ERRORS, PAGE_PARAMETERS, paginated
 from sharing import grants, services
 from sharing.api import serializers as s
 
@@ -19,7 +20,9 @@ def _errors(*codes: int) -> dict:
 
 
 class ShareListView(TenantScopedMixin, APIView):
-    @extend_schema(tags=TAGS, responses={200: s.ShareOutput(many=True), **_errors(401, 404)})
+    @extend_schema(
+        tags=TAGS, parameters=PAGE_PARAMETERS, responses={200: paginated(s.ShareOutput), **_errors(401, 404)}
+    )
     def get(self, request, tenant_slug):
         return paginate(self, request, services.share_list(membership=self.membership), s.ShareOutput)
 
@@ -68,7 +71,7 @@ class ShareDetailView(TenantScopedMixin, APIView):
 class GrantListView(TenantScopedMixin, APIView):
     kind = "file"
 
-    @extend_schema(tags=TAGS, responses={200: s.GrantOutput(many=True), **_errors(401, 403, 404)})
+    @extend_schema(tags=TAGS, responses={200: paginated(s.GrantOutput), **_errors(401, 403, 404)})
     def get(self, request, tenant_slug, object_id):
         target = grants.grant_target(membership=self.membership, kind=self.kind, object_id=object_id)
         return Response(
@@ -103,7 +106,9 @@ class GrantDetailView(TenantScopedMixin, APIView):
 
 
 class GroupListView(TenantScopedMixin, APIView):
-    @extend_schema(tags=TAGS, responses={200: s.GroupOutput(many=True), **_errors(401, 404)})
+    @extend_schema(
+        tags=TAGS, parameters=PAGE_PARAMETERS, responses={200: paginated(s.GroupOutput), **_errors(401, 404)}
+    )
     def get(self, request, tenant_slug):
         return paginate(
             self, request, grants.group_list(membership=self.membership), s.GroupOutput, ordering="created_at"

@@ -41,10 +41,9 @@ def pytest_load_initial_conftests(early_config, parser, args):
         _stack = EmbeddedStack(var_dir=_var_dir, log=lambda line: None)
         os.environ.update(_stack.start(**wanted))
         print(f"embedded services for tests started in {time.monotonic() - started:.1f} s under {_var_dir}")
-    if not all(wanted.values()):
-        # Services named in the environment make the settings treat this as a deployment,
-        # which refuses to start without a key: give the run a throwaway one.
-        os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
+    # A throwaway key for the run: with services named in the environment (or a test database
+    # handed to a child process) the settings see a deployment, which needs one.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
     os.environ["MEDIAPORTAL_TEST_STACK_READY"] = "1"
 
 

@@ -12,6 +12,7 @@ from functools import lru_cache
 from urllib.parse import quote
 
 import boto3
+from botocore import auth as botocore_auth
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
@@ -33,6 +34,39 @@ def _config(*, fast: bool = False) -> Config:
     )
 
 
+# SigV4 signs a PUT by the SHA-256 of its body, which botocore gets by reading the whole body
+# back and hashing it: for an upload, a second pass over 10 MB for the hash we computed while
+# the bytes arrived, and that `object_put` sends as the object's metadata. This signer takes
+# the hash from there. The request on the wire is unchanged (and AWS S3 still refuses a body
+# that does not match the signed hash).
+_KNOWN_SHA256 = "mediaportal_body_sha256"
+_KNOWN_SHA256_SIGNER = "s3v4-known-body-sha256"
+
+
+class _KnownBodySha256Auth(botocore_auth.S3SigV4Auth):
+    def payload(self, request) -> str:
+        known = request.context.get(_KNOWN_SHA256)
+        if known and self._should_sha256_sign_payload(request) and not self._is_streaming_checksum_payload(request):
+            return known
+        return super().payload(request)
+
+
+botocore_auth.AUTH_TYPE_MAPS.setdefault(_KNOWN_SHA256_SIGNER, _KnownBodySha256Auth)
+
+
+def _note_body_sha256(params: dict, context: dict, **kwargs) -> None:
+    sha256 = (params.get("Metadata") or {}).get("sha256")
+    if sha256:
+        context[_KNOWN_SHA256] = sha256
+
+
+def _choose_known_sha256_signer(context: dict, signature_version: str, **kwargs) -> str | None:
+    # Only for plain requests: presigning appends a suffix ("s3v4-query") and keeps botocore's.
+    if context.get(_KNOWN_SHA256) and signature_version in ("v4", "s3v4"):
+        return _KNOWN_SHA256_SIGNER
+    return None
+
+
 @lru_cache(maxsize=8)
 def s3_client(role: str = "primary", *, fast: bool = False, public: bool = False):
     """The S3 client for `primary`, `replica` or `archive`; `public` signs URLs for browsers."""
@@ -42,7 +76,7 @@ def s3_client(role: str = "primary", *, fast: bool = False, public: bool = False
     else:
         endpoint = settings.S3_PUBLIC_ENDPOINT_URL if public else settings.S3_ENDPOINT_URL
         region, key, secret = settings.S3_REGION, settings.S3_ACCESS_KEY_ID, settings.S3_SECRET_ACCESS_KEY
-    return boto3.client(
+    client = boto3.client(
         "s3",
         endpoint_url=endpoint or None,
         region_name=region,
@@ -50,6 +84,9 @@ def s3_client(role: str = "primary", *, fast: bool = False, public: bool = False
         aws_secret_access_key=secret or None,
         config=_config(fast=fast),
     )
+    client.meta.events.register("before-parameter-build.s3.PutObject", _note_body_sha256)
+    client.meta.events.register_first("choose-signer.s3.PutObject", _choose_known_sha256_signer)
+    return client
 
 
 def bucket_for(role: str = "primary") -> str:

@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import tempfile
 from collections.abc import Callable, Iterable
+from functools import cached_property
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
@@ -82,11 +83,16 @@ class HashingUploadHandler(FileUploadHandler):
 
     chunk_size = 64 * 1024
 
-    def __init__(self, request=None, *, max_bytes: int):
+    def __init__(self, request=None, *, max_bytes: int | Callable[[], int]):
         super().__init__(request)
-        self.max_bytes = max_bytes
+        self._max_bytes = max_bytes
         self.too_large = False
         self.received = 0
+
+    @cached_property
+    def max_bytes(self) -> int:
+        """The per-file limit; a callable is asked once, when the first file arrives."""
+        return self._max_bytes() if callable(self._max_bytes) else self._max_bytes
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
         return MultipartReader(

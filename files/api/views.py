@@ -49,10 +49,18 @@ class StreamingUploadMixin:
     def initialize_request(self, request, *args, **kwargs):
         drf_request = super().initialize_request(request, *args, **kwargs)
         if request.method == "POST":
-            limit = tenant_upload_limit(tenant_slug=kwargs.get("tenant_slug", "")) or settings.PLATFORM_MAX_UPLOAD_BYTES
-            self.upload_handler = HashingUploadHandler(request, max_bytes=limit)
+            slug = kwargs.get("tenant_slug", "")
+            self.upload_handler = HashingUploadHandler(request, max_bytes=lambda: self._upload_limit(slug))
             request.upload_handlers = [self.upload_handler]
         return drf_request
+
+    def _upload_limit(self, tenant_slug: str) -> int:
+        # Asked for when the body is first read: after the membership is resolved for token
+        # clients (so no query of its own), during authentication for session clients.
+        tenant = getattr(self, "tenant", None)
+        if tenant is not None:
+            return tenant.max_upload_bytes
+        return tenant_upload_limit(tenant_slug=tenant_slug) or settings.PLATFORM_MAX_UPLOAD_BYTES
 
     def received_file(self, request) -> HashedUpload:
         limit = self.tenant.max_upload_bytes

@@ -41,6 +41,15 @@ def test_upload_returns_file_shape_and_stores_bytes_with_checksum(editor, tenant
     assert ActivityEvent.objects.filter(tenant=tenant, verb="file.uploaded", target_id=body["id"]).exists()
 
 
+def test_upload_queries(editor, tenant, django_assert_num_queries):
+    upload(editor, tenant, "first.txt", b"the first upload of the test")
+    # Token, membership, one query for dedup and quota; then, in the transaction (a savepoint
+    # here): insert-or-keep the blob and lock it, the name check, version, file, event.
+    with django_assert_num_queries(11):
+        response = upload(editor, tenant, "second.txt", b"new content")
+    assert response.status_code == 201
+
+
 def test_same_bytes_twice_in_one_tenant_are_stored_once(editor, tenant):
     data = PHOTO.read_bytes()
     first = upload(editor, tenant, "a.jpg", data).json()

@@ -55,6 +55,16 @@ def _burst(n: int, request) -> list[int]:
     return codes
 
 
+def zip_names(response) -> list[str]:
+    assert response.status_code == 200 and response.streaming
+    return sorted(zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))).namelist())
+
+
+def link_token(client, tenant, **target) -> str:
+    """Create a link to `file=` or `folder=` (an id) and return its token."""
+    return client.post(shares(tenant), target, format="json").json()["token"]
+
+
 def private(client, tenant, name, data=b"private words", **fields):
     body = upload(client, tenant, name, data, **fields).json()
     response = client.patch(
@@ -161,7 +171,7 @@ def test_folder_link_lists_downloads_zips_and_cannot_reach_outside(editor, tenan
     inside = upload(editor, tenant, "in.txt", b"inside", folder=folder["id"]).json()
     upload(editor, tenant, "deep.txt", b"deeper", folder=sub["id"])
     outside = upload(editor, tenant, "out.txt", b"outside").json()
-    token = editor.post(shares(tenant), {"folder": folder["id"]}, format="json").json()["token"]
+    token = link_token(editor, tenant, folder=folder["id"])
     anonymous = Client()
     page = anonymous.get(f"/s/{token}").content.decode()
     assert "in.txt" in page and "deep.txt" in page and "out.txt" not in page
@@ -197,7 +207,7 @@ def test_zip_of_a_100_file_folder_is_streamed_with_flat_memory(editor, tenant):
     for i in range(100):
         # Text so the type check accepts it; random so nothing deduplicates.
         upload(editor, tenant, f"part-{i:03}.txt", os.urandom(30_000).hex().encode(), folder=folder["id"])
-    token = editor.post(shares(tenant), {"folder": folder["id"]}, format="json").json()["token"]
+    token = link_token(editor, tenant, folder=folder["id"])
     response = Client().get(f"/s/{token}/zip")
     assert response.status_code == 200
     tracemalloc.start()
@@ -259,15 +269,14 @@ def test_a_folder_link_shows_and_serves_only_what_its_creator_may_see(owner, edi
     salaries = private(owner, tenant, "salaries.txt", b"salaries of everyone", folder=inbox["id"])
     memo = upload(owner, tenant, "memo.txt", b"for the whole team", folder=inbox["id"]).json()
     upload(editor, tenant, "mine.txt", b"the editor's", folder=inbox["id"])
-    token = editor.post(shares(tenant), {"folder": inbox["id"]}, format="json").json()["token"]
+    token = link_token(editor, tenant, folder=inbox["id"])
     anonymous = Client()
 
     page = anonymous.get(f"/s/{token}").content.decode()
     assert "memo.txt" in page and "mine.txt" in page and "salaries.txt" not in page
     assert anonymous.get(f"/s/{token}/files/{salaries['id']}/download").status_code == 404
     assert anonymous.get(f"/s/{token}/files/{memo['id']}/download").status_code == 302
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(anonymous.get(f"/s/{token}/zip").streaming_content)))
-    assert sorted(archive.namelist()) == ["memo.txt", "mine.txt"]
+    assert zip_names(anonymous.get(f"/s/{token}/zip")) == ["memo.txt", "mine.txt"]
     # Decided when the link is used: once the creator may see the file, so may the link.
     granted = owner.post(
         base + f"files/{salaries['id']}/permissions/",
@@ -285,7 +294,7 @@ def test_links_stop_when_their_creator_leaves_or_loses_the_share_right(owner, me
     own = upload(leaver, tenant, "own.txt", b"own").json()
     folder = leaver.post(base + "folders/", {"name": "Leaver's"}, format="json").json()
     file_token = leaver.post(shares(tenant), {"file": own["id"]}, format="json").json()["token"]
-    folder_token = leaver.post(shares(tenant), {"folder": folder["id"]}, format="json").json()["token"]
+    folder_token = link_token(leaver, tenant, folder=folder["id"])
     anonymous = Client()
     assert anonymous.get(f"/s/{file_token}/download").status_code == 302
     assert owner.delete(base + f"members/{leaver.user.id}/").status_code == 204
@@ -335,8 +344,8 @@ def test_trashing_a_folder_links_target_stops_the_link(editor, tenant):
     folder = editor.post(base + "folders/", {"name": "Going"}, format="json").json()
     sub = editor.post(base + "folders/", {"name": "Deeper", "parent": folder["id"]}, format="json").json()
     inside = upload(editor, tenant, "in.txt", b"inside", folder=sub["id"]).json()
-    token = editor.post(shares(tenant), {"folder": folder["id"]}, format="json").json()["token"]
-    sub_token = editor.post(shares(tenant), {"folder": sub["id"]}, format="json").json()["token"]
+    token = link_token(editor, tenant, folder=folder["id"])
+    sub_token = link_token(editor, tenant, folder=sub["id"])
     assert editor.delete(base + f"folders/{folder['id']}/").status_code == 204
     visitor = Client()
     for url in (f"/s/{token}", f"/s/{token}/zip", f"/s/{token}/files/{inside['id']}/download", f"/s/{sub_token}"):

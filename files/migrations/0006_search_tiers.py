@@ -1,8 +1,8 @@
 """Search that stays fast at a million files: a small head vector, narrow rows, a vocabulary.
 
 - `search_head`: the name (A), tags and labels (B), description and metadata (C) as their
-  own small vector with its own GIN index, so the best-ranked matches (those in a name,
-  tag or description) are found and ranked without reading extracted text. The full
+  own small vector, indexed beside the full one, so the best-ranked matches (those in a
+  name, tag or description) are found and ranked without reading extracted text. The full
   `search_vector` is the head plus the text (D) and still answers "matches anywhere".
 - Narrow rows: extracted text and the full vector leave the row (TOAST) as soon as a row
   passes 128 bytes, while the columns lists and facets read stay in it (storage MAIN).
@@ -82,13 +82,18 @@ ALTER TABLE files_file
 ALTER TABLE files_file SET (toast_tuple_target = 128);
 
 DROP INDEX IF EXISTS file_tenant_name_trgm;
-CREATE INDEX file_tenant_search_head ON files_file USING gin (tenant_id, search_head);
+-- One GIN for both vectors, keyed by the tenant as text: searches name the tenant that way
+-- as well, and no b-tree can answer that, so the planner takes this index for the words
+-- instead of any b-tree on tenant_id plus a row-by-row test that reads vectors from TOAST.
+DROP INDEX IF EXISTS file_tenant_search;
+CREATE INDEX file_search ON files_file USING gin ((tenant_id::text), search_vector, search_head);
 """
 
 REVERSE = (
     PREVIOUS_FUNCTION
     + r"""
-DROP INDEX IF EXISTS file_tenant_search_head;
+DROP INDEX IF EXISTS file_search;
+CREATE INDEX file_tenant_search ON files_file USING gin (tenant_id, search_vector);
 CREATE INDEX file_tenant_name_trgm ON files_file USING gin (tenant_id, (mp_unaccent(lower(name))) gin_trgm_ops);
 ALTER TABLE files_file RESET (toast_tuple_target);
 DROP TRIGGER IF EXISTS files_file_search_terms ON files_file;

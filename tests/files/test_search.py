@@ -265,3 +265,21 @@ def test_rebuild_forgets_words_of_renamed_files(editor, tenant):
     call_command("rebuild_search_index", "--tenant", tenant.slug, stdout=io.StringIO())
     terms = set(SearchTerm.objects.filter(tenant=tenant).values_list("term", flat=True))
     assert "heron" in terms and "pelican" not in terms
+
+
+def test_a_complete_common_word_is_not_also_taken_as_a_prefix(editor, tenant):
+    from files.search.postgres import COMPLETE_WORD_MATCHES
+
+    owner = editor.user
+    File.objects.bulk_create(
+        [
+            File(tenant=tenant, owner=owner, name=f"scan {n}.txt", content_type="text/plain", content_text="an otter")
+            for n in range(COMPLETE_WORD_MATCHES)
+        ]
+        + [File(tenant=tenant, owner=owner, name="otterhound.txt", content_type="text/plain")]
+    )
+    names = {h["file"]["name"] for h in find(editor, tenant, q="otte", facets="false")["results"]}
+    assert "otterhound.txt" in names  # still typing: completions count
+    body = find(editor, tenant, q="otter")
+    assert "otterhound.txt" not in {h["file"]["name"] for h in body["results"]}
+    assert sum(body["facets"]["type"].values()) == COMPLETE_WORD_MATCHES

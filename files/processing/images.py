@@ -352,9 +352,9 @@ def process_image(
     # After a reduced JPEG decode the optimized copy could only have the size that decode
     # happened to give, unless that holds the full 2560 px (24 MP and up). For a 12 MP photo
     # that was 2000 px, 1.25× the large rendition, and its WebP encode alone cost 46 ms, a
-    # quarter of the whole pipeline. There the large WebP is also the optimized copy: the
-    # picture the portal shows, stored once more, with no second encode. A photo decoded at
-    # full size still gets its own copy at up to 2560 px.
+    # quarter of the whole pipeline. There the large WebP is also the optimized copy (the
+    # same 1600 px picture, stored under both kinds, encoded once). A photo decoded at full
+    # size still gets its own copy at up to 2560 px.
     reduced = image.size != full_size
     separate_optimized = want_optimized and (max(base.size) >= OPTIMIZED_SIDE or not reduced)
     if separate_optimized:

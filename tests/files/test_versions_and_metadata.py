@@ -15,6 +15,18 @@ def url(tenant, file_id, suffix=""):
     return f"/api/v1/tenants/{tenant.slug}/files/{file_id}/{suffix}"
 
 
+def test_new_version_while_s3_is_down_is_503_and_changes_nothing(editor, tenant, disposable_s3):
+    file = upload(editor, tenant, "plan.txt", b"v1 bytes").json()
+    disposable_s3.stop_s3()
+    response = editor.post(
+        url(tenant, file["id"], "versions/"), {"file": SimpleUploadedFile("plan.txt", b"v2 bytes")}, format="multipart"
+    )
+    assert response.status_code == 503 and response.json()["code"] == "storage_unavailable"
+    assert FileVersion.objects.filter(file_id=file["id"]).count() == 1
+    assert Blob.objects.filter(tenant=tenant).count() == 1
+    assert editor.get(url(tenant, file["id"])).json()["sha256"] == sha(b"v1 bytes")
+
+
 def test_versions_upload_list_and_restore(editor, tenant):
     file = upload(editor, tenant, "plan.txt", b"v1 bytes").json()
     second = editor.post(

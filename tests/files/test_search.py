@@ -283,3 +283,21 @@ def test_a_complete_common_word_is_not_also_taken_as_a_prefix(editor, tenant):
     body = find(editor, tenant, q="otter")
     assert "otterhound.txt" not in {h["file"]["name"] for h in body["results"]}
     assert sum(body["facets"]["type"].values()) == COMPLETE_WORD_MATCHES
+
+
+def test_a_phrase_found_only_in_text_lists_newest_first_on_every_page(editor, tenant, monkeypatch):
+    from files.api.views import SearchView
+
+    monkeypatch.setattr(SearchView, "page_size", 2)
+    named = _text_file(editor, tenant, "blue whale.txt", "a song")
+    # The oldest says it three times, so by rank it would come first; phrases go newest first.
+    texty = [_text_file(editor, tenant, "note 0.txt", "blue whale, blue whale, blue whale")]
+    texty += [_text_file(editor, tenant, f"note {n}.txt", f"we saw a blue whale, number {n}") for n in range(1, 4)]
+    _text_file(editor, tenant, "apart.txt", "a blue sky and a whale")  # both words, not the phrase
+    for facets in ("true", "false"):
+        seen, url = [], f'/api/v1/tenants/{tenant.slug}/search/?q="blue whale"&facets={facets}'
+        while url:
+            body = editor.get(url).json()
+            seen += [h["file"]["id"] for h in body["results"]]
+            url = body["next"]
+        assert seen == [named, *reversed(texty)], facets

@@ -247,6 +247,7 @@ LOGIN_THROTTLE_PER_IP = env_int("LOGIN_THROTTLE_PER_IP", 30)
 # Share links: unknown tokens per address, and wrong passwords per link and address, per window.
 SHARE_TOKEN_GUESSES_PER_IP = env_int("SHARE_TOKEN_GUESSES_PER_IP", 30)
 SHARE_PASSWORD_ATTEMPTS = env_int("SHARE_PASSWORD_ATTEMPTS", 5)
+SHARE_PASSWORD_ATTEMPTS_PER_LINK = env_int("SHARE_PASSWORD_ATTEMPTS_PER_LINK", 4 * SHARE_PASSWORD_ATTEMPTS)
 # Number of proxies in front of the web server whose X-Forwarded-For we trust.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 

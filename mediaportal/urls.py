@@ -3,13 +3,20 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.forms import AdminLoginForm, PortalLoginForm
 from files import views as files_views
 from mediaportal import ops, views
 from sharing import views as sharing_views
 
+admin.site.login_form = AdminLoginForm
+
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="login.html", authentication_form=PortalLoginForm),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("t/<slug:tenant_slug>/", files_views.browse, name="portal-browse"),

@@ -178,7 +178,7 @@ def _password_keys(link: ShareLink, ip: str | None) -> list[tuple[str, int]]:
     # Per address, and per link across all addresses (so many addresses cannot share the
     # guessing). The second lets anyone lock a link's password form for a window: the price
     # of keeping a weak password from being guessed by a botnet.
-    per_link = getattr(settings, "SHARE_PASSWORD_ATTEMPTS_PER_LINK", 4 * settings.SHARE_PASSWORD_ATTEMPTS)
+    per_link = settings.SHARE_PASSWORD_ATTEMPTS_PER_LINK
     return [
         (f"share-password:{link.pk}:{ip or 'unknown'}", settings.SHARE_PASSWORD_ATTEMPTS),
         (f"share-password:{link.pk}", per_link),

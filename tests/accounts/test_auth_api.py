@@ -306,3 +306,22 @@ def test_unknown_api_path_and_wrong_method_are_json(api):
     wrong = client.put("/api/v1/auth/me/", {}, format="json")
     assert wrong.status_code == 405
     assert wrong.json()["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(("url", "staff"), [("/login/", False), ("/admin/login/", True)])
+def test_the_portal_and_admin_login_forms_share_the_login_throttle(url, staff, frozen_clock):
+    from django.test import Client
+
+    user = UserFactory(username=f"kim{int(staff)}", is_staff=staff)
+    browser = Client()
+    for _ in range(5):
+        page = browser.post(url, {"username": user.username, "password": "wrong password"})
+        assert page.status_code == 200 and "Wrong username or password." in page.content.decode()
+    page = browser.post(url, {"username": user.username, "password": PASSWORD})
+    assert page.status_code == 200 and "Too many failed logins" in page.content.decode()
+    assert "_auth_user_id" not in browser.session
+    # The API counts the same failures.
+    assert APIClient().post(LOGIN, {"username": user.username, "password": PASSWORD}, format="json").status_code == 429
+    frozen_clock.advance(330)
+    assert browser.post(url, {"username": user.username, "password": PASSWORD}).status_code == 302
+    assert browser.session["_auth_user_id"] == str(user.pk)

@@ -301,3 +301,32 @@ def test_a_phrase_found_only_in_text_lists_newest_first_on_every_page(editor, te
             seen += [h["file"]["id"] for h in body["results"]]
             url = body["next"]
         assert seen == [named, *reversed(texty)], facets
+
+
+def test_every_corpus_phrase_finds_its_document_first(editor, tenant, corpus_manifest):
+    """Each document the corpus gives a search phrase for comes first when the phrase is typed.
+
+    Where another document holds the same phrase too (the poem is in a PDF and a text file),
+    the document may share first place: everything ranked above it holds the phrase.
+    """
+    documents = {}
+    for entry in corpus_manifest:
+        phrase = entry["expected"].get("search_phrase")
+        pdf = entry["expected"].get("pdf") or {}
+        if not phrase or entry["expected"].get("should_reject") or pdf.get("opens_without_password") is False:
+            continue
+        name = entry["file"].split("/")[-1]
+        file_id = upload(editor, tenant, name, (CORPUS / entry["file"]).read_bytes()).json()["id"]
+        assert file_process(file_id=file_id) == "completed", entry["file"]
+        documents[file_id] = phrase
+    assert len(documents) >= 20
+    texts = {
+        str(f.pk): " ".join(f"{f.name} {f.content_text}".split()).lower() for f in File.objects.filter(tenant=tenant)
+    }
+    misses = []
+    for file_id, phrase in documents.items():
+        ids = [h["file"]["id"] for h in find(editor, tenant, q=phrase)["results"]]
+        above = ids[: ids.index(file_id)] if file_id in ids else None
+        if above is None or any(" ".join(phrase.lower().split()) not in texts[other] for other in above):
+            misses.append((phrase, ids[:3]))
+    assert not misses

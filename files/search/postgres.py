@@ -8,8 +8,8 @@ Ranking comes in two tiers, which is what keeps a common word fast at a million 
 
 1. Files matching in their *head* (name A, tags and labels B, description and metadata C)
    rank first, by `ts_rank_cd` over the head vector. Heads are small and kept in the row,
-   and they have their own GIN index, so these are found and ranked cheaply however many
-   files mention the word in their text.
+   and the GIN index holds their words apart from the text's, so these are found and ranked
+   cheaply however many files mention the word in their text.
 2. Files matching only in their extracted text follow, ranked by the full vector. Reading a
    full vector means reading it from TOAST, so only the newest `TEXT_ONLY_RANKED` of them
    are ranked and paged through; that many text-only matches call for a filter. A phrase
@@ -17,7 +17,9 @@ Ranking comes in two tiers, which is what keeps a common word fast at a million 
    ranked at all but listed newest first, checked only as far as the page needs.
 
 Newest first breaks ties in both tiers. Facets and the tier sizes come from one pass over
-the matches that needs no vector at all: the GIN index answers the match itself.
+the matches that needs no vector at all: the GIN index answers the match itself. When
+nothing matches, misspelt words are corrected from the tenant's vocabulary of name and tag
+words (`files_searchterm`, trigram-indexed) and the corrected query is searched instead.
 """
 
 from __future__ import annotations

@@ -68,6 +68,10 @@ def free_file_name(*, tenant_id, folder: Folder | None, name: str, exclude_id=No
     return candidate
 
 
+# What making a version current changes on its file.
+VERSION_FIELDS = ["current_version", "size", "content_type", "sha256", "status", "error", "error_code", "updated_at"]
+
+
 def _add_version(*, file: File, blob: Blob, actor, comment: str = "", new: bool = False) -> FileVersion:
     """Append a version and make it current; the file row must be locked by the caller, or,
     with `new`, not saved yet (it is inserted here, as version 1)."""
@@ -86,18 +90,7 @@ def _add_version(*, file: File, blob: Blob, actor, comment: str = "", new: bool 
         # PostgreSQL, so they are checked at commit and the file is inserted once, complete.
         file.save(force_insert=True)
     else:
-        file.save(
-            update_fields=[
-                "current_version",
-                "size",
-                "content_type",
-                "sha256",
-                "status",
-                "error",
-                "error_code",
-                "updated_at",
-            ]
-        )
+        file.save(update_fields=VERSION_FIELDS)
     queue_processing(file)
     return version
 

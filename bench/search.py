@@ -414,6 +414,8 @@ def run(args, sizes: list[int], env: dict) -> None:
                 "indexes are read into memory with pg_prewarm (TOAST is not), as a day's searches would; "
                 "searches run with work_mem=64MB, which `search` sets for itself.",
                 "",
+                "Phrases are the exception: GIN keeps no word positions, so PostgreSQL reads and checks the vector of every file holding all of a phrase's words (about 14 µs each, CPU-bound, cached or not); the slow phrase samples are pairs of words that nearly every file of the tenant holds, ten thousand checks. Without facets only the page's text-only matches are checked, newest first; the facet counts need them all.",
+                "",
                 *sections,
             ]
         )

@@ -27,6 +27,16 @@ DOCUMENTS = [
 ]
 
 
+def every_page(client, url: str) -> list[str]:
+    """The file ids of all result pages, following `next` from `url`."""
+    seen = []
+    while url:
+        body = client.get(url).json()
+        seen += [h["file"]["id"] for h in body["results"]]
+        url = body["next"]
+    return seen
+
+
 def find(client, tenant, **params):
     response = client.get(f"/api/v1/tenants/{tenant.slug}/search/", params)
     assert response.status_code == 200, response.content
@@ -159,11 +169,7 @@ def test_pagination_with_cursor(editor, tenant, library, monkeypatch):
     from files.api.views import SearchView
 
     monkeypatch.setattr(SearchView, "page_size", 3)
-    seen, url = [], f"/api/v1/tenants/{tenant.slug}/search/?q=document"
-    while url:
-        body = editor.get(url).json()
-        seen += [h["file"]["id"] for h in body["results"]]
-        url = body["next"]
+    seen = every_page(editor, f"/api/v1/tenants/{tenant.slug}/search/?q=document")
     assert len(seen) == len(set(seen)) == 7
     assert editor.get(f"/api/v1/tenants/{tenant.slug}/search/", {"cursor": "garbage"}).status_code == 400
 
@@ -232,11 +238,7 @@ def test_pages_continue_from_name_matches_into_text_only_matches(editor, tenant,
     named = {_text_file(editor, tenant, f"otter {n}.txt", "swims") for n in range(3)}
     texty = {_text_file(editor, tenant, f"note {n}.txt", "an otter swims") for n in range(2)}
     for facets in ("true", "false"):
-        seen, url = [], f"/api/v1/tenants/{tenant.slug}/search/?q=otter&facets={facets}"
-        while url:
-            body = editor.get(url).json()
-            seen += [h["file"]["id"] for h in body["results"]]
-            url = body["next"]
+        seen = every_page(editor, f"/api/v1/tenants/{tenant.slug}/search/?q=otter&facets={facets}")
         assert set(seen[:3]) == named and set(seen[3:]) == texty and len(seen) == 5
 
 
@@ -295,11 +297,7 @@ def test_a_phrase_found_only_in_text_lists_newest_first_on_every_page(editor, te
     texty += [_text_file(editor, tenant, f"note {n}.txt", f"we saw a blue whale, number {n}") for n in range(1, 4)]
     _text_file(editor, tenant, "apart.txt", "a blue sky and a whale")  # both words, not the phrase
     for facets in ("true", "false"):
-        seen, url = [], f'/api/v1/tenants/{tenant.slug}/search/?q="blue whale"&facets={facets}'
-        while url:
-            body = editor.get(url).json()
-            seen += [h["file"]["id"] for h in body["results"]]
-            url = body["next"]
+        seen = every_page(editor, f'/api/v1/tenants/{tenant.slug}/search/?q="blue whale"&facets={facets}')
         assert seen == [named, *reversed(texty)], facets
 
 

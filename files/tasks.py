@@ -52,11 +52,22 @@ def process_file(self, file_id: str) -> str:
     except (StorageUnavailable, OperationalError) as exc:
         # Transient: storage or database away. Retry with exponential backoff and jitter.
         if self.request.retries >= self.max_retries:
+            log.warning("processing %s: %r after %d retries; giving up", file_id, exc, self.max_retries)
             file_failed(
                 file_id=file_id, code="storage_unavailable", message="Storage stayed unavailable; reprocess later."
             )
             raise
-        countdown = min(600, 2 ** (self.request.retries + 1)) + random.uniform(0, 1)
+        attempt = self.request.retries + 1
+        countdown = min(600, 2**attempt) + random.uniform(0, 1)
+        log.warning(
+            "processing %s: %r; retry %d of %d in %.1f s",
+            file_id,
+            exc,
+            attempt,
+            self.max_retries,
+            countdown,
+            extra={"attempt": attempt, "countdown": countdown},
+        )
         raise self.retry(exc=exc, countdown=countdown) from exc
     except Exception:
         # A bug or an input no parser anticipated: the file says so instead of staying "processing".

@@ -12,6 +12,9 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -31,12 +34,18 @@ def rendition_key(blob: Blob, kind: str, fmt: str) -> str:
     return f"tenants/{blob.tenant_id}/renditions/{blob.sha256[:2]}/{blob.sha256}/{kind}.{fmt}"
 
 
-def _download(blob: Blob) -> str:
+@contextmanager
+def _downloaded(blob: Blob) -> Iterator[str]:
+    """The blob's bytes in a temporary file, removed on every way out: a download that fails
+    half-way (storage away, a retry coming) must not leave a partial copy behind each time."""
     handle, path = tempfile.mkstemp(prefix="mp-proc-")
-    with os.fdopen(handle, "wb") as out:
-        for chunk in storage.object_chunks(blob.storage_key):
-            out.write(chunk)
-    return path
+    try:
+        with os.fdopen(handle, "wb") as out:
+            for chunk in storage.object_chunks(blob.storage_key):
+                out.write(chunk)
+        yield path
+    finally:
+        Path(path).unlink(missing_ok=True)
 
 
 def _store_renditions(blob: Blob, renditions) -> None:
@@ -120,16 +129,14 @@ def file_process(*, file_id) -> str:
     blob = file.current_version.blob
     File.objects.filter(pk=file.pk).update(status=FileStatus.PROCESSING, updated_at=timezone.now())
     log.info("processing %s (%s, %s bytes)", file.pk, blob.content_type, blob.size)
-    path = _download(blob)
     try:
-        analysed = _analyse(blob, path)
+        with _downloaded(blob) as path:
+            analysed = _analyse(blob, path)
         _store_renditions(blob, analysed["renditions"])
     except ProcessingError as exc:
         _finish(file, version_id, status=FileStatus.FAILED, error=exc.message, error_code=exc.code)
         log.info("processing %s failed: %s", file.pk, exc.code)
         return FileStatus.FAILED
-    finally:
-        os.unlink(path)
     metadata = {**file.metadata, **analysed["metadata"]}
     metadata["processing_ms"] = analysed["timings"]  # per stage, for people wondering why a file is slow
     text = analysed["text"][: settings.PROCESSING_MAX_TEXT_CHARS]

@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import logging
+import tempfile
+from pathlib import Path
+
+import pytest
 from django.conf import settings
 
-import files.tasks  # noqa: F401 - registers the tasks
+from files.models import File
+from files.tasks import process_file
 from mediaportal.celery import app
+from tests.files.conftest import upload
+from tests.helpers import CORPUS
 
 
 def test_tasks_are_routed_to_their_queues():
@@ -24,3 +32,69 @@ def test_beat_schedules_every_sweep():
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert scheduled == {"files.trash_purge_expired", "files.upload_sessions_expire", "files.orphan_sweep"}
     assert set(scheduled) <= set(app.tasks)
+
+
+# --- process_file as a worker runs it ------------------------------------------------------
+
+PHOTO = CORPUS / "photo_exif" / "Canon_40D.jpg"
+
+
+@pytest.fixture
+def temp_dir(tmp_path, monkeypatch) -> Path:
+    """The temporary directory for this test alone, so the files counted there are its own."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def retries_logged(records) -> list[logging.LogRecord]:
+    return [record for record in records if record.name == "files.tasks" and hasattr(record, "countdown")]
+
+
+@pytest.mark.django_db
+def test_a_transient_failure_leaves_no_temporary_file(editor, tenant, disposable_s3, temp_dir):
+    file_id = upload(editor, tenant, "a.jpg", PHOTO.read_bytes()).json()["id"]
+    disposable_s3.stop_s3()
+
+    # The last delivery a task gets: no retry left, so the file ends failed.
+    result = process_file.apply(args=(file_id,), retries=process_file.max_retries)
+
+    assert result.failed()
+    file = File.objects.get(pk=file_id)
+    assert (file.status, file.error_code) == ("failed", "storage_unavailable")
+    assert list(temp_dir.glob("mp-proc-*")) == []
+
+
+@pytest.mark.django_db
+def test_transient_storage_errors_retry_with_backoff_then_fail(editor, tenant, disposable_s3, caplog):
+    file_id = upload(editor, tenant, "a.jpg", PHOTO.read_bytes()).json()["id"]
+    disposable_s3.stop_s3()
+    first = process_file.max_retries - 2
+
+    with caplog.at_level(logging.INFO, logger="files.tasks"):
+        result = process_file.apply(args=(file_id,), retries=first)
+
+    # Eager runs skip the countdown but log it: exponential (2^(n+1) s) with under a second of jitter.
+    retried = retries_logged(caplog.records)
+    assert [record.attempt for record in retried] == [first + 1, first + 2]
+    for record in retried:
+        assert 2**record.attempt <= record.countdown < 2**record.attempt + 1
+    assert result.failed()
+    body = editor.get(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/").json()
+    assert body["status"] == "failed" and "Storage stayed unavailable" in body["error"]
+    assert File.objects.get(pk=file_id).error_code == "storage_unavailable"
+
+
+@pytest.mark.django_db
+def test_a_broken_file_fails_once_without_retries(editor, tenant, caplog):
+    data = (CORPUS / "broken_or_malicious" / "truncated_jpeg.jpg").read_bytes()
+    file_id = upload(editor, tenant, "truncated.jpg", data).json()["id"]
+
+    with caplog.at_level(logging.INFO, logger="files.tasks"):
+        result = process_file.apply(args=(file_id,))
+
+    assert result.successful() and result.result == "failed"
+    assert retries_logged(caplog.records) == []
+    file = File.objects.get(pk=file_id)
+    assert file.status == "failed" and file.error and file.error_code not in ("", "storage_unavailable")

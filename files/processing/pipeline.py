@@ -120,11 +120,21 @@ def _analyse(blob: Blob, path: str) -> dict:
     return result
 
 
-def file_process(*, file_id) -> str:
-    """Process the file's current version; returns the final status (or "gone")."""
+def file_process(*, file_id, force: bool = False) -> str:
+    """Process the file's current version; returns the final status, "gone" or "skipped".
+
+    A version already completed or failed is left alone (a task delivered again after it
+    finished: acks_late, a broker restoring unacknowledged messages), unless `force`. An
+    explicit reprocess sets the file `pending` first, or passes `force`.
+    """
     file = File.objects.select_related("current_version__blob").filter(pk=file_id, deleted_at__isnull=True).first()
     if file is None or file.current_version is None:
         return "gone"
+    if file.status in (FileStatus.COMPLETED, FileStatus.FAILED) and not force:
+        # Every new version and every reprocess resets the status to pending, so a final status
+        # here was reached by this very version.
+        log.info("processing %s skipped: already %s", file.pk, file.status)
+        return "skipped"
     version_id = file.current_version_id
     blob = file.current_version.blob
     File.objects.filter(pk=file.pk).update(status=FileStatus.PROCESSING, updated_at=timezone.now())

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from files.models import File
+from files import storage
+from files.models import File, Rendition
 from files.tasks import process_file
 from mediaportal.celery import app
 from tests.files.conftest import upload
@@ -98,3 +99,41 @@ def test_a_broken_file_fails_once_without_retries(editor, tenant, caplog):
     assert retries_logged(caplog.records) == []
     file = File.objects.get(pk=file_id)
     assert file.status == "failed" and file.error and file.error_code not in ("", "storage_unavailable")
+
+
+def rendition_state(tenant) -> tuple[list, set]:
+    rows = list(Rendition.objects.filter(tenant=tenant).order_by("id").values_list("id", "storage_key", "size"))
+    objects = {
+        (obj["Key"], obj["ETag"], obj["LastModified"])
+        for obj in storage.object_keys(f"tenants/{tenant.id}/renditions/")
+    }
+    return rows, objects
+
+
+@pytest.mark.django_db
+def test_a_task_delivered_again_after_completion_changes_nothing(editor, tenant, django_capture_on_commit_callbacks):
+    file_id = upload(editor, tenant, "a.jpg", PHOTO.read_bytes()).json()["id"]
+    url = f"/api/v1/tenants/{tenant.slug}/files/{file_id}/"
+    assert process_file.apply(args=(file_id,)).result == "completed"
+    before, renditions = editor.get(url).json(), rendition_state(tenant)
+    assert len(renditions[0]) == len(renditions[1]) == 6
+
+    # acks_late: a worker that dies after finishing but before acknowledging gets the task again.
+    redelivered = process_file.apply(args=(file_id,))
+
+    after = editor.get(url).json()
+    assert (after["status"], after["updated_at"], after["metadata"]) == (
+        before["status"],
+        before["updated_at"],
+        before["metadata"],
+    )
+    assert rendition_state(tenant) == renditions
+    assert redelivered.result == "skipped"
+
+    # An explicit reprocess is not a redelivery: it runs again.
+    with django_capture_on_commit_callbacks():
+        assert editor.post(url + "reprocess/").status_code == 202
+    assert process_file.apply(args=(file_id,)).result == "completed"
+    again = editor.get(url).json()
+    assert again["status"] == "completed" and again["updated_at"] > before["updated_at"]
+    assert len(rendition_state(tenant)[0]) == 6

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
-from files.models import File
+from files.models import File, FileStatus
 from files.processing.pipeline import file_process
 from mediaportal.progress import Progress
 
@@ -36,10 +37,14 @@ class Command(BaseCommand):
             if options["queue"]:
                 from files.tasks import process_file
 
+                # Pending first: the task leaves a completed or failed version alone.
+                File.objects.filter(pk=file_id).update(
+                    status=FileStatus.PENDING, error="", error_code="", updated_at=timezone.now()
+                )
                 process_file.delay(str(file_id))
                 status = "queued"
             else:
-                status = file_process(file_id=file_id)
+                status = file_process(file_id=file_id, force=True)
             outcome[status] = outcome.get(status, 0) + 1
             progress.advance(str(status))
         progress.close()

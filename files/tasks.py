@@ -81,11 +81,11 @@ def process_file(self, file_id: str) -> str:
 @worker_process_init.connect
 def _load_label_model(**kwargs) -> None:
     """Load the label model in each worker process (onnxruntime sessions do not survive fork)."""
-    from files.processing.labels import LabelsUnavailable, warm_up
+    from files.processing.labels import RUNTIME_ERRORS, LabelsUnavailable, warm_up
 
     try:
         warm_up()
-    except LabelsUnavailable as exc:
+    except (LabelsUnavailable, *RUNTIME_ERRORS) as exc:
         log.warning("labels unavailable in this worker: %s", exc)
 
 

@@ -310,6 +310,8 @@ PROCESSING_MAX_SVG_USES = env_int("PROCESSING_MAX_SVG_USES", 32)
 ALLOWED_CONTENT_TYPES = env_list("ALLOWED_CONTENT_TYPES", [])
 # Where derived models (the label classifier as ONNX) are cached.
 MODEL_CACHE_DIR = Path(env_str("MODEL_CACHE_DIR", str(VAR_DIR / "models")))
+# A worker that could not load the classifier labels nothing for this long, then tries again.
+LABELS_RETRY_MINUTES = env_int("LABELS_RETRY_MINUTES", 5)
 
 # --- Celery -----------------------------------------------------------------------
 

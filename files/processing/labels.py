@@ -22,6 +22,7 @@ import os
 import pickle
 import tempfile
 import threading
+import time
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ import cv2
 import numpy as np
 import onnx
 import onnxruntime
+import onnxruntime.capi.onnxruntime_pybind11_state
 from django.conf import settings
 from onnx import helper, numpy_helper
 from PIL import Image
@@ -41,6 +43,19 @@ log = logging.getLogger(__name__)
 
 class LabelsUnavailable(Exception):
     """The classifier cannot be loaded or built; the message says why."""
+
+
+# What onnxruntime and OpenCV raise when a loaded model or the face detector fails on a
+# picture. onnxruntime's errors (Fail, InvalidArgument, RuntimeException, ...) have no common
+# base below Exception, so they are collected from the module that defines them.
+RUNTIME_ERRORS: tuple[type[Exception], ...] = (
+    cv2.error,
+    *(
+        value
+        for value in vars(onnxruntime.capi.onnxruntime_pybind11_state).values()
+        if isinstance(value, type) and issubclass(value, Exception)
+    ),
+)
 
 
 # --- Tunables ---------------------------------------------------------------------
@@ -680,16 +695,29 @@ def _write_atomically(target: Path, data: bytes) -> None:
 
 _session: onnxruntime.InferenceSession | None = None
 _session_lock = threading.Lock()
+# When loading last failed (time.monotonic()) and why. Building the model costs 160–260 ms,
+# so without this every image would pay it again while the cache stays unwritable.
+_load_failure: tuple[float, str] | None = None
 
 
 def _session_get() -> onnxruntime.InferenceSession:
     # One session per process: it holds 19 MB of weights, and onnxruntime's run() is
     # thread-safe. The lock only stops two threads building it at the same time.
-    global _session
+    global _session, _load_failure
     if _session is None:
         with _session_lock:
             if _session is None:
-                _session = _session_load(model_path())
+                retry_after = settings.LABELS_RETRY_MINUTES * 60
+                if _load_failure is not None and time.monotonic() - _load_failure[0] < retry_after:
+                    raise LabelsUnavailable(_load_failure[1])
+                try:
+                    _session = _session_load(model_path())
+                except LabelsUnavailable as exc:
+                    # Tried again after a while, so a fixed cache directory needs no worker restart.
+                    _load_failure = (time.monotonic(), str(exc))
+                    log.warning("labels unavailable: %s; next attempt in %s min", exc, settings.LABELS_RETRY_MINUTES)
+                    raise
+                _load_failure = None
     return _session
 
 

@@ -73,14 +73,19 @@ def _store_renditions(blob: Blob, renditions) -> None:
 
 
 def _labels_for(picture) -> tuple[list[dict], str | None]:
+    """Labels and None, or no labels and why: labels are extras, so they never fail a file."""
     try:
-        from files.processing.labels import LabelsUnavailable, image_labels
+        from files.processing.labels import RUNTIME_ERRORS, LabelsUnavailable, image_labels
     except ImportError as exc:  # pragma: no cover - a broken install
         return [], f"labels unavailable: {exc}"
     try:
         return image_labels(picture), None
     except LabelsUnavailable as exc:
         return [], f"labels unavailable: {exc}"
+    except RUNTIME_ERRORS as exc:
+        # The model loaded but failed on this picture (or the face detector did).
+        log.warning("labelling failed: %r", exc)
+        return [], f"labels unavailable: labelling failed ({exc})"
 
 
 def _analyse(blob: Blob, path: str) -> dict:

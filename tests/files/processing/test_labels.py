@@ -50,10 +50,9 @@ def assert_well_formed(found: list[dict]) -> None:
 
 
 @pytest.fixture
-def fresh_cache(settings, tmp_path, monkeypatch) -> Path:
+def fresh_cache(settings, tmp_path, no_label_model) -> Path:
     """An empty model cache and no loaded session, so the next call builds from scratch."""
     settings.MODEL_CACHE_DIR = tmp_path / "models"
-    monkeypatch.setattr(labels, "_session", None)
     return settings.MODEL_CACHE_DIR
 
 

@@ -58,13 +58,15 @@ def blob_lock(*, tenant: Tenant, sha256: str, size: int, content_type: str, writ
     """The locked blob row for this content, created if `written` (the bytes are stored);
     call inside a transaction."""
     if written:
-        # Insert unless present, without a savepoint: a concurrent insert of the same content
-        # makes this wait on the unique index and then do nothing.
+        # One statement, no savepoint: INSERT … ON CONFLICT DO UPDATE creates the row or locks
+        # the one there (a concurrent insert of the same content waits on the unique index).
+        # Same content, same size: the update changes nothing.
         key = storage.blob_key(tenant.id, sha256)
+        blob = Blob(tenant=tenant, sha256=sha256, size=size, content_type=content_type, storage_key=key)
         Blob.objects.bulk_create(
-            [Blob(tenant=tenant, sha256=sha256, size=size, content_type=content_type, storage_key=key)],
-            ignore_conflicts=True,
+            [blob], update_conflicts=True, unique_fields=["tenant", "sha256"], update_fields=["size"]
         )
+        return blob
     blob = Blob.objects.select_for_update().filter(tenant=tenant, sha256=sha256).first()
     if blob is None:
         raise BlobVanished()

@@ -44,8 +44,8 @@ def test_upload_returns_file_shape_and_stores_bytes_with_checksum(editor, tenant
 def test_upload_queries(editor, tenant, django_assert_num_queries):
     upload(editor, tenant, "first.txt", b"the first upload of the test")
     # Token, membership, one query for dedup and quota; then, in the transaction (a savepoint
-    # here): insert-or-keep the blob and lock it, the name check, version, file, event.
-    with django_assert_num_queries(11):
+    # here): the blob's upsert, the name check, version, file, event.
+    with django_assert_num_queries(10):
         response = upload(editor, tenant, "second.txt", b"new content")
     assert response.status_code == 201
 
@@ -67,6 +67,35 @@ def test_same_bytes_twice_in_one_tenant_are_stored_once(editor, tenant):
     assert editor.delete(f"/api/v1/tenants/{tenant.slug}/files/{second['id']}/?permanent=true").status_code == 204
     assert tenant_objects(tenant) == []
     assert not Blob.objects.filter(tenant=tenant).exists()
+
+
+def test_same_new_bytes_uploaded_at_once_make_one_blob(editor, tenant, transactional_db):
+    import threading
+
+    from django.db import connection
+
+    data = b"the same new bytes, from several clients at once"
+    clients = [client_for(editor.user) for _ in range(6)]
+    barrier = threading.Barrier(len(clients))
+    codes = []
+
+    def send(client, n: int) -> None:
+        try:
+            barrier.wait()
+            codes.append(upload(client, tenant, f"copy-{n}.txt", data).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(client, n)) for n, client in enumerate(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert codes == [201] * len(clients)
+    blob = Blob.objects.get(tenant=tenant)
+    assert blob.sha256 == sha(data) and blob.size == len(data)
+    assert FileVersion.objects.filter(blob=blob).count() == len(clients)
+    assert tenant_objects(tenant) == [storage.blob_key(tenant.id, sha(data))]
 
 
 def test_same_bytes_in_two_tenants_are_two_blobs(editor, tenant):

@@ -3,6 +3,12 @@
 Safe to run twice (a redelivered task after a worker died): renditions are written under
 fixed keys and recorded with get_or_create on (blob, kind, format), and the final save
 only lands if the file still points at the version that was processed.
+
+Each run replaces `metadata`, `labels` and the extracted text as a whole: they describe the
+current version's bytes, so nothing of an earlier version (its GPS position, its camera) or
+of an earlier run (`labels_unavailable`) survives. The one key kept is `extension_mismatch`,
+which is about the file (its name) as much as the content; it is recomputed from both, since a
+new version can change the answer. A failed file has only that key, no labels and no text.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from django.utils import timezone
 from files import storage
 from files.models import Blob, File, FileStatus, Rendition
 from files.processing.errors import ProcessingError
+from files.processing.sniff import extension_mismatch
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +156,17 @@ def file_process(*, file_id, force: bool = False) -> str:
             analysed = _analyse(blob, path)
         _store_renditions(blob, analysed["renditions"])
     except ProcessingError as exc:
-        _finish(file, version_id, status=FileStatus.FAILED, error=exc.message, error_code=exc.code)
+        _finish(
+            file,
+            version_id,
+            status=FileStatus.FAILED,
+            error=exc.message,
+            error_code=exc.code,
+            **_nothing_found(file, blob),
+        )
         log.info("processing %s failed: %s", file.pk, exc.code)
         return FileStatus.FAILED
-    metadata = {**file.metadata, **analysed["metadata"]}
+    metadata = {**_file_metadata(file, blob), **analysed["metadata"]}
     metadata["processing_ms"] = analysed["timings"]  # per stage, for people wondering why a file is slow
     text = analysed["text"][: settings.PROCESSING_MAX_TEXT_CHARS]
     _finish(
@@ -179,10 +193,34 @@ def _finish(file: File, version_id: int, *, status: str, error: str = "", error_
         locked.save(update_fields=["status", "error", "error_code", *fields, "updated_at"])
 
 
+def _file_metadata(file: File, blob: Blob) -> dict:
+    """The metadata keys that do not come from analysing the content (see the module docstring)."""
+    return {"extension_mismatch": extension_mismatch(content_type=blob.content_type, name=file.name)}
+
+
+def _nothing_found(file: File, blob: Blob) -> dict:
+    return {"metadata": _file_metadata(file, blob), "labels": [], "content_text": ""}
+
+
 def file_failed(*, file_id, code: str, message: str) -> None:
-    File.objects.filter(pk=file_id).update(
-        status=FileStatus.FAILED, error=message, error_code=code, updated_at=timezone.now()
-    )
+    """Mark a file whose processing broke off `failed`, as if nothing had been found.
+
+    Only while it is `processing`: a version uploaded meanwhile made it pending again, and
+    that version's own task decides its outcome.
+    """
+    with transaction.atomic():
+        file = (
+            File.objects.select_for_update(of=("self",))
+            .select_related("current_version__blob")
+            .filter(pk=file_id, status=FileStatus.PROCESSING, current_version__isnull=False)
+            .first()
+        )
+        if file is None:
+            return
+        file.status, file.error, file.error_code = FileStatus.FAILED, message[:2000], code
+        for name, value in _nothing_found(file, file.current_version.blob).items():
+            setattr(file, name, value)
+        file.save(update_fields=["status", "error", "error_code", "metadata", "labels", "content_text", "updated_at"])
 
 
 def queue_processing(file: File) -> None:

@@ -122,7 +122,14 @@ def sniff(file: BinaryIO, name: str) -> Sniffed:
         raise _refuse(f"Files named {extension} are not accepted: they can run code.")
     if content_type not in allowed_types():
         raise _refuse(f"This type of file ({content_type}) is not accepted.")
-    return Sniffed(content_type=content_type, extension_mismatch=_mismatch(content_type, extension))
+    return Sniffed(
+        content_type=content_type, extension_mismatch=extension_mismatch(content_type=content_type, name=name)
+    )
+
+
+def extension_mismatch(*, content_type: str, name: str) -> bool:
+    """Whether the name's extension disagrees with the real type (a PNG named `.jpg`)."""
+    return _mismatch(content_type, os.path.splitext(name)[1].lower())
 
 
 def _mismatch(content_type: str, extension: str) -> bool:

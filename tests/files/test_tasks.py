@@ -137,3 +137,25 @@ def test_a_task_delivered_again_after_completion_changes_nothing(editor, tenant,
     again = editor.get(url).json()
     assert again["status"] == "completed" and again["updated_at"] > before["updated_at"]
     assert len(rendition_state(tenant)[0]) == 6
+
+
+@pytest.mark.django_db
+def test_an_older_versions_task_giving_up_does_not_fail_the_newer_version(editor, tenant):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from files.processing.pipeline import file_failed
+
+    file_id = upload(editor, tenant, "a.jpg", PHOTO.read_bytes()).json()["id"]
+    File.objects.filter(pk=file_id).update(status="processing")  # version 1's task is retrying
+    response = editor.post(
+        f"/api/v1/tenants/{tenant.slug}/files/{file_id}/versions/",
+        {"file": SimpleUploadedFile("a.jpg", (CORPUS / "photo_exif" / "Kodak_CX7530.jpg").read_bytes())},
+        format="multipart",
+    )
+    assert response.status_code == 201
+
+    # ... and gives up after its last retry, once version 2 is pending with a task of its own.
+    file_failed(file_id=file_id, code="storage_unavailable", message="Storage stayed unavailable; reprocess later.")
+
+    assert File.objects.get(pk=file_id).status == "pending"
+    assert process_file.apply(args=(file_id,)).result == "completed"

@@ -8,6 +8,7 @@ from io import BytesIO
 
 import pytest
 import requests
+from django.core.files.uploadedfile import SimpleUploadedFile
 from onnx import TensorProto, helper
 from PIL import Image
 
@@ -199,6 +200,49 @@ def test_a_model_failing_at_run_time_leaves_the_file_completed_without_labels(
     assert file.labels == [] and "INVALID_ARGUMENT" in file.metadata["labels_unavailable"]
     assert Rendition.objects.filter(blob__sha256=file.sha256).count() == 6
     assert any("labelling" in record.getMessage() for record in caplog.records)
+
+
+def test_each_version_gets_only_its_own_metadata_labels_and_text(editor, tenant):
+    url = f"/api/v1/tenants/{tenant.slug}/files/"
+    photo = (CORPUS / "photo_exif" / "court-exif.jpg").read_bytes()
+    file_id = upload(editor, tenant, "plan.jpg", photo).json()["id"]
+    file_process(file_id=file_id)
+    first = editor.get(f"{url}{file_id}/").json()
+    assert first["metadata"]["gps"] and first["metadata"]["camera_model"] == "NIKON D2H"
+
+    def new_version(name: str, data: bytes) -> dict:
+        response = editor.post(
+            f"{url}{file_id}/versions/", {"file": SimpleUploadedFile(name, data)}, format="multipart"
+        )
+        assert response.status_code == 201, response.content
+        file_process(file_id=file_id)
+        return editor.get(f"{url}{file_id}/").json()
+
+    # A PDF replaces the photo: nothing of the photo stays, and the name no longer fits the content.
+    second = new_version("plan.pdf", (CORPUS / "document_pdf" / "crazyones.pdf").read_bytes())
+    assert second["status"] == "completed" and second["metadata"]["page_count"] == 1
+    assert not {"gps", "camera_make", "camera_model", "taken_at", "width"} & second["metadata"].keys()
+    assert second["metadata"]["extension_mismatch"] is True
+    assert [label["name"] for label in second["labels"]] == ["document"]
+    assert "crazy ones" in File.objects.get(pk=file_id).content_text.lower()
+
+    # A broken version: failed, showing nothing of the PDF either (not its text in search).
+    third = new_version("plan.jpg", (CORPUS / "broken_or_malicious" / "truncated_jpeg.jpg").read_bytes())
+    assert third["status"] == "failed"
+    assert third["metadata"] == {"extension_mismatch": False} and third["labels"] == []
+    assert File.objects.get(pk=file_id).content_text == ""
+
+
+def test_a_successful_reprocess_clears_labels_unavailable(editor, tenant, settings, unwritable_model_cache):
+    settings.LABELS_RETRY_MINUTES = 0
+    file_id = upload(editor, tenant, "a.jpg", (CORPUS / "photo_exif" / "Canon_40D.jpg").read_bytes()).json()["id"]
+    file_process(file_id=file_id)
+    assert "labels_unavailable" in File.objects.get(pk=file_id).metadata
+
+    unwritable_model_cache.unlink()
+    file_process(file_id=file_id, force=True)
+    file = File.objects.get(pk=file_id)
+    assert file.labels and "labels_unavailable" not in file.metadata
 
 
 def test_purging_the_last_file_removes_its_renditions_from_storage(editor, tenant):

@@ -6,10 +6,12 @@ us when it disagrees with the content (recorded as `extension_mismatch`).
 
 from __future__ import annotations
 
+import codecs
 import mimetypes
 import os
 import re
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -241,49 +243,93 @@ def _ole_document(file: BinaryIO) -> str:
     raise _refuse("This kind of OLE file is not accepted.")
 
 
-SVG_SCRIPT = re.compile(rb"<\s*script|\bon[a-z]+\s*=|javascript\s*:|<\s*foreignObject", re.I)
-SVG_ENTITY = re.compile(rb"<!ENTITY|<!DOCTYPE[^>]*\[", re.I)
-SVG_EXTERNAL = re.compile(rb"""(?:xlink:)?href\s*=\s*["']\s*(?!#)[^"']+["']|url\(\s*["']?\s*(?!#)[a-z]+:""", re.I)
-SVG_USE = re.compile(rb"<\s*use\b", re.I)
-HTML = re.compile(rb"<\s*(?:!doctype\s+html|html|script|iframe|body|head)\b", re.I)
+SVG_SCRIPT = re.compile(r"<\s*script|\bon[a-z]+\s*=|javascript\s*:|<\s*foreignObject", re.I)
+SVG_ENTITY = re.compile(r"<!ENTITY|<!DOCTYPE[^>]*\[", re.I)
+SVG_EXTERNAL = re.compile(r"""(?:xlink:)?href\s*=\s*["']\s*(?!#)[^"']+["']|url\(\s*["']?\s*(?!#)[a-z]+:""", re.I)
+SVG_USE = re.compile(r"<\s*use\b", re.I)
+# Browsers allow no space after "<" in a tag at all; the bound keeps every match shorter than
+# the overlap between reads, so markup split across two reads is still found.
+HTML = re.compile(r"<\s{0,64}(?:!doctype\s{1,64}html|html|script|iframe|body|head)\b", re.I)
+EMAIL_HEADERS = re.compile(r"(?:(?:Received|Return-Path|From|To|Subject|Date|MIME-Version|Message-ID):[^\n]*\r?\n)+")
+
+# Text is checked in its own encoding: only a byte-order mark announces one whose markup is not
+# plain ASCII bytes (UTF-16 and UTF-32); UTF-16 without one has NULs and is refused as binary.
+# Everything else we accept as text (UTF-8, the Windows and ISO code pages, Shift-JIS, GBK, ...)
+# writes "<", letters and digits as ASCII, so Latin-1, which maps each byte to one character and
+# never fails, finds the same markup. UTF-32 marks come first: they begin with UTF-16's.
+TEXT_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+# The whole text is scanned for HTML, a read at a time, each read overlapping the last by more
+# than any match is long.
+SCAN_CHUNK_BYTES = 1024 * 1024
+SCAN_OVERLAP_CHARS = 256
+
+
+def _text_codec(head: bytes) -> str:
+    for bom, codec in TEXT_BOMS:
+        if head.startswith(bom):
+            return codec
+    return "latin-1"
+
+
+def _decoded(file: BinaryIO, codec: str) -> Iterator[str]:
+    """The file as text, a read at a time."""
+    file.seek(0)
+    decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+    while chunk := file.read(SCAN_CHUNK_BYTES):
+        if text := decoder.decode(chunk):
+            yield text
+    if text := decoder.decode(b"", final=True):
+        yield text
+
+
+def _search(file: BinaryIO, codec: str, pattern: re.Pattern) -> bool:
+    tail = ""
+    for text in _decoded(file, codec):
+        window = tail + text
+        if pattern.search(window):
+            return True
+        tail = window[-SCAN_OVERLAP_CHARS:]
+    return False
 
 
 def _text(head: bytes, file: BinaryIO, name: str) -> str:
-    stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if (
-        stripped[:5].lower() in (b"<?xml", b"<svg ", b"<svg>")
-        or stripped[:4].lower() == b"<svg"
-        or b"<svg" in head[:2048].lower()
-    ):
-        return _svg(file)
-    if stripped.startswith(b"#!") or stripped[:5].lower() == b"<?php":
+    codec = _text_codec(head)
+    start = codecs.getincrementaldecoder(codec)(errors="replace").decode(head)
+    stripped = start.lstrip("\ufeff \t\r\n")
+    if stripped[:5].lower() == "<?xml" or stripped[:4].lower() == "<svg" or "<svg" in start[:2048].lower():
+        return _svg(file, codec)
+    if stripped.startswith("#!") or stripped[:5].lower() == "<?php":
         raise _refuse("Scripts are not accepted.")
-    if HTML.search(head[:4096]):
-        raise _refuse("HTML pages are not accepted; they could run scripts in a browser.")
-    if not _looks_like_text(head):
+    if not _looks_like_text(start):
         raise _refuse("This type of file is not accepted.")
+    if _search(file, codec, HTML):
+        raise _refuse("HTML pages are not accepted; they could run scripts in a browser.")
     extension = os.path.splitext(name)[1].lower()
     if extension in TEXT_FLAVOURS:
         return TEXT_FLAVOURS[extension]
-    if re.match(rb"(?:(?:Received|Return-Path|From|To|Subject|Date|MIME-Version|Message-ID):[^\n]*\r?\n)+", stripped):
+    if EMAIL_HEADERS.match(stripped):
         return "message/rfc822"
     return "text/plain"
 
 
-def _looks_like_text(head: bytes) -> bool:
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return True  # UTF-16 with a byte-order mark
-    if b"\x00" in head:
+def _looks_like_text(start: str) -> bool:
+    if "\x00" in start:
         return False
-    controls = sum(1 for byte in head if byte < 32 and byte not in (9, 10, 12, 13, 27))
-    return controls <= len(head) // 100
+    controls = sum(1 for char in start if char < " " and char not in "\t\n\f\r\x1b")
+    return controls <= len(start) // 100
 
 
-def _svg(file: BinaryIO) -> str:
+def _svg(file: BinaryIO, codec: str) -> str:
     file.seek(0)
-    body = file.read(settings.PROCESSING_MAX_SVG_BYTES + 1)
-    if len(body) > settings.PROCESSING_MAX_SVG_BYTES:
+    if len(file.read(settings.PROCESSING_MAX_SVG_BYTES + 1)) > settings.PROCESSING_MAX_SVG_BYTES:
         raise _refuse("SVG files larger than the SVG limit are not accepted.")
+    body = "".join(_decoded(file, codec))
     if SVG_SCRIPT.search(body):
         raise _refuse("SVG with scripts or event handlers is not accepted.")
     if SVG_ENTITY.search(body):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import codecs
 import io
 import shutil
 
@@ -7,6 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from files.models import File, Folder
+from files.processing import sniff as sniff_module
 from files.processing.sniff import sniff
 from mediaportal.exceptions import UnsupportedMediaType
 from tests.files.conftest import tenant_objects, upload
@@ -33,6 +35,64 @@ pytestmark = pytest.mark.django_db
 def test_dangerous_or_unknown_content_is_refused(data, name):
     with pytest.raises(UnsupportedMediaType):
         sniff(io.BytesIO(data), name)
+
+
+PAGE = "<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>"
+WORDS = "The quick brown fox jumps over the lazy dog; 3 < 4 and 5 > 2.\n"
+SVG_ONLOAD = '<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><rect width="1" height="1"/></svg>'
+
+
+def utf16(text: str) -> bytes:
+    return codecs.BOM_UTF16_LE + text.encode("utf-16-le")
+
+
+HIDDEN_MARKUP = {
+    "utf-16 html": (utf16(PAGE), "page.txt"),
+    "utf-16-be html": (codecs.BOM_UTF16_BE + PAGE.encode("utf-16-be"), "page.txt"),
+    "utf-32 html": (PAGE.encode("utf-32"), "page.txt"),
+    "utf-16 script": (utf16("#!/bin/sh\nrm -rf ~\n"), "notes.txt"),
+    "html after 4 KiB": ((WORDS * 100 + PAGE).encode(), "notes.txt"),
+    "html after 64 KiB": ((WORDS * 2000 + "<script>alert(1)</script>").encode(), "notes.md"),
+    "utf-16 html after 4 KiB": (utf16(WORDS * 100 + PAGE), "notes.txt"),
+    "utf-16 svg with onload": (utf16(SVG_ONLOAD), "logo.svg"),
+    "utf-16 svg named txt": (utf16(SVG_ONLOAD), "logo.txt"),
+    "utf-8 bom svg with onload": (codecs.BOM_UTF8 + SVG_ONLOAD.encode(), "logo.svg"),
+}
+
+
+@pytest.mark.parametrize(("data", "name"), HIDDEN_MARKUP.values(), ids=HIDDEN_MARKUP.keys())
+def test_markup_hidden_by_encoding_or_position_is_refused(editor, tenant, data, name):
+    response = upload(editor, tenant, name, data)
+    assert response.status_code == 415, response.content
+    assert response.json()["code"] == "unsupported_media_type"
+    assert not File.objects.filter(tenant=tenant).exists() and tenant_objects(tenant) == []
+
+
+def test_markup_across_a_read_boundary_is_found():
+    for shift in range(-8, 9, 4):
+        data = b"a" * (sniff_module.SCAN_CHUNK_BYTES + shift) + b"<script>alert(1)</script>"
+        with pytest.raises(UnsupportedMediaType):
+            sniff(io.BytesIO(data), "notes.txt")
+        wide = utf16("a" * (sniff_module.SCAN_CHUNK_BYTES // 2 + shift) + "<script>")
+        with pytest.raises(UnsupportedMediaType):
+            sniff(io.BytesIO(wide), "notes.txt")
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "content_type"),
+    [
+        (utf16(WORDS * 3000), "notes.txt", "text/plain"),  # UTF-16 text, several reads long
+        ((WORDS * 3000).encode("cp1252"), "notes.txt", "text/plain"),
+        (codecs.BOM_UTF8 + (WORDS * 10).encode(), "notes.md", "text/markdown"),
+        (
+            utf16('<svg xmlns="http://www.w3.org/2000/svg"><rect width="1" height="1"/></svg>'),
+            "logo.svg",
+            "image/svg+xml",
+        ),
+    ],
+)
+def test_harmless_text_in_any_encoding_is_accepted(data, name, content_type):
+    assert sniff(io.BytesIO(data), name).content_type == content_type
 
 
 def test_harmless_mismatch_is_accepted_under_the_real_type():

@@ -42,14 +42,11 @@ def orphan_sweep() -> int:
 )
 def process_file(self, file_id: str) -> str:
     """Make renditions, metadata, text and labels for a file's current version."""
-    from django.db import OperationalError
-
-    from files.processing.pipeline import file_failed, file_process
-    from files.storage import StorageUnavailable
+    from files.processing.pipeline import TRANSIENT_ERRORS, file_crashed, file_failed, file_process
 
     try:
         return file_process(file_id=file_id)
-    except (StorageUnavailable, OperationalError) as exc:
+    except TRANSIENT_ERRORS as exc:
         # Transient: storage or database away. Retry with exponential backoff and jitter.
         if self.request.retries >= self.max_retries:
             log.warning("processing %s: %r after %d retries; giving up", file_id, exc, self.max_retries)
@@ -72,9 +69,7 @@ def process_file(self, file_id: str) -> str:
     except Exception:
         # A bug or an input no parser anticipated: the file says so instead of staying "processing".
         log.exception("processing %s crashed", file_id)
-        file_failed(
-            file_id=file_id, code="processing_error", message="Processing failed unexpectedly; the error was logged."
-        )
+        file_crashed(file_id=file_id)
         return "failed"
 
 

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from files import storage
@@ -200,6 +200,26 @@ def _file_metadata(file: File, blob: Blob) -> dict:
 
 def _nothing_found(file: File, blob: Blob) -> dict:
     return {"metadata": _file_metadata(file, blob), "labels": [], "content_text": ""}
+
+
+# Errors a later attempt may get past: storage or the database away for a while. Anything
+# else is the file's fault (ProcessingError) or a bug.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (storage.StorageUnavailable, OperationalError)
+
+
+def file_processing_interrupted(*, file_id) -> None:
+    """Put a file whose processing a transient error broke off back to `pending`, so a rerun or
+    the stale-processing sweep takes it up again instead of it showing `processing` for ever."""
+    File.objects.filter(pk=file_id, status=FileStatus.PROCESSING).update(
+        status=FileStatus.PENDING, updated_at=timezone.now()
+    )
+
+
+def file_crashed(*, file_id) -> None:
+    """Fail a file whose processing raised what no parser anticipated (log the traceback first)."""
+    file_failed(
+        file_id=file_id, code="processing_error", message="Processing failed unexpectedly; the error was logged."
+    )
 
 
 def file_failed(*, file_id, code: str, message: str) -> None:

@@ -1,13 +1,23 @@
-"""`manage.py reprocess [--tenant SLUG] [--status failed]`: run processing again."""
+"""`manage.py reprocess [--tenant SLUG] [--status failed] [--queue]`: run processing again.
+
+One file's trouble does not stop the run: a transient error (storage or database away)
+leaves that file `pending`, to be taken up by a later run or the stale-processing sweep, a
+crash fails it with `processing_error`, and the summary lists every file that did not complete.
+"""
 
 from __future__ import annotations
 
+import logging
+
 from django.core.management.base import BaseCommand, CommandError
+from django.db import OperationalError, close_old_connections
 from django.utils import timezone
 
 from files.models import File, FileStatus
-from files.processing.pipeline import file_process
+from files.processing.pipeline import TRANSIENT_ERRORS, file_crashed, file_process, file_processing_interrupted
 from mediaportal.progress import Progress
+
+log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -30,23 +40,58 @@ class Command(BaseCommand):
                 raise CommandError(f"No files in tenant {options['tenant']!r} (or no such tenant).")
         if options["status"]:
             files = files.filter(status=options["status"])
-        ids = list(files.order_by("created_at").values_list("id", flat=True))
-        progress = Progress(len(ids), label="reprocess", stream=self.stdout)
-        outcome: dict[str, int] = {}
-        for file_id in ids:
-            if options["queue"]:
-                from files.tasks import process_file
-
-                # Pending first: the task leaves a completed or failed version alone.
-                File.objects.filter(pk=file_id).update(
-                    status=FileStatus.PENDING, error="", error_code="", updated_at=timezone.now()
-                )
-                process_file.delay(str(file_id))
-                status = "queued"
-            else:
-                status = file_process(file_id=file_id, force=True)
+        listed = list(files.order_by("created_at").values_list("id", "name"))
+        progress = Progress(len(listed), label="reprocess", stream=self.stdout)
+        outcome = {"completed": 0, "failed": 0, "skipped": 0}
+        notes: list[str] = []
+        for file_id, name in listed:
+            status = self._queue(file_id) if options["queue"] else self._process(file_id)
             outcome[status] = outcome.get(status, 0) + 1
-            progress.advance(str(status))
+            if status == "failed":
+                file = File.objects.filter(pk=file_id).values("error_code", "error").first() or {}
+                notes.append(f"failed  {name} ({file_id}): {file.get('error_code')}: {file.get('error')}")
+            elif status == "skipped":
+                notes.append(f"skipped {name} ({file_id}): deleted meanwhile")
+            elif status == "pending":
+                notes.append(f"pending {name} ({file_id}): storage or database unavailable; run again later")
+            progress.advance(status)
         progress.close()
-        summary = ", ".join(f"{count} {status}" for status, count in sorted(outcome.items())) or "nothing to do"
-        self.stdout.write(self.style.SUCCESS(f"Done: {summary}."))
+        self.stdout.write(self.style.SUCCESS(f"Done: {self._summary(outcome)}."))
+        for line in notes:
+            self.stdout.write(f"  {line}")
+
+    def _process(self, file_id) -> str:
+        try:
+            status = file_process(file_id=file_id, force=True)
+        except TRANSIENT_ERRORS as exc:
+            log.warning("reprocessing %s: %r; left pending", file_id, exc)
+            if isinstance(exc, OperationalError):
+                close_old_connections()  # drops a broken connection; the next query opens a new one
+            try:
+                file_processing_interrupted(file_id=file_id)
+            except OperationalError:
+                pass  # the database is away: the file stays `processing` until the stale sweep finds it
+            return "pending"
+        except Exception:
+            log.exception("reprocessing %s crashed", file_id)
+            file_crashed(file_id=file_id)
+            return "failed"
+        return "skipped" if status == "gone" else status
+
+    def _queue(self, file_id) -> str:
+        from files.tasks import process_file
+
+        # Pending first: the task leaves a completed or failed version alone.
+        File.objects.filter(pk=file_id).update(
+            status=FileStatus.PENDING, error="", error_code="", updated_at=timezone.now()
+        )
+        process_file.delay(str(file_id))
+        return "queued"
+
+    @staticmethod
+    def _summary(outcome: dict[str, int]) -> str:
+        parts = [f"{outcome.pop(key)} {key}" for key in ("completed", "failed", "skipped")]
+        if pending := outcome.pop("pending", 0):
+            parts.append(f"{pending} left pending (storage or database unavailable)")
+        parts += [f"{count} {status}" for status, count in sorted(outcome.items())]
+        return ", ".join(parts)

@@ -144,8 +144,31 @@ def test_import_mirrors_folders_skips_duplicates_and_lists_refusals(editor, tena
 
 def test_reprocess_command_processes_failed_files(editor, tenant):
     good = upload(editor, tenant, "a.jpg", (CORPUS / "photo_exif" / "Canon_40D.jpg").read_bytes()).json()
-    File.objects.filter(pk=good["id"]).update(status="failed", error="old failure", error_code="x")
+    bad = upload(editor, tenant, "b.jpg", (CORPUS / "broken_or_malicious" / "truncated_jpeg.jpg").read_bytes()).json()
+    done = upload(editor, tenant, "c.txt", b"already fine").json()
+    File.objects.filter(pk__in=[good["id"], bad["id"]]).update(status="failed", error="old failure", error_code="x")
+    File.objects.filter(pk=done["id"]).update(status="completed")
     out = io.StringIO()
     call_command("reprocess", "--tenant", tenant.slug, "--status", "failed", stdout=out)
-    assert "Done: 1 completed." in out.getvalue()
-    assert File.objects.get(pk=good["id"]).status == "completed"
+    text = out.getvalue()
+    assert "Done: 1 completed, 1 failed, 0 skipped." in text
+    bad_file = File.objects.get(pk=bad["id"])
+    assert f"failed  b.jpg ({bad['id']}): {bad_file.error_code}" in text
+    assert File.objects.get(pk=good["id"]).status == "completed" and bad_file.status == "failed"
+
+
+def test_reprocess_command_goes_on_after_a_transient_error(editor, tenant, disposable_s3):
+    photo = (CORPUS / "photo_exif" / "Canon_40D.jpg").read_bytes()
+    ids = [upload(editor, tenant, f"{n}.jpg", photo + bytes([n])).json()["id"] for n in range(3)]
+    File.objects.filter(pk__in=ids).update(status="failed", error="old failure", error_code="x")
+    disposable_s3.stop_s3()
+
+    out = io.StringIO()
+    call_command("reprocess", "--tenant", tenant.slug, stdout=out)
+
+    # Each file was tried, and each is pending again for a later run or the stale-processing sweep.
+    text = out.getvalue()
+    assert "Done: 0 completed, 0 failed, 0 skipped, 3 left pending (storage or database unavailable)." in text
+    for n, file_id in enumerate(ids):
+        assert f"pending {n}.jpg ({file_id})" in text
+    assert set(File.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"pending"}

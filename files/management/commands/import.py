@@ -1,17 +1,24 @@
 """`manage.py import PATH --tenant SLUG [--folder PATH]`: bring a directory tree in.
 
-Folders are mirrored; identical files already present (same folder, name and bytes) are
-skipped, so an interrupted import can simply be run again.
+Folders are mirrored; a file an earlier run imported is skipped, so an interrupted import
+can simply be run again. "Imported before" means a file in the same folder with the same
+bytes under the name the upload made of this one: the cleaned name ("notes.txt." is stored
+as "notes.txt"), in any case, or numbered after a clash ("photo (1).jpg" next to "Photo.jpg").
+Each stored file answers for one source file only, so two sources with the same bytes and
+names differing only by case are both imported, and both recognised on the next run.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Membership, Role
 from files.models import File, Folder
+from files.names import clean_name
 from files.services.files import file_upload
 from files.services.folders import folder_create
 from files.uploads import HashedUpload
@@ -23,6 +30,25 @@ def _chunks(path: Path, size: int = 1024 * 1024):
     with open(path, "rb") as handle:
         while chunk := handle.read(size):
             yield chunk
+
+
+def _imported_before(*, membership: Membership, folder: Folder | None, name: str, sha256: str, claimed: set):
+    """The id of the file an earlier run made from this source file, or None (see the module docstring)."""
+    clean = clean_name(name)
+    stem, extension = os.path.splitext(clean)
+    stored_as = re.compile(rf"{re.escape(stem)}(?: \(\d+\))?{re.escape(extension)}", re.IGNORECASE)
+    # Files with these bytes in one folder are few, so the names are compared here.
+    candidates = (
+        File.objects.filter(tenant=membership.tenant, folder=folder, sha256=sha256, deleted_at__isnull=True)
+        .order_by("created_at")
+        .values_list("id", "name")
+    )
+    matches = [
+        (file_id, stored) for file_id, stored in candidates if file_id not in claimed and stored_as.fullmatch(stored)
+    ]
+    # The exact name first: with "PHOTO.JPG" and "Photo (1).jpg" both stored, PHOTO.JPG is the first.
+    matches.sort(key=lambda match: match[1] != clean)
+    return matches[0][0] if matches else None
 
 
 class Command(BaseCommand):
@@ -47,23 +73,26 @@ class Command(BaseCommand):
         paths = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
         progress = Progress(len(paths), label="import", stream=self.stdout)
         folders: dict[Path, Folder | None] = {root: base}
+        claimed: set = set()  # files already matched to a source file in this run
         imported, skipped, refused = 0, 0, []
         for path in paths:
             folder = self._mirror(membership, folders, root, path.parent)
             upload = HashedUpload.from_chunks(_chunks(path), name=path.name)
-            existing = File.objects.filter(
-                tenant=membership.tenant, folder=folder, name=path.name, sha256=upload.sha256, deleted_at__isnull=True
+            existing = _imported_before(
+                membership=membership, folder=folder, name=path.name, sha256=upload.sha256, claimed=claimed
             )
-            if existing.exists():
+            if existing is not None:
+                claimed.add(existing)
                 skipped += 1
             else:
                 try:
-                    file_upload(
+                    file = file_upload(
                         membership=membership,
                         upload=upload,
                         folder_id=folder.pk if folder else None,
                         on_conflict="rename",
                     )
+                    claimed.add(file.pk)
                     imported += 1
                 except ApplicationError as exc:
                     refused.append(f"{path.relative_to(root)}: {exc.detail}")
@@ -94,8 +123,12 @@ class Command(BaseCommand):
         return folder
 
     def _child(self, membership: Membership, parent: Folder | None, name: str) -> Folder:
+        # Looked up under the name folder_create stores ("Scans." becomes "Scans").
         existing = Folder.objects.filter(
-            tenant=membership.tenant, parent=parent, name__iexact=name, deleted_at__isnull=True
+            tenant=membership.tenant,
+            parent=parent,
+            name__iexact=clean_name(name, kind="folder"),
+            deleted_at__isnull=True,
         ).first()
         return existing or folder_create(membership=membership, name=name, parent_id=parent.pk if parent else None)
 

@@ -142,6 +142,32 @@ def test_import_mirrors_folders_skips_duplicates_and_lists_refusals(editor, tena
     assert File.objects.filter(tenant=tenant).count() == 3
 
 
+def test_import_run_again_creates_nothing_twice_when_names_were_cleaned_or_renamed(editor, tenant, tmp_path):
+    photo, other = ((CORPUS / "photo_exif" / name).read_bytes() for name in ("Canon_40D.jpg", "Kodak_CX7530.jpg"))
+    tree = tmp_path / "tree"
+    (tree / "Scans.").mkdir(parents=True)  # stored as "Scans"
+    (tree / "Scans." / "notes.txt.").write_bytes(b"a name with a trailing dot")  # stored as "notes.txt"
+    (tree / "PHOTO.JPG").write_bytes(photo)
+    (tree / "Photo.jpg").write_bytes(photo)  # same bytes, a name differing only by case: "Photo (1).jpg"
+    (tree / "photo.jpg").write_bytes(other)  # other bytes, the same name but for case: "photo (2).jpg"
+
+    def run() -> str:
+        out = io.StringIO()
+        call_command("import", str(tree), "--tenant", tenant.slug, stdout=out)
+        return out.getvalue()
+
+    assert "Imported 4, skipped 0 already present, refused 0." in run()
+    names = set(File.objects.filter(tenant=tenant).values_list("name", flat=True))
+    assert names == {"notes.txt", "PHOTO.JPG", "Photo (1).jpg", "photo (2).jpg"}
+
+    # As after an interruption: the run is repeated, and only what is missing is made.
+    File.objects.filter(tenant=tenant, name="photo (2).jpg").delete()
+    assert "Imported 1, skipped 3 already present, refused 0." in run()
+    assert "Imported 0, skipped 4 already present, refused 0." in run()
+    assert File.objects.filter(tenant=tenant).count() == 4
+    assert list(Folder.objects.filter(tenant=tenant).values_list("path", flat=True)) == ["/Scans/"]
+
+
 def test_reprocess_command_processes_failed_files(editor, tenant):
     good = upload(editor, tenant, "a.jpg", (CORPUS / "photo_exif" / "Canon_40D.jpg").read_bytes()).json()
     bad = upload(editor, tenant, "b.jpg", (CORPUS / "broken_or_malicious" / "truncated_jpeg.jpg").read_bytes()).json()

@@ -14,5 +14,7 @@ class FilesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from files import checks  # noqa: F401 - registers the system checks
+
         # Clients are cached per process; a changed endpoint (tests, reconfiguration) needs new ones.
         setting_changed.connect(_reset_s3_clients, dispatch_uid="files.reset_s3_clients")

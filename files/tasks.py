@@ -30,6 +30,16 @@ def orphan_sweep() -> int:
     return blobs.orphan_sweep()
 
 
+@shared_task(name="files.processing_requeue_stale", **MAINTENANCE)
+def requeue_stale_processing() -> int:
+    """Queue processing for files stuck in pending or processing (a broker down at upload, a lost worker)."""
+    from files.processing.pipeline import processing_requeue_stale
+
+    return processing_requeue_stale()
+
+
+# The hard time limit must stay below PROCESSING_STALE_MINUTES (a system check says so), or
+# the stale sweep could queue a file a task is still working on.
 @shared_task(
     bind=True,
     name="files.process_file",

@@ -312,6 +312,9 @@ ALLOWED_CONTENT_TYPES = env_list("ALLOWED_CONTENT_TYPES", [])
 MODEL_CACHE_DIR = Path(env_str("MODEL_CACHE_DIR", str(VAR_DIR / "models")))
 # A worker that could not load the classifier labels nothing for this long, then tries again.
 LABELS_RETRY_MINUTES = env_int("LABELS_RETRY_MINUTES", 5)
+# Files pending or processing for longer are queued again by a sweep (their task was lost:
+# the broker was down at upload, or the worker died). Must exceed a task's hard time limit.
+PROCESSING_STALE_MINUTES = env_int("PROCESSING_STALE_MINUTES", 15)
 
 # --- Celery -----------------------------------------------------------------------
 
@@ -333,6 +336,7 @@ CELERY_TASK_ROUTES = {
     "files.upload_sessions_expire": {"queue": "maintenance"},
     "files.orphan_sweep": {"queue": "maintenance"},
     "files.reindex_tenant": {"queue": "maintenance"},
+    "files.processing_requeue_stale": {"queue": "maintenance"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -354,6 +358,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "trash-purge": {"task": "files.trash_purge_expired", "schedule": timedelta(days=1)},
     "upload-sessions-expire": {"task": "files.upload_sessions_expire", "schedule": timedelta(hours=1)},
     "orphan-sweep": {"task": "files.orphan_sweep", "schedule": timedelta(hours=6)},
+    "processing-requeue-stale": {"task": "files.processing_requeue_stale", "schedule": timedelta(minutes=5)},
 }
 
 # --- API --------------------------------------------------------------------------

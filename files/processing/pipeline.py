@@ -13,6 +13,7 @@ new version can change the answer. A failed file has only that key, no labels an
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -20,11 +21,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import OperationalError, transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from files import storage
 from files.models import Blob, File, FileStatus, Rendition
@@ -244,8 +247,57 @@ def file_failed(*, file_id, code: str, message: str) -> None:
 
 
 def queue_processing(file: File) -> None:
-    """Hand the file's current version to a worker once the transaction commits."""
+    """Hand the file's current version to a worker once the transaction commits.
+
+    The upload is stored by then, so a broker that is down must not turn it into an error:
+    the failure is logged, the file stays `pending`, and processing_requeue_stale queues it
+    once it has waited PROCESSING_STALE_MINUTES.
+    """
+    transaction.on_commit(functools.partial(_send, str(file.pk)), robust=True)
+
+
+def _send(file_id: str) -> bool:
+    """Queue the processing task now; False (logged) when the broker cannot be reached."""
     from files.tasks import process_file
 
-    file_id = str(file.pk)
-    transaction.on_commit(lambda: process_file.delay(file_id))
+    try:
+        process_file.delay(file_id)
+    except KombuOperationalError as exc:
+        log.warning("could not queue processing of %s (%s); the stale-processing sweep will", file_id, exc)
+        return False
+    return True
+
+
+def processing_requeue_stale(*, older_than: timedelta | None = None) -> int:
+    """Queue processing again for files `pending` or `processing` for longer than
+    PROCESSING_STALE_MINUTES; returns how many were queued.
+
+    Such a file's task never reached the broker (it was down at upload) or was lost with its
+    worker. A file being worked on is never taken for stuck: a task's hard time limit is
+    shorter than the period (a system check says so), and every attempt, retries included,
+    touches `updated_at`. A queued file gets a fresh `updated_at`, so a long queue makes at
+    most one extra message per file and period; the task is idempotent anyway.
+    """
+    cutoff = timezone.now() - (older_than or timedelta(minutes=settings.PROCESSING_STALE_MINUTES))
+    stale = list(
+        File.objects.filter(
+            status__in=[FileStatus.PENDING, FileStatus.PROCESSING],
+            updated_at__lt=cutoff,
+            deleted_at__isnull=True,
+            current_version__isnull=False,
+        )
+        .order_by("updated_at")
+        .values_list("id", "status", "updated_at")
+    )
+    queued = 0
+    for file_id, status, updated_at in stale:
+        if not _send(str(file_id)):
+            break  # the broker is down: the next sweep tries them all again
+        queued += 1
+        # Unless a task has taken the file meanwhile: `pending`, since nothing is at work on it.
+        File.objects.filter(pk=file_id, status=status, updated_at=updated_at).update(
+            status=FileStatus.PENDING, updated_at=timezone.now()
+        )
+    if stale:
+        log.info("requeued %d of %d files stuck in pending or processing", queued, len(stale))
+    return queued

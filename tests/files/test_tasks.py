@@ -1,15 +1,24 @@
 from __future__ import annotations
 
+import base64
+import io
+import json
 import logging
+import socket
 import tempfile
+from datetime import timedelta
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.utils import timezone
 
 from files import storage
 from files.models import File, Rendition
-from files.tasks import process_file
+from files.tasks import process_file, requeue_stale_processing
 from mediaportal.celery import app
 from tests.files.conftest import upload
 from tests.helpers import CORPUS
@@ -25,13 +34,19 @@ def test_tasks_are_routed_to_their_queues():
         "files.upload_sessions_expire",
         "files.orphan_sweep",
         "files.reindex_tenant",
+        "files.processing_requeue_stale",
     ):
         assert queue_of(sweep) == "maintenance"
 
 
 def test_beat_schedules_every_sweep():
     scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert scheduled == {"files.trash_purge_expired", "files.upload_sessions_expire", "files.orphan_sweep"}
+    assert scheduled == {
+        "files.trash_purge_expired",
+        "files.upload_sessions_expire",
+        "files.orphan_sweep",
+        "files.processing_requeue_stale",
+    }
     assert set(scheduled) <= set(app.tasks)
 
 
@@ -159,3 +174,99 @@ def test_an_older_versions_task_giving_up_does_not_fail_the_newer_version(editor
 
     assert File.objects.get(pk=file_id).status == "pending"
     assert process_file.apply(args=(file_id,)).result == "completed"
+
+
+# --- A broker that is down when an upload commits ------------------------------------------
+
+
+def _use_broker(url: str) -> None:
+    app.conf.broker_url = url
+    # Connections are pooled per app: drop the pools so the next send connects to `url`.
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker():
+    """Switches the Celery broker off (a port nothing listens on) and on again; reads and empties
+    the real `processing` queue."""
+
+    class Broker:
+        url = app.conf.broker_url
+
+        def stop(self) -> None:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            _use_broker(f"redis://127.0.0.1:{port}/0")
+
+        def start(self) -> None:
+            _use_broker(self.url)
+
+        def queued(self) -> list[tuple[str, list]]:
+            """(task name, args) of each message waiting in the processing queue."""
+            with app.connection_for_read() as connection:
+                raw = connection.default_channel.client.lrange("processing", 0, -1)
+            messages = [json.loads(item) for item in raw]
+            return [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[0]) for m in messages]
+
+        def purge(self) -> None:
+            with app.connection_for_read() as connection:
+                connection.default_channel.client.delete("processing")
+
+    broker = Broker()
+    broker.purge()
+    yield broker
+    broker.start()
+    broker.purge()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_while_the_broker_is_down_is_stored_and_queued_by_the_sweep(editor, tenant, broker, settings, caplog):
+    broker.stop()
+    with caplog.at_level(logging.WARNING):
+        response = upload(editor, tenant, "a.jpg", PHOTO.read_bytes())
+    assert response.status_code == 201, response.content
+    file_id = response.json()["id"]
+    assert File.objects.get(pk=file_id).status == "pending"
+    assert any(file_id in record.getMessage() for record in caplog.records if record.levelno == logging.WARNING)
+
+    broker.start()
+    out = io.StringIO()
+    call_command("requeue_stale", stdout=out)  # too young to be called stuck: a worker may be on it
+    assert "Queued 0 files" in out.getvalue() and broker.queued() == []
+
+    stuck = timezone.now() - timedelta(minutes=settings.PROCESSING_STALE_MINUTES + 1)
+    File.objects.filter(pk=file_id).update(updated_at=stuck)
+    call_command("requeue_stale", stdout=out)
+    assert "Queued 1 file" in out.getvalue()
+    assert broker.queued() == [("files.process_file", [file_id])]
+    call_command("requeue_stale", stdout=out)  # queued once per stale period, not once per sweep
+    assert len(broker.queued()) == 1
+
+    assert process_file.apply(args=broker.queued()[0][1]).result == "completed"
+    assert editor.get(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/").json()["status"] == "completed"
+
+
+@pytest.mark.django_db
+def test_the_sweep_requeues_files_stuck_processing_and_leaves_the_rest(editor, tenant, broker, settings):
+    ids = {n: upload(editor, tenant, f"{n}.txt", f"file {n}".encode()).json()["id"] for n in range(4)}
+    stuck = timezone.now() - timedelta(minutes=settings.PROCESSING_STALE_MINUTES + 1)
+    File.objects.filter(pk=ids[0]).update(status="processing", updated_at=stuck)  # its worker vanished
+    File.objects.filter(pk=ids[1]).update(status="processing")  # being processed right now
+    File.objects.filter(pk=ids[2]).update(status="completed", updated_at=stuck)
+    File.objects.filter(pk=ids[3]).update(status="failed", updated_at=stuck)
+
+    assert requeue_stale_processing.apply().result == 1
+
+    assert broker.queued() == [("files.process_file", [ids[0]])]
+    statuses = dict(File.objects.filter(tenant=tenant).values_list("id", "status"))
+    assert [statuses[UUID(ids[n])] for n in range(4)] == ["pending", "processing", "completed", "failed"]
+
+
+def test_a_running_task_is_never_taken_for_stuck(settings):
+    # The sweep may only find a file stuck once no task can still be at work on it.
+    assert process_file.time_limit < settings.PROCESSING_STALE_MINUTES * 60
+    settings.PROCESSING_STALE_MINUTES = process_file.time_limit // 60
+    with pytest.raises(SystemCheckError, match="PROCESSING_STALE_MINUTES"):
+        call_command("check")

@@ -30,7 +30,7 @@ def orphan_sweep() -> int:
     return blobs.orphan_sweep()
 
 
-@shared_task(name="files.processing_requeue_stale", **MAINTENANCE)
+@shared_task(name="files.requeue_stale_processing", **MAINTENANCE)
 def requeue_stale_processing() -> int:
     """Queue processing for files stuck in pending or processing (a broker down at upload, a lost worker)."""
     from files.processing.pipeline import processing_requeue_stale

@@ -336,7 +336,7 @@ CELERY_TASK_ROUTES = {
     "files.upload_sessions_expire": {"queue": "maintenance"},
     "files.orphan_sweep": {"queue": "maintenance"},
     "files.reindex_tenant": {"queue": "maintenance"},
-    "files.processing_requeue_stale": {"queue": "maintenance"},
+    "files.requeue_stale_processing": {"queue": "maintenance"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -358,7 +358,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "trash-purge": {"task": "files.trash_purge_expired", "schedule": timedelta(days=1)},
     "upload-sessions-expire": {"task": "files.upload_sessions_expire", "schedule": timedelta(hours=1)},
     "orphan-sweep": {"task": "files.orphan_sweep", "schedule": timedelta(hours=6)},
-    "processing-requeue-stale": {"task": "files.processing_requeue_stale", "schedule": timedelta(minutes=5)},
+    "processing-requeue-stale": {"task": "files.requeue_stale_processing", "schedule": timedelta(minutes=5)},
 }
 
 # --- API --------------------------------------------------------------------------

@@ -34,7 +34,7 @@ def test_tasks_are_routed_to_their_queues():
         "files.upload_sessions_expire",
         "files.orphan_sweep",
         "files.reindex_tenant",
-        "files.processing_requeue_stale",
+        "files.requeue_stale_processing",
     ):
         assert queue_of(sweep) == "maintenance"
 
@@ -45,7 +45,7 @@ def test_beat_schedules_every_sweep():
         "files.trash_purge_expired",
         "files.upload_sessions_expire",
         "files.orphan_sweep",
-        "files.processing_requeue_stale",
+        "files.requeue_stale_processing",
     }
     assert set(scheduled) <= set(app.tasks)
 

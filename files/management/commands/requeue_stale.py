@@ -1,6 +1,6 @@
 """`manage.py requeue_stale [--minutes N]`: queue processing for files stuck in pending or processing.
 
-What the `files.processing_requeue_stale` beat task does every few minutes, for running by
+What the `files.requeue_stale_processing` beat task does every few minutes, for running by
 hand (after a broker outage, say) or with another age limit.
 """
 

@@ -353,13 +353,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
-# Installed into django-celery-beat's tables at beat start; editable in the admin afterwards.
-CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    "trash-purge": {"task": "files.trash_purge_expired", "schedule": timedelta(days=1)},
-    "upload-sessions-expire": {"task": "files.upload_sessions_expire", "schedule": timedelta(hours=1)},
-    "orphan-sweep": {"task": "files.orphan_sweep", "schedule": timedelta(hours=6)},
-    "processing-requeue-stale": {"task": "files.requeue_stale_processing", "schedule": timedelta(minutes=5)},
-}
+# Empty on purpose: the scheduler writes this over its tables at every start, undoing edits made
+# in the admin. The default schedules are in mediaportal/schedules.py, installed after `migrate`.
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
+# No result backend, so nothing to clean: without this, beat would install celery.backend_cleanup.
+CELERY_RESULT_EXPIRES = None
 
 # --- API --------------------------------------------------------------------------
 

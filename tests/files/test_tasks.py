@@ -11,7 +11,6 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.utils import timezone
@@ -37,17 +36,6 @@ def test_tasks_are_routed_to_their_queues():
         "files.requeue_stale_processing",
     ):
         assert queue_of(sweep) == "maintenance"
-
-
-def test_beat_schedules_every_sweep():
-    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert scheduled == {
-        "files.trash_purge_expired",
-        "files.upload_sessions_expire",
-        "files.orphan_sweep",
-        "files.requeue_stale_processing",
-    }
-    assert set(scheduled) <= set(app.tasks)
 
 
 # --- process_file as a worker runs it ------------------------------------------------------

@@ -289,10 +289,25 @@ def _decoded(file: BinaryIO, codec: str) -> Iterator[str]:
 
 
 def _search(file: BinaryIO, codec: str, pattern: re.Pattern) -> bool:
+    if codec == "latin-1":
+        return _search_bytes(file, re.compile(pattern.pattern.encode(), pattern.flags & ~re.UNICODE))
     tail = ""
     for text in _decoded(file, codec):
         window = tail + text
         if pattern.search(window):
+            return True
+        tail = window[-SCAN_OVERLAP_CHARS:]
+    return False
+
+
+def _search_bytes(file: BinaryIO, pattern: re.Pattern) -> bool:
+    """`_search` for text whose markup is ASCII bytes: no decoding, and reads without a "<"
+    skipped at memchr speed (decoding alone cost ~6 ms per 10 MB upload)."""
+    file.seek(0)
+    tail = b""
+    while chunk := file.read(SCAN_CHUNK_BYTES):
+        window = tail + chunk
+        if b"<" in window and pattern.search(window):
             return True
         tail = window[-SCAN_OVERLAP_CHARS:]
     return False
@@ -308,13 +323,15 @@ def _text(head: bytes, file: BinaryIO, name: str) -> str:
         raise _refuse("Scripts are not accepted.")
     if not _looks_like_text(start):
         raise _refuse("This type of file is not accepted.")
+    extension = os.path.splitext(name)[1].lower()
+    # Most mail has an HTML part: a message is kept as message/rfc822, which is only ever
+    # served as a download, and its text is taken from its parts.
+    if EMAIL_HEADERS.match(stripped) and extension in ("", ".eml"):
+        return "message/rfc822"
     if _search(file, codec, HTML):
         raise _refuse("HTML pages are not accepted; they could run scripts in a browser.")
-    extension = os.path.splitext(name)[1].lower()
     if extension in TEXT_FLAVOURS:
         return TEXT_FLAVOURS[extension]
-    if EMAIL_HEADERS.match(stripped):
-        return "message/rfc822"
     return "text/plain"
 
 

@@ -95,6 +95,23 @@ def test_harmless_text_in_any_encoding_is_accepted(data, name, content_type):
     assert sniff(io.BytesIO(data), name).content_type == content_type
 
 
+def test_mail_with_an_html_part_is_kept_as_a_message(editor, tenant):
+    from files.processing.pipeline import file_process
+
+    message = (
+        "From: ada@example.com\r\nTo: team@example.com\r\nSubject: Minutes\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\n" + WORDS * 100 + "Budget approved.\r\n"
+        "--b\r\nContent-Type: text/html\r\n\r\n<html><body><p>Budget approved.</p></body></html>\r\n--b--\r\n"
+    ).encode()
+    response = upload(editor, tenant, "minutes.eml", message)
+    assert response.status_code == 201 and response.json()["content_type"] == "message/rfc822"
+    assert file_process(file_id=response.json()["id"]) == "completed"
+    assert "Budget approved." in File.objects.get(pk=response.json()["id"]).content_text
+    # The same page under another name is still an HTML page.
+    assert upload(editor, tenant, "minutes.txt", message).status_code == 415
+
+
 def test_harmless_mismatch_is_accepted_under_the_real_type():
     data = (CORPUS / "broken_or_malicious" / "mismatch_png_named.jpg").read_bytes()
     result = sniff(io.BytesIO(data), "mismatch_png_named.jpg")

@@ -6,7 +6,17 @@ from rest_framework.test import APIClient
 
 from accounts.models import Role
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
-from tests.helpers import client_for
+from tests.helpers import CORPUS, client_for
+
+
+def pytest_configure(config):
+    # Processing and search tests use the real files of the shared corpus; without it they
+    # would fail one by one with file-not-found errors, so say once what is missing.
+    if not (CORPUS / "MANIFEST.json").is_file():
+        raise pytest.UsageError(
+            f"The test corpus is missing: expected {CORPUS}/MANIFEST.json (the shared corpus beside the "
+            "checkout); set MEDIAPORTAL_CORPUS to where it is."
+        )
 
 
 @pytest.fixture(autouse=True)

@@ -114,7 +114,11 @@ class _Query:
     def loosened(self) -> _Query:
         """The same words with every "next to" turned into "and": answered by GIN alone."""
         loose = copy.copy(self)
-        loose.tsquery = PHRASE_OPERATOR.sub("&", self.tsquery)
+        # Only between lexemes: a quoted lexeme is kept as it is, whatever it holds.
+        loose.tsquery = "".join(
+            part if QUOTED_LEXEME.fullmatch(part) else PHRASE_OPERATOR.sub("&", part)
+            for part in re.split(f"({QUOTED_LEXEME.pattern})", self.tsquery)
+        )
         loose.params, loose.phrase = [loose.tsquery], False
         return loose
 
@@ -262,7 +266,7 @@ def _ranked(files: QuerySet[File], q: _Query, *, offset: int, limit: int, facets
 
 
 def _head_matches(files: QuerySet[File], q: _Query, wanted: int) -> list[tuple[uuid.UUID, float]]:
-    """The best `wanted` files matching in their head, found through the head's own GIN index."""
+    """The best `wanted` files matching in their head, found through the head's words in the GIN index."""
     head_where, head_params = q.where("search_head")
     rank_sql, rank_params = q.rank("search_head")
     matched = files.extra(where=head_where, params=head_params)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import quote
 
@@ -109,8 +110,16 @@ class StorageUnavailable(ServiceUnavailable):
     default_detail = "File storage is unavailable right now; nothing was saved. Try again shortly."
 
 
+class ObjectChanged(Exception):
+    """A conditional copy's source is no longer the object that was read (or is gone)."""
+
+
 def _is_missing(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}
+
+
+def _is_precondition_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in {"412", "PreconditionFailed"}
 
 
 @contextmanager
@@ -118,7 +127,8 @@ def storage_errors(action: str):
     try:
         yield
     except ClientError as exc:
-        if _is_missing(exc):
+        # Answers about the object, not the service: the caller decides what they mean.
+        if _is_missing(exc) or _is_precondition_failed(exc):
             raise
         log.warning("S3 %s failed: %s", action, exc)
         raise StorageUnavailable() from exc
@@ -135,6 +145,9 @@ def staging_key(tenant_id, upload_id) -> str:
     return f"tenants/{tenant_id}/staging/{upload_id}"
 
 
+TENANTS_PREFIX = "tenants/"
+
+
 def object_put(*, key: str, body, sha256: str, content_type: str, size: int) -> None:
     """Write an object with its SHA-256 beside it (as metadata) for later verification."""
     with storage_errors("put"):
@@ -148,16 +161,24 @@ def object_put(*, key: str, body, sha256: str, content_type: str, size: int) -> 
         )
 
 
-def object_copy(*, source_key: str, key: str, sha256: str, content_type: str) -> None:
-    with storage_errors("copy"):
-        s3_client().copy_object(
-            Bucket=bucket_for("primary"),
-            Key=key,
-            CopySource={"Bucket": bucket_for("primary"), "Key": source_key},
-            MetadataDirective="REPLACE",
-            Metadata={"sha256": sha256},
-            ContentType=content_type,
-        )
+def object_copy(*, source_key: str, key: str, sha256: str, content_type: str, if_match: str | None = None) -> None:
+    """Copy server-side; with `if_match` (an ETag) only if the source is still that object,
+    else `ObjectChanged` and nothing is written."""
+    params = {
+        "Bucket": bucket_for("primary"),
+        "Key": key,
+        "CopySource": {"Bucket": bucket_for("primary"), "Key": source_key},
+        "MetadataDirective": "REPLACE",
+        "Metadata": {"sha256": sha256},
+        "ContentType": content_type,
+    }
+    if if_match:
+        params["CopySourceIfMatch"] = if_match
+    try:
+        with storage_errors("copy"):
+            s3_client().copy_object(**params)
+    except ClientError as exc:  # 412 (replaced since it was read) or 404 (deleted)
+        raise ObjectChanged(source_key) from exc
 
 
 def object_head(key: str) -> dict | None:
@@ -169,6 +190,40 @@ def object_head(key: str) -> dict | None:
         if _is_missing(exc):
             return None
         raise
+
+
+@dataclass
+class OpenedObject:
+    """One GET in progress: the size and ETag of exactly the bytes `chunks` yields."""
+
+    size: int
+    etag: str
+    chunks: Iterator[bytes]
+    _body: object
+
+    def close(self) -> None:
+        self._body.close()
+
+
+def object_open(key: str, chunk_size: int = 1024 * 1024) -> OpenedObject | None:
+    """Start reading an object; None when it does not exist. Close it if not read to the end."""
+    try:
+        with storage_errors("get"):
+            response = s3_client().get_object(Bucket=bucket_for("primary"), Key=key)
+    except ClientError as exc:
+        if _is_missing(exc):
+            return None
+        raise
+    body = response["Body"]
+
+    def chunks() -> Iterator[bytes]:
+        with storage_errors("get"):
+            try:
+                yield from body.iter_chunks(chunk_size)
+            finally:
+                body.close()
+
+    return OpenedObject(size=response["ContentLength"], etag=response["ETag"], chunks=chunks(), _body=body)
 
 
 def object_chunks(key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
@@ -191,6 +246,23 @@ def object_keys(prefix: str) -> Iterator[dict]:
         paginator = s3_client().get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket_for("primary"), Prefix=prefix):
             yield from page.get("Contents", [])
+
+
+def object_prefixes(prefix: str) -> Iterator[str]:
+    """The "folders" right below `prefix` ("tenants/" → "tenants/<id>/", ...).
+
+    Some servers (SeaweedFS) keep listing a folder after its last object is gone."""
+    with storage_errors("list"):
+        paginator = s3_client().get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket_for("primary"), Prefix=prefix, Delimiter="/"):
+            for common in page.get("CommonPrefixes", []):
+                yield common["Prefix"]
+
+
+def object_last_modified(key: str):
+    """When the object was last written, or None when it does not exist."""
+    head = object_head(key)
+    return head["LastModified"] if head else None
 
 
 def content_disposition(filename: str, *, inline: bool = False) -> str:

@@ -1,34 +1,82 @@
 """Content-addressed blobs: at most one stored object per distinct content per tenant.
 
-The races here are between an upload that found an existing blob (and so wrote nothing)
-and a purge deleting that blob. Both lock the blob row; the purge deletes the object while
-holding the lock, and an upload that finds its row gone after skipping the write retries
-with a write. So an acknowledged upload always has its bytes.
+Who may delete stored bytes, and when
+-------------------------------------
+Each content address (tenant, sha256) has a PostgreSQL advisory lock, `content_lock`,
+taken with `pg_advisory_xact_lock` and so held until the transaction ends. One rule keeps
+every acknowledged byte:
+
+    The objects of a content address (the blob's object and its renditions) are deleted
+    only by a holder of that address's lock who has seen, under the lock, that no Blob row
+    exists for it.
+
+- An upload takes the lock before it decides whether the tenant stores the content
+  already, and holds it until its transaction commits, with its S3 write (a PUT, or a direct
+  upload's copy) inside (`blob_claim`). A deleter therefore either finished before the
+  upload decided (the upload then finds no row and writes the bytes itself) or waits for
+  the upload's commit (and then finds the row and keeps the bytes). A retried upload whose
+  bytes are already there from a failed attempt is covered the same way: neither a stale
+  listing nor an uncommitted row can fool a deleter that holds the lock.
+- A purge deletes rows only: versions, files, and a blob row once no version refers to it
+  (under the blob's row lock, so an upload that found the row waits for the purge, finds the
+  row gone and writes the bytes again). The objects are deleted after the purge commits
+  (`transaction.on_commit`), each address in a short transaction of its own that holds the
+  lock, and only if no upload has stored the content again since. So a purge that rolls back
+  has deleted nothing, and an object delete that fails after the commit leaves an orphan for
+  the sweep, never a row whose bytes are gone.
+- The orphan sweep (`orphan_sweep`) deletes an unclaimed object under a blob key the same
+  way: under the lock, after looking for the row again.
+
+Content locks add no deadlocks: an upload takes its one content lock before any row lock
+(a direct upload's session row aside, which no other holder of a content lock waits for),
+and the purge's after-commit step and the sweep hold nothing else while they wait for one;
+the purge's own transaction takes none. Renditions are written by processing outside this
+protocol: the sweep deletes a rendition object only when no Rendition row claims it and a
+fresh HEAD still shows it older than the sweep's age limit.
+
+The price on the upload path is one query (the lock) and an S3 write made inside the
+transaction; no S3 round trip is added.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
-from datetime import timedelta
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts.models import Tenant
 from files import storage
-from files.models import Blob
+from files.models import Blob, Rendition, UploadSession, UploadState
 from files.uploads import HashedUpload
+from mediaportal.exceptions import PayloadTooLarge
 
 log = logging.getLogger(__name__)
 
+# Writes the bytes to `key` with `content_type` (a PUT from the upload's spool, a copy, ...).
+StoreBytes = Callable[..., None]
 
-class BlobVanished(Exception):
-    """The blob row disappeared between the dedup check and the lock: write the bytes after all."""
+
+def _content_lock_id(tenant_id, sha256: str) -> int:
+    # A signed 64-bit key for pg_advisory_xact_lock(bigint). A collision only makes two
+    # addresses wait for each other, never lets two holders in at once.
+    digest = hashlib.blake2b(f"blob:{tenant_id}:{sha256}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
-def blob_exists(*, tenant: Tenant, sha256: str) -> bool:
-    return Blob.objects.filter(tenant=tenant, sha256=sha256).exists()
+def content_lock(*, tenant_id, sha256: str) -> None:
+    """Hold the content address's lock until the transaction ends (see the module docstring)."""
+    if not connection.in_atomic_block:
+        # In autocommit the lock would be released the moment it was taken.
+        raise RuntimeError("content_lock needs a transaction")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_content_lock_id(tenant_id, sha256)])
 
 
 def tenant_usage_bytes(*, tenant: Tenant) -> int:
@@ -54,79 +102,206 @@ def blob_write(*, tenant: Tenant, upload: HashedUpload, content_type: str) -> No
     )
 
 
-def blob_lock(*, tenant: Tenant, sha256: str, size: int, content_type: str, written: bool) -> Blob:
-    """The locked blob row for this content, created if `written` (the bytes are stored);
-    call inside a transaction."""
-    if written:
-        # One statement, no savepoint: INSERT … ON CONFLICT DO UPDATE creates the row or locks
-        # the one there (a concurrent insert of the same content waits on the unique index).
-        # Same content, same size: the update changes nothing.
-        key = storage.blob_key(tenant.id, sha256)
-        blob = Blob(tenant=tenant, sha256=sha256, size=size, content_type=content_type, storage_key=key)
-        Blob.objects.bulk_create(
-            [blob], update_conflicts=True, unique_fields=["tenant", "sha256"], update_fields=["size"]
-        )
-        return blob
-    blob = Blob.objects.select_for_update().filter(tenant=tenant, sha256=sha256).first()
-    if blob is None:
-        raise BlobVanished()
+def blob_claim(*, tenant: Tenant, upload: HashedUpload, content_type: str, store: StoreBytes | None = None) -> Blob:
+    """The locked blob row for the upload's content, its bytes stored first when the tenant
+    has none (by `store`, default a PUT from the upload); 413 when the quota has no room.
+
+    Call inside the transaction that writes the rows referring to the blob: the content lock
+    taken here keeps purges and the sweep off these bytes until that transaction ends.
+    """
+    content_lock(tenant_id=tenant.id, sha256=upload.sha256)
+    exists, usage = tenant_blob_usage(tenant=tenant, sha256=upload.sha256)
+    if exists:
+        blob = Blob.objects.select_for_update().filter(tenant=tenant, sha256=upload.sha256).first()
+        if blob is not None:
+            return blob
+        # A purge deleted the row while we waited for its row lock; its objects are deleted
+        # only under the content lock we hold, after looking for a row again: ours, by then.
+        # Its size was in `usage`, so the quota still has room for it.
+        log.info("blob %s purged during upload; writing it again", upload.sha256[:12])
+    elif usage + upload.size > tenant.quota_bytes:
+        raise PayloadTooLarge("The tenant's storage quota is used up.", code="quota_exceeded")
+    key = storage.blob_key(tenant.id, upload.sha256)
+    if store is None:
+        blob_write(tenant=tenant, upload=upload, content_type=content_type)
+    else:
+        store(key=key, content_type=content_type)
+    # One statement, no savepoint: INSERT … ON CONFLICT DO UPDATE creates the row (or locks
+    # one that appeared: same content, same size, so the update changes nothing).
+    blob = Blob(tenant=tenant, sha256=upload.sha256, size=upload.size, content_type=content_type, storage_key=key)
+    Blob.objects.bulk_create([blob], update_conflicts=True, unique_fields=["tenant", "sha256"], update_fields=["size"])
     return blob
 
 
 def blob_release_if_unused(*, blob_id: int) -> bool:
-    """Delete the blob and its object when no version refers to it any more; call inside a transaction."""
+    """Delete the blob's row when no version refers to it any more, and its objects once the
+    transaction commits; call inside a transaction."""
     blob = Blob.objects.select_for_update().filter(pk=blob_id).first()
     if blob is None or blob.versions.exists():
         return False
-    # Delete the object while holding the row lock: an upload racing us either sees the
-    # row (and waits for this lock, then finds it gone and writes) or writes after this.
-    try:
-        # Renditions are derived from the blob and go with it (their rows cascade).
-        for key in blob.renditions.values_list("storage_key", flat=True):
-            storage.object_delete(key)
-        storage.object_delete(blob.storage_key)
-    except storage.StorageUnavailable:
-        log.warning("blob %s kept: storage unavailable during purge", blob.pk)
-        raise
+    # Renditions are derived from the blob and go with it (their rows cascade).
+    keys = [*blob.renditions.values_list("storage_key", flat=True), blob.storage_key]
     blob.delete()
+    tenant_id, sha256 = blob.tenant_id, blob.sha256
+    transaction.on_commit(lambda: _delete_released(tenant_id=tenant_id, sha256=sha256, keys=keys), robust=True)
     return True
 
 
-def orphan_sweep(*, older_than: timedelta = timedelta(hours=1), progress=None) -> int:
-    """Delete objects under tenants/*/blobs/ that no blob row claims (a failed upload's bytes).
+def _delete_released(*, tenant_id, sha256: str, keys: list[str]) -> None:
+    """After a purge committed: delete a released blob's objects, unless an upload has stored
+    the same content again since (its row is back, and so are its bytes)."""
+    try:
+        with transaction.atomic():
+            content_lock(tenant_id=tenant_id, sha256=sha256)
+            if Blob.objects.filter(tenant_id=tenant_id, sha256=sha256).exists():
+                return
+            for key in keys:
+                storage.object_delete(key)
+    except storage.StorageUnavailable:
+        # The rows are gone for good; the objects are orphans now, which the sweep removes.
+        log.warning("objects of purged blob %s left for the orphan sweep: storage unavailable", sha256[:12])
 
-    Young objects are left alone: their upload may still be committing.
+
+# --- The orphan sweep -----------------------------------------------------------------
+
+SWEEP_BATCH = 500
+
+
+def orphan_sweep(
+    *,
+    older_than: timedelta = timedelta(hours=1),
+    progress: Callable[[str, int], None] | None = None,
+    tenant_ids: Iterable | None = None,
+) -> int:
+    """Delete stored objects that nothing refers to; returns how many.
+
+    Under `tenants/<id>/`: blob objects no blob row claims (a failed upload's bytes, a purge
+    whose deletes failed), renditions no rendition row claims (processing that raced a
+    purge), staged direct uploads whose session is completed, expired or gone, and every
+    object of a tenant that no longer exists. Objects younger than `older_than` are left
+    alone. `tenant_ids` limits the sweep to those tenants' prefixes (existing or not).
     """
     cutoff = timezone.now() - older_than
+    if tenant_ids is None:
+        prefixes = storage.object_prefixes(storage.TENANTS_PREFIX)
+    else:
+        prefixes = (f"{storage.TENANTS_PREFIX}{tenant_id}/" for tenant_id in tenant_ids)
     deleted = 0
-    for tenant_id in Tenant.objects.values_list("id", flat=True):
-        prefix = f"tenants/{tenant_id}/blobs/"
-        batch: list[dict] = []
-        for obj in storage.object_keys(prefix):
-            batch.append(obj)
-            if len(batch) >= 500:
-                deleted += _sweep_batch(tenant_id, batch, cutoff)
-                batch = []
-        deleted += _sweep_batch(tenant_id, batch, cutoff)
+    for prefix in prefixes:
+        tenant_id = _tenant_id(prefix)
+        if tenant_id is None:
+            log.info("orphan sweep: %s is not a tenant's prefix; left alone", prefix)
+            continue
+        if Tenant.objects.filter(pk=tenant_id).exists():
+            deleted += _sweep_kind(prefix + "blobs/", cutoff, functools.partial(_sweep_blobs, tenant_id))
+            deleted += _sweep_kind(
+                prefix + "renditions/", cutoff, functools.partial(_sweep_renditions, tenant_id, cutoff=cutoff)
+            )
+            deleted += _sweep_kind(prefix + "staging/", cutoff, functools.partial(_sweep_staging, tenant_id))
+        else:
+            # Nothing can write for a tenant that is gone: every object of it is an orphan.
+            deleted += _sweep_kind(prefix, cutoff, _delete_all)
         if progress:
-            progress(tenant_id, deleted)
+            progress(str(tenant_id), deleted)
     return deleted
 
 
-def _sweep_batch(tenant_id, objects: list[dict], cutoff) -> int:
-    if not objects:
-        return 0
-    shas = {obj["Key"].rsplit("/", 1)[-1]: obj for obj in objects}
-    known = set(Blob.objects.filter(tenant_id=tenant_id, sha256__in=list(shas)).values_list("sha256", flat=True))
+def _uuid_or_none(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def _tenant_id(prefix: str) -> uuid.UUID | None:
+    return _uuid_or_none(prefix[len(storage.TENANTS_PREFIX) :].rstrip("/"))
+
+
+def _sweep_kind(prefix: str, cutoff: datetime, sweep_batch: Callable[[list[dict]], int]) -> int:
+    """List `prefix` and hand its objects old enough to judge to `sweep_batch`, in batches."""
     deleted = 0
-    for sha, obj in shas.items():
-        if sha in known or obj["LastModified"] > cutoff:
+    batch: list[dict] = []
+    for obj in storage.object_keys(prefix):
+        if obj["LastModified"] > cutoff:
+            continue  # young: its upload or processing may still be committing
+        batch.append(obj)
+        if len(batch) >= SWEEP_BATCH:
+            deleted += sweep_batch(batch)
+            batch = []
+    if batch:
+        deleted += sweep_batch(batch)
+    return deleted
+
+
+def _deleted(key: str, why: str) -> int:
+    storage.object_delete(key)
+    log.info("orphan object deleted (%s): %s", why, key)
+    return 1
+
+
+def _sweep_blobs(tenant_id, objects: list[dict]) -> int:
+    # tenants/<id>/blobs/<sha[:2]>/<sha>
+    by_sha = {obj["Key"].rsplit("/", 1)[-1]: obj["Key"] for obj in objects}
+    claimed = set(Blob.objects.filter(tenant_id=tenant_id, sha256__in=list(by_sha)).values_list("sha256", flat=True))
+    deleted = 0
+    for sha256, key in by_sha.items():
+        if sha256 in claimed:
             continue
         with transaction.atomic():
-            # Re-check under the unique index: an upload may have claimed it just now.
-            if Blob.objects.filter(tenant_id=tenant_id, sha256=sha).exists():
-                continue
-            storage.object_delete(obj["Key"])
-            deleted += 1
-            log.info("orphan object deleted: %s", obj["Key"])
+            # The listing is no proof: an upload may hold this content's lock, about to commit
+            # its row (and its fresh write of these very bytes). Ask again under the lock.
+            content_lock(tenant_id=tenant_id, sha256=sha256)
+            if not Blob.objects.filter(tenant_id=tenant_id, sha256=sha256).exists():
+                deleted += _deleted(key, "no blob row")
     return deleted
+
+
+def _sweep_renditions(tenant_id, objects: list[dict], *, cutoff: datetime) -> int:
+    # tenants/<id>/renditions/<sha[:2]>/<sha>/<kind>.<format>
+    keys = [obj["Key"] for obj in objects]
+    shas = {key.rsplit("/", 2)[-2] for key in keys}
+    claimed = set(
+        Rendition.objects.filter(tenant_id=tenant_id, blob__tenant_id=tenant_id, blob__sha256__in=list(shas))
+        .values_list("storage_key", flat=True)
+        .iterator()
+    )
+    deleted = 0
+    for key in keys:
+        if key in claimed:
+            continue
+        sha256 = key.rsplit("/", 2)[-2]
+        with transaction.atomic():
+            content_lock(tenant_id=tenant_id, sha256=sha256)
+            if Rendition.objects.filter(
+                tenant_id=tenant_id, blob__tenant_id=tenant_id, blob__sha256=sha256, storage_key=key
+            ).exists():
+                continue
+            # Processing writes the object before its row: one that was rewritten since the
+            # listing is being made again right now, and its row is on the way.
+            last_modified = storage.object_last_modified(key)
+            if last_modified is not None and last_modified <= cutoff:
+                deleted += _deleted(key, "no rendition row")
+    return deleted
+
+
+def _sweep_staging(tenant_id, objects: list[dict]) -> int:
+    # tenants/<id>/staging/<upload id>. Only a pending session's staged object is still to be
+    # completed; completed and expired sessions never read theirs again, and the bytes of a
+    # presigned POST reused after completion would otherwise stay for ever.
+    by_session: dict[uuid.UUID | None, list[str]] = {}
+    for obj in objects:
+        by_session.setdefault(_uuid_or_none(obj["Key"].rsplit("/", 1)[-1]), []).append(obj["Key"])
+    pending = UploadSession.objects.filter(
+        tenant_id=tenant_id, pk__in=[pk for pk in by_session if pk], state=UploadState.PENDING
+    )
+    keep = set(pending.values_list("pk", flat=True))
+    return sum(
+        _deleted(key, "no pending upload")
+        for session_id, keys in by_session.items()
+        if session_id is None or session_id not in keep
+        for key in keys
+    )
+
+
+def _delete_all(objects: list[dict]) -> int:
+    return sum(_deleted(obj["Key"], "tenant gone") for obj in objects)

@@ -15,7 +15,7 @@ from files import storage
 from files.models import File, UploadSession, UploadState
 from files.names import clean_name
 from files.processing.sniff import sniff
-from files.services.blobs import blob_exists, tenant_usage_bytes
+from files.services.blobs import tenant_usage_bytes
 from files.services.files import file_upload
 from files.uploads import HashedUpload
 from mediaportal.exceptions import (
@@ -95,21 +95,17 @@ def upload_session_complete(
         storage.object_chunks(session.staging_key), name=session.filename, content_type=session.content_type
     )
     try:
-        sniffed = sniff(upload.file, upload.name)
+        sniff(upload.file, upload.name)
     except UnsupportedMediaType:
         storage.object_delete(session.staging_key)
         UploadSession.objects.filter(pk=session.pk).update(state=UploadState.EXPIRED)
         raise
-    copied = False
-    if not blob_exists(tenant=membership.tenant, sha256=upload.sha256):
-        # Copy server-side to the content address rather than sending the bytes again.
-        storage.object_copy(
-            source_key=session.staging_key,
-            key=storage.blob_key(membership.tenant_id, upload.sha256),
-            sha256=upload.sha256,
-            content_type=sniffed.content_type,
-        )
-        copied = True
+
+    def copy_staged(*, key: str, content_type: str) -> None:
+        # Server-side to the content address rather than sending the bytes again; called by
+        # file_upload only for new content, after its checks, under the content lock.
+        storage.object_copy(source_key=session.staging_key, key=key, sha256=upload.sha256, content_type=content_type)
+
     file = file_upload(
         membership=membership,
         upload=upload,
@@ -117,7 +113,7 @@ def upload_session_complete(
         description=description,
         tags=tags,
         ip=ip,
-        already_stored=copied,
+        store=copy_staged,
     )
     UploadSession.objects.filter(pk=session.pk).update(state=UploadState.COMPLETED, file=file)
     storage.object_delete(session.staging_key)

@@ -16,7 +16,7 @@ from files.names import clean_name, clean_tags, numbered_name
 from files.processing.pipeline import queue_processing
 from files.processing.sniff import Sniffed, sniff
 from files.selectors import file_get_for_actor, folder_get, rendition_get, version_get
-from files.services.blobs import BlobVanished, blob_lock, blob_write, tenant_blob_usage
+from files.services.blobs import StoreBytes, blob_claim
 from files.uploads import HashedUpload
 from mediaportal.exceptions import Conflict, Forbidden, PayloadTooLarge, ValidationFailed
 from sharing.selectors import can_change_file, can_create
@@ -38,18 +38,15 @@ INLINE_SAFE_TYPES = {
 }
 
 
-def _check_upload(*, membership: Membership, upload: HashedUpload, name: str) -> tuple[Sniffed, bool]:
-    """Refuse what cannot be stored (empty, too large, over quota, wrong type) before any write;
-    also says whether the tenant stores the content already."""
+def _check_upload(*, membership: Membership, upload: HashedUpload, name: str) -> Sniffed:
+    """Refuse what cannot be stored (empty, too large, wrong type) before any write. The
+    quota is checked in `blob_claim`, where the dedup decision it depends on is made."""
     tenant = membership.tenant
     if upload.size == 0:
         raise ValidationFailed("The file is empty.", code="empty_file")
     if upload.size > tenant.max_upload_bytes:
         raise PayloadTooLarge(f"Files are limited to {tenant.max_upload_bytes} bytes in this tenant.")
-    exists, usage = tenant_blob_usage(tenant=tenant, sha256=upload.sha256)
-    if not exists and usage + upload.size > tenant.quota_bytes:
-        raise PayloadTooLarge("The tenant's storage quota is used up.", code="quota_exceeded")
-    return sniff(upload.file, name), exists
+    return sniff(upload.file, name)
 
 
 def _name_taken(*, tenant_id, folder: Folder | None, name: str, exclude_id=None) -> File | None:
@@ -95,34 +92,16 @@ def _add_version(*, file: File, blob: Blob, actor, comment: str = "", new: bool 
     return version
 
 
-def _write_if_new(*, membership: Membership, upload: HashedUpload, content_type: str, exists: bool) -> bool:
-    """Put the bytes in S3 unless the tenant stores them already; says whether they were written."""
-    if exists:
-        return False
-    blob_write(tenant=membership.tenant, upload=upload, content_type=content_type)
-    return True
-
-
-def _store(*, membership: Membership, upload: HashedUpload, content_type: str, write, written: bool):
-    """Run `write(blob)` in a transaction with the upload's blob locked; `written` says the
-    bytes are in S3 (else the blob row must exist already, or they are written after all).
+def _store(*, membership: Membership, upload: HashedUpload, content_type: str, write, store: StoreBytes | None):
+    """Run `write(blob)` in one transaction with the upload's blob claimed (see `blob_claim`:
+    the content lock, the dedup decision, the quota, the S3 write when the bytes are new).
 
     A failed S3 write raises before any row exists; a failed database write leaves at most
     an object that the next identical upload reuses or the orphan sweep removes.
     """
-    tenant = membership.tenant
-    for _attempt in range(3):
-        try:
-            with transaction.atomic():
-                blob = blob_lock(
-                    tenant=tenant, sha256=upload.sha256, size=upload.size, content_type=content_type, written=written
-                )
-                return write(blob)
-        except BlobVanished:
-            log.info("blob %s purged during upload; writing it again", upload.sha256[:12])
-            blob_write(tenant=tenant, upload=upload, content_type=content_type)
-            written = True
-    raise Conflict("The upload collided with concurrent changes; try again.", code="retry")
+    with transaction.atomic():
+        blob = blob_claim(tenant=membership.tenant, upload=upload, content_type=content_type, store=store)
+        return write(blob)
 
 
 def file_upload(
@@ -135,20 +114,21 @@ def file_upload(
     on_conflict: str = "rename",
     name: str | None = None,
     ip: str | None = None,
-    already_stored: bool = False,
+    store: StoreBytes | None = None,
 ) -> File:
     """Store an uploaded file (deduplicated per tenant) and create its first version.
 
     `on_conflict` decides what happens when the folder already has the name: `rename` to
     "name (1).ext", `replace` adds a version to the existing file, `fail` is a 409.
-    `already_stored` says the bytes are at their content address already (a direct upload).
+    `store(key=, content_type=)` writes new bytes to their content address (default: a PUT
+    from the upload; a direct upload copies its staged object). Every check runs before it.
     """
     if not can_create(membership=membership):
         raise Forbidden("Viewers cannot upload files.")
     if on_conflict not in ON_CONFLICT:
         raise ValidationFailed("on_conflict must be rename, replace or fail.", code="invalid")
     clean = clean_name(name or upload.name)
-    sniffed, exists = _check_upload(membership=membership, upload=upload, name=clean)
+    sniffed = _check_upload(membership=membership, upload=upload, name=clean)
     folder = folder_get(membership=membership, folder_id=folder_id) if folder_id else None
     content_type = sniffed.content_type
     tag_list = clean_tags(tags)
@@ -188,12 +168,9 @@ def file_upload(
             )
         return file
 
-    written = already_stored or _write_if_new(
-        membership=membership, upload=upload, content_type=content_type, exists=exists
-    )
     for _attempt in range(3):
         try:
-            return _store(membership=membership, upload=upload, content_type=content_type, write=write, written=written)
+            return _store(membership=membership, upload=upload, content_type=content_type, write=write, store=store)
         except IntegrityError as exc:
             # Another upload took the same name between our check and insert: pick again.
             if "file_folder_name_unique" not in str(exc):
@@ -206,8 +183,7 @@ def file_version_upload(
     *, membership: Membership, file_id, upload: HashedUpload, comment: str = "", ip: str | None = None
 ) -> FileVersion:
     file = file_get_for_actor(membership=membership, file_id=file_id, perm="change")
-    sniffed, exists = _check_upload(membership=membership, upload=upload, name=file.name)
-    content_type = sniffed.content_type
+    content_type = _check_upload(membership=membership, upload=upload, name=file.name).content_type
 
     def write(blob: Blob) -> FileVersion:
         locked = File.objects.select_for_update().get(pk=file.pk)
@@ -222,8 +198,7 @@ def file_version_upload(
         )
         return version
 
-    written = _write_if_new(membership=membership, upload=upload, content_type=content_type, exists=exists)
-    return _store(membership=membership, upload=upload, content_type=content_type, write=write, written=written)
+    return _store(membership=membership, upload=upload, content_type=content_type, write=write, store=None)
 
 
 @transaction.atomic

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import threading
+import time
 
 import pytest
+import requests
+from django.db import connection
 
 from files import storage
 from tests.helpers import CORPUS
@@ -24,6 +29,67 @@ def upload(client, tenant, name: str, data: bytes, **fields):
     body = {"file": SimpleUploadedFile(name, data, content_type=fields.pop("content_type", "application/octet-stream"))}
     body.update(fields)
     return client.post(f"/api/v1/tenants/{tenant.slug}/files/", body, format="multipart")
+
+
+def downloaded(client, tenant, file_id, **params) -> tuple[int, bytes]:
+    """What a user gets when downloading the file: S3's status and the bytes."""
+    response = client.get(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/download/", params)
+    assert response.status_code == 302, response.content
+    fetched = requests.get(response["Location"], timeout=10)
+    return fetched.status_code, fetched.content
+
+
+class InThread(threading.Thread):
+    """Run `target` in a thread with its own database connection, keeping what it returned
+    or raised for `outcome()` (tests of races; they need `transactional_db`)."""
+
+    def __init__(self, target):
+        super().__init__(daemon=True)
+        self._call, self.result, self.error = target, None, None
+
+    def run(self):
+        try:
+            self.result = self._call()
+        except BaseException as exc:  # noqa: BLE001 - raised again by outcome()
+            self.error = exc
+        finally:
+            connection.close()
+
+    def outcome(self):
+        self.join(60)
+        assert not self.is_alive(), "thread still running"
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def wait_until(condition, *, what: str, timeout: float = 30) -> None:
+    """Wait for another thread to reach a state (blocked on a lock, finished), polling it."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def lock_waiters(kind: str | None = None) -> int:
+    """Sessions of this database waiting for a lock (`advisory`, `tuple`, `transactionid`, ...)."""
+    with connection.cursor() as cursor:
+        # Activity is read once per transaction otherwise.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND (%s::text IS NULL OR wait_event = %s)",
+            [kind, kind],
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.fixture
+def after_commit(django_capture_on_commit_callbacks):
+    """`with after_commit():` also runs what the block deferred until commit (deleting purged
+    objects, staged uploads), which a test's own transaction never reaches."""
+    return functools.partial(django_capture_on_commit_callbacks, execute=True)
 
 
 @pytest.fixture

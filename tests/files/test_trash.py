@@ -16,7 +16,7 @@ def t(tenant, suffix=""):
     return f"/api/v1/tenants/{tenant.slug}/{suffix}"
 
 
-def test_trash_list_restore_and_purge_file(editor, tenant):
+def test_trash_list_restore_and_purge_file(editor, tenant, after_commit):
     file = upload(editor, tenant, "a.txt", b"aaa").json()
     assert editor.delete(t(tenant, f"files/{file['id']}/")).status_code == 204
     listed = editor.get(t(tenant, "files/")).json()["results"]
@@ -31,7 +31,8 @@ def test_trash_list_restore_and_purge_file(editor, tenant):
     assert editor.get(t(tenant, "trash/")).json()["results"] == []
 
     editor.delete(t(tenant, f"files/{file['id']}/"))
-    assert editor.delete(t(tenant, f"trash/{file['id']}/")).status_code == 204
+    with after_commit():
+        assert editor.delete(t(tenant, f"trash/{file['id']}/")).status_code == 204
     assert not File.objects.filter(pk=file["id"]).exists()
     assert tenant_objects(tenant) == [] and not Blob.objects.filter(tenant=tenant).exists()
 
@@ -67,42 +68,46 @@ def test_folder_restore_brings_back_its_subtree_only(editor, tenant):
     assert editor.get(t(tenant, f"files/{trashed_before['id']}/")).status_code == 404
 
 
-def test_purge_keeps_blobs_still_used(editor, tenant):
+def test_purge_keeps_blobs_still_used(editor, tenant, after_commit):
     a = upload(editor, tenant, "a.txt", b"shared").json()
     b = upload(editor, tenant, "b.txt", b"shared").json()
     editor.delete(t(tenant, f"files/{a['id']}/"))
-    editor.delete(t(tenant, f"trash/{a['id']}/"))
+    with after_commit():
+        editor.delete(t(tenant, f"trash/{a['id']}/"))
     assert len(tenant_objects(tenant)) == 1
     assert editor.get(t(tenant, f"files/{b['id']}/download/")).status_code == 302
 
 
-def test_empty_trash_and_folder_purge(editor, tenant):
+def test_empty_trash_and_folder_purge(editor, tenant, after_commit):
     folder = editor.post(t(tenant, "folders/"), {"name": "F"}, format="json").json()
     upload(editor, tenant, "in.txt", b"in", folder=folder["id"])
     loose = upload(editor, tenant, "loose.txt", b"loose").json()
     kept = upload(editor, tenant, "kept.txt", b"kept").json()
     editor.delete(t(tenant, f"folders/{folder['id']}/"))
     editor.delete(t(tenant, f"files/{loose['id']}/"))
-    assert editor.post(t(tenant, "trash/empty/")).status_code == 204
+    with after_commit():
+        assert editor.post(t(tenant, "trash/empty/")).status_code == 204
     assert editor.get(t(tenant, "trash/")).json()["results"] == []
     assert list(File.objects.filter(tenant=tenant).values_list("id", flat=True)) == [File.objects.get(pk=kept["id"]).pk]
     assert not Folder.objects.filter(tenant=tenant).exists()
     assert len(tenant_objects(tenant)) == 1
 
 
-def test_permanent_delete_skips_trash(editor, tenant):
+def test_permanent_delete_skips_trash(editor, tenant, after_commit):
     file = upload(editor, tenant, "gone.txt", b"gone").json()
-    assert editor.delete(t(tenant, f"files/{file['id']}/?permanent=true")).status_code == 204
+    with after_commit():
+        assert editor.delete(t(tenant, f"files/{file['id']}/?permanent=true")).status_code == 204
     assert editor.get(t(tenant, "trash/")).json()["results"] == []
     assert tenant_objects(tenant) == []
     folder = editor.post(t(tenant, "folders/"), {"name": "F"}, format="json").json()
     upload(editor, tenant, "x.txt", b"x", folder=folder["id"])
-    assert editor.delete(t(tenant, f"folders/{folder['id']}/?permanent=true")).status_code == 204
+    with after_commit():
+        assert editor.delete(t(tenant, f"folders/{folder['id']}/?permanent=true")).status_code == 204
     assert not Folder.objects.filter(tenant=tenant).exists() and not File.objects.filter(tenant=tenant).exists()
     assert tenant_objects(tenant) == []
 
 
-def test_trash_retention_sweep(editor, tenant):
+def test_trash_retention_sweep(editor, tenant, after_commit):
     old = upload(editor, tenant, "old.txt", b"old").json()
     recent = upload(editor, tenant, "recent.txt", b"recent").json()
     editor.delete(t(tenant, f"files/{old['id']}/"))
@@ -110,7 +115,8 @@ def test_trash_retention_sweep(editor, tenant):
     File.objects.filter(pk=old["id"]).update(
         deleted_at=timezone.now() - timedelta(days=tenant.trash_retention_days + 1)
     )
-    assert trash_purge_expired() == 1
+    with after_commit():
+        assert trash_purge_expired() == 1
     assert [e["id"] for e in editor.get(t(tenant, "trash/")).json()["results"]] == [recent["id"]]
     assert len(tenant_objects(tenant)) == 1
 

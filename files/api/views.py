@@ -414,12 +414,13 @@ class UploadCompleteView(TenantScopedMixin, APIView):
     @extend_schema(
         tags=TAGS,
         request=s.UploadCompleteInput,
-        responses={201: s.FileOutput, **_errors(400, 401, 403, 404, 409, 413, 503)},
+        responses={201: s.FileOutput, 200: s.FileOutput, **_errors(400, 401, 403, 404, 409, 413, 503)},
+        description="201 with the new file; 200 with the same file when the upload was completed before.",
     )
     def post(self, request, tenant_slug, upload_id):
         data = s.UploadCompleteInput(data=request.data)
         data.is_valid(raise_exception=True)
-        file = direct.upload_session_complete(
+        file, created = direct.upload_session_complete(
             membership=self.membership,
             upload_id=upload_id,
             folder_id=data.validated_data.get("folder"),
@@ -427,7 +428,7 @@ class UploadCompleteView(TenantScopedMixin, APIView):
             tags=data.validated_data.get("tags"),
             ip=client_ip(request),
         )
-        return Response(_file_out(file), status=status.HTTP_201_CREATED)
+        return Response(_file_out(file), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 # --- Search -----------------------------------------------------------------------

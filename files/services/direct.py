@@ -1,6 +1,19 @@
 """Direct-to-S3 uploads: the client posts the bytes to S3 under a staging key with a
 presigned POST (size-limited by S3 itself), then asks us to complete, which verifies,
-hashes and files them like any other upload."""
+hashes and files them like any other upload.
+
+Completing is serialised and idempotent: the session's row stays locked while its file is
+created, and a call that finds the session completed answers with that file (200) instead
+of making another. The presigned POST stays usable until it expires, so the staged object
+may be replaced at any moment: the copy to the content address is conditional on the ETag
+of the very GET that was hashed, and a replaced object is a 409 `upload_changed` with
+nothing written (complete again to file the new bytes).
+
+A refusal about the content or the tenant's limits (413, 415) ends the session: its staged
+object is deleted at once. One about the request (a folder not found, 403) leaves the
+session pending so that the client can complete again; the staged object goes with the
+session's expiry (`upload_sessions_expire`) if it never is.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +27,7 @@ from accounts.models import Membership
 from files import storage
 from files.models import File, UploadSession, UploadState
 from files.names import clean_name
-from files.processing.sniff import sniff
+from files.selectors import file_get_for_actor
 from files.services.blobs import tenant_usage_bytes
 from files.services.files import file_upload
 from files.uploads import HashedUpload
@@ -75,49 +88,95 @@ def upload_session_get(*, membership: Membership, upload_id) -> UploadSession:
 
 def upload_session_complete(
     *, membership: Membership, upload_id, folder_id=None, description: str = "", tags=None, ip: str | None = None
-) -> File:
-    """Verify the staged object, hash it by streaming, and create the file (deduplicated)."""
+) -> tuple[File, bool]:
+    """Verify the staged object, hash it by streaming, and create the file (deduplicated);
+    returns the file and whether this call created it (False: it was completed before)."""
     session = upload_session_get(membership=membership, upload_id=upload_id)
-    with transaction.atomic():
-        session = UploadSession.objects.select_for_update().get(pk=session.pk)
-        if session.state == UploadState.COMPLETED:
-            raise Conflict("This upload was already completed.", code="already_completed")
-        if session.state == UploadState.EXPIRED or session.expires_at <= timezone.now():
-            raise Conflict("This upload has expired; start a new one.", code="upload_expired")
-    head = storage.object_head(session.staging_key)
-    if head is None:
+    if session.state == UploadState.COMPLETED:
+        return _completed_file(membership=membership, session=session), False
+    _check_open(session)
+    staged = storage.object_open(session.staging_key)
+    if staged is None:
         raise ValidationFailed("Nothing was uploaded for this upload yet.", code="upload_missing")
-    if head["ContentLength"] > min(session.size, membership.tenant.max_upload_bytes):
-        storage.object_delete(session.staging_key)
-        raise PayloadTooLarge("The uploaded object is larger than declared.")
+    if staged.size != session.size:
+        # S3 enforced the declared size as a ceiling; fewer bytes is a truncated upload.
+        staged.close()
+        raise ValidationFailed(
+            f"The uploaded object has {staged.size} bytes, not the {session.size} declared.", code="size_mismatch"
+        )
     # Hash the object by streaming it once; the spool keeps memory flat for big files.
-    upload = HashedUpload.from_chunks(
-        storage.object_chunks(session.staging_key), name=session.filename, content_type=session.content_type
-    )
-    try:
-        sniff(upload.file, upload.name)
-    except UnsupportedMediaType:
-        storage.object_delete(session.staging_key)
-        UploadSession.objects.filter(pk=session.pk).update(state=UploadState.EXPIRED)
-        raise
+    upload = HashedUpload.from_chunks(staged.chunks, name=session.filename, content_type=session.content_type)
 
     def copy_staged(*, key: str, content_type: str) -> None:
-        # Server-side to the content address rather than sending the bytes again; called by
-        # file_upload only for new content, after its checks, under the content lock.
-        storage.object_copy(source_key=session.staging_key, key=key, sha256=upload.sha256, content_type=content_type)
+        # Server-side, and only if the staged object is still the one just hashed: a POST
+        # since then would put bytes at this content address that are not its content.
+        try:
+            storage.object_copy(
+                source_key=session.staging_key,
+                key=key,
+                sha256=upload.sha256,
+                content_type=content_type,
+                if_match=staged.etag,
+            )
+        except storage.ObjectChanged:
+            raise Conflict(
+                "The uploaded object changed while it was being verified; complete the upload again.",
+                code="upload_changed",
+            ) from None
 
-    file = file_upload(
-        membership=membership,
-        upload=upload,
-        folder_id=folder_id,
-        description=description,
-        tags=tags,
-        ip=ip,
-        store=copy_staged,
-    )
-    UploadSession.objects.filter(pk=session.pk).update(state=UploadState.COMPLETED, file=file)
-    storage.object_delete(session.staging_key)
-    return file
+    try:
+        with transaction.atomic():
+            # Held until the file exists: a second call waits here, then answers with it.
+            session = UploadSession.objects.select_for_update().get(pk=session.pk)
+            if session.state == UploadState.COMPLETED:
+                return _completed_file(membership=membership, session=session), False
+            _check_open(session)
+            file = file_upload(
+                membership=membership,
+                upload=upload,
+                folder_id=folder_id,
+                description=description,
+                tags=tags,
+                ip=ip,
+                store=copy_staged,
+            )
+            UploadSession.objects.filter(pk=session.pk).update(state=UploadState.COMPLETED, file=file)
+            transaction.on_commit(lambda: _delete_staged(session), robust=True)
+    except (PayloadTooLarge, UnsupportedMediaType):
+        # These bytes can never be filed (too large, over quota, a refused type): end the session.
+        _end_session(session)
+        raise
+    return file, True
+
+
+def _check_open(session: UploadSession) -> None:
+    if session.state == UploadState.EXPIRED or session.expires_at <= timezone.now():
+        raise Conflict("This upload has expired; start a new one.", code="upload_expired")
+
+
+def _completed_file(*, membership: Membership, session: UploadSession) -> File:
+    """The file a completed session made, for a repeated complete (a retry after a lost answer)."""
+    try:
+        if session.file_id is None:
+            raise NotFound()
+        return file_get_for_actor(membership=membership, file_id=session.file_id)
+    except NotFound:
+        raise Conflict(
+            "This upload was completed; its file has since been deleted.", code="already_completed"
+        ) from None
+
+
+def _delete_staged(session: UploadSession) -> None:
+    try:
+        storage.object_delete(session.staging_key)
+    except storage.StorageUnavailable:
+        # The session is not pending any more, so the orphan sweep takes the object.
+        log.warning("staged upload %s left for the orphan sweep: storage unavailable", session.pk)
+
+
+def _end_session(session: UploadSession) -> None:
+    UploadSession.objects.filter(pk=session.pk, state=UploadState.PENDING).update(state=UploadState.EXPIRED)
+    _delete_staged(session)
 
 
 def upload_sessions_expire(*, now=None) -> int:

@@ -17,6 +17,7 @@ from files.processing.pipeline import queue_processing
 from files.processing.sniff import Sniffed, sniff
 from files.selectors import file_get_for_actor, folder_get, rendition_get, version_get
 from files.services.blobs import StoreBytes, blob_claim
+from files.services.folders import atomic_or_conflict
 from files.uploads import HashedUpload
 from mediaportal.exceptions import Conflict, Forbidden, PayloadTooLarge, ValidationFailed
 from sharing.selectors import can_change_file, can_create
@@ -224,9 +225,13 @@ def file_version_restore(*, membership: Membership, file_id, number: int, ip: st
     return version
 
 
-@transaction.atomic
 def file_update(*, membership: Membership, file_id, data: dict, ip: str | None = None) -> File:
     """Rename, move, retag, describe or change the visibility of a file."""
+    with atomic_or_conflict(unique="file_folder_name_unique", detail="A file of that name already exists there."):
+        return _file_update(membership=membership, file_id=file_id, data=data, ip=ip)
+
+
+def _file_update(*, membership: Membership, file_id, data: dict, ip: str | None) -> File:
     file = file_get_for_actor(membership=membership, file_id=file_id, perm="change")
     file = File.objects.select_for_update().get(pk=file.pk)
     changed: list[str] = []

@@ -3,7 +3,10 @@ rewrites the subtree's paths in one UPDATE."""
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Value
 from django.db.models.functions import Concat, Substr
 
@@ -12,8 +15,34 @@ from analytics.services import event_record
 from files.models import Folder
 from files.names import clean_name
 from files.selectors import folder_get
-from mediaportal.exceptions import Conflict, Forbidden, ValidationFailed
+from mediaportal.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 from sharing.selectors import can_change_folder, can_create
+
+# PostgreSQL's deadlock_detected and serialization_failure: the other transaction went ahead.
+RETRYABLE_SQLSTATES = {"40P01", "40001"}
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    cause = exc.__cause__
+    return getattr(cause, "pgcode", None) or getattr(cause, "sqlstate", None)
+
+
+@contextmanager
+def atomic_or_conflict(*, unique: str, detail: str) -> Iterator[None]:
+    """A transaction whose lost races are a 409 instead of a 500: the name constraint `unique`
+    (another request took the name between our check and our write) is `name_conflict`, a
+    deadlock or serialization failure is `retry`."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError as exc:
+        if unique not in str(exc):
+            raise
+        raise Conflict(detail, code="name_conflict") from None
+    except OperationalError as exc:
+        if _sqlstate(exc) not in RETRYABLE_SQLSTATES:
+            raise
+        raise Conflict("The change collided with another one made at the same time; try again.", code="retry") from None
 
 
 def folder_path(parent: Folder | None, name: str) -> str:
@@ -62,22 +91,37 @@ def folder_create(*, membership: Membership, name: str, parent_id=None, ip: str 
     return folder
 
 
-@transaction.atomic
 def folder_update(*, membership: Membership, folder_id, data: dict, ip: str | None = None) -> Folder:
     """Rename (`name`) and/or move (`parent`: a folder id, or None for the root)."""
+    with atomic_or_conflict(unique="folder_sibling_name_unique", detail="A folder of that name already exists there."):
+        return _folder_update(membership=membership, folder_id=folder_id, data=data, ip=ip)
+
+
+def _folder_update(*, membership: Membership, folder_id, data: dict, ip: str | None) -> Folder:
     folder = folder_get(membership=membership, folder_id=folder_id)
     if not can_change_folder(membership=membership, folder=folder):
         raise Forbidden("You may not change this folder.")
-    folder = Folder.objects.select_for_update().get(pk=folder.pk)
+    parent = folder.parent
+    moving = "parent" in data
+    if moving:
+        parent = folder_get(membership=membership, folder_id=data["parent"]) if data["parent"] else None
+    # Lock the folder and its new parent together, in id order: two moves of folders into each
+    # other then queue up instead of deadlocking on each other's row, and the loser re-reads
+    # the winner's paths below (so moving B into A after A went into B is the 400 it should be).
+    ids = sorted({folder.pk} | ({parent.pk} if moving and parent is not None else set()))
+    locked = {f.pk: f for f in Folder.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    if any(locked.get(pk) is None or locked[pk].deleted_at is not None for pk in ids):
+        raise NotFound("Folder not found.")  # trashed or purged meanwhile
+    folder = locked[folder.pk]
     old_path = folder.path
     changed = []
-    if "parent" in data:
-        parent = folder_get(membership=membership, folder_id=data["parent"]) if data["parent"] else None
+    if moving:
+        parent = locked[parent.pk] if parent is not None else None
         if parent is not None and parent.path.startswith(folder.path):
             raise ValidationFailed(
                 "A folder cannot be moved into itself or one of its subfolders.", code="invalid_move"
             )
-        if parent != folder.parent:
+        if (parent.pk if parent else None) != folder.parent_id:
             folder.parent = parent
             changed.append("parent")
     if "name" in data:

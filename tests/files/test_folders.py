@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from accounts.models import Role
 from files.models import File, Folder
-from tests.files.conftest import upload
+from files.services import folders as folder_services
+from tests.files.conftest import InThread, lock_waiters, upload, wait_until
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -111,3 +115,92 @@ def test_unknown_parent_is_404(editor, tenant):
     response = editor.post(folders_url(tenant), {"name": "X", "parent": str(uuid.uuid4())}, format="json")
     assert response.status_code == 404
     assert not Folder.objects.exists() and not File.objects.exists()
+
+
+def test_two_folders_moved_into_each_other_at_once_make_one_move_and_one_clear_refusal(
+    editor, tenant, transactional_db, monkeypatch
+):
+    a, b = make(editor, tenant, "A"), make(editor, tenant, "B")
+    arrived = []
+    real_sibling_taken = folder_services.sibling_taken
+
+    def both_at_the_write(**kwargs):
+        # Each move goes on once the other one is here too, waits for a lock, or is done.
+        arrived.append(True)
+        wait_until(
+            lambda: len(arrived) == 2 or lock_waiters() > 0 or any(not m.is_alive() for m in moves),
+            what="the other move",
+        )
+        return real_sibling_taken(**kwargs)
+
+    monkeypatch.setattr(folder_services, "sibling_taken", both_at_the_write)
+    moves = [
+        InThread(
+            lambda: client_for(editor.user).patch(
+                folders_url(tenant, f"{a['id']}/"), {"parent": b["id"]}, format="json"
+            )
+        ),
+        InThread(
+            lambda: client_for(editor.user).patch(
+                folders_url(tenant, f"{b['id']}/"), {"parent": a["id"]}, format="json"
+            )
+        ),
+    ]
+    for move in moves:
+        move.start()
+    responses = [move.outcome() for move in moves]
+
+    assert sorted(r.status_code for r in responses) == [200, 400], [r.content for r in responses]
+    assert [r.json()["code"] for r in responses if r.status_code == 400] == ["invalid_move"]
+    parents = dict(Folder.objects.filter(tenant=tenant).values_list("name", "parent__name"))
+    assert parents in ({"A": "B", "B": None}, {"A": None, "B": "A"})
+
+
+def test_two_folders_renamed_to_the_same_name_at_once_is_a_409(editor, tenant, transactional_db, monkeypatch):
+    x, y = make(editor, tenant, "X"), make(editor, tenant, "Y")
+    both_checked = threading.Barrier(2, timeout=30)
+    real_sibling_taken = folder_services.sibling_taken
+
+    def checked_together(**kwargs):
+        taken = real_sibling_taken(**kwargs)
+        both_checked.wait()  # both saw the name free
+        return taken
+
+    monkeypatch.setattr(folder_services, "sibling_taken", checked_together)
+    renames = [
+        InThread(
+            lambda f=f: client_for(editor.user).patch(
+                folders_url(tenant, f"{f['id']}/"), {"name": "Same"}, format="json"
+            )
+        )
+        for f in (x, y)
+    ]
+    for rename in renames:
+        rename.start()
+    responses = [rename.outcome() for rename in renames]
+
+    assert sorted(r.status_code for r in responses) == [200, 409], [r.content for r in responses]
+    assert [r.json()["code"] for r in responses if r.status_code == 409] == ["name_conflict"]
+    assert sorted(Folder.objects.filter(tenant=tenant).values_list("name", flat=True)) in (["Same", "X"], ["Same", "Y"])
+
+
+def test_a_write_that_loses_a_deadlock_is_a_409_retry(tenant, transactional_db):
+    from mediaportal.exceptions import Conflict
+
+    a, b = (Folder.objects.create(tenant=tenant, name=name, path=f"/{name}/") for name in ("A", "B"))
+    first_locked = threading.Barrier(2, timeout=30)
+
+    def lock_both(first, second):
+        with folder_services.atomic_or_conflict(unique="folder_sibling_name_unique", detail="taken"):
+            Folder.objects.select_for_update().get(pk=first.pk)
+            first_locked.wait()
+            Folder.objects.select_for_update().get(pk=second.pk)
+        return "done"
+
+    writes = [InThread(lambda: lock_both(a, b)), InThread(lambda: lock_both(b, a))]
+    for write in writes:
+        write.start()
+    for write in writes:
+        write.join(60)
+    assert sorted(str(w.result or w.error.code) for w in writes) == ["done", "retry"]
+    assert all(w.error is None or isinstance(w.error, Conflict) for w in writes)

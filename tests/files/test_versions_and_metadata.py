@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import threading
+
 import pytest
 import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import Role
-from files.models import Blob, FileVersion
-from tests.files.conftest import sha, tenant_objects, upload
+from files.models import Blob, File, FileVersion
+from files.services import files as file_services
+from tests.files.conftest import InThread, sha, tenant_objects, upload
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -107,3 +111,30 @@ def test_tag_bounds_and_name_conflicts(editor, tenant):
     bad_visibility = editor.patch(url(tenant, a["id"]), {"visibility": "everyone"}, format="json")
     assert bad_visibility.status_code == 400
     assert editor.get(url(tenant, a["id"])).json()["name"] == "a.txt"
+
+
+def test_two_files_renamed_to_the_same_name_at_once_is_a_409(editor, tenant, transactional_db, monkeypatch):
+    files = [upload(editor, tenant, f"{n}.txt", f"file {n}".encode()).json() for n in range(2)]
+    both_checked = threading.Barrier(2, timeout=30)
+    real_name_taken = file_services._name_taken
+
+    def checked_together(**kwargs):
+        taken = real_name_taken(**kwargs)
+        both_checked.wait()  # both saw the name free
+        return taken
+
+    monkeypatch.setattr(file_services, "_name_taken", checked_together)
+    renames = [
+        InThread(lambda f=f: client_for(editor.user).patch(url(tenant, f["id"]), {"name": "same.txt"}, format="json"))
+        for f in files
+    ]
+    for rename in renames:
+        rename.start()
+    responses = [rename.outcome() for rename in renames]
+
+    assert sorted(r.status_code for r in responses) == [200, 409], [r.content for r in responses]
+    assert [r.json()["code"] for r in responses if r.status_code == 409] == ["name_conflict"]
+    assert sorted(File.objects.filter(tenant=tenant).values_list("name", flat=True)) in (
+        ["0.txt", "same.txt"],
+        ["1.txt", "same.txt"],
+    )

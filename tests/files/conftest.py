@@ -63,6 +63,24 @@ class InThread(threading.Thread):
         return self.result
 
 
+def all_past(monkeypatch, module, check: str, *calls) -> list:
+    """Run `calls` in threads that all get past `module.<check>` before any goes on (the race
+    a check followed by a write can lose); returns what each returned, in order."""
+    together = threading.Barrier(len(calls), timeout=30)
+    real_check = getattr(module, check)
+
+    def checked_together(**kwargs):
+        result = real_check(**kwargs)
+        together.wait()
+        return result
+
+    monkeypatch.setattr(module, check, checked_together)
+    threads = [InThread(call) for call in calls]
+    for thread in threads:
+        thread.start()
+    return [thread.outcome() for thread in threads]
+
+
 def wait_until(condition, *, what: str, timeout: float = 30) -> None:
     """Wait for another thread to reach a state (blocked on a lock, finished), polling it."""
     deadline = time.monotonic() + timeout

@@ -7,7 +7,7 @@ import pytest
 from accounts.models import Role
 from files.models import File, Folder
 from files.services import folders as folder_services
-from tests.files.conftest import InThread, lock_waiters, upload, wait_until
+from tests.files.conftest import InThread, all_past, lock_waiters, upload, wait_until
 from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
@@ -158,26 +158,17 @@ def test_two_folders_moved_into_each_other_at_once_make_one_move_and_one_clear_r
 
 def test_two_folders_renamed_to_the_same_name_at_once_is_a_409(editor, tenant, transactional_db, monkeypatch):
     x, y = make(editor, tenant, "X"), make(editor, tenant, "Y")
-    both_checked = threading.Barrier(2, timeout=30)
-    real_sibling_taken = folder_services.sibling_taken
-
-    def checked_together(**kwargs):
-        taken = real_sibling_taken(**kwargs)
-        both_checked.wait()  # both saw the name free
-        return taken
-
-    monkeypatch.setattr(folder_services, "sibling_taken", checked_together)
-    renames = [
-        InThread(
+    responses = all_past(
+        monkeypatch,
+        folder_services,
+        "sibling_taken",
+        *(
             lambda f=f: client_for(editor.user).patch(
                 folders_url(tenant, f"{f['id']}/"), {"name": "Same"}, format="json"
             )
-        )
-        for f in (x, y)
-    ]
-    for rename in renames:
-        rename.start()
-    responses = [rename.outcome() for rename in renames]
+            for f in (x, y)
+        ),
+    )
 
     assert sorted(r.status_code for r in responses) == [200, 409], [r.content for r in responses]
     assert [r.json()["code"] for r in responses if r.status_code == 409] == ["name_conflict"]

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import threading
-
 import pytest
 import requests
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -9,7 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from accounts.models import Role
 from files.models import Blob, File, FileVersion
 from files.services import files as file_services
-from tests.files.conftest import InThread, sha, tenant_objects, upload
+from tests.files.conftest import all_past, sha, tenant_objects, upload
 from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
@@ -115,22 +113,15 @@ def test_tag_bounds_and_name_conflicts(editor, tenant):
 
 def test_two_files_renamed_to_the_same_name_at_once_is_a_409(editor, tenant, transactional_db, monkeypatch):
     files = [upload(editor, tenant, f"{n}.txt", f"file {n}".encode()).json() for n in range(2)]
-    both_checked = threading.Barrier(2, timeout=30)
-    real_name_taken = file_services._name_taken
-
-    def checked_together(**kwargs):
-        taken = real_name_taken(**kwargs)
-        both_checked.wait()  # both saw the name free
-        return taken
-
-    monkeypatch.setattr(file_services, "_name_taken", checked_together)
-    renames = [
-        InThread(lambda f=f: client_for(editor.user).patch(url(tenant, f["id"]), {"name": "same.txt"}, format="json"))
-        for f in files
-    ]
-    for rename in renames:
-        rename.start()
-    responses = [rename.outcome() for rename in renames]
+    responses = all_past(
+        monkeypatch,
+        file_services,
+        "_name_taken",
+        *(
+            lambda f=f: client_for(editor.user).patch(url(tenant, f["id"]), {"name": "same.txt"}, format="json")
+            for f in files
+        ),
+    )
 
     assert sorted(r.status_code for r in responses) == [200, 409], [r.content for r in responses]
     assert [r.json()["code"] for r in responses if r.status_code == 409] == ["name_conflict"]

@@ -8,7 +8,6 @@
   passes 128 bytes, while the columns lists and facets read stay in it (storage MAIN).
   A tenant's matches are then a few pages of the heap instead of one page each.
   Existing rows narrow as they are next written (or at once with VACUUM FULL).
-- `mp_word_pairs`: neighbouring word pairs, indexed so that phrases need no position check.
 - `files_searchterm`: the distinct words of names and tags per tenant, with a trigram
   index: "did you mean" compares a misspelt word with a few thousand words instead of
   every file name (the old trigram index on names, gone here, also tempted the planner
@@ -82,32 +81,18 @@ ALTER TABLE files_file
     ALTER COLUMN search_head SET STORAGE MAIN;
 ALTER TABLE files_file SET (toast_tuple_target = 128);
 
--- Each pair of neighbouring words ("crazi one"): GIN keeps no positions, so a phrase would
--- otherwise be checked by reading every candidate's vector; indexed, a two-word phrase is
--- one key. Only the index holds them (an index expression), not the table.
-CREATE OR REPLACE FUNCTION mp_word_pairs(v tsvector) RETURNS tsvector
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
-    AS $$
-    SELECT coalesce(array_to_tsvector(array_agg(DISTINCT a.lexeme || ' ' || b.lexeme)), ''::tsvector)
-    FROM (SELECT lexeme, unnest(positions) AS pos FROM unnest(v)) AS a
-    JOIN (SELECT lexeme, unnest(positions) AS pos FROM unnest(v)) AS b ON b.pos = a.pos + 1
-    $$;
-
 DROP INDEX IF EXISTS file_tenant_name_trgm;
--- One GIN for both vectors and the pairs, keyed by the tenant as text: searches name the
--- tenant that way as well, and no b-tree can answer that, so the planner takes this index
--- for the words instead of any b-tree on tenant_id plus a row-by-row test that reads
--- vectors from TOAST.
+-- One GIN for both vectors, keyed by the tenant as text: searches name the tenant that way
+-- as well, and no b-tree can answer that, so the planner takes this index for the words
+-- instead of any b-tree on tenant_id plus a row-by-row test that reads vectors from TOAST.
 DROP INDEX IF EXISTS file_tenant_search;
-CREATE INDEX file_search ON files_file
-    USING gin ((tenant_id::text), search_vector, search_head, mp_word_pairs(search_vector));
+CREATE INDEX file_search ON files_file USING gin ((tenant_id::text), search_vector, search_head);
 """
 
 REVERSE = (
     PREVIOUS_FUNCTION
     + r"""
 DROP INDEX IF EXISTS file_search;
-DROP FUNCTION IF EXISTS mp_word_pairs(tsvector);
 CREATE INDEX file_tenant_search ON files_file USING gin (tenant_id, search_vector);
 CREATE INDEX file_tenant_name_trgm ON files_file USING gin (tenant_id, (mp_unaccent(lower(name))) gin_trgm_ops);
 ALTER TABLE files_file RESET (toast_tuple_target);

@@ -12,13 +12,9 @@ Ranking comes in two tiers, which is what keeps a common word fast at a million 
    cheaply however many files mention the word in their text.
 2. Files matching only in their extracted text follow, ranked by the full vector. Reading a
    full vector means reading it from TOAST, so only the newest `TEXT_ONLY_RANKED` of them
-   are ranked and paged through; that many text-only matches call for a filter.
-
-Phrases: GIN keeps no word positions, but the index also holds every file's pairs of
-neighbouring words (`mp_word_pairs`), so a phrase of two words is answered exactly by the
-index. A longer phrase is narrowed by its pairs and then checked against each candidate's
-positions, which means reading its vector; its text-only matches are therefore not ranked
-but listed newest first, checked only as far as the page needs.
+   are ranked and paged through; that many text-only matches call for a filter. A phrase
+   must be checked vector by vector even to be found, so its text-only matches are not
+   ranked at all but listed newest first, checked only as far as the page needs.
 
 Newest first breaks ties in both tiers. Facets and the tier sizes come from one pass over
 the matches that needs no vector at all: the GIN index answers the match itself. When
@@ -95,48 +91,6 @@ def _tsquery_sql(config: str, text: str, *, prefix: bool = True) -> tuple[str, l
     return base, [config, text]
 
 
-TSQUERY_TOKEN = re.compile(r"'(?:[^']|'')*'(?::[*A-D]+)?|<(?:-|\d+)>|[&|!()]")
-
-
-def _loosened(tsquery: str) -> str:
-    """`tsquery` with its phrase operators turned into "and", only between lexemes."""
-    return "".join(
-        part if QUOTED_LEXEME.fullmatch(part) else PHRASE_OPERATOR.sub("&", part)
-        for part in re.split(f"({QUOTED_LEXEME.pattern})", tsquery)
-    )
-
-
-def _quoted(lexeme: str) -> str:
-    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
-def _word_pairs(tsquery: str) -> tuple[list[tuple[str, str]], bool]:
-    """The neighbouring word pairs every match of `tsquery` must hold, and whether holding
-    them (with all the words) is exactly what its phrases ask.
-
-    Only for queries that are all "and": with `|` or `!` a phrase may not be required. A
-    phrase of two words is its pair; a longer one needs each of its pairs, in one place,
-    which the pairs alone cannot say, so it is still checked against the positions.
-    """
-    tokens = TSQUERY_TOKEN.findall(tsquery)
-    if any(token in ("|", "!") for token in tokens):
-        return [], False
-    pairs, exact, linked = [], True, set()
-    for i, token in enumerate(tokens):
-        if not PHRASE_OPERATOR.fullmatch(token):
-            continue
-        left, right = tokens[i - 1] if i else "", tokens[i + 1] if i + 1 < len(tokens) else ""
-        plain = (QUOTED_LEXEME.fullmatch(left), QUOTED_LEXEME.fullmatch(right))
-        if token != "<->" or not all(plain):
-            exact = False  # "a <2> b" (a stop word between), or a phrase of groups
-            continue
-        if i - 1 in linked:
-            exact = False  # a chain of three or more words
-        linked |= {i - 1, i + 1}
-        pairs.append(tuple(part[1:-1].replace("''", "'") for part in (left, right)))
-    return pairs, exact and bool(pairs)
-
-
 class _Query:
     """One search's tsquery and the SQL fragments built on it."""
 
@@ -154,17 +108,17 @@ class _Query:
         # also be absent from the text, which only the full vector knows.
         self.negated = "-" in text
         # Phrases ("a b", and hyphenated words, which the parser makes phrases) need word
-        # positions, which GIN does not keep; it does keep each file's pairs of neighbouring
-        # words (`mp_word_pairs`), which answer a two-word phrase exactly and narrow longer ones.
-        self.pairs, exact = _word_pairs(self.tsquery)
-        self.phrase = bool(PHRASE_OPERATOR.search(QUOTED_LEXEME.sub("", self.tsquery))) and not exact
-        self.vector_tsquery = _loosened(self.tsquery) if exact else self.tsquery
+        # positions, which GIN does not keep: each candidate's vector is read to check.
+        self.phrase = bool(PHRASE_OPERATOR.search(QUOTED_LEXEME.sub("", self.tsquery)))
 
     def loosened(self) -> _Query:
-        """The same words with every "next to" turned into "and" (and the word pairs, if any,
-        still required): answered by the GIN index alone."""
+        """The same words with every "next to" turned into "and": answered by GIN alone."""
         loose = copy.copy(self)
-        loose.tsquery = loose.vector_tsquery = _loosened(self.tsquery)
+        # Only between lexemes: a quoted lexeme is kept as it is, whatever it holds.
+        loose.tsquery = "".join(
+            part if QUOTED_LEXEME.fullmatch(part) else PHRASE_OPERATOR.sub("&", part)
+            for part in re.split(f"({QUOTED_LEXEME.pattern})", self.tsquery)
+        )
         loose.params, loose.phrase = [loose.tsquery], False
         return loose
 
@@ -184,16 +138,8 @@ class _Query:
         tenant_id and test the vector row by row, reading every matching file's vector
         from TOAST (it does not know they live there) — 200 ms for a common word at 1M files.
         """
-        if column != "search_vector":
-            match_sql, match_params = self.matches(column)
-            return ["(files_file.tenant_id)::text = %s", match_sql], [str(self.tenant_id), *match_params]
-        where = ["(files_file.tenant_id)::text = %s", "files_file.search_vector @@ %s::tsquery"]
-        params = [str(self.tenant_id), self.vector_tsquery]
-        if self.pairs:
-            # The expression exactly as the index has it, or the planner cannot use the index.
-            where.append("mp_word_pairs(files_file.search_vector) @@ %s::tsquery")
-            params.append(" & ".join(_quoted(f"{a} {b}") for a, b in self.pairs))
-        return where, params
+        match_sql, match_params = self.matches(column)
+        return ["(files_file.tenant_id)::text = %s", match_sql], [str(self.tenant_id), *match_params]
 
     def rank(self, column: str) -> tuple[str, list]:
         return f"ts_rank_cd(files_file.{column}, {self.sql}, {RANK_NORMALISATION})", list(self.params)

@@ -287,36 +287,18 @@ def test_a_complete_common_word_is_not_also_taken_as_a_prefix(editor, tenant):
     assert sum(body["facets"]["type"].values()) == COMPLETE_WORD_MATCHES
 
 
-def test_phrases_found_only_in_text_page_through_every_match(editor, tenant, monkeypatch):
+def test_a_phrase_found_only_in_text_lists_newest_first_on_every_page(editor, tenant, monkeypatch):
     from files.api.views import SearchView
 
     monkeypatch.setattr(SearchView, "page_size", 2)
-    named = _text_file(editor, tenant, "big blue whale.txt", "a song")
-    # The oldest says it three times: by rank it comes first.
-    texty = [_text_file(editor, tenant, "note 0.txt", "big blue whale, big blue whale, big blue whale")]
-    texty += [_text_file(editor, tenant, f"note {n}.txt", f"we saw a big blue whale, number {n}") for n in range(1, 4)]
-    _text_file(editor, tenant, "apart.txt", "a blue sky and a whale, big")  # the words, not the phrase
+    named = _text_file(editor, tenant, "blue whale.txt", "a song")
+    # The oldest says it three times, so by rank it would come first; phrases go newest first.
+    texty = [_text_file(editor, tenant, "note 0.txt", "blue whale, blue whale, blue whale")]
+    texty += [_text_file(editor, tenant, f"note {n}.txt", f"we saw a blue whale, number {n}") for n in range(1, 4)]
+    _text_file(editor, tenant, "apart.txt", "a blue sky and a whale")  # both words, not the phrase
     for facets in ("true", "false"):
-        # Two words: the pair index answers exactly, and text-only matches are ranked.
         seen = every_page(editor, f'/api/v1/tenants/{tenant.slug}/search/?q="blue whale"&facets={facets}')
-        assert seen == [named, texty[0], *reversed(texty[1:])], facets
-        # Three: each match is checked against the positions, so text-only ones go newest first.
-        seen = every_page(editor, f'/api/v1/tenants/{tenant.slug}/search/?q="big blue whale"&facets={facets}')
         assert seen == [named, *reversed(texty)], facets
-
-
-def test_two_word_phrases_are_answered_by_the_pair_index(editor, tenant):
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    _text_file(editor, tenant, "note.txt", "we saw a blue whale")
-    with CaptureQueriesContext(connection) as captured:
-        assert len(find(editor, tenant, q='"blue whale"')["results"]) == 1
-    assert any("mp_word_pairs(files_file.search_vector) @@" in q["sql"] for q in captured.captured_queries)
-    with connection.cursor() as cursor:
-        # Neighbours only: the stop word between "ones" and "misfits" keeps them apart.
-        cursor.execute("SELECT mp_word_pairs(to_tsvector('english', 'crazy ones, the misfits rebels'))::text")
-        assert cursor.fetchone()[0] == "'crazi one' 'misfit rebel'"
 
 
 def test_every_corpus_phrase_finds_its_document_first(editor, tenant, corpus_manifest):

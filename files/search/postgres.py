@@ -52,6 +52,8 @@ PHRASE_OPERATOR = re.compile(r"<(?:-|\d+)>")
 QUOTED_LEXEME = re.compile(r"'(?:[^']|'')*'")
 FACET_VALUES = 30
 SUGGEST_THRESHOLD = 0.3
+SUGGEST_CANDIDATES = 5
+SUGGEST_HOLDERS_CHECKED = 50
 SEARCH_WORK_MEM = "64MB"
 COMPLETE_WORD_MATCHES = 50
 
@@ -61,15 +63,23 @@ def _plain(text: str) -> bool:
     return not OPERATORS.search(text)
 
 
+def _stem_prefix(word: str) -> str:
+    """The letters and digits of `word`, lower-case: what is matched as a prefix."""
+    return re.sub(r"[\W_]", "", word.lower())
+
+
 def _prefixable(text: str) -> bool:
-    """Whether the last word is also matched as a prefix (plain words, a long enough last one)."""
+    """Whether the last word is also matched as a prefix (plain words, a long enough last one).
+
+    Long enough in letters and digits: a run of quotes or hyphens fits WORD but is no prefix.
+    """
     words = text.split()
     return (
         bool(words)
         and _plain(text)
         and not text.endswith(" ")
         and bool(WORD.match(words[-1]))
-        and len(words[-1]) >= MIN_PREFIX
+        and len(_stem_prefix(words[-1])) >= MIN_PREFIX
     )
 
 
@@ -81,10 +91,9 @@ def _tsquery_sql(config: str, text: str, *, prefix: bool = True) -> tuple[str, l
     if prefix and _prefixable(text):
         text = text.strip()
         head = " ".join(words[:-1])
-        stem_prefix = re.sub(r"[^\w]", "", last.lower())
         # The stemmed word (so "crazy" finds "crazi") or anything starting with it.
         last_sql = f"({base} || to_tsquery('mp_simple', %s || ':*'))"
-        params = [config, last, stem_prefix]
+        params = [config, last, _stem_prefix(last)]
         if head:
             return f"({base} && {last_sql})", [config, head, *params]
         return last_sql, params
@@ -112,12 +121,22 @@ class _Query:
         self.phrase = bool(PHRASE_OPERATOR.search(QUOTED_LEXEME.sub("", self.tsquery)))
 
     def loosened(self) -> _Query:
-        """The same words with every "next to" turned into "and": answered by GIN alone."""
+        """A query that GIN answers alone and that matches at least what this one matches.
+
+        Its wanted words, with every "next to" turned into "and". Exclusions are dropped
+        (querytree() keeps what an index can answer): loosening `-"draft version"` instead
+        would exclude every file holding both words anywhere, which the phrase does not.
+        """
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT querytree(%s::tsquery)", [self.tsquery])
+            wanted = cursor.fetchone()[0]
+        if not wanted or wanted == "T":  # nothing but exclusions: no index can narrow it down
+            return self
         loose = copy.copy(self)
         # Only between lexemes: a quoted lexeme is kept as it is, whatever it holds.
         loose.tsquery = "".join(
             part if QUOTED_LEXEME.fullmatch(part) else PHRASE_OPERATOR.sub("&", part)
-            for part in re.split(f"({QUOTED_LEXEME.pattern})", self.tsquery)
+            for part in re.split(f"({QUOTED_LEXEME.pattern})", wanted)
         )
         loose.params, loose.phrase = [loose.tsquery], False
         return loose
@@ -174,11 +193,12 @@ def _search(membership: Membership, query: str, filters: dict, *, offset: int, l
     page = None if q.empty else _ranked(files, q, offset=offset, limit=limit, facets=facets)
     # "Did you mean" is for misspelt plain words; a phrase or an exclusion that finds nothing
     # means nothing matches, and a similar word would contradict what was asked.
-    if page is None and _plain(text) and offset == 0:
-        suggestion = _suggestion(membership, text)
+    # Every page: the next page's link repeats the misspelt words, and is corrected again.
+    if page is None and _plain(text):
+        suggestion = _suggestion(files, membership, config, text)
         if suggestion:
-            q = _Query(config, suggestion, membership.tenant_id)
-            page = None if q.empty else _ranked(files, q, offset=0, limit=limit, facets=facets)
+            q = _Query(config, suggestion, membership.tenant_id, prefix=False)
+            page = None if q.empty else _ranked(files, q, offset=offset, limit=limit, facets=facets)
             if page is not None:
                 page.suggestion = suggestion
     if page is None:
@@ -464,12 +484,14 @@ def _highlights(q: _Query, ids: list) -> dict:
         return dict(cursor.fetchall())
 
 
-def _suggestion(membership: Membership, text: str) -> str | None:
+def _suggestion(files: QuerySet[File], membership: Membership, config: str, text: str) -> str | None:
     """The query with each unknown word replaced by the most similar word of the tenant's
     file names and tags, or None when no word could be corrected.
 
-    The caller searches for the suggestion and offers it only when that finds files the
-    member may see, so a word from a file they cannot see is never revealed.
+    The vocabulary holds the words of every name the tenant ever had, the member's or not,
+    so a word is only offered when a file among `files` (those the member may see, as
+    filtered) has it in its name or tags now: a suggestion never tells of a file the
+    member cannot see. The caller then searches for it and offers it only if it finds files.
     """
     words = text.lower().split()
     corrected, changed = [], False
@@ -483,14 +505,31 @@ def _suggestion(membership: Membership, text: str) -> str | None:
                 SELECT term, term = mp_unaccent(%s) FROM files_searchterm
                 WHERE tenant_id = %s AND term %% mp_unaccent(%s)
                 ORDER BY term = mp_unaccent(%s) DESC, similarity(term, mp_unaccent(%s)) DESC, term
-                LIMIT 1
+                LIMIT %s
                 """,
-                [word, membership.tenant_id, word, word, word],
+                [word, membership.tenant_id, word, word, word, SUGGEST_CANDIDATES],
             )
-            found = cursor.fetchone()
-            if found and not found[1]:
-                corrected.append(found[0])
-                changed = True
-            else:
-                corrected.append(word)
+            # The closest word that a file the member may see has; the word itself (first
+            # when the vocabulary has it) needs no correction.
+            visible = (row for row in cursor.fetchall() if _visible_term(files, membership.tenant_id, config, row[0]))
+            term, exact = next(visible, (None, True))
+            corrected.append(word if exact else term)
+            changed = changed or not exact
     return " ".join(corrected) if changed else None
+
+
+def _visible_term(files: QuerySet[File], tenant_id, config: str, term: str) -> bool:
+    """Whether `term` is a word of the name or tags of one of `files`, as the vocabulary has it.
+
+    The head vector's index finds the few files whose head holds the word's stem; their
+    names and tags are then split into words the way the vocabulary's trigger does.
+    """
+    stem_sql = "(files_file.tenant_id)::text = %s AND files_file.search_head @@ plainto_tsquery(%s::regconfig, %s)"
+    holders = files.order_by().extra(where=[stem_sql], params=[str(tenant_id), config, term])
+    words_sql = """%s = ANY(tsvector_to_array(to_tsvector('mp_simple',
+        regexp_replace(coalesce(files_file.name, ''), '[._\\-]+', ' ', 'g') || ' ' || array_to_string(files_file.tags, ' '))))"""
+    return (
+        File.objects.filter(pk__in=holders.values("pk")[:SUGGEST_HOLDERS_CHECKED])
+        .extra(where=[words_sql], params=[term])
+        .exists()
+    )

@@ -251,6 +251,49 @@ def test_suggestions_never_reveal_words_from_files_the_member_cannot_see(editor,
     assert find(editor, tenant, q="layofs")["suggestion"] == "layoffs"
 
 
+def test_suggestions_never_reveal_name_words_of_files_the_member_cannot_see(editor, tenant, member):
+    """The word is in a text the viewer may read, but in a name only on a private file."""
+    private = _text_file(editor, tenant, "layoffs plan.txt", "confidential")
+    editor.patch(f"/api/v1/tenants/{tenant.slug}/files/{private}/", {"visibility": "private"}, format="json")
+    _text_file(editor, tenant, "memo.txt", "the layoffs were rumoured")
+    viewer = member(Role.VIEWER)
+    assert find(viewer, tenant, q="layoffs")["results"]  # the word itself: found in the memo's text
+    body = find(viewer, tenant, q="layofs")
+    assert body["results"] == [] and body["suggestion"] is None
+    # A similar word of a name the viewer does see is still offered.
+    _text_file(editor, tenant, "layouts.txt", "grids")
+    assert find(viewer, tenant, q="layofs")["suggestion"] == "layouts"
+    assert find(editor, tenant, q="layofs")["suggestion"] == "layoffs"
+
+
+def test_every_page_of_a_corrected_search_is_reachable(editor, tenant, monkeypatch):
+    from files.api.views import SearchView
+
+    monkeypatch.setattr(SearchView, "page_size", 2)
+    invoices = {_text_file(editor, tenant, f"invoice {n}.txt", "paid") for n in range(5)}
+    for facets in ("true", "false"):
+        url = f"/api/v1/tenants/{tenant.slug}/search/?q=invoise&facets={facets}"
+        assert editor.get(url).json()["suggestion"] == "invoice"
+        seen = every_page(editor, url)
+        assert len(seen) == 5 and set(seen) == invoices, facets
+
+
+@pytest.mark.parametrize("q", ["''''", "'-'-", "____", "-", "--", '"', "or", "a -", "''''x"])
+def test_queries_of_punctuation_answer_cleanly(editor, tenant, q):
+    _text_file(editor, tenant, "walrus.txt", "ice")
+    for facets in ("true", "false"):
+        assert isinstance(find(editor, tenant, q=q, facets=facets)["results"], list)
+
+
+def test_excluding_a_phrase_keeps_files_holding_its_words_apart(editor, tenant):
+    kept = _text_file(editor, tenant, "note.txt", "the report: a version of the draft")
+    _text_file(editor, tenant, "old.txt", "the report, draft version")
+    named = _text_file(editor, tenant, "report.txt", "final")
+    for facets in ("true", "false"):
+        hits = find(editor, tenant, q='report -"draft version"', facets=facets)["results"]
+        assert [h["file"]["id"] for h in hits] == [named, kept], facets
+
+
 def test_suggestions_correct_each_misspelt_word_of_a_query(editor, tenant, library):
     body = find(editor, tenant, q="agamma safary")
     assert body["suggestion"] == "agama safari"

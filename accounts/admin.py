@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from accounts.models import ApiToken, Membership, Tenant, User
+from accounts.models import ApiToken, DeletedTenant, Membership, Tenant, User
 
 
 class MembershipInline(admin.TabularInline):
@@ -43,3 +43,11 @@ class ApiTokenAdmin(admin.ModelAdmin):
     # The key itself never exists server-side; nothing here can reveal or forge one.
     readonly_fields = ["prefix", "key_hash", "created_at", "last_used_at"]
     list_select_related = ["user"]
+
+
+@admin.register(DeletedTenant)
+class DeletedTenantAdmin(admin.ModelAdmin):
+    list_display = ["slug", "id", "deleted_at"]
+    search_fields = ["slug", "id"]
+    list_filter = ["deleted_at"]
+    readonly_fields = ["id", "slug", "deleted_at"]

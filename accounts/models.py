@@ -5,6 +5,8 @@ import uuid
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -62,6 +64,24 @@ class Tenant(models.Model):
         return self.slug
 
 
+class DeletedTenant(models.Model):
+    """A tenant that was deleted: what lets the orphan sweep remove its stored objects.
+
+    Its absence from the tenant table is not enough, since a worker pointed at the wrong
+    (or an empty) database would take every tenant in the bucket for a deleted one.
+    """
+
+    id = models.UUIDField(primary_key=True, editable=False)
+    slug = models.SlugField(max_length=50)
+    deleted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-deleted_at"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
 class Membership(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
@@ -99,3 +119,8 @@ class ApiToken(models.Model):
     def is_active(self) -> bool:
         now = timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+@receiver(post_delete, sender=Tenant)
+def _remember_deleted_tenant(sender, instance: Tenant, **kwargs) -> None:
+    DeletedTenant.objects.get_or_create(id=instance.id, defaults={"slug": instance.slug})

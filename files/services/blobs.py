@@ -51,7 +51,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from accounts.models import Tenant
+from accounts.models import DeletedTenant, Tenant
 from files import storage
 from files.models import Blob, Rendition, UploadSession, UploadState
 from files.uploads import HashedUpload
@@ -178,7 +178,8 @@ def orphan_sweep(
     Under `tenants/<id>/`: blob objects no blob row claims (a failed upload's bytes, a purge
     whose deletes failed), renditions no rendition row claims (processing that raced a
     purge), staged direct uploads whose session is completed, expired or gone, and every
-    object of a tenant that no longer exists. Objects younger than `older_than` are left
+    object of a tenant that was deleted (a `DeletedTenant` row says so; a prefix of a
+    tenant this database never knew is left alone). Objects younger than `older_than` are left
     alone. `tenant_ids` limits the sweep to those tenants' prefixes (existing or not).
     """
     cutoff = timezone.now() - older_than
@@ -198,9 +199,13 @@ def orphan_sweep(
                 prefix + "renditions/", cutoff, functools.partial(_sweep_renditions, tenant_id, cutoff=cutoff)
             )
             deleted += _sweep_kind(prefix + "staging/", cutoff, functools.partial(_sweep_staging, tenant_id))
-        else:
+        elif DeletedTenant.objects.filter(pk=tenant_id).exists():
             # Nothing can write for a tenant that is gone: every object of it is an orphan.
             deleted += _sweep_kind(prefix, cutoff, _delete_all)
+        else:
+            # Neither here nor deleted here: another deployment's, or this worker has the
+            # wrong database. Deleting it could erase a whole bucket.
+            log.warning("orphan sweep: %s belongs to no tenant this database knows; left alone", prefix)
         if progress:
             progress(str(tenant_id), deleted)
     return deleted

@@ -23,6 +23,7 @@ from files.services import blobs
 from files.services import files as file_services
 from files.services import trash as trash_services
 from files.services.blobs import orphan_sweep
+from tests.factories import TenantFactory
 from tests.files.conftest import InThread, downloaded, lock_waiters, sha, tenant_objects, upload, wait_until
 from tests.files.test_direct_upload import complete, post_to_s3, start
 from tests.helpers import client_for
@@ -242,8 +243,9 @@ def test_the_sweep_deletes_staged_objects_of_uploads_no_longer_pending(editor, t
     assert tenant_objects(tenant, "staging") == [storage.staging_key(tenant.id, pending["id"])]
 
 
-def test_the_sweep_deletes_everything_of_a_tenant_that_is_gone(editor, tenant):
-    gone = uuid.uuid4()
+def test_the_sweep_deletes_everything_of_a_tenant_that_was_deleted(editor, tenant):
+    doomed = TenantFactory()
+    gone = doomed.id
     keys = [
         storage.blob_key(gone, sha(b"x")),
         f"tenants/{gone}/renditions/ab/{sha(b'x')}/thumbnail.webp",
@@ -252,11 +254,22 @@ def test_the_sweep_deletes_everything_of_a_tenant_that_is_gone(editor, tenant):
     for key in keys:
         put(key, b"x")
     live = upload(editor, tenant, "live.txt", b"a live tenant's file").json()
+    doomed.delete()
 
     assert sweep(gone) == 3
     assert list(storage.object_keys(f"tenants/{gone}/")) == []
     assert sweep(tenant.id) == 0
     assert downloaded(editor, tenant, live["id"]) == (200, b"a live tenant's file")
+
+
+def test_the_sweep_leaves_alone_a_tenant_this_database_never_knew(editor, tenant):
+    """Another deployment's objects, or a worker given the wrong database: nothing is deleted."""
+    stranger = uuid.uuid4()
+    key = storage.blob_key(stranger, sha(b"someone else's"))
+    put(key, b"someone else's")
+    assert sweep(stranger) == 0
+    assert [obj["Key"] for obj in storage.object_keys(f"tenants/{stranger}/")] == [key]
+    storage.object_delete(key)
 
 
 def test_the_sweep_command_reports_its_progress(editor, tenant):

@@ -14,7 +14,7 @@ class Command(BaseCommand):
     help = (
         "Delete S3 objects under tenants/ that nothing refers to: blobs without a blob row (failed uploads, "
         "purges whose deletes failed), renditions without a rendition row, staged direct uploads that are "
-        "completed or expired, and everything of tenants that no longer exist."
+        "completed or expired, and everything of tenants that were deleted (never of a tenant this database never knew)."
     )
 
     def add_arguments(self, parser) -> None:

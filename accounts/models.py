@@ -5,9 +5,9 @@ import uuid
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Lower
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
-from django.db.models.functions import Lower
 from django.utils import timezone
 
 

@@ -96,6 +96,12 @@ DROP INDEX IF EXISTS file_search;
 CREATE INDEX file_tenant_search ON files_file USING gin (tenant_id, search_vector);
 CREATE INDEX file_tenant_name_trgm ON files_file USING gin (tenant_id, (mp_unaccent(lower(name))) gin_trgm_ops);
 ALTER TABLE files_file RESET (toast_tuple_target);
+ALTER TABLE files_file
+    ALTER COLUMN name SET STORAGE EXTENDED,
+    ALTER COLUMN description SET STORAGE EXTENDED,
+    ALTER COLUMN tags SET STORAGE EXTENDED,
+    ALTER COLUMN labels SET STORAGE EXTENDED,
+    ALTER COLUMN metadata SET STORAGE EXTENDED;
 DROP TRIGGER IF EXISTS files_file_search_terms ON files_file;
 DROP FUNCTION IF EXISTS mp_file_search_terms();
 """

@@ -2,11 +2,12 @@
 
 Starts a private embedded PostgreSQL in a temp dir, migrates, creates 100 tenants with one
 owner each, then bulk-loads synthetic files with COPY (the search-vector trigger fires per
-row, so the load time includes computing the stored vectors). The two search indexes of
-migration 0003 are dropped for the load and rebuilt from the migration's own SQL afterwards.
+row, so the load time includes computing the stored vectors). Every GIN index on
+files_file (`file_search` over both vectors among them) is dropped for the load and rebuilt
+from its own definition afterwards.
 Text is ~300 words per file from a 50k-word pseudo-vocabulary with a Zipf (rank^-1.07)
 distribution. Each query kind runs `files.search.postgres.search` in-process with an owner
-Membership, timed end to end; the parts (`_facets`, `_highlights`, `_trigram_fallback`) are
+Membership, timed end to end; the parts (`_facets`, `_highlights`, `_suggestion`) are
 timed inside the same call by wrapping them, so "excl. facets" is the call minus its facets.
 
     .venv/bin/python bench/search.py [--sizes 100000,1000000] [--queries 50]

@@ -30,7 +30,9 @@ every acknowledged byte:
 Content locks add no deadlocks: an upload takes its one content lock before any row lock
 (a direct upload's session row aside, which no other holder of a content lock waits for),
 and the purge's after-commit step and the sweep hold nothing else while they wait for one;
-the purge's own transaction takes none. Renditions are written by processing outside this
+the purge's own transaction takes none, and neither does restoring a version (the old
+version's row keeps its blob, see `file_version_restore`). Row locks go folders, files,
+blobs: an upload locks the file it adds a version to before the blob row, as a purge does. Renditions are written by processing outside this
 protocol: the sweep deletes a rendition object only when no Rendition row claims it and a
 fresh HEAD still shows it older than the sweep's age limit.
 
@@ -102,14 +104,24 @@ def blob_write(*, tenant: Tenant, upload: HashedUpload, content_type: str) -> No
     )
 
 
-def blob_claim(*, tenant: Tenant, upload: HashedUpload, content_type: str, store: StoreBytes | None = None) -> Blob:
+def blob_claim(
+    *,
+    tenant: Tenant,
+    upload: HashedUpload,
+    content_type: str,
+    store: StoreBytes | None = None,
+    content_locked: bool = False,
+) -> Blob:
     """The locked blob row for the upload's content, its bytes stored first when the tenant
     has none (by `store`, default a PUT from the upload); 413 when the quota has no room.
 
     Call inside the transaction that writes the rows referring to the blob: the content lock
-    taken here keeps purges and the sweep off these bytes until that transaction ends.
+    taken here (or before any row lock, by a caller that says `content_locked`) keeps purges
+    and the sweep off these bytes until that transaction ends. Lock the file rows the
+    transaction changes before calling this: a purge locks files, then their blobs.
     """
-    content_lock(tenant_id=tenant.id, sha256=upload.sha256)
+    if not content_locked:
+        content_lock(tenant_id=tenant.id, sha256=upload.sha256)
     exists, usage = tenant_blob_usage(tenant=tenant, sha256=upload.sha256)
     if exists:
         blob = Blob.objects.select_for_update().filter(tenant=tenant, sha256=upload.sha256).first()

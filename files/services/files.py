@@ -16,10 +16,10 @@ from files.names import clean_name, clean_tags, numbered_name
 from files.processing.pipeline import queue_processing
 from files.processing.sniff import Sniffed, sniff
 from files.selectors import file_get_for_actor, folder_get, rendition_get, version_get
-from files.services.blobs import StoreBytes, blob_claim
+from files.services.blobs import StoreBytes, blob_claim, content_lock
 from files.services.folders import atomic_or_conflict
 from files.uploads import HashedUpload
-from mediaportal.exceptions import Conflict, Forbidden, PayloadTooLarge, ValidationFailed
+from mediaportal.exceptions import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from sharing.selectors import can_change_file, can_create
 
 log = logging.getLogger(__name__)
@@ -93,16 +93,37 @@ def _add_version(*, file: File, blob: Blob, actor, comment: str = "", new: bool 
     return version
 
 
+def _file_lock(file: File) -> File:
+    """The file's row, locked; 404 when it was trashed or purged since it was read (a trash
+    holds the row while it marks it, and the row is read again once it has committed)."""
+    locked = File.objects.select_for_update().filter(pk=file.pk, deleted_at__isnull=True).first()
+    if locked is None:
+        raise NotFound("File not found.")
+    return locked
+
+
 def _store(*, membership: Membership, upload: HashedUpload, content_type: str, write, store: StoreBytes | None):
-    """Run `write(blob)` in one transaction with the upload's blob claimed (see `blob_claim`:
-    the content lock, the dedup decision, the quota, the S3 write when the bytes are new).
+    """Run `write(claim)` in one transaction holding the upload's content lock; `write` locks
+    the rows it changes, then calls `claim()` for the blob (see `blob_claim`: the dedup
+    decision, the quota, the S3 write when the bytes are new, the blob's row lock).
+
+    Row locks go in one order everywhere: folders, files, blobs (a purge locks files before
+    their blobs, so an upload that locked the blob first and then waited for the file could
+    deadlock with it, or with a restore). A lost race is a 409 `retry`, never a 500.
 
     A failed S3 write raises before any row exists; a failed database write leaves at most
     an object that the next identical upload reuses or the orphan sweep removes.
     """
-    with transaction.atomic():
-        blob = blob_claim(tenant=membership.tenant, upload=upload, content_type=content_type, store=store)
-        return write(blob)
+    with atomic_or_conflict():
+        # Before any row lock (see files.services.blobs: content locks add no deadlocks).
+        content_lock(tenant_id=membership.tenant_id, sha256=upload.sha256)
+
+        def claim() -> Blob:
+            return blob_claim(
+                tenant=membership.tenant, upload=upload, content_type=content_type, store=store, content_locked=True
+            )
+
+        return write(claim)
 
 
 def file_upload(
@@ -135,20 +156,23 @@ def file_upload(
     tag_list = clean_tags(tags)
     actor = membership.user
 
-    def write(blob: Blob) -> File:
+    def write(claim) -> File:
         existing = _name_taken(tenant_id=membership.tenant_id, folder=folder, name=clean)
         if existing is not None and on_conflict == "fail":
             raise Conflict(f"“{clean}” already exists in this folder.", code="name_conflict")
         if existing is not None and on_conflict == "replace":
-            file = File.objects.select_for_update().get(pk=existing.pk)
+            file = File.objects.select_for_update().filter(pk=existing.pk, deleted_at__isnull=True).first()
+            if file is None or file.folder_id != existing.folder_id or file.name.lower() != existing.name.lower():
+                raise Conflict(f"“{clean}” was moved, renamed or deleted meanwhile; try again.", code="retry")
             if not can_change_file(membership=membership, file=file):
                 raise Forbidden("You may not replace this file.")
-            _add_version(file=file, blob=blob, actor=actor)
+            _add_version(file=file, blob=claim(), actor=actor)
             event_record(verb="file.version_uploaded", tenant=membership.tenant, actor=actor, target=file, ip=ip)
         else:
             final = (
                 clean if existing is None else free_file_name(tenant_id=membership.tenant_id, folder=folder, name=clean)
             )
+            blob = claim()
             file = File(
                 tenant_id=membership.tenant_id,
                 folder=folder,
@@ -186,9 +210,9 @@ def file_version_upload(
     file = file_get_for_actor(membership=membership, file_id=file_id, perm="change")
     content_type = _check_upload(membership=membership, upload=upload, name=file.name).content_type
 
-    def write(blob: Blob) -> FileVersion:
-        locked = File.objects.select_for_update().get(pk=file.pk)
-        version = _add_version(file=locked, blob=blob, actor=membership.user, comment=comment)
+    def write(claim) -> FileVersion:
+        locked = _file_lock(file)
+        version = _add_version(file=locked, blob=claim(), actor=membership.user, comment=comment)
         event_record(
             verb="file.version_uploaded",
             tenant=membership.tenant,
@@ -202,18 +226,21 @@ def file_version_upload(
     return _store(membership=membership, upload=upload, content_type=content_type, write=write, store=None)
 
 
-@transaction.atomic
 def file_version_restore(*, membership: Membership, file_id, number: int, ip: str | None = None) -> FileVersion:
     """Make a new version with the bytes of version `number`; history is never rewritten."""
     file = file_get_for_actor(membership=membership, file_id=file_id, perm="change")
-    old = version_get(file=file, number=number)
-    locked = File.objects.select_for_update().get(pk=file.pk)
-    version = _add_version(
-        file=locked,
-        blob=Blob.objects.select_for_update().get(pk=old.blob_id),
-        actor=membership.user,
-        comment=f"Restored from version {number}",
-    )
+    version_get(file=file, number=number)
+    with atomic_or_conflict():
+        return _version_restore(membership=membership, file=file, number=number, ip=ip)
+
+
+def _version_restore(*, membership: Membership, file: File, number: int, ip: str | None) -> FileVersion:
+    locked = _file_lock(file)
+    # Read under the file's lock: a purge locks the file before it deletes versions, so the old
+    # version stays, and it keeps its blob (a blob row goes only when no version refers to
+    # it). So no lock on the blob or its content: one lock fewer for uploads to wait behind.
+    old = version_get(file=locked, number=number)
+    version = _add_version(file=locked, blob=old.blob, actor=membership.user, comment=f"Restored from version {number}")
     event_record(
         verb="file.version_restored",
         tenant=membership.tenant,

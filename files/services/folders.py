@@ -28,15 +28,15 @@ def _sqlstate(exc: Exception) -> str | None:
 
 
 @contextmanager
-def atomic_or_conflict(*, unique: str, detail: str) -> Iterator[None]:
+def atomic_or_conflict(*, unique: str | None = None, detail: str = "") -> Iterator[None]:
     """A transaction whose lost races are a 409 instead of a 500: the name constraint `unique`
     (another request took the name between our check and our write) is `name_conflict`, a
-    deadlock or serialization failure is `retry`."""
+    deadlock or serialization failure is `retry`. Without `unique`, integrity errors pass."""
     try:
         with transaction.atomic():
             yield
     except IntegrityError as exc:
-        if unique not in str(exc):
+        if unique is None or unique not in str(exc):
             raise
         raise Conflict(detail, code="name_conflict") from None
     except OperationalError as exc:

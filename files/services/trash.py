@@ -10,7 +10,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
-from accounts.models import Membership, Tenant
+from accounts.models import Membership, Role, Tenant, role_at_least
 from analytics.services import event_record
 from files.models import File, FileVersion, Folder, trashed_path_prefix
 from files.names import numbered_name
@@ -188,6 +188,28 @@ def _purge_files(files) -> int:
     return len(file_ids)
 
 
+def _protected_files(*, membership: Membership, folder: Folder):
+    """The files trashed with the folder entry that the member may not purge.
+
+    The rule of folder_trash, for things already in the trash: owners and admins purge
+    anything; anyone else what they own and what they trashed themselves (they passed the
+    delete check then). Grants count for nothing here, since a grant on a trashed folder
+    covers nothing until the folder is restored.
+    """
+    files = File.objects.filter(tenant_id=folder.tenant_id, trashed_via=folder)
+    if role_at_least(membership.role, Role.ADMIN):
+        return files.none()
+    return files.exclude(Q(owner_id=membership.user_id) | Q(deleted_by_id=membership.user_id))
+
+
+def _ensure_purgeable(*, membership: Membership, folder: Folder) -> None:
+    if _protected_files(membership=membership, folder=folder).exists():
+        raise Conflict(
+            "This folder holds files you may not delete. Their owner or an admin can restore and move them first.",
+            code="folder_holds_protected_files",
+        )
+
+
 def _purge_folder(folder: Folder) -> int:
     count = _purge_files(File.objects.filter(trashed_via=folder))
     # The entry and what was trashed with it, addressed by id, never by path. Subfolders that
@@ -203,6 +225,7 @@ def trash_purge(*, membership: Membership, item_id, ip: str | None = None) -> No
     if isinstance(item, File):
         _purge_files(File.objects.filter(pk=item.pk))
     else:
+        _ensure_purgeable(membership=membership, folder=item)
         _purge_folder(item)
     event_record(
         verb=f"{item._meta.model_name}.purged",
@@ -215,8 +238,16 @@ def trash_purge(*, membership: Membership, item_id, ip: str | None = None) -> No
 
 @transaction.atomic
 def trash_empty(*, membership: Membership, ip: str | None = None) -> int:
+    """Purge every entry the member may purge; returns how many files went.
+
+    A folder entry holding files the member may not delete (someone else's, trashed with it
+    by an admin) is left in the trash, whole, rather than refusing the lot: the rest of the
+    trash is emptied as asked, and what stays is listed, where purging it says why not.
+    """
     purged = 0
     for folder in trash_folders(membership=membership):
+        if _protected_files(membership=membership, folder=folder).exists():
+            continue
         purged += _purge_folder(folder)
     purged += _purge_files(trash_files(membership=membership))
     event_record(verb="trash.emptied", tenant=membership.tenant, actor=membership.user, ip=ip, data={"files": purged})

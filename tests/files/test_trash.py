@@ -209,3 +209,50 @@ def test_trashing_a_folder_holding_files_the_actor_may_not_delete_is_refused(own
     assert editor.delete(t(tenant, f"folders/{mine['id']}/")).status_code == 204
     assert [e["id"] for e in editor.get(t(tenant, "trash/")).json()["results"]] == [mine["id"]]
     assert owner.get(t(tenant, f"files/{keep['id']}/")).status_code == 200
+
+
+def _team_with_a_colleagues_private_file(member, tenant):
+    """Editor E's /Team holding editor X's private salary.xlsx and E's own notes.txt, trashed by an admin."""
+    from accounts.models import Role
+
+    e, x, admin = member(Role.EDITOR), member(Role.EDITOR), member(Role.ADMIN)
+    team = e.post(t(tenant, "folders/"), {"name": "Team"}, format="json").json()
+    own = upload(e, tenant, "notes.txt", b"e's notes", folder=team["id"]).json()
+    salary = upload(x, tenant, "salary.xlsx", b"x's salary", folder=team["id"]).json()
+    assert x.patch(t(tenant, f"files/{salary['id']}/"), {"visibility": "private"}, format="json").status_code == 200
+    assert admin.delete(t(tenant, f"folders/{team['id']}/")).status_code == 204
+    return e, x, admin, team, own, salary
+
+
+def test_purging_a_folder_holding_others_files_is_refused(member, tenant):
+    e, x, admin, team, own, salary = _team_with_a_colleagues_private_file(member, tenant)
+    assert [entry["id"] for entry in e.get(t(tenant, "trash/")).json()["results"]] == [team["id"]]
+    refused = e.delete(t(tenant, f"trash/{team['id']}/"))
+    assert refused.status_code == 409 and refused.json()["code"] == "folder_holds_protected_files"
+    assert File.objects.filter(pk__in=[own["id"], salary["id"]]).count() == 2
+    assert Folder.objects.filter(pk=team["id"]).exists()
+    # The admin may; then both files are gone.
+    assert admin.delete(t(tenant, f"trash/{team['id']}/")).status_code == 204
+    assert not File.objects.filter(pk__in=[own["id"], salary["id"]]).exists()
+
+
+def test_emptying_the_trash_skips_folders_holding_others_files(member, tenant):
+    e, x, admin, team, own, salary = _team_with_a_colleagues_private_file(member, tenant)
+    loose = upload(e, tenant, "loose.txt", b"loose").json()
+    e.delete(t(tenant, f"files/{loose['id']}/"))
+    assert e.post(t(tenant, "trash/empty/")).status_code == 204
+    assert not File.objects.filter(pk=loose["id"]).exists()
+    assert File.objects.filter(pk__in=[own["id"], salary["id"]]).count() == 2
+    assert [entry["id"] for entry in e.get(t(tenant, "trash/")).json()["results"]] == [team["id"]]
+
+
+def test_a_folder_the_actor_trashed_themselves_may_be_purged_by_them(member, tenant, after_commit):
+    from accounts.models import Role
+
+    e = member(Role.EDITOR)
+    team = e.post(t(tenant, "folders/"), {"name": "Team"}, format="json").json()
+    upload(e, tenant, "notes.txt", b"e's notes", folder=team["id"])
+    assert e.delete(t(tenant, f"folders/{team['id']}/")).status_code == 204
+    with after_commit():
+        assert e.delete(t(tenant, f"trash/{team['id']}/")).status_code == 204
+    assert not File.objects.filter(tenant=tenant).exists() and tenant_objects(tenant) == []

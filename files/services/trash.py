@@ -212,11 +212,23 @@ def _ensure_purgeable(*, membership: Membership, folder: Folder) -> None:
 
 def _purge_folder(folder: Folder) -> int:
     count = _purge_files(File.objects.filter(trashed_via=folder))
-    # The entry and what was trashed with it, addressed by id, never by path. Subfolders that
-    # were trashed on their own go too (through `parent`); files inside them that were
-    # trashed on their own stay in the trash as their own entries (their folder becomes empty).
-    Folder.objects.filter(Q(pk=folder.pk) | Q(trashed_via=folder), tenant_id=folder.tenant_id).delete()
+    _delete_folder_entries([folder.pk], tenant_id=folder.tenant_id)
     return count
+
+
+def _delete_folder_entries(entry_ids: list, *, tenant_id) -> None:
+    """Delete folder entries and what was trashed with them, addressed by id, never by path.
+
+    A subfolder trashed on its own before is an entry of its own: it is detached first
+    (keeping the path it had, so it still shows and restores where it was), or the delete
+    would cascade through `parent` and its files would fall out as nameless root entries.
+    Files trashed on their own inside the purged folders stay in the trash as their own
+    entries (their folder becomes empty).
+    """
+    doomed = Folder.objects.filter(Q(pk__in=entry_ids) | Q(trashed_via_id__in=entry_ids), tenant_id=tenant_id)
+    doomed_ids = list(doomed.values_list("pk", flat=True))
+    Folder.objects.filter(tenant_id=tenant_id, parent_id__in=doomed_ids).exclude(pk__in=doomed_ids).update(parent=None)
+    Folder.objects.filter(pk__in=doomed_ids).delete()
 
 
 @transaction.atomic

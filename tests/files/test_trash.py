@@ -256,3 +256,25 @@ def test_a_folder_the_actor_trashed_themselves_may_be_purged_by_them(member, ten
     with after_commit():
         assert e.delete(t(tenant, f"trash/{team['id']}/")).status_code == 204
     assert not File.objects.filter(tenant=tenant).exists() and tenant_objects(tenant) == []
+
+
+def test_purging_a_folder_keeps_a_subfolder_trashed_on_its_own_before(editor, tenant):
+    a = editor.post(t(tenant, "folders/"), {"name": "A"}, format="json").json()
+    b = editor.post(t(tenant, "folders/"), {"name": "B", "parent": a["id"]}, format="json").json()
+    c = editor.post(t(tenant, "folders/"), {"name": "C", "parent": b["id"]}, format="json").json()
+    in_b = upload(editor, tenant, "in_b.txt", b"b", folder=b["id"]).json()
+    in_c = upload(editor, tenant, "in_c.txt", b"c", folder=c["id"]).json()
+    upload(editor, tenant, "in_a.txt", b"a", folder=a["id"])
+    assert editor.delete(t(tenant, f"folders/{b['id']}/")).status_code == 204
+    assert editor.delete(t(tenant, f"folders/{a['id']}/")).status_code == 204
+
+    assert editor.delete(t(tenant, f"trash/{a['id']}/")).status_code == 204
+    entries = editor.get(t(tenant, "trash/")).json()["results"]
+    assert [(e["id"], e["original_path"]) for e in entries] == [(b["id"], "/A/B/")]
+    assert File.objects.get(pk=in_b["id"]).folder_id == Folder.objects.get(pk=b["id"]).pk
+
+    restored = editor.post(t(tenant, f"trash/{b['id']}/restore/")).json()
+    assert restored["path"] == "/B/"
+    assert editor.get(t(tenant, f"folders/{c['id']}/")).json()["path"] == "/B/C/"
+    assert editor.get(t(tenant, f"files/{in_b['id']}/")).json()["folder"] == b["id"]
+    assert editor.get(t(tenant, f"files/{in_c['id']}/")).json()["folder"] == c["id"]

@@ -17,7 +17,7 @@ from files.processing.pipeline import queue_processing
 from files.processing.sniff import Sniffed, sniff
 from files.selectors import file_get_for_actor, folder_get, rendition_get, version_get
 from files.services.blobs import StoreBytes, blob_claim, content_lock
-from files.services.folders import atomic_or_conflict
+from files.services.folders import atomic_or_conflict, folder_lock_for_write
 from files.uploads import HashedUpload
 from mediaportal.exceptions import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 from sharing.selectors import can_change_file, can_create
@@ -157,7 +157,9 @@ def file_upload(
     actor = membership.user
 
     def write(claim) -> File:
-        existing = _name_taken(tenant_id=membership.tenant_id, folder=folder, name=clean)
+        # 404 when the folder went to the trash since `folder_get`; kept out of it until commit.
+        target = folder_lock_for_write(folder=folder)
+        existing = _name_taken(tenant_id=membership.tenant_id, folder=target, name=clean)
         if existing is not None and on_conflict == "fail":
             raise Conflict(f"“{clean}” already exists in this folder.", code="name_conflict")
         if existing is not None and on_conflict == "replace":
@@ -170,12 +172,12 @@ def file_upload(
             event_record(verb="file.version_uploaded", tenant=membership.tenant, actor=actor, target=file, ip=ip)
         else:
             final = (
-                clean if existing is None else free_file_name(tenant_id=membership.tenant_id, folder=folder, name=clean)
+                clean if existing is None else free_file_name(tenant_id=membership.tenant_id, folder=target, name=clean)
             )
             blob = claim()
             file = File(
                 tenant_id=membership.tenant_id,
-                folder=folder,
+                folder=target,
                 name=final,
                 owner=actor,
                 description=description,
@@ -260,10 +262,13 @@ def file_update(*, membership: Membership, file_id, data: dict, ip: str | None =
 
 def _file_update(*, membership: Membership, file_id, data: dict, ip: str | None) -> File:
     file = file_get_for_actor(membership=membership, file_id=file_id, perm="change")
-    file = File.objects.select_for_update().get(pk=file.pk)
+    folder = None
+    if "folder" in data and data["folder"]:
+        # The target before the file, as uploads lock them: 404 when it was trashed meanwhile.
+        folder = folder_lock_for_write(folder=folder_get(membership=membership, folder_id=data["folder"]))
+    file = _file_lock(file)
     changed: list[str] = []
     if "folder" in data:
-        folder = folder_get(membership=membership, folder_id=data["folder"]) if data["folder"] else None
         if folder != file.folder:
             file.folder = folder
             changed.append("folder")

@@ -45,6 +45,55 @@ def atomic_or_conflict(*, unique: str | None = None, detail: str = "") -> Iterat
         raise Conflict("The change collided with another one made at the same time; try again.", code="retry") from None
 
 
+def _chain_paths(path: str) -> list[str]:
+    """The live paths from the root down to `path`: "/A/B/" gives "/A/", "/A/B/"."""
+    names = path.strip("/").split("/")
+    return [f"/{'/'.join(names[: i + 1])}/" for i in range(len(names))]
+
+
+def folder_lock_for_write(*, folder: Folder | None) -> Folder | None:
+    """`folder` read again with it and every folder above it locked FOR KEY SHARE until the
+    transaction ends, for a write that puts something into it; 404 when it is trashed.
+
+    A trash or a move locks its folder FOR UPDATE before it looks for what is inside, which
+    this waits for (or makes wait), so a new subfolder or file can't land in a folder
+    trashed meanwhile, where its commit would succeed (foreign keys are checked at commit)
+    and leave it live. The whole chain, because trashing /A/ takes only A's row lock before
+    it marks /A/B/. KEY SHARE, not SHARE: the path rewrites below a moved or trashed folder
+    don't wait for it, and writes into the same folder don't wait for each other.
+    """
+    if folder is None:
+        return None
+    for _attempt in range(3):
+        if not folder.path.startswith("/"):
+            raise NotFound("Folder not found.")  # in the trash already
+        ids = [
+            folder.pk,
+            *Folder.objects.filter(
+                tenant_id=folder.tenant_id, path__in=_chain_paths(folder.path), deleted_at__isnull=True
+            )
+            .exclude(pk=folder.pk)
+            .values_list("pk", flat=True),
+        ]
+        # Root first, so two writers lock a shared chain in the same order. By id, not by path
+        # or deleted_at: a row changed while we waited would silently drop out of the result.
+        table = Folder._meta.db_table
+        locked = list(
+            Folder.objects.raw(
+                f"SELECT * FROM {table} WHERE id = ANY(%s) ORDER BY length(path), id FOR KEY SHARE",  # noqa: S608
+                [ids],
+            )
+        )
+        current = next((f for f in locked if f.pk == folder.pk), None)
+        if current is None or current.deleted_at is not None:
+            raise NotFound("Folder not found.")  # trashed or purged while we waited
+        chain = _chain_paths(current.path)
+        if sum(1 for f in locked if f.deleted_at is None and f.path in chain) == len(chain):
+            return current
+        folder = current  # moved while we waited: lock its new chain
+    raise Conflict("The folder was moved while this change was made; try again.", code="retry")
+
+
 def folder_path(parent: Folder | None, name: str) -> str:
     return f"{parent.path if parent else '/'}{name}/"
 
@@ -74,20 +123,19 @@ def folder_create(*, membership: Membership, name: str, parent_id=None, ip: str 
         raise Forbidden("Viewers cannot create folders.")
     parent = folder_get(membership=membership, folder_id=parent_id) if parent_id else None
     name = clean_name(name, kind="folder")
-    if sibling_taken(tenant_id=membership.tenant_id, parent=parent, name=name):
-        raise Conflict(f"A folder named “{name}” already exists here.", code="name_conflict")
-    try:
-        with transaction.atomic():
-            folder = Folder.objects.create(
-                tenant_id=membership.tenant_id,
-                parent=parent,
-                name=name,
-                path=folder_path(parent, name),
-                created_by=membership.user,
-            )
-            event_record(verb="folder.created", tenant=membership.tenant, actor=membership.user, target=folder, ip=ip)
-    except IntegrityError:
-        raise Conflict(f"A folder named “{name}” already exists here.", code="name_conflict") from None
+    taken = f"A folder named “{name}” already exists here."
+    with atomic_or_conflict(unique="folder_sibling_name_unique", detail=taken):
+        parent = folder_lock_for_write(folder=parent)
+        if sibling_taken(tenant_id=membership.tenant_id, parent=parent, name=name):
+            raise Conflict(taken, code="name_conflict")
+        folder = Folder.objects.create(
+            tenant_id=membership.tenant_id,
+            parent=parent,
+            name=name,
+            path=folder_path(parent, name),
+            created_by=membership.user,
+        )
+        event_record(verb="folder.created", tenant=membership.tenant, actor=membership.user, target=folder, ip=ip)
     return folder
 
 
@@ -105,6 +153,12 @@ def _folder_update(*, membership: Membership, folder_id, data: dict, ip: str | N
     moving = "parent" in data
     if moving:
         parent = folder_get(membership=membership, folder_id=data["parent"]) if data["parent"] else None
+    # First what is above the folder and above its new parent (see folder_lock_for_write): a
+    # trash of either chain then waits for the move, or the move sees the trash, before the
+    # move holds a row that trash would mark.
+    above = {f.pk: f.parent_id for f in (folder, parent if moving else None) if f is not None}
+    for upper in sorted({f.parent for f in (folder, parent if moving else None) if f is not None} - {None}, key=str):
+        folder_lock_for_write(folder=upper)
     # Lock the folder and its new parent together, in id order: two moves of folders into each
     # other then queue up instead of deadlocking on each other's row, and the loser re-reads
     # the winner's paths below (so moving B into A after A went into B is the 400 it should be).
@@ -121,9 +175,12 @@ def _folder_update(*, membership: Membership, folder_id, data: dict, ip: str | N
             raise ValidationFailed(
                 "A folder cannot be moved into itself or one of its subfolders.", code="invalid_move"
             )
-        if (parent.pk if parent else None) != folder.parent_id:
-            folder.parent = parent
-            changed.append("parent")
+    if any(locked[pk].parent_id != parent_id for pk, parent_id in above.items()):
+        # Moved since we locked what was above it, so its new chain may be being trashed.
+        raise Conflict("The folder was moved while this change was made; try again.", code="retry")
+    if moving and (parent.pk if parent else None) != folder.parent_id:
+        folder.parent = parent
+        changed.append("parent")
     if "name" in data:
         name = clean_name(data["name"], kind="folder")
         if name != folder.name:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from files.models import File, FileVersion
+from accounts.models import Membership
+from files.models import File, FileVersion, Folder
+from files.services import files as file_services
+from files.services.trash import folder_trash
 from tests.files.conftest import InThread, lock_waiters, sha, upload, wait_until
 from tests.helpers import client_for
 
@@ -73,3 +78,107 @@ def test_a_version_for_a_file_trashed_meanwhile_is_a_404_and_adds_nothing(editor
     assert response.status_code == 404, response.content
     assert FileVersion.objects.filter(file_id=file["id"]).count() == 1
     assert File.objects.get(pk=file["id"]).current_version.number == 1
+
+
+# --- Writing into a folder that is being trashed ------------------------------------
+
+
+def folders_url(tenant, suffix=""):
+    return f"/api/v1/tenants/{tenant.slug}/folders/{suffix}"
+
+
+def make_folder(client, tenant, name, parent=None) -> str:
+    response = client.post(folders_url(tenant), {"name": name, "parent": parent}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def trashed_while_waiting(editor, tenant, folder_id, write):
+    """Run `write` in a thread while `folder_id` is being trashed: the trash holds the folder's
+    row first (as folder_trash does), the writer queues behind it, the trash commits."""
+    thread = InThread(write)
+    with transaction.atomic():
+        Folder.objects.select_for_update().get(pk=folder_id)
+        thread.start()
+        waiting(1, [thread])
+        membership = Membership.objects.get(user=editor.user, tenant=tenant)
+        folder_trash(membership=membership, folder_id=folder_id)
+    return thread.outcome()
+
+
+@pytest.mark.parametrize("into", ["folder", "subfolder"])
+def test_an_upload_into_a_folder_trashed_meanwhile_is_a_404_and_files_nothing(editor, tenant, into):
+    a = make_folder(editor, tenant, "A")
+    target = a if into == "folder" else make_folder(editor, tenant, "B", a)
+
+    response = trashed_while_waiting(
+        editor, tenant, a, lambda: upload(client_for(editor.user), tenant, "late.txt", b"late", folder=target)
+    )
+
+    assert response.status_code == 404 and response.json()["detail"] == "Folder not found.", response.content
+    assert not File.objects.filter(tenant=tenant, name="late.txt").exists()
+
+
+def test_a_subfolder_made_in_a_folder_trashed_meanwhile_is_a_404(editor, tenant):
+    a = make_folder(editor, tenant, "A")
+    b = make_folder(editor, tenant, "B", a)
+
+    response = trashed_while_waiting(
+        editor,
+        tenant,
+        a,
+        lambda: client_for(editor.user).post(folders_url(tenant), {"name": "new", "parent": b}, format="json"),
+    )
+
+    assert response.status_code == 404, response.content
+    assert not Folder.objects.filter(tenant=tenant, name="new").exists()
+    # A live /A/ made afterwards has nothing under it.
+    again = make_folder(editor, tenant, "A")
+    assert editor.get(folders_url(tenant), {"parent": again}).json()["results"] == []
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_moving_into_a_folder_trashed_meanwhile_is_a_404_and_moves_nothing(editor, tenant, kind):
+    a = make_folder(editor, tenant, "A")
+    b = make_folder(editor, tenant, "B", a)
+    if kind == "file":
+        moved = upload(editor, tenant, "m.txt", b"m").json()["id"]
+        path, body, model, field = f"/api/v1/tenants/{tenant.slug}/files/{moved}/", {"folder": b}, File, "folder_id"
+    else:
+        moved = make_folder(editor, tenant, "M")
+        path, body, model, field = folders_url(tenant, f"{moved}/"), {"parent": b}, Folder, "parent_id"
+
+    response = trashed_while_waiting(
+        editor, tenant, a, lambda: client_for(editor.user).patch(path, body, format="json")
+    )
+
+    assert response.status_code == 404, response.content
+    row = model.objects.get(pk=moved)
+    assert getattr(row, field) is None and row.deleted_at is None
+
+
+def test_a_folder_trashed_after_an_upload_into_it_took_its_lock_takes_the_file_along(editor, tenant, monkeypatch):
+    a = make_folder(editor, tenant, "A")
+    b = make_folder(editor, tenant, "B", a)
+    locked, go = threading.Event(), threading.Event()
+    real_name_taken = file_services._name_taken
+
+    def pause_after_the_lock(**kwargs):
+        locked.set()
+        assert go.wait(30)
+        return real_name_taken(**kwargs)
+
+    monkeypatch.setattr(file_services, "_name_taken", pause_after_the_lock)
+    writer = InThread(lambda: upload(client_for(editor.user), tenant, "early.txt", b"early", folder=b))
+    writer.start()
+    assert locked.wait(30)
+    membership = Membership.objects.get(user=editor.user, tenant=tenant)
+    trash = InThread(lambda: folder_trash(membership=membership, folder_id=a))
+    trash.start()
+    waiting(1, [trash])  # the trash waits for the upload's lock on A
+    go.set()
+
+    assert writer.outcome().status_code == 201
+    trash.outcome()
+    file = File.objects.get(tenant=tenant, name="early.txt")
+    assert file.deleted_at is not None and str(file.trashed_via_id) == a

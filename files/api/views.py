@@ -3,10 +3,12 @@ parse input, call one service or selector, and shape the output."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.http import HttpResponseRedirect
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -332,14 +334,20 @@ class FileVersionRestoreView(TenantScopedMixin, APIView):
 # --- Trash ------------------------------------------------------------------------
 
 
-def _trash_cursor(raw: str | None) -> tuple[datetime, str] | None:
+def _trash_cursor(raw: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """`<deleted_at>_<id>` as the list wrote it; anything else is a 400, like the search's."""
     if not raw:
         return None
     stamp, _, item_id = raw.partition("_")
-    moment = parse_datetime(stamp.replace(" ", "+"))
-    if moment is None or not item_id:
+    try:
+        # parse_datetime returns None for what isn't a date, and raises on an impossible one.
+        moment = parse_datetime(stamp.replace(" ", "+"))
+        item_uuid = uuid.UUID(item_id)
+    except ValueError:
+        raise ValidationFailed("Invalid cursor.", code="invalid_cursor") from None
+    if moment is None:
         raise ValidationFailed("Invalid cursor.", code="invalid_cursor")
-    return moment, item_id
+    return (timezone.make_aware(moment, UTC) if timezone.is_naive(moment) else moment), item_uuid
 
 
 class TrashListView(TenantScopedMixin, APIView):

@@ -278,3 +278,27 @@ def test_purging_a_folder_keeps_a_subfolder_trashed_on_its_own_before(editor, te
     assert editor.get(t(tenant, f"folders/{c['id']}/")).json()["path"] == "/B/C/"
     assert editor.get(t(tenant, f"files/{in_b['id']}/")).json()["folder"] == b["id"]
     assert editor.get(t(tenant, f"files/{in_c['id']}/")).json()["folder"] == c["id"]
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "2024-01-01T00:00:00_x",
+        "2024-13-45T00:00:00+00:00_7b0c2f4e-7f43-4a55-9b43-0e1c2d6f7a10",
+        "2024-01-01T00:00:00+00:00_",
+        "garbage",
+        "_",
+    ],
+)
+def test_a_bad_trash_cursor_is_a_400(editor, tenant, cursor):
+    response = editor.get(t(tenant, "trash/"), {"cursor": cursor})
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Invalid cursor.", "code": "invalid_cursor"}
+
+
+def test_a_trash_cursor_without_a_time_zone_still_pages(editor, tenant):
+    file = upload(editor, tenant, "a.txt", b"a").json()
+    editor.delete(t(tenant, f"files/{file['id']}/"))
+    later = (timezone.now() + timedelta(days=1)).replace(tzinfo=None).isoformat()
+    response = editor.get(t(tenant, "trash/"), {"cursor": f"{later}_{file['id']}"})
+    assert response.status_code == 200 and [e["id"] for e in response.json()["results"]] == [file["id"]]

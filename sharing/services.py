@@ -292,12 +292,14 @@ def link_count_download(*, link: ShareLink, ip: str | None, file: File | None) -
 
 
 def link_folder_files(*, link: ShareLink):
-    """Live files anywhere under the shared folder that the link's creator may see.
+    """Live files anywhere under the shared folder that the link's creator may share.
 
-    A folder link reaches nothing outside its folder, and nothing inside that its creator
-    could not open themselves (the folder may hold others' private files).
+    A folder link reaches nothing outside its folder, and nothing inside that a file link
+    of its creator's could not publish: colleagues' files they can merely see (the folder
+    may hold those, and others' private files) stay out. Owners and admins share anything,
+    and a share grant on the folder from one of them covers everything below it.
     """
-    visible = file_ids_visible_to(membership=link.creator_membership)
+    visible = file_ids_visible_to(membership=link.creator_membership, perm="share")
     return (
         File.objects.filter(
             tenant_id=link.tenant_id,

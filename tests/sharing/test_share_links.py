@@ -263,29 +263,44 @@ def test_ordinary_links_take_no_uploads(editor, tenant, shared_file):
     assert editor.post(shares(tenant), {"file": _file["id"], "allow_upload": True}, format="json").status_code == 400
 
 
-def test_a_folder_link_shows_and_serves_only_what_its_creator_may_see(owner, editor, tenant):
+def test_a_folder_link_shows_and_serves_only_what_its_creator_may_share(owner, member, editor, tenant):
+    """What a file link to each file could publish: the creator's own files and those they
+    may share, not colleagues' files they can merely see (nor, surely, private ones)."""
     base = f"/api/v1/tenants/{tenant.slug}/"
     inbox = editor.post(base + "folders/", {"name": "Inbox"}, format="json").json()
     salaries = private(owner, tenant, "salaries.txt", b"salaries of everyone", folder=inbox["id"])
     memo = upload(owner, tenant, "memo.txt", b"for the whole team", folder=inbox["id"]).json()
+    colleague = upload(member(Role.EDITOR), tenant, "draft.txt", b"a colleague's", folder=inbox["id"]).json()
     upload(editor, tenant, "mine.txt", b"the editor's", folder=inbox["id"])
     token = link_token(editor, tenant, folder=inbox["id"])
     anonymous = Client()
 
     page = anonymous.get(f"/s/{token}").content.decode()
-    assert "memo.txt" in page and "mine.txt" in page and "salaries.txt" not in page
-    assert anonymous.get(f"/s/{token}/files/{salaries['id']}/download").status_code == 404
-    assert anonymous.get(f"/s/{token}/files/{memo['id']}/download").status_code == 302
-    assert zip_names(anonymous.get(f"/s/{token}/zip")) == ["memo.txt", "mine.txt"]
-    # Decided when the link is used: once the creator may see the file, so may the link.
-    granted = owner.post(
-        base + f"files/{salaries['id']}/permissions/",
-        {"user": str(editor.user.id), "permissions": ["view"]},
-        format="json",
-    )
-    assert granted.status_code == 201
+    assert "mine.txt" in page
+    assert "memo.txt" not in page and "draft.txt" not in page and "salaries.txt" not in page
+    for hidden in (salaries, memo, colleague):
+        assert anonymous.get(f"/s/{token}/files/{hidden['id']}/download").status_code == 404
+        assert editor.post(shares(tenant), {"file": hidden["id"]}, format="json").status_code in (403, 404)
+    assert zip_names(anonymous.get(f"/s/{token}/zip")) == ["mine.txt"]
+
+    # Decided when the link is used: seeing the file is not enough, sharing it is.
+    def grant(file, permissions):
+        body = {"user": str(editor.user.id), "permissions": permissions}
+        assert owner.post(base + f"files/{file['id']}/permissions/", body, format="json").status_code == 201
+
+    grant(salaries, ["view"])
+    assert "salaries.txt" not in anonymous.get(f"/s/{token}").content.decode()
+    grant(salaries, ["view", "share"])
     assert "salaries.txt" in anonymous.get(f"/s/{token}").content.decode()
     assert anonymous.get(f"/s/{token}/files/{salaries['id']}/download").status_code == 302
+
+    # A share grant on the folder from an admin covers everything under it.
+    body = {"user": str(editor.user.id), "permissions": ["view", "share"]}
+    assert owner.post(base + f"folders/{inbox['id']}/permissions/", body, format="json").status_code == 201
+    assert zip_names(anonymous.get(f"/s/{token}/zip")) == ["draft.txt", "memo.txt", "mine.txt", "salaries.txt"]
+    # And a link made by an owner shows everything.
+    owner_token = link_token(owner, tenant, folder=inbox["id"])
+    assert zip_names(anonymous.get(f"/s/{owner_token}/zip")) == ["draft.txt", "memo.txt", "mine.txt", "salaries.txt"]
 
 
 def test_links_stop_when_their_creator_leaves_or_loses_the_share_right(owner, member, tenant):

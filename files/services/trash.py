@@ -17,7 +17,7 @@ from files.names import numbered_name
 from files.selectors import file_get_for_actor, folder_get, trash_files, trash_folders
 from files.services.blobs import blob_release_if_unused
 from files.services.files import free_file_name
-from files.services.folders import folder_path, sibling_taken
+from files.services.folders import atomic_or_conflict, folder_path, sibling_taken
 from mediaportal.exceptions import Conflict, Forbidden, NotFound, parse_id
 from sharing.selectors import can_change_folder, file_ids_visible_to
 
@@ -119,26 +119,35 @@ def _trash_item(*, membership: Membership, item_id) -> File | Folder:
 # --- Restoring --------------------------------------------------------------------
 
 
-@transaction.atomic
 def trash_restore(*, membership: Membership, item_id, ip: str | None = None) -> File | Folder:
-    """Put an entry back where it was; into the root if that folder is gone, renamed on a clash."""
+    """Put an entry back where it was; into the root if that folder is gone, renamed on a clash.
+
+    An upload or folder taking the name between our check and our write is a 409
+    `name_conflict` (try again: the next free name is then found), not a 500.
+    """
     item = _trash_item(membership=membership, item_id=item_id)
     if isinstance(item, File):
-        restored = _restore_file(item)
+        unique, detail, restore = "file_folder_name_unique", "A file of that name was just added there.", _restore_file
     else:
-        restored = _restore_folder(item)
-    event_record(
-        verb=f"{restored._meta.model_name}.restored",
-        tenant=membership.tenant,
-        actor=membership.user,
-        target=restored,
-        ip=ip,
-    )
+        unique, detail, restore = (
+            "folder_sibling_name_unique",
+            "A folder of that name was just added there.",
+            _restore_folder,
+        )
+    with atomic_or_conflict(unique=unique, detail=detail):
+        restored = restore(item)
+        event_record(
+            verb=f"{restored._meta.model_name}.restored",
+            tenant=membership.tenant,
+            actor=membership.user,
+            target=restored,
+            ip=ip,
+        )
     return restored
 
 
 def _restore_file(file: File) -> File:
-    file = File.objects.select_for_update(of=("self",)).select_related("folder").get(pk=file.pk)
+    file = _locked_entry(File.objects.select_related("folder"), file.pk)
     if file.folder is not None and file.folder.deleted_at is not None:
         file.folder = None
     file.name = free_file_name(tenant_id=file.tenant_id, folder=file.folder, name=file.name)
@@ -148,7 +157,7 @@ def _restore_file(file: File) -> File:
 
 
 def _restore_folder(folder: Folder) -> Folder:
-    folder = Folder.objects.select_for_update(of=("self",)).select_related("parent").get(pk=folder.pk)
+    folder = _locked_entry(Folder.objects.select_related("parent"), folder.pk)
     old_path = folder.path
     if folder.parent is not None and folder.parent.deleted_at is not None:
         folder.parent = None
@@ -171,12 +180,26 @@ def _restore_folder(folder: Folder) -> Folder:
     return folder
 
 
+def _locked_entry(items, pk):
+    """The trash entry `pk`, locked; 404 if a concurrent restore or purge got there first."""
+    item = items.select_for_update(of=("self",)).filter(pk=pk, deleted_at__isnull=False, trashed_via__isnull=True)
+    item = item.first()
+    if item is None:
+        raise NotFound("Not in the trash.")
+    return item
+
+
 # --- Purging ----------------------------------------------------------------------
 
 
 def _purge_files(files) -> int:
-    """Delete files with their versions, and the blobs (and S3 objects) nobody else uses."""
-    file_ids = list(files.values_list("pk", flat=True))
+    """Delete files with their versions, and the blobs (and S3 objects) nobody else uses.
+
+    Files are locked in id order, then blobs released in id order, so two purges of
+    overlapping files (the trash emptied while the sweep runs) cannot deadlock; a caller
+    purges everything of its transaction in one call, or the order holds per call only.
+    """
+    file_ids = list(files.order_by("pk").select_for_update(of=("self",)).values_list("pk", flat=True))
     if not file_ids:
         return 0
     blob_ids = set(FileVersion.objects.filter(file_id__in=file_ids).values_list("blob_id", flat=True))
@@ -188,7 +211,7 @@ def _purge_files(files) -> int:
     return len(file_ids)
 
 
-def _protected_files(*, membership: Membership, folder: Folder):
+def _protected_files(*, membership: Membership, folder_id):
     """The files trashed with the folder entry that the member may not purge.
 
     The rule of folder_trash, for things already in the trash: owners and admins purge
@@ -196,14 +219,14 @@ def _protected_files(*, membership: Membership, folder: Folder):
     delete check then). Grants count for nothing here, since a grant on a trashed folder
     covers nothing until the folder is restored.
     """
-    files = File.objects.filter(tenant_id=folder.tenant_id, trashed_via=folder)
+    files = File.objects.filter(tenant_id=membership.tenant_id, trashed_via_id=folder_id)
     if role_at_least(membership.role, Role.ADMIN):
         return files.none()
     return files.exclude(Q(owner_id=membership.user_id) | Q(deleted_by_id=membership.user_id))
 
 
 def _ensure_purgeable(*, membership: Membership, folder: Folder) -> None:
-    if _protected_files(membership=membership, folder=folder).exists():
+    if _protected_files(membership=membership, folder_id=folder.pk).exists():
         raise Conflict(
             "This folder holds files you may not delete. Their owner or an admin can restore and move them first.",
             code="folder_holds_protected_files",
@@ -214,6 +237,13 @@ def _purge_folder(folder: Folder) -> int:
     count = _purge_files(File.objects.filter(trashed_via=folder))
     _delete_folder_entries([folder.pk], tenant_id=folder.tenant_id)
     return count
+
+
+def _lock_folder_entries(folders) -> list:
+    """Ids of those of `folders` still in the trash as entries, locked in id order (folders
+    are locked before files and blobs, as everywhere)."""
+    still = folders.filter(deleted_at__isnull=False, trashed_via__isnull=True).order_by("pk")
+    return list(still.select_for_update(of=("self",)).values_list("pk", flat=True))
 
 
 def _delete_folder_entries(entry_ids: list, *, tenant_id) -> None:
@@ -231,38 +261,43 @@ def _delete_folder_entries(entry_ids: list, *, tenant_id) -> None:
     Folder.objects.filter(pk__in=doomed_ids).delete()
 
 
-@transaction.atomic
 def trash_purge(*, membership: Membership, item_id, ip: str | None = None) -> None:
     item = _trash_item(membership=membership, item_id=item_id)
-    if isinstance(item, File):
-        _purge_files(File.objects.filter(pk=item.pk))
-    else:
-        _ensure_purgeable(membership=membership, folder=item)
-        _purge_folder(item)
-    event_record(
-        verb=f"{item._meta.model_name}.purged",
-        tenant=membership.tenant,
-        actor=membership.user,
-        ip=ip,
-        data={"id": str(item.pk), "name": item.name},
-    )
+    with atomic_or_conflict():
+        item = _locked_entry(type(item).objects.all(), item.pk)
+        if isinstance(item, File):
+            _purge_files(File.objects.filter(pk=item.pk))
+        else:
+            _ensure_purgeable(membership=membership, folder=item)
+            _purge_folder(item)
+        event_record(
+            verb=f"{item._meta.model_name}.purged",
+            tenant=membership.tenant,
+            actor=membership.user,
+            ip=ip,
+            data={"id": str(item.pk), "name": item.name},
+        )
 
 
-@transaction.atomic
 def trash_empty(*, membership: Membership, ip: str | None = None) -> int:
     """Purge every entry the member may purge; returns how many files went.
 
     A folder entry holding files the member may not delete (someone else's, trashed with it
     by an admin) is left in the trash, whole, rather than refusing the lot: the rest of the
     trash is emptied as asked, and what stays is listed, where purging it says why not.
+    All files go in one purge, so locks are taken in one order (see _purge_files).
     """
-    purged = 0
-    for folder in trash_folders(membership=membership):
-        if _protected_files(membership=membership, folder=folder).exists():
-            continue
-        purged += _purge_folder(folder)
-    purged += _purge_files(trash_files(membership=membership))
-    event_record(verb="trash.emptied", tenant=membership.tenant, actor=membership.user, ip=ip, data={"files": purged})
+    with atomic_or_conflict():
+        entry_ids = [
+            pk
+            for pk in _lock_folder_entries(trash_folders(membership=membership))
+            if not _protected_files(membership=membership, folder_id=pk).exists()
+        ]
+        purged = _purge_files(File.objects.filter(trashed_via_id__in=entry_ids) | trash_files(membership=membership))
+        _delete_folder_entries(entry_ids, tenant_id=membership.tenant_id)
+        event_record(
+            verb="trash.emptied", tenant=membership.tenant, actor=membership.user, ip=ip, data={"files": purged}
+        )
     return purged
 
 
@@ -293,9 +328,11 @@ def trash_purge_expired(*, now=None) -> int:
     for tenant in Tenant.objects.all().only("id", "trash_retention_days"):
         cutoff = now - timedelta(days=tenant.trash_retention_days)
         with transaction.atomic():
-            for folder in Folder.objects.filter(tenant=tenant, trashed_via__isnull=True, deleted_at__lt=cutoff):
-                purged += _purge_folder(folder)
-            purged += _purge_files(File.objects.filter(tenant=tenant, trashed_via__isnull=True, deleted_at__lt=cutoff))
+            # One purge per tenant, so its locks go in one order (see _purge_files).
+            entry_ids = _lock_folder_entries(Folder.objects.filter(tenant=tenant, deleted_at__lt=cutoff))
+            expired = Q(trashed_via_id__in=entry_ids) | Q(trashed_via__isnull=True, deleted_at__lt=cutoff)
+            purged += _purge_files(File.objects.filter(expired, tenant=tenant))
+            _delete_folder_entries(entry_ids, tenant_id=tenant.id)
     if purged:
         log.info("trash sweep purged %d files", purged)
     return purged

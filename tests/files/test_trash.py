@@ -302,3 +302,34 @@ def test_a_trash_cursor_without_a_time_zone_still_pages(editor, tenant):
     later = (timezone.now() + timedelta(days=1)).replace(tzinfo=None).isoformat()
     response = editor.get(t(tenant, "trash/"), {"cursor": f"{later}_{file['id']}"})
     assert response.status_code == 200 and [e["id"] for e in response.json()["results"]] == [file["id"]]
+
+
+def test_two_restores_racing_for_one_name_are_a_409_not_a_500(editor, tenant, monkeypatch, transactional_db):
+    from accounts.models import Membership
+    from files.services import trash
+    from mediaportal.exceptions import Conflict
+    from tests.files.conftest import all_past
+
+    ids = []
+    for data in (b"first", b"second"):
+        ids.append(upload(editor, tenant, "a.txt", data).json()["id"])
+        editor.delete(t(tenant, f"files/{ids[-1]}/"))
+    membership = Membership.objects.get(user=editor.user, tenant=tenant)
+
+    def restore(file_id):
+        def call():
+            try:
+                return trash.trash_restore(membership=membership, item_id=file_id).name
+            except Conflict as exc:
+                return exc.code
+
+        return call
+
+    outcomes = all_past(monkeypatch, trash, "free_file_name", restore(ids[0]), restore(ids[1]))
+    assert sorted(outcomes) == ["a.txt", "name_conflict"]
+    assert File.objects.filter(tenant=tenant, deleted_at__isnull=True).count() == 1
+    # The one that lost is still in the trash, and restores under the next free name.
+    lost = ids[outcomes.index("name_conflict")]
+    assert [e["id"] for e in editor.get(t(tenant, "trash/")).json()["results"]] == [lost]
+    monkeypatch.undo()
+    assert editor.post(t(tenant, f"trash/{lost}/restore/")).json()["name"] == "a (1).txt"

@@ -198,6 +198,11 @@ class FileVersion(models.Model):
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     comment = models.CharField(max_length=500, blank=True)
+    # Processing runs of this version that started and never reported back: stopped at the
+    # hard time limit, or their worker killed or lost. A run that returns (a transient error
+    # included) does not count; an outcome (completed, failed) starts the count again.
+    # PROCESSING_MAX_ATTEMPTS of them fail the file (files/processing/pipeline.py).
+    processing_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["file", "number"], name="version_file_number_unique")]

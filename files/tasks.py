@@ -39,7 +39,9 @@ def requeue_stale_processing() -> int:
 
 
 # The hard time limit must stay below PROCESSING_STALE_MINUTES (a system check says so), or
-# the stale sweep could queue a file a task is still working on.
+# the stale sweep could queue a file a task is still working on. A task stopped there, or
+# whose worker is lost (reject_on_worker_lost queues it again at once), is counted on the
+# version; PROCESSING_MAX_ATTEMPTS of those fail it (files/processing/pipeline.py).
 @shared_task(
     bind=True,
     name="files.process_file",
@@ -50,18 +52,22 @@ def requeue_stale_processing() -> int:
     soft_time_limit=300,
     time_limit=360,
 )
-def process_file(self, file_id: str) -> str:
-    """Make renditions, metadata, text and labels for a file's current version."""
+def process_file(self, file_id: str, version_id: int | None = None) -> str:
+    """Make renditions, metadata, text and labels for the file's version `version_id`, if still
+    current (None, in tasks queued before they named the version: whichever is current)."""
     from files.processing.pipeline import TRANSIENT_ERRORS, file_crashed, file_failed, file_process
 
     try:
-        return file_process(file_id=file_id)
+        return file_process(file_id=file_id, version_id=version_id)
     except TRANSIENT_ERRORS as exc:
         # Transient: storage or database away. Retry with exponential backoff and jitter.
         if self.request.retries >= self.max_retries:
             log.warning("processing %s: %r after %d retries; giving up", file_id, exc, self.max_retries)
             file_failed(
-                file_id=file_id, code="storage_unavailable", message="Storage stayed unavailable; reprocess later."
+                file_id=file_id,
+                version_id=version_id,
+                code="storage_unavailable",
+                message="Storage stayed unavailable; reprocess later.",
             )
             raise
         attempt = self.request.retries + 1
@@ -79,7 +85,7 @@ def process_file(self, file_id: str) -> str:
     except Exception:
         # A bug or an input no parser anticipated: the file says so instead of staying "processing".
         log.exception("processing %s crashed", file_id)
-        file_crashed(file_id=file_id)
+        file_crashed(file_id=file_id, version_id=version_id)
         return "failed"
 
 

@@ -299,6 +299,10 @@ STORAGES = {
 
 # Images above this many pixels fail with `image_too_large` before being decoded.
 PROCESSING_MAX_PIXELS = env_int("PROCESSING_MAX_PIXELS", 50_000_000)
+# Images with a longer side fail with `image_dimensions_unsupported` before being decoded:
+# JPEG's own limit, past anything a camera or scanner makes; a longer strip within the pixel
+# limit is a few pixels wide and its renditions would be slivers.
+PROCESSING_MAX_SIDE = env_int("PROCESSING_MAX_SIDE", 65_500)
 # Extracted text kept per file (characters); more is cut, so search stays bounded.
 PROCESSING_MAX_TEXT_CHARS = env_int("PROCESSING_MAX_TEXT_CHARS", 200_000)
 # Largest decompressed size read from an office document (zip) before it counts as a bomb.
@@ -315,6 +319,9 @@ LABELS_RETRY_MINUTES = env_int("LABELS_RETRY_MINUTES", 5)
 # Files pending or processing for longer are queued again by a sweep (their task was lost:
 # the broker was down at upload, or the worker died). Must exceed a task's hard time limit.
 PROCESSING_STALE_MINUTES = env_int("PROCESSING_STALE_MINUTES", 15)
+# A version whose processing was cut off this many times (the hard time limit, a worker
+# killed or lost) fails with `processing_timed_out` instead of being queued again.
+PROCESSING_MAX_ATTEMPTS = env_int("PROCESSING_MAX_ATTEMPTS", 3)
 
 # --- Celery -----------------------------------------------------------------------
 

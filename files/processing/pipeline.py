@@ -1,8 +1,12 @@
 """One file through processing: pending → processing → completed | failed.
 
 Safe to run twice (a redelivered task after a worker died): renditions are written under
-fixed keys and recorded with get_or_create on (blob, kind, format), and the final save
-only lands if the file still points at the version that was processed.
+fixed keys and recorded with get_or_create on (blob, kind, format), and every status write
+only lands if the file still points at the version that was processed. A version whose runs
+never come back (stopped at the hard time limit, which C code in a decoder or filter can run
+into without the soft limit interrupting it; a worker killed or lost) is failed after
+PROCESSING_MAX_ATTEMPTS of them, by its next delivery or the stale sweep, instead of going
+round for ever.
 
 Each run replaces `metadata`, `labels` and the extracted text as a whole: they describe the
 current version's bytes, so nothing of an earlier version (its GPS position, its camera) or
@@ -25,12 +29,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import DatabaseError, OperationalError, transaction
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from files import storage
-from files.models import Blob, File, FileStatus, Rendition
+from files.models import Blob, File, FileStatus, FileVersion, Rendition
 from files.processing.errors import ProcessingError
 from files.processing.sniff import extension_mismatch
 
@@ -135,9 +140,11 @@ def _analyse(blob: Blob, path: str) -> dict:
     return result
 
 
-def file_process(*, file_id, force: bool = False) -> str:
+def file_process(*, file_id, version_id: int | None = None, force: bool = False) -> str:
     """Process the file's current version; returns the final status, "gone" or "skipped".
 
+    `version_id` is the version the task was queued for: once another one is current, that
+    one's own task decides the outcome, and this one is skipped (None: whichever is current).
     A version already completed or failed is left alone (a task delivered again after it
     finished: acks_late, a broker restoring unacknowledged messages), unless `force`. An
     explicit reprocess sets the file `pending` first, or passes `force`.
@@ -145,6 +152,9 @@ def file_process(*, file_id, force: bool = False) -> str:
     file = File.objects.select_related("current_version__blob").filter(pk=file_id, deleted_at__isnull=True).first()
     if file is None or file.current_version is None:
         return "gone"
+    if version_id is not None and file.current_version_id != version_id:
+        log.info("processing %s skipped: version %s is no longer current", file.pk, version_id)
+        return "skipped"
     if file.status in (FileStatus.COMPLETED, FileStatus.FAILED) and not force:
         # Every new version and every reprocess resets the status to pending, so a final status
         # here was reached by this very version.
@@ -152,12 +162,23 @@ def file_process(*, file_id, force: bool = False) -> str:
         return "skipped"
     version_id = file.current_version_id
     blob = file.current_version.blob
-    File.objects.filter(pk=file.pk).update(status=FileStatus.PROCESSING, updated_at=timezone.now())
+    if file.current_version.processing_attempts >= settings.PROCESSING_MAX_ATTEMPTS:
+        # Delivered again after its last run never came back (a worker killed at the hard time
+        # limit or lost: reject_on_worker_lost puts the task straight back).
+        _fail(File.objects.filter(pk=file.pk, current_version_id=version_id), **_timed_out())
+        log.warning("processing %s failed: %d runs never came back", file.pk, settings.PROCESSING_MAX_ATTEMPTS)
+        return FileStatus.FAILED
+    if not _start(file_id=file.pk, version_id=version_id):
+        log.info("processing %s skipped: version %s is no longer current", file.pk, version_id)
+        return "skipped"
     log.info("processing %s (%s, %s bytes)", file.pk, blob.content_type, blob.size)
     try:
         with _downloaded(blob) as path:
             analysed = _analyse(blob, path)
         _store_renditions(blob, analysed["renditions"])
+    except TRANSIENT_ERRORS:
+        _returned(version_id)
+        raise
     except ProcessingError as exc:
         _finish(
             file,
@@ -184,6 +205,28 @@ def file_process(*, file_id, force: bool = False) -> str:
     return FileStatus.COMPLETED
 
 
+def _start(*, file_id, version_id: int) -> bool:
+    """Mark the file `processing` and count the run; False if another version is current now."""
+    with transaction.atomic():
+        # The file's row first, as everywhere else: a version is only touched with it locked.
+        started = File.objects.filter(pk=file_id, current_version_id=version_id).update(
+            status=FileStatus.PROCESSING, updated_at=timezone.now()
+        )
+        if started:
+            FileVersion.objects.filter(pk=version_id).update(processing_attempts=F("processing_attempts") + 1)
+    return bool(started)
+
+
+def _returned(version_id: int) -> None:
+    """Uncount a run that came back with a transient error: its retries are bounded on their own."""
+    try:
+        FileVersion.objects.filter(pk=version_id, processing_attempts__gt=0).update(
+            processing_attempts=F("processing_attempts") - 1
+        )
+    except DatabaseError:
+        pass  # the database is what is away: the run stays counted, one of several allowed
+
+
 def _finish(file: File, version_id: int, *, status: str, error: str = "", error_code: str = "", **fields) -> None:
     with transaction.atomic():
         # A newer version uploaded meanwhile has its own task; this result is stale then.
@@ -194,6 +237,8 @@ def _finish(file: File, version_id: int, *, status: str, error: str = "", error_
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.save(update_fields=["status", "error", "error_code", *fields, "updated_at"])
+        # An outcome: a reprocess later gets its full number of attempts.
+        FileVersion.objects.filter(pk=version_id).update(processing_attempts=0)
 
 
 def _file_metadata(file: File, blob: Blob) -> dict:
@@ -210,40 +255,65 @@ def _nothing_found(file: File, blob: Blob) -> dict:
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (storage.StorageUnavailable, OperationalError)
 
 
-def file_processing_interrupted(*, file_id) -> None:
+def _processing(file_id, version_id: int | None) -> QuerySet[File]:
+    """The file, while it is `processing` the version (None: any version)."""
+    files = File.objects.filter(pk=file_id, status=FileStatus.PROCESSING)
+    return files if version_id is None else files.filter(current_version_id=version_id)
+
+
+def file_processing_interrupted(*, file_id, version_id: int | None = None) -> None:
     """Put a file whose processing a transient error broke off back to `pending`, so a rerun or
     the stale-processing sweep takes it up again instead of it showing `processing` for ever."""
-    File.objects.filter(pk=file_id, status=FileStatus.PROCESSING).update(
-        status=FileStatus.PENDING, updated_at=timezone.now()
-    )
+    _processing(file_id, version_id).update(status=FileStatus.PENDING, updated_at=timezone.now())
 
 
-def file_crashed(*, file_id) -> None:
+def file_crashed(*, file_id, version_id: int | None = None) -> None:
     """Fail a file whose processing raised what no parser anticipated (log the traceback first)."""
     file_failed(
-        file_id=file_id, code="processing_error", message="Processing failed unexpectedly; the error was logged."
+        file_id=file_id,
+        version_id=version_id,
+        code="processing_error",
+        message="Processing failed unexpectedly; the error was logged.",
     )
 
 
-def file_failed(*, file_id, code: str, message: str) -> None:
-    """Mark a file whose processing broke off `failed`, as if nothing had been found.
+def file_failed(*, file_id, version_id: int | None, code: str, message: str) -> None:
+    """Mark a file whose processing of `version_id` broke off `failed`, as if nothing had been found.
 
-    Only while it is `processing`: a version uploaded meanwhile made it pending again, and
-    that version's own task decides its outcome.
+    Only while it is `processing` that version: a version uploaded meanwhile has its own task,
+    which decides its outcome, whether it is still pending or already at work. None stands for
+    whichever version is current (a task queued before tasks named their version).
     """
+    _fail(_processing(file_id, version_id), code=code, message=message)
+
+
+def _timed_out() -> dict[str, str]:
+    return {
+        "code": "processing_timed_out",
+        "message": (
+            f"Processing did not finish in {settings.PROCESSING_MAX_ATTEMPTS} attempts (each ran out of time or "
+            "lost its worker); the file may be too complex to process. Reprocess to try again."
+        ),
+    }
+
+
+def _fail(files: QuerySet[File], *, code: str, message: str) -> bool:
+    """Fail the file of `files` (if it still matches once locked) as if nothing had been found."""
     with transaction.atomic():
         file = (
-            File.objects.select_for_update(of=("self",))
+            files.select_for_update(of=("self",))
             .select_related("current_version__blob")
-            .filter(pk=file_id, status=FileStatus.PROCESSING, current_version__isnull=False)
+            .filter(current_version__isnull=False)
             .first()
         )
         if file is None:
-            return
+            return False
         file.status, file.error, file.error_code = FileStatus.FAILED, message[:2000], code
         for name, value in _nothing_found(file, file.current_version.blob).items():
             setattr(file, name, value)
         file.save(update_fields=["status", "error", "error_code", "metadata", "labels", "content_text", "updated_at"])
+        FileVersion.objects.filter(pk=file.current_version_id).update(processing_attempts=0)
+    return True
 
 
 def queue_processing(file: File) -> None:
@@ -253,15 +323,15 @@ def queue_processing(file: File) -> None:
     the failure is logged, the file stays `pending`, and processing_requeue_stale queues it
     once it has waited PROCESSING_STALE_MINUTES.
     """
-    transaction.on_commit(functools.partial(_send, str(file.pk)), robust=True)
+    transaction.on_commit(functools.partial(_send, str(file.pk), file.current_version_id), robust=True)
 
 
-def _send(file_id: str) -> bool:
+def _send(file_id: str, version_id: int) -> bool:
     """Queue the processing task now; False (logged) when the broker cannot be reached."""
     from files.tasks import process_file
 
     try:
-        process_file.delay(file_id)
+        process_file.delay(file_id, version_id)
     except KombuOperationalError as exc:
         log.warning("could not queue processing of %s (%s); the stale-processing sweep will", file_id, exc)
         return False
@@ -276,7 +346,9 @@ def processing_requeue_stale(*, older_than: timedelta | None = None) -> int:
     worker. A file being worked on is never taken for stuck: a task's hard time limit is
     shorter than the period (a system check says so), and every attempt, retries included,
     touches `updated_at`. A queued file gets a fresh `updated_at`, so a long queue makes at
-    most one extra message per file and period; the task is idempotent anyway.
+    most one extra message per file and period; the task is idempotent anyway. A version
+    whose PROCESSING_MAX_ATTEMPTS runs all never came back is failed instead: queued again, it
+    would only run into the time limit again.
     """
     cutoff = timezone.now() - (older_than or timedelta(minutes=settings.PROCESSING_STALE_MINUTES))
     stale = list(
@@ -287,17 +359,25 @@ def processing_requeue_stale(*, older_than: timedelta | None = None) -> int:
             current_version__isnull=False,
         )
         .order_by("updated_at")
-        .values_list("id", "status", "updated_at")
+        .values_list("id", "status", "updated_at", "current_version_id", "current_version__processing_attempts")
     )
-    queued = 0
-    for file_id, status, updated_at in stale:
-        if not _send(str(file_id)):
+    queued = failed = 0
+    for file_id, status, updated_at, version_id, attempts in stale:
+        # Unless a task has taken the file meanwhile (or a new version came): nothing is at work on it.
+        untouched = File.objects.filter(pk=file_id, status=status, updated_at=updated_at, current_version_id=version_id)
+        if attempts >= settings.PROCESSING_MAX_ATTEMPTS:
+            failed += _fail(untouched, **_timed_out())
+            continue
+        if not _send(str(file_id), version_id):
             break  # the broker is down: the next sweep tries them all again
         queued += 1
-        # Unless a task has taken the file meanwhile: `pending`, since nothing is at work on it.
-        File.objects.filter(pk=file_id, status=status, updated_at=updated_at).update(
-            status=FileStatus.PENDING, updated_at=timezone.now()
-        )
+        untouched.update(status=FileStatus.PENDING, updated_at=timezone.now())
     if stale:
-        log.info("requeued %d of %d files stuck in pending or processing", queued, len(stale))
+        log.info(
+            "requeued %d of %d files stuck in pending or processing; %d failed after %d attempts",
+            queued,
+            len(stale),
+            failed,
+            settings.PROCESSING_MAX_ATTEMPTS,
+        )
     return queued

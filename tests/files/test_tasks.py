@@ -16,7 +16,9 @@ from django.core.management.base import SystemCheckError
 from django.utils import timezone
 
 from files import storage
-from files.models import File, Rendition
+from files.models import File, FileVersion, Rendition
+from files.processing import images
+from files.processing.pipeline import file_failed, file_process
 from files.tasks import process_file, requeue_stale_processing
 from mediaportal.celery import app
 from tests.files.conftest import upload
@@ -91,6 +93,23 @@ def test_transient_storage_errors_retry_with_backoff_then_fail(editor, tenant, d
 
 
 @pytest.mark.django_db
+def test_runs_that_come_back_with_a_transient_error_are_not_counted_as_attempts(
+    editor, tenant, disposable_s3, settings
+):
+    file_id = upload(editor, tenant, "a.jpg", PHOTO.read_bytes()).json()["id"]
+    disposable_s3.stop_s3()
+    first = process_file.max_retries - settings.PROCESSING_MAX_ATTEMPTS - 1  # one run more than attempts allowed
+
+    result = process_file.apply(args=(file_id,), retries=first)
+
+    # Each run failed to reach storage and said so: the retries ran out, not the attempts.
+    assert result.failed()
+    file = File.objects.select_related("current_version").get(pk=file_id)
+    assert (file.status, file.error_code) == ("failed", "storage_unavailable")
+    assert file.current_version.processing_attempts == 0
+
+
+@pytest.mark.django_db
 def test_a_broken_file_fails_once_without_retries(editor, tenant, caplog):
     data = (CORPUS / "broken_or_malicious" / "truncated_jpeg.jpg").read_bytes()
     file_id = upload(editor, tenant, "truncated.jpg", data).json()["id"]
@@ -142,13 +161,16 @@ def test_a_task_delivered_again_after_completion_changes_nothing(editor, tenant,
     assert len(rendition_state(tenant)[0]) == 6
 
 
+def current_version_id(file_id) -> int:
+    return File.objects.values_list("current_version_id", flat=True).get(pk=file_id)
+
+
 @pytest.mark.django_db
 def test_an_older_versions_task_giving_up_does_not_fail_the_newer_version(editor, tenant):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from files.processing.pipeline import file_failed
-
     file_id = upload(editor, tenant, "a.jpg", PHOTO.read_bytes()).json()["id"]
+    first = current_version_id(file_id)
     File.objects.filter(pk=file_id).update(status="processing")  # version 1's task is retrying
     response = editor.post(
         f"/api/v1/tenants/{tenant.slug}/files/{file_id}/versions/",
@@ -156,12 +178,90 @@ def test_an_older_versions_task_giving_up_does_not_fail_the_newer_version(editor
         format="multipart",
     )
     assert response.status_code == 201
+    second = current_version_id(file_id)
 
-    # ... and gives up after its last retry, once version 2 is pending with a task of its own.
-    file_failed(file_id=file_id, code="storage_unavailable", message="Storage stayed unavailable; reprocess later.")
+    def give_up_on_version_1() -> None:
+        file_failed(
+            file_id=file_id,
+            version_id=first,
+            code="storage_unavailable",
+            message="Storage stayed unavailable; reprocess later.",
+        )
 
+    # ... and gives up after its last retry, once version 2 is pending with a task of its own,
+    give_up_on_version_1()
     assert File.objects.get(pk=file_id).status == "pending"
-    assert process_file.apply(args=(file_id,)).result == "completed"
+
+    # ... or once that task is at work on version 2.
+    File.objects.filter(pk=file_id).update(status="processing")
+    give_up_on_version_1()
+    file = File.objects.get(pk=file_id)
+    assert (file.status, file.error_code, file.error) == ("processing", "", "")
+
+    # A retry of version 1's task delivered now leaves version 2's state alone too.
+    assert process_file.apply(args=(file_id, first)).result == "skipped"
+    assert File.objects.get(pk=file_id).status == "processing"
+    assert FileVersion.objects.get(pk=first).processing_attempts == 0
+
+    assert process_file.apply(args=(file_id, second)).result == "completed"
+    file = File.objects.get(pk=file_id)
+    assert (file.status, file.error_code, file.metadata["height"]) == ("completed", "", 78)  # version 2's
+
+
+# --- Runs that never come back (the hard time limit, a worker killed or lost) ---------------
+
+
+class WorkerKilled(BaseException):
+    """What a run sees of its worker being killed at the hard time limit: nothing after it runs."""
+
+
+def never_returns(*args, **kwargs):
+    raise WorkerKilled
+
+
+@pytest.fixture
+def decoder_never_returns(monkeypatch):
+    """Image decoding that never comes back, as on a picture whose filtering outlasts the hard
+    time limit: the worker process is killed there, and none of the run's handlers runs."""
+    monkeypatch.setattr(images, "process_image", never_returns)
+
+
+def killed_runs(file_id, version_id, times: int) -> None:
+    for _ in range(times):
+        with pytest.raises(WorkerKilled):
+            file_process(file_id=file_id, version_id=version_id)
+
+
+@pytest.mark.django_db
+def test_a_task_delivered_again_after_its_last_attempt_fails_the_file(editor, tenant, settings, decoder_never_returns):
+    file_id = upload(editor, tenant, "a.jpg", PHOTO.read_bytes()).json()["id"]
+    version_id = current_version_id(file_id)
+
+    killed_runs(file_id, version_id, settings.PROCESSING_MAX_ATTEMPTS)
+    assert FileVersion.objects.get(pk=version_id).processing_attempts == settings.PROCESSING_MAX_ATTEMPTS
+    assert File.objects.get(pk=file_id).status == "processing"
+
+    # reject_on_worker_lost puts the task straight back: this delivery gives up, and is acknowledged.
+    assert process_file.apply(args=(file_id, version_id)).result == "failed"
+
+    body = editor.get(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/").json()
+    assert (body["status"], body["error_code"]) == ("failed", "processing_timed_out")
+    assert f"did not finish in {settings.PROCESSING_MAX_ATTEMPTS} attempts" in body["error"]
+    assert File.objects.get(pk=file_id).labels == []
+
+
+@pytest.mark.django_db
+def test_a_file_processed_after_runs_that_never_came_back_counts_afresh(editor, tenant, settings, monkeypatch):
+    file_id = upload(editor, tenant, "a.jpg", PHOTO.read_bytes()).json()["id"]
+    version_id = current_version_id(file_id)
+    with monkeypatch.context() as patched:
+        patched.setattr(images, "process_image", never_returns)
+        killed_runs(file_id, version_id, settings.PROCESSING_MAX_ATTEMPTS - 1)
+
+    assert process_file.apply(args=(file_id, version_id)).result == "completed"
+
+    # An outcome starts the count again: a reprocess gets all its attempts.
+    assert FileVersion.objects.get(pk=version_id).processing_attempts == 0
 
 
 # --- A broker that is down when an upload commits ------------------------------------------
@@ -228,7 +328,7 @@ def test_an_upload_while_the_broker_is_down_is_stored_and_queued_by_the_sweep(ed
     File.objects.filter(pk=file_id).update(updated_at=stuck)
     call_command("requeue_stale", stdout=out)
     assert "Queued 1 file" in out.getvalue()
-    assert broker.queued() == [("files.process_file", [file_id])]
+    assert broker.queued() == [("files.process_file", [file_id, current_version_id(file_id)])]
     call_command("requeue_stale", stdout=out)  # queued once per stale period, not once per sweep
     assert len(broker.queued()) == 1
 
@@ -247,9 +347,31 @@ def test_the_sweep_requeues_files_stuck_processing_and_leaves_the_rest(editor, t
 
     assert requeue_stale_processing.apply().result == 1
 
-    assert broker.queued() == [("files.process_file", [ids[0]])]
+    assert broker.queued() == [("files.process_file", [ids[0], current_version_id(ids[0])])]
     statuses = dict(File.objects.filter(tenant=tenant).values_list("id", "status"))
     assert [statuses[UUID(ids[n])] for n in range(4)] == ["pending", "processing", "completed", "failed"]
+
+
+@pytest.mark.django_db
+def test_the_sweep_fails_a_version_whose_attempts_never_came_back(
+    editor, tenant, broker, settings, decoder_never_returns
+):
+    ids = [upload(editor, tenant, f"{n}.jpg", PHOTO.read_bytes() + bytes([n])).json()["id"] for n in range(2)]
+    versions = [current_version_id(file_id) for file_id in ids]
+    killed_runs(ids[0], versions[0], settings.PROCESSING_MAX_ATTEMPTS)
+    killed_runs(ids[1], versions[1], settings.PROCESSING_MAX_ATTEMPTS - 1)  # one attempt left
+    stuck = timezone.now() - timedelta(minutes=settings.PROCESSING_STALE_MINUTES + 1)
+    File.objects.filter(pk__in=ids).update(updated_at=stuck)
+
+    assert requeue_stale_processing.apply().result == 1
+
+    assert broker.queued() == [("files.process_file", [ids[1], versions[1]])]
+    given_up, requeued = (File.objects.get(pk=file_id) for file_id in ids)
+    assert (given_up.status, given_up.error_code) == ("failed", "processing_timed_out")
+    assert "Reprocess to try again" in given_up.error
+    assert (requeued.status, requeued.error_code) == ("pending", "")
+    # A reprocess of the failed file gets all its attempts again.
+    assert FileVersion.objects.get(pk=versions[0]).processing_attempts == 0
 
 
 def test_a_running_task_is_never_taken_for_stuck(settings):

@@ -40,18 +40,18 @@ class Command(BaseCommand):
                 raise CommandError(f"No files in tenant {options['tenant']!r} (or no such tenant).")
         if options["status"]:
             files = files.filter(status=options["status"])
-        listed = list(files.order_by("created_at").values_list("id", "name"))
+        listed = list(files.order_by("created_at").values_list("id", "name", "current_version_id"))
         progress = Progress(len(listed), label="reprocess", stream=self.stdout)
         outcome = {"completed": 0, "failed": 0, "skipped": 0}
         notes: list[str] = []
-        for file_id, name in listed:
-            status = self._queue(file_id) if options["queue"] else self._process(file_id)
+        for file_id, name, version_id in listed:
+            status = self._queue(file_id, version_id) if options["queue"] else self._process(file_id, version_id)
             outcome[status] = outcome.get(status, 0) + 1
             if status == "failed":
                 file = File.objects.filter(pk=file_id).values("error_code", "error").first() or {}
                 notes.append(f"failed  {name} ({file_id}): {file.get('error_code')}: {file.get('error')}")
             elif status == "skipped":
-                notes.append(f"skipped {name} ({file_id}): deleted meanwhile")
+                notes.append(f"skipped {name} ({file_id}): deleted or given a new version meanwhile")
             elif status == "pending":
                 notes.append(f"pending {name} ({file_id}): storage or database unavailable; run again later")
             progress.advance(status)
@@ -60,32 +60,32 @@ class Command(BaseCommand):
         for line in notes:
             self.stdout.write(f"  {line}")
 
-    def _process(self, file_id) -> str:
+    def _process(self, file_id, version_id: int) -> str:
         try:
-            status = file_process(file_id=file_id, force=True)
+            status = file_process(file_id=file_id, version_id=version_id, force=True)
         except TRANSIENT_ERRORS as exc:
             log.warning("reprocessing %s: %r; left pending", file_id, exc)
             if isinstance(exc, OperationalError):
                 close_old_connections()  # drops a broken connection; the next query opens a new one
             try:
-                file_processing_interrupted(file_id=file_id)
+                file_processing_interrupted(file_id=file_id, version_id=version_id)
             except OperationalError:
                 pass  # the database is away: the file stays `processing` until the stale sweep finds it
             return "pending"
         except Exception:
             log.exception("reprocessing %s crashed", file_id)
-            file_crashed(file_id=file_id)
+            file_crashed(file_id=file_id, version_id=version_id)
             return "failed"
         return "skipped" if status == "gone" else status
 
-    def _queue(self, file_id) -> str:
+    def _queue(self, file_id, version_id: int) -> str:
         from files.tasks import process_file
 
         # Pending first: the task leaves a completed or failed version alone.
         File.objects.filter(pk=file_id).update(
             status=FileStatus.PENDING, error="", error_code="", updated_at=timezone.now()
         )
-        process_file.delay(str(file_id))
+        process_file.delay(str(file_id), version_id)
         return "queued"
 
     @staticmethod

@@ -143,6 +143,49 @@ def test_transparent_edges_stay_clean(tmp_path):
         assert alpha.min() == 0 and alpha.max() == 255, kind
 
 
+@pytest.mark.parametrize("size", [(20, 40_000), (40_000, 20)], ids=["strip", "panorama"])
+def test_a_thin_strip_gets_renditions_of_its_shape(tmp_path, size):
+    # Shrunk 25-40 times along its long side: before the box pre-shrink, the Lanczos filter's
+    # work grew with the square of that factor (a 1 × 1,000,000 px column took 7 s, where no
+    # soft time limit could interrupt it). The content must stay where it was along that side.
+    long_side = max(size)
+    ramp = np.linspace(0, 255, long_side)
+    grey = np.tile(ramp, (min(size), 1))
+    path = tmp_path / "strip.png"
+    Image.fromarray((grey.T if size[1] > size[0] else grey).round().astype(np.uint8)).convert("RGB").save(path)
+    result = process_image(str(path), original_size=path.stat().st_size)
+
+    renditions = by_kind(result)
+    assert set(renditions) == {(kind, fmt) for kind in KINDS for fmt in ("webp", "jpeg")}
+    for (kind, fmt), rendition in renditions.items():
+        picture = decoded(rendition.data)
+        expected = (1, KINDS[kind]) if size[1] > size[0] else (KINDS[kind], 1)
+        assert picture.size == (rendition.width, rendition.height) == expected, (kind, fmt)
+        along = np.asarray(picture.convert("L"), dtype=np.float64).ravel()
+        ideal = np.interp((np.arange(along.size) + 0.5) * long_side / along.size - 0.5, np.arange(long_side), ramp)
+        assert np.abs(along - ideal).mean() < 2, (kind, fmt)
+
+
+@pytest.mark.django_db
+def test_a_side_longer_than_the_limit_fails_before_decoding(editor, tenant, settings):
+    from files.models import File
+    from files.tasks import process_file
+    from tests.files.conftest import upload
+
+    # 70,000 pixels, far under the pixel limit, and a few hundred bytes; their end cut off, so
+    # decoding them would fail otherwise (`corrupt_image`).
+    out = io.BytesIO()
+    Image.new("L", (1, settings.PROCESSING_MAX_SIDE + 4_500)).save(out, "PNG")
+    file_id = upload(editor, tenant, "strip.png", out.getvalue()[:-30]).json()["id"]
+
+    assert process_file.apply(args=(file_id,)).result == "failed"
+
+    file = File.objects.get(pk=file_id)
+    assert (file.status, file.error_code) == ("failed", "image_dimensions_unsupported")
+    assert file.error == "The image is 1×70000 pixels; sides longer than 65,500 pixels are not supported."
+    assert file.labels == [] and not file.current_version.blob.renditions.exists()
+
+
 @pytest.mark.parametrize("relative", ["large_dimension/jolla.jpg", "photo_exif/canon_hdr_NO.jpg"])
 def test_labels_of_the_preview_match_a_full_resolution_resize(relative):
     # The labeller reads the medium rendition; made by the cascade from a reduced decode, it

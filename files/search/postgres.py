@@ -109,9 +109,10 @@ class _Query:
         # Parsed once: websearch_to_tsquery() is only STABLE, so written into a statement it
         # would run again for every row that the select list tests against the head.
         sql, params = _tsquery_sql(config, text, prefix=prefix)
+        # With it, the part an index can answer (for `loosened`), in the same round trip.
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT ({sql})::text", params)
-            self.tsquery = cursor.fetchone()[0]
+            cursor.execute(f"SELECT q::text, querytree(q) FROM (SELECT ({sql}) AS q) AS parsed", params)
+            self.tsquery, self.indexable = cursor.fetchone()
         self.sql, self.params = "%s::tsquery", [self.tsquery]
         # A head match implies a full match unless the query excludes words: "-draft" must
         # also be absent from the text, which only the full vector knows.
@@ -127,9 +128,7 @@ class _Query:
         (querytree() keeps what an index can answer): loosening `-"draft version"` instead
         would exclude every file holding both words anywhere, which the phrase does not.
         """
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT querytree(%s::tsquery)", [self.tsquery])
-            wanted = cursor.fetchone()[0]
+        wanted = self.indexable
         if not wanted or wanted == "T":  # nothing but exclusions: no index can narrow it down
             return self
         loose = copy.copy(self)

@@ -32,9 +32,10 @@ Content locks add no deadlocks: an upload takes its one content lock before any 
 and the purge's after-commit step and the sweep hold nothing else while they wait for one;
 the purge's own transaction takes none, and neither does restoring a version (the old
 version's row keeps its blob, see `file_version_restore`). Row locks go folders, files,
-blobs: an upload locks the file it adds a version to before the blob row, as a purge does. Renditions are written by processing outside this
-protocol: the sweep deletes a rendition object only when no Rendition row claims it and a
-fresh HEAD still shows it older than the sweep's age limit.
+blobs: an upload locks the file it adds a version to before the blob row, as a purge does.
+Renditions are written by processing outside this protocol: the sweep deletes a rendition
+object only when no Rendition row claims it and a fresh HEAD still shows it older than the
+sweep's age limit.
 
 The price on the upload path is one query (the lock) and an S3 write made inside the
 transaction; no S3 round trip is added.

@@ -211,22 +211,22 @@ def _purge_files(files) -> int:
     return len(file_ids)
 
 
-def _protected_files(*, membership: Membership, folder_id):
-    """The files trashed with the folder entry that the member may not purge.
+def _protected_files(*, membership: Membership, folder_ids):
+    """The files trashed with the folder entries that the member may not purge.
 
     The rule of folder_trash, for things already in the trash: owners and admins purge
     anything; anyone else what they own and what they trashed themselves (they passed the
     delete check then). Grants count for nothing here, since a grant on a trashed folder
     covers nothing until the folder is restored.
     """
-    files = File.objects.filter(tenant_id=membership.tenant_id, trashed_via_id=folder_id)
+    files = File.objects.filter(tenant_id=membership.tenant_id, trashed_via_id__in=folder_ids)
     if role_at_least(membership.role, Role.ADMIN):
         return files.none()
     return files.exclude(Q(owner_id=membership.user_id) | Q(deleted_by_id=membership.user_id))
 
 
 def _ensure_purgeable(*, membership: Membership, folder: Folder) -> None:
-    if _protected_files(membership=membership, folder_id=folder.pk).exists():
+    if _protected_files(membership=membership, folder_ids=[folder.pk]).exists():
         raise Conflict(
             "This folder holds files you may not delete. Their owner or an admin can restore and move them first.",
             code="folder_holds_protected_files",
@@ -288,11 +288,11 @@ def trash_empty(*, membership: Membership, ip: str | None = None) -> int:
     All files go in one purge, so locks are taken in one order (see _purge_files).
     """
     with atomic_or_conflict():
-        entry_ids = [
-            pk
-            for pk in _lock_folder_entries(trash_folders(membership=membership))
-            if not _protected_files(membership=membership, folder_id=pk).exists()
-        ]
+        entry_ids = _lock_folder_entries(trash_folders(membership=membership))
+        protected = set(
+            _protected_files(membership=membership, folder_ids=entry_ids).values_list("trashed_via_id", flat=True)
+        )
+        entry_ids = [pk for pk in entry_ids if pk not in protected]
         purged = _purge_files(File.objects.filter(trashed_via_id__in=entry_ids) | trash_files(membership=membership))
         _delete_folder_entries(entry_ids, tenant_id=membership.tenant_id)
         event_record(

@@ -5,7 +5,7 @@ user, then times multipart uploads of fresh random text (so dedup never skips a 
 against `put_object` of bytes of the same size. The web worker's peak memory growth during
 the 10 MB uploads comes from its VmHWM, reset before the run.
 
-    .venv/bin/python bench/upload.py [--rounds-small 30] [--rounds-large 20]
+    .venv/bin/python bench/upload.py [--rounds-small 30] [--rounds-large 30]
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _reset_peak(pid: int) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds-small", type=int, default=30)
-    parser.add_argument("--rounds-large", type=int, default=20)
+    parser.add_argument("--rounds-large", type=int, default=30)
     args = parser.parse_args()
 
     var_dir = Path(tempfile.mkdtemp(prefix="mp-bench-"))
@@ -136,10 +136,17 @@ def main() -> None:
                 rss_before = _status(worker, "VmRSS")
                 peak_reset = _reset_peak(worker)
             api, direct = [], []
-            for _ in range(rounds):
+            for n in range(rounds):
                 counter += 1
-                api.append(api_upload(fresh_bytes(size), counter))
-                direct.append(direct_put(fresh_bytes(size), counter))
+                # Alternate which goes first: what one leaves behind (the S3 server settling
+                # after a write, a collection in the web worker) then falls on both alike.
+                api_data, direct_data = fresh_bytes(size), fresh_bytes(size)
+                if n % 2:
+                    direct.append(direct_put(direct_data, counter))
+                    api.append(api_upload(api_data, counter))
+                else:
+                    api.append(api_upload(api_data, counter))
+                    direct.append(direct_put(direct_data, counter))
             results[label] = (median_ms(api), median_ms(direct))
             if size >= 1_000_000:
                 peak = _status(worker, "VmHWM") if peak_reset else max(_status(worker, "VmHWM"), rss_before)

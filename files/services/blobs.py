@@ -38,7 +38,8 @@ object only when no Rendition row claims it and a fresh HEAD still shows it olde
 sweep's age limit.
 
 The price on the upload path is one query (the lock) and an S3 write made inside the
-transaction; no S3 round trip is added.
+transaction; no S3 round trip is added. The write runs beside the inserts that follow it
+(`BlobWrites`), and the transaction commits only once S3 has acknowledged it.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -93,6 +95,34 @@ def tenant_blob_usage(*, tenant: Tenant, sha256: str) -> tuple[bool, int]:
     return bool(row["present"]), row["total"] or 0
 
 
+# New bytes travel to S3 on these threads while the request thread inserts the rows that refer
+# to them (the threads wait on sockets almost all the time, so the GIL is no obstacle).
+_WRITE_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="blob-write")
+
+
+class BlobWrites:
+    """The S3 writes a transaction has started, to wait for before it ends.
+
+    An upload's PUT and the inserts after it (blob, file, version, event) used to run one
+    after the other; now the inserts run while the bytes travel. `wait` is called before
+    the transaction commits, so no row commits without its bytes, and also when it fails:
+    bytes must not land after the content lock that covers them is released.
+    """
+
+    def __init__(self) -> None:
+        self._futures = []
+
+    def start(self, write: Callable[[], None]) -> None:
+        self._futures.append(_WRITE_THREADS.submit(write))
+
+    def wait(self, *, raise_errors: bool = True) -> None:
+        """Block until every started write has finished; re-raise the first that failed."""
+        futures, self._futures = self._futures, []
+        errors = [exc for future in futures if (exc := future.exception()) is not None]
+        if errors and raise_errors:
+            raise errors[0]
+
+
 def blob_write(*, tenant: Tenant, upload: HashedUpload, content_type: str) -> None:
     """Put the upload's bytes at their content address (idempotent: same key, same bytes)."""
     upload.seek(0)
@@ -112,6 +142,7 @@ def blob_claim(
     content_type: str,
     store: StoreBytes | None = None,
     content_locked: bool = False,
+    writes: BlobWrites | None = None,
 ) -> Blob:
     """The locked blob row for the upload's content, its bytes stored first when the tenant
     has none (by `store`, default a PUT from the upload); 413 when the quota has no room.
@@ -135,10 +166,17 @@ def blob_claim(
     elif usage + upload.size > tenant.quota_bytes:
         raise PayloadTooLarge("The tenant's storage quota is used up.", code="quota_exceeded")
     key = storage.blob_key(tenant.id, upload.sha256)
-    if store is None:
-        blob_write(tenant=tenant, upload=upload, content_type=content_type)
+
+    def write() -> None:
+        if store is None:
+            blob_write(tenant=tenant, upload=upload, content_type=content_type)
+        else:
+            store(key=key, content_type=content_type)
+
+    if writes is None:
+        write()
     else:
-        store(key=key, content_type=content_type)
+        writes.start(write)
     # One statement, no savepoint: INSERT … ON CONFLICT DO UPDATE creates the row (or locks
     # one that appeared: same content, same size, so the update changes nothing).
     blob = Blob(tenant=tenant, sha256=upload.sha256, size=upload.size, content_type=content_type, storage_key=key)

@@ -16,7 +16,7 @@ from files.names import clean_name, clean_tags, numbered_name
 from files.processing.pipeline import queue_processing
 from files.processing.sniff import Sniffed, sniff
 from files.selectors import file_get_for_actor, folder_get, rendition_get, version_get
-from files.services.blobs import StoreBytes, blob_claim, content_lock
+from files.services.blobs import BlobWrites, StoreBytes, blob_claim, content_lock
 from files.services.folders import atomic_or_conflict, folder_lock_for_write
 from files.uploads import HashedUpload
 from mediaportal.exceptions import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
@@ -111,19 +111,33 @@ def _store(*, membership: Membership, upload: HashedUpload, content_type: str, w
     their blobs, so an upload that locked the blob first and then waited for the file could
     deadlock with it, or with a restore). A lost race is a 409 `retry`, never a 500.
 
-    A failed S3 write raises before any row exists; a failed database write leaves at most
-    an object that the next identical upload reuses or the orphan sweep removes.
+    The S3 write runs while `write` inserts its rows, and the transaction waits for it: a
+    failed write rolls the rows back, so none commits without its bytes; a failed database
+    write leaves at most an object that the next identical upload reuses or the orphan
+    sweep removes.
     """
     with atomic_or_conflict():
         # Before any row lock (see files.services.blobs: content locks add no deadlocks).
         content_lock(tenant_id=membership.tenant_id, sha256=upload.sha256)
+        writes = BlobWrites()
 
         def claim() -> Blob:
             return blob_claim(
-                tenant=membership.tenant, upload=upload, content_type=content_type, store=store, content_locked=True
+                tenant=membership.tenant,
+                upload=upload,
+                content_type=content_type,
+                store=store,
+                content_locked=True,
+                writes=writes,
             )
 
-        return write(claim)
+        try:
+            result = write(claim)
+        except BaseException:
+            writes.wait(raise_errors=False)
+            raise
+        writes.wait()
+        return result
 
 
 def file_upload(

@@ -17,7 +17,7 @@ from files.names import numbered_name
 from files.selectors import file_get_for_actor, folder_get, trash_files, trash_folders
 from files.services.blobs import blob_release_if_unused
 from files.services.files import free_file_name
-from files.services.folders import atomic_or_conflict, folder_path, sibling_taken
+from files.services.folders import atomic_or_conflict, folder_lock_for_write, folder_path, sibling_taken
 from mediaportal.exceptions import Conflict, Forbidden, NotFound, parse_id
 from sharing.selectors import can_change_folder, file_ids_visible_to
 
@@ -108,8 +108,8 @@ def trash_entries(*, membership: Membership, limit: int, after: tuple | None = N
 def _trash_item(*, membership: Membership, item_id) -> File | Folder:
     pk = parse_id(item_id, "Trash entry")
     item = (
-        trash_files(membership=membership).filter(pk=pk).first()
-        or trash_folders(membership=membership).filter(pk=pk).first()
+        trash_files(membership=membership).select_related("folder").filter(pk=pk).first()
+        or trash_folders(membership=membership).select_related("parent").filter(pk=pk).first()
     )
     if item is None:
         raise NotFound("Not in the trash.")
@@ -146,10 +146,26 @@ def trash_restore(*, membership: Membership, item_id, ip: str | None = None) -> 
     return restored
 
 
+def _live_or_root(folder: Folder | None) -> Folder | None:
+    """`folder` and every folder above it locked against being trashed until commit (see
+    `folder_lock_for_write`), or None, the root, when it is in the trash or gone.
+
+    Taken before the entry's own lock, the order a trash of that folder takes them in: a
+    restore into a folder being trashed waits for the trash and then goes to the root,
+    instead of landing live in a folder whose trash commits after it.
+    """
+    if folder is None or folder.deleted_at is not None:
+        return None
+    try:
+        return folder_lock_for_write(folder=folder)
+    except NotFound:
+        return None
+
+
 def _restore_file(file: File) -> File:
-    file = _locked_entry(File.objects.select_related("folder"), file.pk)
-    if file.folder is not None and file.folder.deleted_at is not None:
-        file.folder = None
+    folder = _live_or_root(file.folder)
+    file = _locked_entry(File.objects, file.pk)
+    file.folder = folder
     file.name = free_file_name(tenant_id=file.tenant_id, folder=file.folder, name=file.name)
     file.deleted_at = file.deleted_by = file.trashed_via = None
     file.save(update_fields=["folder", "name", "deleted_at", "deleted_by", "trashed_via", "updated_at"])
@@ -157,10 +173,10 @@ def _restore_file(file: File) -> File:
 
 
 def _restore_folder(folder: Folder) -> Folder:
-    folder = _locked_entry(Folder.objects.select_related("parent"), folder.pk)
+    parent = _live_or_root(folder.parent)
+    folder = _locked_entry(Folder.objects, folder.pk)
     old_path = folder.path
-    if folder.parent is not None and folder.parent.deleted_at is not None:
-        folder.parent = None
+    folder.parent = parent
     base, n = folder.name, 1
     while sibling_taken(tenant_id=folder.tenant_id, parent=folder.parent, name=folder.name, exclude_id=folder.pk):
         folder.name = numbered_name(base, n, kind="folder")

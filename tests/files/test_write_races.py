@@ -182,3 +182,30 @@ def test_a_folder_trashed_after_an_upload_into_it_took_its_lock_takes_the_file_a
     trash.outcome()
     file = File.objects.get(tenant=tenant, name="early.txt")
     assert file.deleted_at is not None and str(file.trashed_via_id) == a
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_restoring_into_a_folder_trashed_meanwhile_restores_into_the_root(editor, tenant, kind):
+    a = make_folder(editor, tenant, "A")
+    if kind == "file":
+        entry = upload(editor, tenant, "r.txt", b"restore me", folder=a).json()["id"]
+        trash_url, model, field = f"/api/v1/tenants/{tenant.slug}/files/{entry}/", File, "folder_id"
+    else:
+        entry = make_folder(editor, tenant, "R", a)
+        trash_url, model, field = folders_url(tenant, f"{entry}/"), Folder, "parent_id"
+    assert editor.delete(trash_url).status_code == 204
+    restore = InThread(lambda: client_for(editor.user).post(f"/api/v1/tenants/{tenant.slug}/trash/{entry}/restore/"))
+    with transaction.atomic():
+        # A's trash has marked what is live inside and not committed yet when the restore
+        # comes; it must wait, or it would put the entry back into a folder about to be trashed.
+        membership = Membership.objects.get(user=editor.user, tenant=tenant)
+        folder_trash(membership=membership, folder_id=a)
+        restore.start()
+        waiting(1, [restore])
+
+    response = restore.outcome()
+    assert response.status_code == 200, response.content
+    row = model.objects.get(pk=entry)
+    assert row.deleted_at is None and getattr(row, field) is None
+    if kind == "folder":
+        assert row.path == "/R/"

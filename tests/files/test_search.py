@@ -266,6 +266,22 @@ def test_suggestions_never_reveal_name_words_of_files_the_member_cannot_see(edit
     assert find(editor, tenant, q="layofs")["suggestion"] == "layoffs"
 
 
+def test_a_suggestion_is_offered_however_many_files_come_before_its_holder(editor, tenant):
+    from files.search.postgres import SUGGEST_HOLDERS_CHECKED
+
+    owner = editor.user
+    File.objects.bulk_create(
+        [
+            File(tenant=tenant, owner=owner, name=f"scan {n}.txt", content_type="text/plain")
+            for n in range(2 * SUGGEST_HOLDERS_CHECKED)
+        ]
+    )
+    File.objects.create(tenant=tenant, owner=owner, name="pelican.txt", content_type="text/plain")
+    body = find(editor, tenant, q="pelicn")
+    assert body["suggestion"] == "pelican"
+    assert [h["file"]["name"] for h in body["results"]] == ["pelican.txt"]
+
+
 def test_every_page_of_a_corrected_search_is_reachable(editor, tenant, monkeypatch):
     from files.api.views import SearchView
 

@@ -117,6 +117,22 @@ def test_filters_and_facets(editor, tenant, library):
     assert find(editor, tenant, tag="safari", q="agama")["results"][0]["file"]["id"] == library["photo"]
 
 
+def test_a_long_content_type_stays_in_the_row_the_facets_read(editor, tenant):
+    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    file = File.objects.create(
+        tenant=tenant, owner=editor.user, name="minutes.docx", content_type=docx, content_text="agenda " * 500
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_toast_chunk_id(content_type), pg_column_toast_chunk_id(search_vector) "
+            "FROM files_file WHERE id = %s",
+            [file.pk],
+        )
+        type_chunk, vector_chunk = cursor.fetchone()
+    assert vector_chunk is not None  # the row is one that TOAST narrows...
+    assert type_chunk is None  # ... and the content type is kept in it
+
+
 def test_trashed_files_are_not_found_and_come_back_after_restore(editor, tenant, library):
     file_id = library["text/countries.csv"]
     editor.delete(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/")

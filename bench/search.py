@@ -411,11 +411,13 @@ def run(args, sizes: list[int], env: dict) -> None:
                 f"PostgreSQL settings: {', '.join(f'{k}={v}' for k, v in sorted(pg_settings.items()))}: the "
                 "embedded server's defaults but for shared_buffers (`--shared-buffers`, as a production server "
                 "would have it; the default 128 MB is for a laptop), max_wal_size=16GB for the load and "
-                "maintenance_work_mem=1GB for the index builds. After each load the files tables and their "
-                "indexes are read into memory with pg_prewarm (TOAST is not), as a day's searches would; "
-                "searches run with work_mem=64MB, which `search` sets for itself.",
+                "maintenance_work_mem=1GB for the index builds. After each load the files tables and the "
+                "indexes whose names start with `files_` are read into memory with pg_prewarm, as a day's "
+                "searches would; TOAST and the indexes named otherwise (among them `file_search`, the GIN over "
+                "both vectors) are not, and come in as queries touch them. Searches run with work_mem=64MB, "
+                "which `search` sets for itself.",
                 "",
-                "Phrases are the exception: GIN keeps no word positions, so PostgreSQL reads and checks the vector of every file holding all of a phrase's words (about 14 µs each, CPU-bound, cached or not); the slow phrase samples are pairs of words that nearly every file of the tenant holds, ten thousand checks. Without facets only the page's text-only matches are checked, newest first; the facet counts need them all.",
+                "Phrases are the exception: GIN keeps no word positions, so PostgreSQL reads and checks the vector of every file holding all of a phrase's words from TOAST: about 6 µs each when its pages are in shared buffers, about 12 µs when they come from the OS cache (at 1M files TOAST holds over 5 GB, shared_buffers is 2 GB). The vectors are stored uncompressed (pglz keeps nothing that saves under 25%), so STORAGE EXTERNAL would change nothing, and parallel workers made the check slower on this 2-core machine. The slow phrase samples are pairs of words that nearly every file of the tenant holds, ten thousand checks. Without facets the files holding the words are sorted newest first and checked only until the page is full; the facet counts need them all.",
                 "",
                 *sections,
             ]

@@ -117,6 +117,22 @@ def test_filters_and_facets(editor, tenant, library):
     assert find(editor, tenant, tag="safari", q="agama")["results"][0]["file"]["id"] == library["photo"]
 
 
+def test_a_long_content_type_stays_in_the_row_the_facets_read(editor, tenant):
+    docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    file = File.objects.create(
+        tenant=tenant, owner=editor.user, name="minutes.docx", content_type=docx, content_text="agenda " * 500
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_column_toast_chunk_id(content_type), pg_column_toast_chunk_id(search_vector) "
+            "FROM files_file WHERE id = %s",
+            [file.pk],
+        )
+        type_chunk, vector_chunk = cursor.fetchone()
+    assert vector_chunk is not None  # the row is one that TOAST narrows...
+    assert type_chunk is None  # ... and the content type is kept in it
+
+
 def test_trashed_files_are_not_found_and_come_back_after_restore(editor, tenant, library):
     file_id = library["text/countries.csv"]
     editor.delete(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/")
@@ -264,6 +280,22 @@ def test_suggestions_never_reveal_name_words_of_files_the_member_cannot_see(edit
     _text_file(editor, tenant, "layouts.txt", "grids")
     assert find(viewer, tenant, q="layofs")["suggestion"] == "layouts"
     assert find(editor, tenant, q="layofs")["suggestion"] == "layoffs"
+
+
+def test_a_suggestion_is_offered_however_many_files_come_before_its_holder(editor, tenant):
+    from files.search.postgres import SUGGEST_HOLDERS_CHECKED
+
+    owner = editor.user
+    File.objects.bulk_create(
+        [
+            File(tenant=tenant, owner=owner, name=f"scan {n}.txt", content_type="text/plain")
+            for n in range(2 * SUGGEST_HOLDERS_CHECKED)
+        ]
+    )
+    File.objects.create(tenant=tenant, owner=owner, name="pelican.txt", content_type="text/plain")
+    body = find(editor, tenant, q="pelicn")
+    assert body["suggestion"] == "pelican"
+    assert [h["file"]["name"] for h in body["results"]] == ["pelican.txt"]
 
 
 def test_every_page_of_a_corrected_search_is_reachable(editor, tenant, monkeypatch):

@@ -12,7 +12,7 @@ every acknowledged byte:
 
 - An upload takes the lock before it decides whether the tenant stores the content
   already, and holds it until its transaction commits, with its S3 write (a PUT, or a direct
-  upload's copy) inside (`blob_claim`). A deleter therefore either finished before the
+  upload's copy) inside (`_store` in files.services.files takes it, `blob_claim` decides). A deleter therefore either finished before the
   upload decided (the upload then finds no row and writes the bytes itself) or waits for
   the upload's commit (and then finds the row and keeps the bytes). A retried upload whose
   bytes are already there from a failed attempt is covered the same way: neither a stale
@@ -136,24 +136,18 @@ def blob_write(*, tenant: Tenant, upload: HashedUpload, content_type: str) -> No
 
 
 def blob_claim(
-    *,
-    tenant: Tenant,
-    upload: HashedUpload,
-    content_type: str,
-    store: StoreBytes | None = None,
-    content_locked: bool = False,
-    writes: BlobWrites | None = None,
+    *, tenant: Tenant, upload: HashedUpload, content_type: str, writes: BlobWrites, store: StoreBytes | None = None
 ) -> Blob:
     """The locked blob row for the upload's content, its bytes stored first when the tenant
-    has none (by `store`, default a PUT from the upload); 413 when the quota has no room.
+    has none (by `store`, default a PUT from the upload, started on `writes`); 413 when the
+    quota has no room.
 
-    Call inside the transaction that writes the rows referring to the blob: the content lock
-    taken here (or before any row lock, by a caller that says `content_locked`) keeps purges
-    and the sweep off these bytes until that transaction ends. Lock the file rows the
-    transaction changes before calling this: a purge locks files, then their blobs.
+    Call inside the transaction that writes the rows referring to the blob, holding the
+    content's lock (`content_lock`, taken before any row lock): it keeps purges and the
+    sweep off these bytes until that transaction ends, which must wait for `writes` first.
+    Lock the file rows the transaction changes before calling this: a purge locks files,
+    then their blobs.
     """
-    if not content_locked:
-        content_lock(tenant_id=tenant.id, sha256=upload.sha256)
     exists, usage = tenant_blob_usage(tenant=tenant, sha256=upload.sha256)
     if exists:
         blob = Blob.objects.select_for_update().filter(tenant=tenant, sha256=upload.sha256).first()
@@ -173,10 +167,7 @@ def blob_claim(
         else:
             store(key=key, content_type=content_type)
 
-    if writes is None:
-        write()
-    else:
-        writes.start(write)
+    writes.start(write)
     # One statement, no savepoint: INSERT … ON CONFLICT DO UPDATE creates the row (or locks
     # one that appeared: same content, same size, so the update changes nothing).
     blob = Blob(tenant=tenant, sha256=upload.sha256, size=upload.size, content_type=content_type, storage_key=key)

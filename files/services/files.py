@@ -123,12 +123,7 @@ def _store(*, membership: Membership, upload: HashedUpload, content_type: str, w
 
         def claim() -> Blob:
             return blob_claim(
-                tenant=membership.tenant,
-                upload=upload,
-                content_type=content_type,
-                store=store,
-                content_locked=True,
-                writes=writes,
+                tenant=membership.tenant, upload=upload, content_type=content_type, writes=writes, store=store
             )
 
         try:

@@ -162,10 +162,11 @@ def file_process(*, file_id, version_id: int | None = None, force: bool = False)
         return "skipped"
     version_id = file.current_version_id
     blob = file.current_version.blob
+    this_version = File.objects.filter(pk=file.pk, current_version_id=version_id)
     if file.current_version.processing_attempts >= settings.PROCESSING_MAX_ATTEMPTS:
         # Delivered again after its last run never came back (a worker killed at the hard time
         # limit or lost: reject_on_worker_lost puts the task straight back).
-        _fail(File.objects.filter(pk=file.pk, current_version_id=version_id), **_timed_out())
+        _fail(this_version, **_timed_out())
         log.warning("processing %s failed: %d runs never came back", file.pk, settings.PROCESSING_MAX_ATTEMPTS)
         return FileStatus.FAILED
     if not _start(file_id=file.pk, version_id=version_id):
@@ -180,22 +181,14 @@ def file_process(*, file_id, version_id: int | None = None, force: bool = False)
         _returned(version_id)
         raise
     except ProcessingError as exc:
-        _finish(
-            file,
-            version_id,
-            status=FileStatus.FAILED,
-            error=exc.message,
-            error_code=exc.code,
-            **_nothing_found(file, blob),
-        )
+        _fail(this_version, code=exc.code, message=exc.message)
         log.info("processing %s failed: %s", file.pk, exc.code)
         return FileStatus.FAILED
     metadata = {**_file_metadata(file, blob), **analysed["metadata"]}
     metadata["processing_ms"] = analysed["timings"]  # per stage, for people wondering why a file is slow
     text = analysed["text"][: settings.PROCESSING_MAX_TEXT_CHARS]
     _finish(
-        file,
-        version_id,
+        this_version,
         status=FileStatus.COMPLETED,
         metadata=metadata,
         labels=analysed["labels"],
@@ -227,18 +220,31 @@ def _returned(version_id: int) -> None:
         pass  # the database is what is away: the run stays counted, one of several allowed
 
 
-def _finish(file: File, version_id: int, *, status: str, error: str = "", error_code: str = "", **fields) -> None:
+def _finish(files: QuerySet[File], *, status: str, error: str = "", error_code: str = "", **fields) -> bool:
+    """Give the file of `files` its outcome, if it still matches once locked; False if not.
+
+    `files` names the version the outcome is for (`current_version_id=`): a newer version
+    uploaded meanwhile has its own task, and this result is stale then. A failure writes
+    what nothing found leaves (`_nothing_found`) under the fields given.
+    """
     with transaction.atomic():
-        # A newer version uploaded meanwhile has its own task; this result is stale then.
-        locked = File.objects.select_for_update().filter(pk=file.pk, current_version_id=version_id).first()
+        locked = (
+            files.select_for_update(of=("self",))
+            .select_related("current_version__blob")
+            .filter(current_version__isnull=False)
+            .first()
+        )
         if locked is None:
-            return
+            return False
+        if status == FileStatus.FAILED:
+            fields = {**_nothing_found(locked, locked.current_version.blob), **fields}
         locked.status, locked.error, locked.error_code = status, error[:2000], error_code
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.save(update_fields=["status", "error", "error_code", *fields, "updated_at"])
         # An outcome: a reprocess later gets its full number of attempts.
-        FileVersion.objects.filter(pk=version_id).update(processing_attempts=0)
+        FileVersion.objects.filter(pk=locked.current_version_id).update(processing_attempts=0)
+    return True
 
 
 def _file_metadata(file: File, blob: Blob) -> dict:
@@ -299,21 +305,7 @@ def _timed_out() -> dict[str, str]:
 
 def _fail(files: QuerySet[File], *, code: str, message: str) -> bool:
     """Fail the file of `files` (if it still matches once locked) as if nothing had been found."""
-    with transaction.atomic():
-        file = (
-            files.select_for_update(of=("self",))
-            .select_related("current_version__blob")
-            .filter(current_version__isnull=False)
-            .first()
-        )
-        if file is None:
-            return False
-        file.status, file.error, file.error_code = FileStatus.FAILED, message[:2000], code
-        for name, value in _nothing_found(file, file.current_version.blob).items():
-            setattr(file, name, value)
-        file.save(update_fields=["status", "error", "error_code", "metadata", "labels", "content_text", "updated_at"])
-        FileVersion.objects.filter(pk=file.current_version_id).update(processing_attempts=0)
-    return True
+    return _finish(files, status=FileStatus.FAILED, error=message, error_code=code)
 
 
 def queue_processing(file: File) -> None:

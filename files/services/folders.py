@@ -156,8 +156,9 @@ def _folder_update(*, membership: Membership, folder_id, data: dict, ip: str | N
     # First what is above the folder and above its new parent (see folder_lock_for_write): a
     # trash of either chain then waits for the move, or the move sees the trash, before the
     # move holds a row that trash would mark.
-    above = {f.pk: f.parent_id for f in (folder, parent if moving else None) if f is not None}
-    for upper in sorted({f.parent for f in (folder, parent if moving else None) if f is not None} - {None}, key=str):
+    ends = [f for f in (folder, parent if moving else None) if f is not None]
+    above = {f.pk: f.parent_id for f in ends}
+    for upper in sorted({f.parent for f in ends if f.parent_id is not None}, key=str):
         folder_lock_for_write(folder=upper)
     # Lock the folder and its new parent together, in id order: two moves of folders into each
     # other then queue up instead of deadlocking on each other's row, and the loser re-reads

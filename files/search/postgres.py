@@ -57,6 +57,9 @@ SUGGEST_HOLDERS_CHECKED = 50
 SEARCH_WORK_MEM = "64MB"
 COMPLETE_WORD_MATCHES = 50
 
+# A search's best head matches (id, rank) and the text-only candidates after them (ids).
+_Tiers = tuple[list[tuple[uuid.UUID, float]], list[uuid.UUID]]
+
 
 def _plain(text: str) -> bool:
     """Only words: no "phrase", -exclusion or OR."""
@@ -186,10 +189,10 @@ def _search(membership: Membership, query: str, filters: dict, *, offset: int, l
     text = (query or "").strip()
     if not text:
         return _browse(files, offset=offset, limit=limit, facets=facets)
-    q = _Query(config, text, membership.tenant_id)
+    q, tiers = _Query(config, text, membership.tenant_id), None
     if q.prefixed:
-        q = _complete_word_query(files, q)
-    page = None if q.empty else _ranked(files, q, offset=offset, limit=limit, facets=facets)
+        q, tiers = _complete_word_query(files, q, wanted=offset + limit + 1)
+    page = None if q.empty else _ranked(files, q, offset=offset, limit=limit, facets=facets, tiers=tiers)
     # "Did you mean" is for misspelt plain words; a phrase or an exclusion that finds nothing
     # means nothing matches, and a similar word would contradict what was asked.
     # Every page: the next page's link repeats the misspelt words, and is corrected again.
@@ -208,20 +211,30 @@ def _search(membership: Membership, query: str, filters: dict, *, offset: int, l
     return page
 
 
-def _complete_word_query(files: QuerySet[File], q: _Query) -> _Query:
+def _complete_word_query(files: QuerySet[File], q: _Query, *, wanted: int) -> tuple[_Query, _Tiers | None]:
     """`q` without its prefix when the last word, as typed, already finds plenty of files.
 
     A prefix is matched through every file's entries for every word it starts, in all
     tenants at once (GIN keys are words, not tenants): ~30 ms for the prefix of a common
     word at 1M files, for completions nobody needs once the word is complete and common.
     The threshold is fixed, not the page size, so every page of a search agrees.
+
+    Counting the matches means finding the exact query's tiers, which are then the page's
+    when the exact query wins: a common word's files are not looked up twice (~9 ms at
+    1M files), and its heads alone usually hold plenty, so its text is not asked at all.
     """
     exact = _Query(q.config, q.text, q.tenant_id, prefix=False)
     if exact.empty:
-        return q
-    where, params = exact.where("search_vector")
-    found = files.order_by().extra(where=where, params=params).values_list("id", flat=True)[:COMPLETE_WORD_MATCHES]
-    return exact if len(found) >= COMPLETE_WORD_MATCHES else q
+        return q, None
+    head, text_only = _tiers(files, exact, wanted=max(wanted, COMPLETE_WORD_MATCHES))
+    if len(head) + len(text_only) < COMPLETE_WORD_MATCHES:
+        return q, None
+    # As `_tiers(files, exact, wanted=wanted)` would have found them.
+    if len(head) >= wanted:
+        head, text_only = head[:wanted], []
+    elif exact.phrase:
+        text_only = text_only[: wanted - len(head)]
+    return exact, (head, text_only)
 
 
 def _browse(files: QuerySet[File], *, offset: int, limit: int, facets: bool) -> SearchPage:
@@ -234,8 +247,14 @@ def _browse(files: QuerySet[File], *, offset: int, limit: int, facets: bool) -> 
     )
 
 
-def _ranked(files: QuerySet[File], q: _Query, *, offset: int, limit: int, facets: bool) -> SearchPage | None:
-    """The page of `files` matching `q`, best first; None when nothing matches."""
+def _ranked(
+    files: QuerySet[File], q: _Query, *, offset: int, limit: int, facets: bool, tiers: _Tiers | None = None
+) -> SearchPage | None:
+    """The page of `files` matching `q`, best first; None when nothing matches.
+
+    `tiers`, when already known, are `_tiers(files, q, wanted=offset + limit + 1)`; with
+    facets they are not needed, the facet pass finds them along with the counts.
+    """
     wanted = offset + limit + 1
     if facets:
         head_sql, head_params = q.matches("search_head")
@@ -254,20 +273,18 @@ def _ranked(files: QuerySet[File], q: _Query, *, offset: int, limit: int, facets
         )
         # Text-only phrase matches come newest first, so the page's are the newest `wanted`.
         text_only_limit = wanted if q.phrase else TEXT_ONLY_RANKED
-        facet_counts, tiers = _facets(rows, head_limit=wanted, text_only_limit=text_only_limit)
-        if tiers["total"] == 0:
+        facet_counts, found = _facets(rows, head_limit=wanted, text_only_limit=text_only_limit)
+        if found["total"] == 0:
             return None
-        head = [(uuid.UUID(i), 1.0 + r) for i, r in tiers["head"]]
-        head_total, text_only = tiers["head_total"], [uuid.UUID(i) for i in tiers["text_only"]]
-        reachable = tiers["total"] if q.phrase else head_total + len(text_only)
+        head = [(uuid.UUID(i), 1.0 + r) for i, r in found["head"]]
+        head_total, text_only = found["head_total"], [uuid.UUID(i) for i in found["text_only"]]
+        reachable = found["total"] if q.phrase else head_total + len(text_only)
     else:
         facet_counts = {}
-        head = _head_matches(files, q, wanted)
-        head_total, text_only = len(head), []
-        if head_total < wanted:
-            text_only = _text_only_candidates(files, q, wanted=wanted - head_total)
+        head, text_only = tiers or _tiers(files, q, wanted=wanted)
         if not head and not text_only:
             return None
+        head_total = len(head)
         reachable = head_total + len(text_only)
     ranked = head[offset : offset + limit]
     if len(ranked) < limit and text_only:
@@ -282,6 +299,14 @@ def _ranked(files: QuerySet[File], q: _Query, *, offset: int, limit: int, facets
         facets=facet_counts,
         has_more=offset + limit < reachable,
     )
+
+
+def _tiers(files: QuerySet[File], q: _Query, *, wanted: int) -> _Tiers:
+    """The best `wanted` head matches, and when they are fewer, the text-only candidates."""
+    head = _head_matches(files, q, wanted)
+    if len(head) >= wanted:
+        return head, []
+    return head, _text_only_candidates(files, q, wanted=wanted - len(head))
 
 
 def _head_matches(files: QuerySet[File], q: _Query, wanted: int) -> list[tuple[uuid.UUID, float]]:

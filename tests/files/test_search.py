@@ -362,6 +362,29 @@ def test_a_complete_common_word_is_not_also_taken_as_a_prefix(editor, tenant):
     assert sum(body["facets"]["type"].values()) == COMPLETE_WORD_MATCHES
 
 
+@pytest.mark.parametrize("named", [60, 30])
+def test_a_complete_word_found_in_names_or_text_pages_alike_with_and_without_facets(editor, tenant, monkeypatch, named):
+    """Enough files name the word (60), or name it and say it in their text (30 + 30), for
+    it to count as complete: every page lists the same files with or without facets."""
+    from files.api.views import SearchView
+
+    monkeypatch.setattr(SearchView, "page_size", 7)
+    owner = editor.user
+    File.objects.bulk_create(
+        [File(tenant=tenant, owner=owner, name=f"otter {n}.txt", content_type="text/plain") for n in range(named)]
+        + [
+            File(tenant=tenant, owner=owner, name=f"scan {n}.txt", content_type="text/plain", content_text="an otter")
+            for n in range(60 - named)
+        ]
+        + [File(tenant=tenant, owner=owner, name="otterhound.txt", content_type="text/plain")]
+    )
+    url = f"/api/v1/tenants/{tenant.slug}/search/?q=otter"
+    quick, full = every_page(editor, f"{url}&facets=false"), every_page(editor, f"{url}&facets=true")
+    assert quick == full
+    assert len(set(quick)) == len(quick) == 60
+    assert not File.objects.filter(pk__in=quick, name="otterhound.txt").exists()
+
+
 def test_a_phrase_found_only_in_text_lists_newest_first_on_every_page(editor, tenant, monkeypatch):
     from files.api.views import SearchView
 

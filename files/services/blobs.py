@@ -40,6 +40,15 @@ sweep's age limit.
 The price on the upload path is one query (the lock) and an S3 write made inside the
 transaction; no S3 round trip is added. The write runs beside the inserts that follow it
 (`BlobWrites`), and the transaction commits only once S3 has acknowledged it.
+
+The quota
+---------
+`blob_claim` refuses new bytes that would not fit, counting what the tenant has committed.
+Uploads still in flight are not counted there, so two at once could each fit alone and
+together overfill the quota. `quota_confirm` therefore counts again at the very end, under
+a per-tenant advisory lock that each upload of new bytes takes just before its commit (in a
+key space of its own, after every other lock, for a couple of queries): each sees all those
+committed before it, and the one that no longer fits is refused and its object deleted.
 """
 
 from __future__ import annotations
@@ -84,6 +93,29 @@ def content_lock(*, tenant_id, sha256: str) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_content_lock_id(tenant_id, sha256)])
 
 
+# pg_advisory_xact_lock(int, int) keys, a space apart from the content locks' bigint keys.
+QUOTA_LOCK_CLASS = 1
+
+
+def quota_confirm(*, tenant: Tenant, written: Iterable[str]) -> None:
+    """413 unless the tenant's usage, counted with every upload committed before this one,
+    still fits its quota; delete the objects this transaction `written` when it does not.
+
+    Call last in the transaction that claimed new bytes, after its S3 writes finished: the
+    lock is held until the commit, and the usage is read after it is granted (one statement
+    each: a statement sees what committed before the statement began).
+    """
+    key = int.from_bytes(hashlib.blake2b(str(tenant.id).encode(), digest_size=4).digest(), "big", signed=True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [QUOTA_LOCK_CLASS, key])
+    if tenant_usage_bytes(tenant=tenant) <= tenant.quota_bytes:
+        return
+    # Still under the content locks: no other upload can have claimed these addresses.
+    for object_key in written:
+        storage.object_delete(object_key)
+    raise PayloadTooLarge("The tenant's storage quota is used up.", code="quota_exceeded")
+
+
 def tenant_usage_bytes(*, tenant: Tenant) -> int:
     """Bytes stored for the tenant, counting shared content once (what the quota measures)."""
     return Blob.objects.filter(tenant=tenant).aggregate(total=Sum("size"))["total"] or 0
@@ -111,8 +143,10 @@ class BlobWrites:
 
     def __init__(self) -> None:
         self._futures = []
+        self.keys: list[str] = []  # the object keys written, for `quota_confirm`
 
-    def start(self, write: Callable[[], None]) -> None:
+    def start(self, write: Callable[[], None], *, key: str) -> None:
+        self.keys.append(key)
         self._futures.append(_WRITE_THREADS.submit(write))
 
     def wait(self, *, raise_errors: bool = True) -> None:
@@ -167,7 +201,7 @@ def blob_claim(
         else:
             store(key=key, content_type=content_type)
 
-    writes.start(write)
+    writes.start(write, key=key)
     # One statement, no savepoint: INSERT … ON CONFLICT DO UPDATE creates the row (or locks
     # one that appeared: same content, same size, so the update changes nothing).
     blob = Blob(tenant=tenant, sha256=upload.sha256, size=upload.size, content_type=content_type, storage_key=key)

@@ -16,7 +16,7 @@ from files.names import clean_name, clean_tags, numbered_name
 from files.processing.pipeline import queue_processing
 from files.processing.sniff import Sniffed, sniff
 from files.selectors import file_get_for_actor, folder_get, rendition_get, version_get
-from files.services.blobs import BlobWrites, StoreBytes, blob_claim, content_lock
+from files.services.blobs import BlobWrites, StoreBytes, blob_claim, content_lock, quota_confirm
 from files.services.folders import atomic_or_conflict, folder_lock_for_write
 from files.uploads import HashedUpload
 from mediaportal.exceptions import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
@@ -114,7 +114,8 @@ def _store(*, membership: Membership, upload: HashedUpload, content_type: str, w
     The S3 write runs while `write` inserts its rows, and the transaction waits for it: a
     failed write rolls the rows back, so none commits without its bytes; a failed database
     write leaves at most an object that the next identical upload reuses or the orphan
-    sweep removes.
+    sweep removes. New bytes are counted against the quota once more just before the
+    commit, among the uploads that committed meanwhile (`quota_confirm`).
     """
     with atomic_or_conflict():
         # Before any row lock (see files.services.blobs: content locks add no deadlocks).
@@ -132,6 +133,8 @@ def _store(*, membership: Membership, upload: HashedUpload, content_type: str, w
             writes.wait(raise_errors=False)
             raise
         writes.wait()
+        if writes.keys:  # new bytes: count the quota again among the uploads that committed meanwhile
+            quota_confirm(tenant=membership.tenant, written=writes.keys)
         return result
 
 

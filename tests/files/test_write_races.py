@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -209,3 +210,26 @@ def test_restoring_into_a_folder_trashed_meanwhile_restores_into_the_root(editor
     assert row.deleted_at is None and getattr(row, field) is None
     if kind == "folder":
         assert row.path == "/R/"
+
+
+def test_two_uploads_that_fit_the_quota_alone_but_not_together_store_one(editor, tenant, monkeypatch):
+    from accounts.models import Tenant
+    from files.models import Blob
+    from files.services import blobs
+    from tests.files.conftest import all_past, tenant_objects
+
+    Tenant.objects.filter(pk=tenant.pk).update(quota_bytes=300)
+    # Both have read the usage (nothing stored yet) before either goes on to store its bytes.
+    responses = all_past(
+        monkeypatch,
+        blobs,
+        "tenant_blob_usage",
+        *(lambda n=n: upload(client_for(editor.user), tenant, f"{n}.txt", bytes([65 + n]) * 200) for n in range(2)),
+    )
+
+    assert sorted(r.status_code for r in responses) == [201, 413], [r.content for r in responses]
+    assert [r.json()["code"] for r in responses if r.status_code == 413] == ["quota_exceeded"]
+    kept = next(r.json() for r in responses if r.status_code == 201)
+    assert list(File.objects.filter(tenant=tenant).values_list("pk", flat=True)) == [uuid.UUID(kept["id"])]
+    assert list(Blob.objects.filter(tenant=tenant).values_list("sha256", flat=True)) == [kept["sha256"]]
+    assert len(tenant_objects(tenant)) == 1  # the refused upload's bytes are deleted

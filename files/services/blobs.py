@@ -110,9 +110,13 @@ def quota_confirm(*, tenant: Tenant, written: Iterable[str]) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [QUOTA_LOCK_CLASS, key])
     if tenant_usage_bytes(tenant=tenant) <= tenant.quota_bytes:
         return
-    # Still under the content locks: no other upload can have claimed these addresses.
+    # Still under the content locks: no other upload can have claimed these addresses. An
+    # object that cannot be deleted now is an orphan, which the sweep removes later.
     for object_key in written:
-        storage.object_delete(object_key)
+        try:
+            storage.object_delete(object_key)
+        except Exception:  # noqa: BLE001 - the answer is the 413 either way
+            log.warning("could not delete %s after a refused upload; left to the orphan sweep", object_key)
     raise PayloadTooLarge("The tenant's storage quota is used up.", code="quota_exceeded")
 
 

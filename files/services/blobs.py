@@ -43,12 +43,15 @@ transaction; no S3 round trip is added. The write runs beside the inserts that f
 
 The quota
 ---------
-`blob_claim` refuses new bytes that would not fit, counting what the tenant has committed.
-Uploads still in flight are not counted there, so two at once could each fit alone and
-together overfill the quota. `quota_confirm` therefore counts again at the very end, under
-a per-tenant advisory lock that each upload of new bytes takes just before its commit (in a
-key space of its own, after every other lock, for a couple of queries): each sees all those
-committed before it, and the one that no longer fits is refused and its object deleted.
+New bytes are counted against the tenant's quota at the end of the upload's transaction, by
+`quota_confirm`, under a per-tenant advisory lock that each upload of new bytes takes just
+before its commit (in a key space of its own, after every other lock, for two queries):
+each upload counts all those that committed before it, so uploads in flight together cannot
+overfill the quota, and the one that no longer fits is refused and its object deleted.
+Counted before the write instead, two uploads that each fit alone could both commit. Bytes
+the tenant stores already add nothing and are not counted at all; bytes larger than the
+whole quota are refused before they are written (`blob_claim`), and a direct upload's
+session checks the usage when it starts, before the client sends anything.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import DeletedTenant, Tenant
@@ -125,10 +128,9 @@ def tenant_usage_bytes(*, tenant: Tenant) -> int:
     return Blob.objects.filter(tenant=tenant).aggregate(total=Sum("size"))["total"] or 0
 
 
-def tenant_blob_usage(*, tenant: Tenant, sha256: str) -> tuple[bool, int]:
-    """Whether the tenant stores this content already, and its usage in bytes, in one query."""
-    row = Blob.objects.filter(tenant=tenant).aggregate(total=Sum("size"), present=Count("pk", filter=Q(sha256=sha256)))
-    return bool(row["present"]), row["total"] or 0
+def blob_exists(*, tenant: Tenant, sha256: str) -> bool:
+    """Whether the tenant stores this content already."""
+    return Blob.objects.filter(tenant=tenant, sha256=sha256).exists()
 
 
 # New bytes travel to S3 on these threads while the request thread inserts the rows that refer
@@ -177,8 +179,9 @@ def blob_claim(
     *, tenant: Tenant, upload: HashedUpload, content_type: str, writes: BlobWrites, store: StoreBytes | None = None
 ) -> Blob:
     """The locked blob row for the upload's content, its bytes stored first when the tenant
-    has none (by `store`, default a PUT from the upload, started on `writes`); 413 when the
-    quota has no room.
+    has none (by `store`, default a PUT from the upload, started on `writes`); 413 when they
+    are larger than the whole quota. Whether new bytes fit beside the tenant's others is
+    `quota_confirm`'s to decide, at the end of the transaction.
 
     Call inside the transaction that writes the rows referring to the blob, holding the
     content's lock (`content_lock`, taken before any row lock): it keeps purges and the
@@ -186,16 +189,14 @@ def blob_claim(
     Lock the file rows the transaction changes before calling this: a purge locks files,
     then their blobs.
     """
-    exists, usage = tenant_blob_usage(tenant=tenant, sha256=upload.sha256)
-    if exists:
+    if blob_exists(tenant=tenant, sha256=upload.sha256):
         blob = Blob.objects.select_for_update().filter(tenant=tenant, sha256=upload.sha256).first()
         if blob is not None:
             return blob
         # A purge deleted the row while we waited for its row lock; its objects are deleted
         # only under the content lock we hold, after looking for a row again: ours, by then.
-        # Its size was in `usage`, so the quota still has room for it.
         log.info("blob %s purged during upload; writing it again", upload.sha256[:12])
-    elif usage + upload.size > tenant.quota_bytes:
+    elif upload.size > tenant.quota_bytes:
         raise PayloadTooLarge("The tenant's storage quota is used up.", code="quota_exceeded")
     key = storage.blob_key(tenant.id, upload.sha256)
 

@@ -122,15 +122,15 @@ def test_an_upload_reusing_a_blob_that_a_purge_releases_keeps_its_bytes(editor, 
     key = storage.blob_key(tenant.id, sha(data))
 
     decided, go = threading.Event(), threading.Event()
-    real_usage = blobs.tenant_blob_usage
+    real_exists = blobs.blob_exists
 
-    def usage_then_wait(**kwargs):
-        found = real_usage(**kwargs)
+    def exists_then_wait(**kwargs):
+        found = real_exists(**kwargs)
         decided.set()  # the upload knows the blob is there, and holds the content lock
         assert go.wait(30)
         return found
 
-    monkeypatch.setattr(blobs, "tenant_blob_usage", usage_then_wait)
+    monkeypatch.setattr(blobs, "blob_exists", exists_then_wait)
     uploader = InThread(lambda: upload(client_for(editor.user), tenant, "new.txt", data))
     uploader.start()
     assert decided.wait(30)

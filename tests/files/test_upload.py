@@ -43,9 +43,9 @@ def test_upload_returns_file_shape_and_stores_bytes_with_checksum(editor, tenant
 
 def test_upload_queries(editor, tenant, django_assert_num_queries):
     upload(editor, tenant, "first.txt", b"the first upload of the test")
-    # Token, membership; then, in the transaction (a savepoint here): the content lock, one
-    # query for dedup and quota, the blob's upsert, the name check, version, file, event,
-    # and for the new bytes the quota lock and the usage counted again under it.
+    # Token, membership; then, in the transaction (a savepoint here): the content lock, the
+    # dedup check, the blob's upsert, the name check, version, file, event, and for the new
+    # bytes the quota lock and the usage counted under it.
     with django_assert_num_queries(13):
         response = upload(editor, tenant, "second.txt", b"new content")
     assert response.status_code == 201
@@ -152,6 +152,19 @@ def test_over_quota_is_413(editor, tenant):
     response = upload(editor, tenant, "a.txt", b"y" * 200)
     assert response.status_code == 413 and response.json()["code"] == "quota_exceeded"
     assert not File.objects.exists() and tenant_objects(tenant) == []
+
+
+def test_new_bytes_that_no_longer_fit_beside_the_tenants_are_413_and_stored_nowhere(editor, tenant):
+    kept = upload(editor, tenant, "a.txt", b"a" * 100).json()
+    tenant.quota_bytes = 150
+    tenant.save()
+    response = upload(editor, tenant, "b.txt", b"b" * 100)
+    assert response.status_code == 413 and response.json()["code"] == "quota_exceeded"
+    assert list(File.objects.values_list("name", flat=True)) == ["a.txt"]
+    assert tenant_objects(tenant) == [storage.blob_key(tenant.id, kept["sha256"])]
+    # Bytes the tenant stores already take no room: a full quota still files them again.
+    again = upload(editor, tenant, "c.txt", b"a" * 100)
+    assert again.status_code == 201 and again.json()["sha256"] == kept["sha256"]
 
 
 @pytest.mark.parametrize(

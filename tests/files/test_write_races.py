@@ -219,11 +219,11 @@ def test_two_uploads_that_fit_the_quota_alone_but_not_together_store_one(editor,
     from tests.files.conftest import all_past, tenant_objects
 
     Tenant.objects.filter(pk=tenant.pk).update(quota_bytes=300)
-    # Both have read the usage (nothing stored yet) before either goes on to store its bytes.
+    # Both are writing their bytes before either commits.
     responses = all_past(
         monkeypatch,
         blobs,
-        "tenant_blob_usage",
+        "blob_write",
         *(lambda n=n: upload(client_for(editor.user), tenant, f"{n}.txt", bytes([65 + n]) * 200) for n in range(2)),
     )
 

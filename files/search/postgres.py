@@ -191,7 +191,7 @@ def _search(membership: Membership, query: str, filters: dict, *, offset: int, l
         return _browse(files, offset=offset, limit=limit, facets=facets)
     q, tiers = _Query(config, text, membership.tenant_id), None
     if q.prefixed:
-        q, tiers = _complete_word_query(files, q, wanted=offset + limit + 1)
+        q, tiers = _complete_word_query(files, q, wanted=None if facets else offset + limit + 1)
     page = None if q.empty else _ranked(files, q, offset=offset, limit=limit, facets=facets, tiers=tiers)
     # "Did you mean" is for misspelt plain words; a phrase or an exclusion that finds nothing
     # means nothing matches, and a similar word would contradict what was asked.
@@ -211,7 +211,7 @@ def _search(membership: Membership, query: str, filters: dict, *, offset: int, l
     return page
 
 
-def _complete_word_query(files: QuerySet[File], q: _Query, *, wanted: int) -> tuple[_Query, _Tiers | None]:
+def _complete_word_query(files: QuerySet[File], q: _Query, *, wanted: int | None) -> tuple[_Query, _Tiers | None]:
     """`q` without its prefix when the last word, as typed, already finds plenty of files.
 
     A prefix is matched through every file's entries for every word it starts, in all
@@ -219,13 +219,19 @@ def _complete_word_query(files: QuerySet[File], q: _Query, *, wanted: int) -> tu
     word at 1M files, for completions nobody needs once the word is complete and common.
     The threshold is fixed, not the page size, so every page of a search agrees.
 
-    Counting the matches means finding the exact query's tiers, which are then the page's
-    when the exact query wins: a common word's files are not looked up twice (~9 ms at
-    1M files), and its heads alone usually hold plenty, so its text is not asked at all.
+    With `wanted` (a page without facets, which is to hold `wanted` files), counting the
+    matches means finding the exact query's tiers, returned to make that page: a common
+    word's files are not looked up twice (~9 ms at 1M files), and its heads alone usually
+    hold plenty, so its text is not asked at all. With facets the facet pass finds the
+    tiers, and a count stopping at the threshold is all that is needed here.
     """
     exact = _Query(q.config, q.text, q.tenant_id, prefix=False)
     if exact.empty:
         return q, None
+    if wanted is None:
+        where, params = exact.where("search_vector")
+        found = files.order_by().extra(where=where, params=params).values_list("id", flat=True)
+        return (exact, None) if len(found[:COMPLETE_WORD_MATCHES]) >= COMPLETE_WORD_MATCHES else (q, None)
     head, text_only = _tiers(files, exact, wanted=max(wanted, COMPLETE_WORD_MATCHES))
     if len(head) + len(text_only) < COMPLETE_WORD_MATCHES:
         return q, None

@@ -104,9 +104,10 @@ def quota_confirm(*, tenant: Tenant, written: Iterable[str]) -> None:
     """413 unless the tenant's usage, counted with every upload committed before this one,
     still fits its quota; delete the objects this transaction `written` when it does not.
 
-    Call last in the transaction that claimed new bytes, after its S3 writes finished: the
-    lock is held until the commit, and the usage is read after it is granted (one statement
-    each: a statement sees what committed before the statement began).
+    Call at the end of the writes that claimed new bytes, once their S3 writes finished:
+    the lock is held until the transaction ends, so nothing that waits for other locks
+    should follow. The usage is read after the lock is granted (one statement each: a
+    statement sees what committed before the statement began).
     """
     key = int.from_bytes(hashlib.blake2b(str(tenant.id).encode(), digest_size=4).digest(), "big", signed=True)
     with connection.cursor() as cursor:

@@ -41,7 +41,7 @@ INLINE_SAFE_TYPES = {
 
 def _check_upload(*, membership: Membership, upload: HashedUpload, name: str) -> Sniffed:
     """Refuse what cannot be stored (empty, too large, wrong type) before any write. The
-    quota is checked in `blob_claim`, where the dedup decision it depends on is made."""
+    quota is counted when the bytes are new, at the end of the write (see `_store`)."""
     tenant = membership.tenant
     if upload.size == 0:
         raise ValidationFailed("The file is empty.", code="empty_file")

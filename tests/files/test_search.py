@@ -383,6 +383,11 @@ def test_a_complete_word_found_in_names_or_text_pages_alike_with_and_without_fac
     assert quick == full
     assert len(set(quick)) == len(quick) == 60
     assert not File.objects.filter(pk__in=quick, name="otterhound.txt").exists()
+    # The heads that settled it make the page: they are ranked once per search.
+    for facets in ("false", "true"):
+        with CaptureQueriesContext(connection) as ctx:
+            find(editor, tenant, q="otter", facets=facets)
+        assert sum("ts_rank_cd(files_file.search_head" in c["sql"] for c in ctx.captured_queries) == 1, facets
 
 
 def test_a_phrase_found_only_in_text_lists_newest_first_on_every_page(editor, tenant, monkeypatch):

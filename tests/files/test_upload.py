@@ -162,7 +162,9 @@ def test_new_bytes_that_no_longer_fit_beside_the_tenants_are_413_and_stored_nowh
     assert response.status_code == 413 and response.json()["code"] == "quota_exceeded"
     assert list(File.objects.values_list("name", flat=True)) == ["a.txt"]
     assert tenant_objects(tenant) == [storage.blob_key(tenant.id, kept["sha256"])]
-    # Bytes the tenant stores already take no room: a full quota still files them again.
+    # Bytes the tenant stores already take no room: an overfull quota still files them again.
+    tenant.quota_bytes = 50
+    tenant.save()
     again = upload(editor, tenant, "c.txt", b"a" * 100)
     assert again.status_code == 201 and again.json()["sha256"] == kept["sha256"]
 

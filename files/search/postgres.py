@@ -232,14 +232,10 @@ def _complete_word_query(files: QuerySet[File], q: _Query, *, wanted: int | None
         where, params = exact.where("search_vector")
         found = files.order_by().extra(where=where, params=params).values_list("id", flat=True)
         return (exact, None) if len(found[:COMPLETE_WORD_MATCHES]) >= COMPLETE_WORD_MATCHES else (q, None)
+    # Found for at least the page's `wanted`: more of either tier changes nothing on the page.
     head, text_only = _tiers(files, exact, wanted=max(wanted, COMPLETE_WORD_MATCHES))
     if len(head) + len(text_only) < COMPLETE_WORD_MATCHES:
         return q, None
-    # As `_tiers(files, exact, wanted=wanted)` would have found them.
-    if len(head) >= wanted:
-        head, text_only = head[:wanted], []
-    elif exact.phrase:
-        text_only = text_only[: wanted - len(head)]
     return exact, (head, text_only)
 
 
@@ -258,8 +254,9 @@ def _ranked(
 ) -> SearchPage | None:
     """The page of `files` matching `q`, best first; None when nothing matches.
 
-    `tiers`, when already known, are `_tiers(files, q, wanted=offset + limit + 1)`; with
-    facets they are not needed, the facet pass finds them along with the counts.
+    `tiers`, when already known, are `_tiers(files, q, wanted=…)` for at least this page's
+    `offset + limit + 1`; with facets they are not needed, the facet pass finds them along
+    with the counts.
     """
     wanted = offset + limit + 1
     if facets:

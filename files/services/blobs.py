@@ -100,6 +100,11 @@ def content_lock(*, tenant_id, sha256: str) -> None:
 QUOTA_LOCK_CLASS = 1
 
 
+def _quota_lock_id(tenant_id) -> int:
+    # A collision only makes two tenants' final quota counts wait for each other.
+    return int.from_bytes(hashlib.blake2b(str(tenant_id).encode(), digest_size=4).digest(), "big", signed=True)
+
+
 def quota_confirm(*, tenant: Tenant, written: Iterable[str]) -> None:
     """413 unless the tenant's usage, counted with every upload committed before this one,
     still fits its quota; delete the objects this transaction `written` when it does not.
@@ -109,9 +114,8 @@ def quota_confirm(*, tenant: Tenant, written: Iterable[str]) -> None:
     should follow. The usage is read after the lock is granted (one statement each: a
     statement sees what committed before the statement began).
     """
-    key = int.from_bytes(hashlib.blake2b(str(tenant.id).encode(), digest_size=4).digest(), "big", signed=True)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [QUOTA_LOCK_CLASS, key])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [QUOTA_LOCK_CLASS, _quota_lock_id(tenant.id)])
     if tenant_usage_bytes(tenant=tenant) <= tenant.quota_bytes:
         return
     # Still under the content locks: no other upload can have claimed these addresses. An

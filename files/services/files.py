@@ -114,8 +114,8 @@ def _store(*, membership: Membership, upload: HashedUpload, content_type: str, w
     The S3 write runs while `write` inserts its rows, and the transaction waits for it: a
     failed write rolls the rows back, so none commits without its bytes; a failed database
     write leaves at most an object that the next identical upload reuses or the orphan
-    sweep removes. New bytes are counted against the quota once more just before the
-    commit, among the uploads that committed meanwhile (`quota_confirm`).
+    sweep removes. New bytes are counted against the quota just before the commit, among
+    the uploads that committed meanwhile (`quota_confirm`).
     """
     with atomic_or_conflict():
         # Before any row lock (see files.services.blobs: content locks add no deadlocks).
@@ -133,7 +133,7 @@ def _store(*, membership: Membership, upload: HashedUpload, content_type: str, w
             writes.wait(raise_errors=False)
             raise
         writes.wait()
-        if writes.keys:  # new bytes: count the quota again among the uploads that committed meanwhile
+        if writes.keys:  # new bytes: count them against the quota
             quota_confirm(tenant=membership.tenant, written=writes.keys)
         return result
 

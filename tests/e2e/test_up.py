@@ -63,22 +63,44 @@ def _start(var_dir: Path, port: int) -> tuple[subprocess.Popen, list[str]]:
         lines.append(line)
         if "MediaPortal is running at" in line:
             return proc, lines
-    proc.kill()
+    _kill(proc, var_dir)
     raise AssertionError("up did not start:\n" + "".join(lines))
 
 
+def _services(var_dir: Path) -> set[int]:
+    return {p.pid for p in psutil.process_iter(["cmdline"]) if str(var_dir) in " ".join(p.info["cmdline"] or [])}
+
+
 def _descendants_and_services(proc: subprocess.Popen, var_dir: Path) -> set[int]:
-    pids = {child.pid for child in psutil.Process(proc.pid).children(recursive=True)}
-    for p in psutil.process_iter(["cmdline"]):
-        if str(var_dir) in " ".join(p.info["cmdline"] or []):
-            pids.add(p.pid)
-    return pids
+    return {child.pid for child in psutil.Process(proc.pid).children(recursive=True)} | _services(var_dir)
+
+
+def _kill(proc: subprocess.Popen, var_dir: Path) -> None:
+    """After a failure: kill the launcher's group and the services it started, so none outlive the test."""
+    pids = _descendants_and_services(proc, var_dir)
+    for pid in pids | {proc.pid}:
+        try:
+            psutil.Process(pid).kill()
+        except psutil.NoSuchProcess:
+            pass
+    proc.wait(timeout=30)
 
 
 def _stop(proc: subprocess.Popen) -> str:
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
     out, _ = proc.communicate(timeout=60)
     return out
+
+
+def _names(pids: set[int]) -> dict[int, str]:
+    """The process names of those pids still running; a short-lived child may exit while we look."""
+    names = {}
+    for pid in pids:
+        try:
+            names[pid] = psutil.Process(pid).name()
+        except psutil.NoSuchProcess:
+            pass
+    return names
 
 
 def _alive(pids: set[int]) -> list[str]:
@@ -137,11 +159,11 @@ def test_up_serves_the_portal_and_ctrl_c_leaves_nothing_running(tmp_path):
         assert response.status == 200 and body["failing"] == []
         _upload_and_wait_for_processing(port)
         pids = _descendants_and_services(proc, var_dir)
-        names = " ".join(psutil.Process(pid).name() for pid in pids if psutil.pid_exists(pid))
+        names = " ".join(_names(pids).values())
         for expected in ("postgres", "redis-server", "weed", "gunicorn", "celery"):
             assert expected in names, (expected, names)
     except BaseException:
-        proc.kill()
+        _kill(proc, var_dir)
         raise
     out = _stop(proc)
     assert proc.returncode == 0, out
@@ -177,8 +199,12 @@ def test_a_second_up_in_the_same_folder_refuses_and_leaves_the_first_running(tmp
     proc, _lines = _start(var_dir, port)
     try:
         pids = _descendants_and_services(proc, var_dir)
-        services = {pid for pid in pids if psutil.Process(pid).name().startswith(("redis", "weed", "postgres"))}
-        assert len(services) >= 3
+        # The long-lived service processes, named by their folder (not PostgreSQL's
+        # backends, which come and go with connections).
+        services = {
+            pid for pid, name in _names(_services(var_dir)).items() if name in ("postgres", "redis-server", "weed")
+        }
+        assert sorted(_names(services).values()) == ["postgres", "redis-server", "weed"], _names(services)
         # `make run` again in the same checkout, and `PORT=… make run` there.
         for second_port in (port, _free_port()):
             second = subprocess.run(
@@ -198,7 +224,7 @@ def test_a_second_up_in_the_same_folder_refuses_and_leaves_the_first_running(tmp
             assert status == 200 and body["failing"] == []
             assert len(_alive(services)) == len(services)
     except BaseException:
-        proc.kill()
+        _kill(proc, var_dir)
         raise
     out = _stop(proc)
     assert proc.returncode == 0, out

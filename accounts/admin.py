@@ -20,7 +20,8 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "quota_bytes", "max_upload_bytes", "created_at"]
+    list_display = ["slug", "name", "quota_bytes", "used_bytes", "max_upload_bytes", "created_at"]
+    list_select_related = ["usage"]
     search_fields = ["slug", "name"]
     list_filter = ["created_at", "search_config"]
     inlines = [MembershipInline]

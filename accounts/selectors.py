@@ -25,7 +25,8 @@ def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
 
 
 def tenant_list_for_user(*, user: User) -> QuerySet[Tenant]:
-    return Tenant.objects.filter(memberships__user=user).annotate(member_count=Count("memberships", distinct=True))
+    tenants = Tenant.objects.filter(memberships__user=user).select_related("usage")
+    return tenants.annotate(member_count=Count("memberships", distinct=True))
 
 
 def member_list(*, tenant: Tenant) -> QuerySet[Membership]:

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from files.models import Blob, File, FileVersion, Folder, Rendition, SearchTerm, UploadSession
+from files.models import Blob, File, FileVersion, Folder, Rendition, SearchTerm, TenantUsage, UploadSession
 
 
 @admin.register(Folder)
@@ -83,3 +83,21 @@ class SearchTermAdmin(admin.ModelAdmin):
     list_filter = ["tenant"]
     search_fields = ["term"]
     list_select_related = ["tenant"]
+
+
+@admin.register(TenantUsage)
+class TenantUsageAdmin(admin.ModelAdmin):
+    """Read only: the database's triggers keep the counts (see TenantUsage)."""
+
+    list_display = ["tenant", "bytes"]
+    search_fields = ["tenant__slug", "tenant__name"]
+    list_select_related = ["tenant"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

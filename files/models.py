@@ -104,6 +104,23 @@ class Blob(models.Model):
         return f"{self.sha256[:12]} ({self.size} B)"
 
 
+class TenantUsage(models.Model):
+    """The bytes a tenant stores, counting shared content once: the sum of its blobs' sizes.
+
+    Kept by statement triggers on files_blob (migration 0010), in the transaction that adds
+    or removes the blobs, so the quota check reads one row instead of summing every blob.
+    An upload of new bytes holds the row's lock from its blob insert to its commit, which
+    is what serialises the quota decisions of one tenant (see files.services.blobs). Only
+    the triggers write it; a tenant without blobs may have no row (its usage is 0).
+    """
+
+    tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, primary_key=True, related_name="usage")
+    bytes = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}: {self.bytes} B"
+
+
 class Visibility(models.TextChoices):
     PRIVATE = "private"
     TENANT = "tenant"

@@ -89,11 +89,12 @@ class TenantInput(serializers.Serializer):
 
 class TenantOutput(serializers.ModelSerializer):
     role = serializers.SerializerMethodField()
+    used_bytes = serializers.IntegerField(read_only=True, help_text="Bytes stored, shared content counted once.")
 
     class Meta:
         model = Tenant
         # The settings owners and admins may change, plus what they may only read.
-        fields = ["id", "slug", "role", "quota_bytes", *TENANT_SETTINGS, "created_at"]
+        fields = ["id", "slug", "role", "quota_bytes", "used_bytes", *TENANT_SETTINGS, "created_at"]
 
     def get_role(self, tenant: Tenant) -> str | None:
         roles = self.context.get("roles", {})

@@ -32,7 +32,8 @@ Content locks add no deadlocks: an upload takes its one content lock before any 
 and the purge's after-commit step and the sweep hold nothing else while they wait for one;
 the purge's own transaction takes none, and neither does restoring a version (the old
 version's row keeps its blob, see `file_version_restore`). Row locks go folders, files,
-blobs: an upload locks the file it adds a version to before the blob row, as a purge does.
+blobs, the tenant's usage counter: an upload locks the file it adds a version to before the
+blob row, as a purge does, and inserting or deleting a blob locks the counter (below).
 Renditions are written by processing outside this protocol: the sweep deletes a rendition
 object only when no Rendition row claims it and a fresh HEAD still shows it older than the
 sweep's age limit.
@@ -44,14 +45,16 @@ transaction; no S3 round trip is added. The write runs beside the inserts that f
 The quota
 ---------
 New bytes are counted against the tenant's quota at the end of the upload's transaction, by
-`quota_confirm`, under a per-tenant advisory lock that each upload of new bytes takes just
-before its commit (in a key space of its own, after every other lock, for two queries):
-each upload counts all those that committed before it, so uploads in flight together cannot
-overfill the quota, and the one that no longer fits is refused and its object deleted.
-Counted before the write instead, two uploads that each fit alone could both commit. Bytes
-the tenant stores already add nothing and are not counted at all; bytes larger than the
-whole quota are refused before they are written (`blob_claim`), and a direct upload's
-session checks the usage when it starts, before the client sends anything.
+`quota_confirm`, which reads the tenant's usage counter (`TenantUsage`). Triggers on
+files_blob add each new blob to the counter in the statement that inserts it, so an upload
+of new bytes holds the counter row's lock from its blob insert until it commits: a second
+upload of new bytes to the same tenant waits at its own insert (its S3 write, started
+before, carries on meanwhile) and then counts on top of the first one's commit. Uploads in
+flight together therefore cannot overfill the quota, and the one that no longer fits is
+refused and its object deleted. Bytes the tenant stores already change no size, so they
+neither touch the counter nor wait for it; bytes larger than the whole quota are refused
+before they are written (`blob_claim`), and a direct upload's session checks the usage when
+it starts, before the client sends anything.
 """
 
 from __future__ import annotations
@@ -65,12 +68,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import DeletedTenant, Tenant
 from files import storage
-from files.models import Blob, Rendition, UploadSession, UploadState
+from files.models import Blob, Rendition, TenantUsage, UploadSession, UploadState
 from files.uploads import HashedUpload
 from mediaportal.exceptions import PayloadTooLarge
 
@@ -96,26 +98,16 @@ def content_lock(*, tenant_id, sha256: str) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_content_lock_id(tenant_id, sha256)])
 
 
-# pg_advisory_xact_lock(int, int) keys, a space apart from the content locks' bigint keys.
-QUOTA_LOCK_CLASS = 1
-
-
-def _quota_lock_id(tenant_id) -> int:
-    # A collision only makes two tenants' final quota counts wait for each other.
-    return int.from_bytes(hashlib.blake2b(str(tenant_id).encode(), digest_size=4).digest(), "big", signed=True)
-
-
 def quota_confirm(*, tenant: Tenant, written: Iterable[str]) -> None:
-    """413 unless the tenant's usage, counted with every upload committed before this one,
-    still fits its quota; delete the objects this transaction `written` when it does not.
+    """413 unless the tenant's usage, with this transaction's new blobs and every upload
+    committed before it, still fits its quota; delete the objects this transaction
+    `written` when it does not.
 
     Call at the end of the writes that claimed new bytes, once their S3 writes finished:
-    the lock is held until the transaction ends, so nothing that waits for other locks
-    should follow. The usage is read after the lock is granted (one statement each: a
-    statement sees what committed before the statement began).
+    inserting the blobs locked the usage counter until the transaction ends (see the module
+    docstring), so the value read is exact, and nothing that waits for other locks should
+    follow.
     """
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [QUOTA_LOCK_CLASS, _quota_lock_id(tenant.id)])
     if tenant_usage_bytes(tenant=tenant) <= tenant.quota_bytes:
         return
     # Still under the content locks: no other upload can have claimed these addresses. An
@@ -130,7 +122,7 @@ def quota_confirm(*, tenant: Tenant, written: Iterable[str]) -> None:
 
 def tenant_usage_bytes(*, tenant: Tenant) -> int:
     """Bytes stored for the tenant, counting shared content once (what the quota measures)."""
-    return Blob.objects.filter(tenant=tenant).aggregate(total=Sum("size"))["total"] or 0
+    return TenantUsage.objects.filter(tenant=tenant).values_list("bytes", flat=True).first() or 0
 
 
 def blob_exists(*, tenant: Tenant, sha256: str) -> bool:

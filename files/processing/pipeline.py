@@ -64,15 +64,22 @@ def _downloaded(blob: Blob) -> Iterator[str]:
 
 
 def _store_renditions(blob: Blob, renditions) -> None:
+    # Identical bytes under two kinds (a 12 MP photo's optimized copy is its large WebP) are
+    # stored once, and both rows name that object; a separate object an earlier run left
+    # under the other kind's key is claimed by no row then, and the orphan sweep removes it.
+    stored: dict[str, str] = {}  # sha256 of the bytes → their key
     for rendition in renditions:
-        key = rendition_key(blob, rendition.kind, rendition.format)
-        storage.object_put(
-            key=key,
-            body=rendition.data,
-            sha256=hashlib.sha256(rendition.data).hexdigest(),
-            content_type=f"image/{rendition.format}",
-            size=len(rendition.data),
-        )
+        digest = hashlib.sha256(rendition.data).hexdigest()
+        key = stored.get(digest)
+        if key is None:
+            key = stored[digest] = rendition_key(blob, rendition.kind, rendition.format)
+            storage.object_put(
+                key=key,
+                body=rendition.data,
+                sha256=digest,
+                content_type=f"image/{rendition.format}",
+                size=len(rendition.data),
+            )
         Rendition.objects.update_or_create(
             blob=blob,
             kind=rendition.kind,

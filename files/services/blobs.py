@@ -217,8 +217,9 @@ def blob_release_if_unused(*, blob_id: int) -> bool:
     blob = Blob.objects.select_for_update().filter(pk=blob_id).first()
     if blob is None or blob.versions.exists():
         return False
-    # Renditions are derived from the blob and go with it (their rows cascade).
-    keys = [*blob.renditions.values_list("storage_key", flat=True), blob.storage_key]
+    # Renditions are derived from the blob and go with it (their rows cascade); kinds with the
+    # same bytes share one object (see _store_renditions), deleted once.
+    keys = list(dict.fromkeys([*blob.renditions.values_list("storage_key", flat=True), blob.storage_key]))
     blob.delete()
     tenant_id, sha256 = blob.tenant_id, blob.sha256
     transaction.on_commit(lambda: _delete_released(tenant_id=tenant_id, sha256=sha256, keys=keys), robust=True)

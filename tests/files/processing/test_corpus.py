@@ -114,6 +114,33 @@ def test_renditions_have_no_gps_and_optimized_is_smaller(editor, tenant):
             assert not exif.get_ifd(0x8825), (kind, fmt)  # ... the renditions have none
 
 
+def test_an_optimized_copy_equal_to_the_large_webp_is_stored_once(editor, tenant, after_commit):
+    from tests.files.conftest import tenant_objects
+
+    # The 8 MP photo decodes reduced to below the optimized size: its optimized copy is the
+    # large WebP, the same picture, so one object serves both kinds.
+    photo = CORPUS / "large_dimension" / "jolla.jpg"
+    file_id = upload(editor, tenant, "jolla.jpg", photo.read_bytes()).json()["id"]
+    assert file_process(file_id=file_id) == "completed"
+    rows = {(r.kind, r.format): r for r in Rendition.objects.filter(tenant=tenant)}
+    assert len(rows) == 7 and rows["optimized", "webp"].storage_key == rows["large", "webp"].storage_key
+    assert sorted(tenant_objects(tenant, "renditions")) == sorted({r.storage_key for r in rows.values()})
+    assert len(tenant_objects(tenant, "renditions")) == 6
+
+    def served(kind: str) -> bytes:
+        redirect = editor.get(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/renditions/{kind}/")
+        assert redirect.status_code == 302
+        fetched = requests.get(redirect["Location"], timeout=10)
+        assert fetched.status_code == 200
+        assert f"jolla ({kind}).webp" in fetched.headers["Content-Disposition"]
+        return fetched.content
+
+    assert served("optimized") == served("large") and len(served("optimized")) == rows["optimized", "webp"].size
+    with after_commit():
+        assert editor.delete(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/?permanent=true").status_code == 204
+    assert tenant_objects(tenant, "renditions") == []
+
+
 def test_duplicates_share_renditions(editor, tenant):
     data = (CORPUS / "photo_exif" / "Canon_40D.jpg").read_bytes()
     first = upload(editor, tenant, "a.jpg", data).json()["id"]
@@ -250,7 +277,8 @@ def test_purging_the_last_file_removes_its_renditions_from_storage(editor, tenan
 
     file_id = upload(editor, tenant, "a.jpg", (CORPUS / "photo_exif" / "Canon_40D.jpg").read_bytes()).json()["id"]
     file_process(file_id=file_id)
-    assert len(tenant_objects(tenant, "renditions")) == 6
+    # 100 × 68 px, never upscaled: its three sizes are one picture, one object per format.
+    assert len(tenant_objects(tenant, "renditions")) == 2
     with after_commit():  # purged objects are deleted once the purge has committed
         assert editor.delete(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/?permanent=true").status_code == 204
     assert tenant_objects(tenant, "renditions") == [] and tenant_objects(tenant) == []

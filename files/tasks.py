@@ -90,6 +90,13 @@ def process_file(self, file_id: str, version_id: int | None = None) -> str:
 
 
 @worker_process_init.connect
+def _remove_stale_downloads(**kwargs) -> None:
+    from files.processing.pipeline import remove_stale_downloads
+
+    remove_stale_downloads()
+
+
+@worker_process_init.connect
 def _load_label_model(**kwargs) -> None:
     """Load the label model in each worker process (onnxruntime sessions do not survive fork)."""
     from files.processing.labels import RUNTIME_ERRORS, LabelsUnavailable, warm_up

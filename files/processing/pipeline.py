@@ -21,6 +21,7 @@ import functools
 import hashlib
 import logging
 import os
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import psutil
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, transaction
 from django.db.models import F, QuerySet
@@ -49,11 +51,22 @@ def rendition_key(blob: Blob, kind: str, fmt: str) -> str:
     return f"tenants/{blob.tenant_id}/renditions/{blob.sha256[:2]}/{blob.sha256}/{kind}.{fmt}"
 
 
+# A download's temporary file is named after the process making it, on this host (a /tmp
+# shared between containers holds other hosts' pids): mp-proc-<host>-<pid>-<random>.
+TEMP_PREFIX = "mp-proc-"
+
+
+def _temp_prefix_here() -> str:
+    host = hashlib.blake2b(socket.gethostname().encode(), digest_size=4).hexdigest()
+    return f"{TEMP_PREFIX}{host}-"
+
+
 @contextmanager
 def _downloaded(blob: Blob) -> Iterator[str]:
     """The blob's bytes in a temporary file, removed on every way out: a download that fails
-    half-way (storage away, a retry coming) must not leave a partial copy behind each time."""
-    handle, path = tempfile.mkstemp(prefix="mp-proc-")
+    half-way (storage away, a retry coming) must not leave a partial copy behind each time.
+    A process killed outright leaves its file; `remove_stale_downloads` removes it later."""
+    handle, path = tempfile.mkstemp(prefix=f"{_temp_prefix_here()}{os.getpid()}-")
     try:
         with os.fdopen(handle, "wb") as out:
             for chunk in storage.object_chunks(blob.storage_key):
@@ -61,6 +74,34 @@ def _downloaded(blob: Blob) -> Iterator[str]:
         yield path
     finally:
         Path(path).unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        # A killed process whose parent died too stays a zombie until something reaps it.
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def remove_stale_downloads() -> int:
+    """Delete the temporary downloads of processes that are gone (a worker killed by SIGKILL
+    or the OOM killer mid-task) on this host; returns how many. Each worker process runs it
+    as it starts."""
+    prefix = _temp_prefix_here()
+    removed = 0
+    for path in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+        pid = path.name[len(prefix) :].split("-", 1)[0]
+        if not pid.isdigit() or _running(int(pid)):
+            continue  # another naming, or its process still runs (or a new one took its pid)
+        try:
+            path.unlink()
+            removed += 1
+        except OSError:
+            pass  # another worker got there first, or it is not ours to remove
+    if removed:
+        log.info("removed %d temporary downloads left by stopped workers", removed)
+    return removed
 
 
 def _store_renditions(blob: Blob, renditions) -> None:

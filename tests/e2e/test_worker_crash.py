@@ -42,10 +42,11 @@ def _wait(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_sigkilled_worker_task_is_redelivered_and_completes_once(editor, tenant):
+def test_sigkilled_worker_task_is_redelivered_and_completes_once(editor, tenant, tmp_path):
     db = connection.settings_dict
     env = {
         **os.environ,
+        "TMPDIR": str(tmp_path),  # where the workers' downloads go, to see what is left
         "DATABASE_URL": f"postgresql://{db['USER']}@{quote(db['HOST'], safe='')}/{db['NAME']}",
         "CELERY_VISIBILITY_TIMEOUT": "3",
         "CELERY_RESTORE_INTERVAL": "1",
@@ -65,9 +66,13 @@ def test_sigkilled_worker_task_is_redelivered_and_completes_once(editor, tenant)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)
         assert File.objects.get(pk=file_id).status == "processing"
+        left = list(tmp_path.glob("mp-proc-*"))
+        assert len(left) == 1, left  # the killed run's download, whole or in part
         second = _worker(env)
         try:
             _wait(lambda: File.objects.get(pk=file_id).status == "completed", 90, "the redelivered task to finish")
+            # The new worker removed it as it started; its own run removed its own copy.
+            assert list(tmp_path.glob("mp-proc-*")) == []
         finally:
             os.killpg(second.pid, signal.SIGTERM)
             second.wait(30)

@@ -4,7 +4,10 @@ import base64
 import io
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -107,6 +110,21 @@ def test_runs_that_come_back_with_a_transient_error_are_not_counted_as_attempts(
     file = File.objects.select_related("current_version").get(pk=file_id)
     assert (file.status, file.error_code) == ("failed", "storage_unavailable")
     assert file.current_version.processing_attempts == 0
+
+
+def test_a_worker_starting_removes_the_downloads_of_processes_that_are_gone(temp_dir):
+    from files.processing.pipeline import _temp_prefix_here, remove_stale_downloads
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    here = _temp_prefix_here()
+    stale = temp_dir / f"{here}{int(gone.stdout)}-k1ll3d"
+    running = temp_dir / f"{here}{os.getpid()}-st1ll0n"
+    other_host = temp_dir / f"mp-proc-00000000-{int(gone.stdout)}-elsewhere"
+    unrelated = temp_dir / "mp-proc-unrelated"
+    for path in (stale, running, other_host, unrelated):
+        path.write_bytes(b"partial download")
+    assert remove_stale_downloads() == 1
+    assert sorted(temp_dir.iterdir()) == sorted([running, other_host, unrelated])
 
 
 @pytest.mark.django_db

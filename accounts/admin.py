@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from accounts.models import ApiToken, DeletedTenant, Membership, Tenant, User
+from accounts.selectors import with_used_bytes
 
 
 class MembershipInline(admin.TabularInline):
@@ -21,10 +22,16 @@ class UserAdmin(BaseUserAdmin):
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     list_display = ["slug", "name", "quota_bytes", "used_bytes", "max_upload_bytes", "created_at"]
-    list_select_related = ["usage"]
     search_fields = ["slug", "name"]
     list_filter = ["created_at", "search_config"]
     inlines = [MembershipInline]
+
+    def get_queryset(self, request):
+        return with_used_bytes(super().get_queryset(request))
+
+    @admin.display(description="used bytes", ordering="used_bytes")
+    def used_bytes(self, tenant: Tenant) -> int:
+        return tenant.used_bytes
 
 
 @admin.register(Membership)

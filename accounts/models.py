@@ -63,13 +63,6 @@ class Tenant(models.Model):
     def __str__(self) -> str:
         return self.slug
 
-    @property
-    def used_bytes(self) -> int:
-        """Bytes stored, shared content counted once (files.TenantUsage, which the database
-        keeps); 0 before the first upload. Select `usage` with the tenant to avoid a query."""
-        usage = getattr(self, "usage", None)
-        return usage.bytes if usage is not None else 0
-
 
 class DeletedTenant(models.Model):
     """A tenant that was deleted: what lets the orphan sweep remove its stored objects.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from accounts.models import ApiToken, Membership, Tenant, User
 from mediaportal.exceptions import NotFound
@@ -25,8 +26,19 @@ def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
 
 
 def tenant_list_for_user(*, user: User) -> QuerySet[Tenant]:
-    tenants = Tenant.objects.filter(memberships__user=user).select_related("usage")
-    return tenants.annotate(member_count=Count("memberships", distinct=True))
+    tenants = Tenant.objects.filter(memberships__user=user)
+    return with_used_bytes(tenants.annotate(member_count=Count("memberships", distinct=True)))
+
+
+def with_used_bytes(tenants: QuerySet[Tenant]) -> QuerySet[Tenant]:
+    """Each tenant with `used_bytes`: bytes stored, shared content counted once (the sum of
+    its usage rows, files.TenantUsage), in the same query."""
+    used = Tenant.objects.filter(pk=OuterRef("pk")).annotate(total=Sum("usage__bytes")).values("total")
+    return tenants.annotate(used_bytes=Coalesce(Subquery(used), 0))
+
+
+def tenant_with_used_bytes(*, tenant: Tenant) -> Tenant:
+    return with_used_bytes(Tenant.objects.filter(pk=tenant.pk)).get()
 
 
 def member_list(*, tenant: Tenant) -> QuerySet[Membership]:

@@ -105,20 +105,23 @@ class Blob(models.Model):
 
 
 class TenantUsage(models.Model):
-    """The bytes a tenant stores, counting shared content once: the sum of its blobs' sizes.
+    """Changes of a tenant's stored bytes; their sum is its usage (shared content counted once).
 
-    Kept by statement triggers on files_blob (migration 0010), in the transaction that adds
-    or removes the blobs, so the quota check reads one row instead of summing every blob.
-    An upload of new bytes holds the row's lock from its blob insert to its commit, which
-    is what serialises the quota decisions of one tenant (see files.services.blobs). Only
-    the triggers write it; a tenant without blobs may have no row (its usage is 0).
+    Statement triggers on files_blob (migration 0010) add one row per tenant for each
+    statement that adds, removes or resizes blobs, in that statement's transaction. Rows are
+    only ever inserted there, so counting takes no lock that uploads or purges would wait
+    for; `quota_confirm` folds a tenant's rows into one now and then. Only the triggers and
+    that fold write here. The database deletes the rows with their tenant (ON DELETE CASCADE,
+    as blob deletes during a tenant's deletion add rows after Django collected them).
     """
 
-    tenant = models.OneToOneField("accounts.Tenant", on_delete=models.CASCADE, primary_key=True, related_name="usage")
-    bytes = models.BigIntegerField(default=0)
+    tenant = models.ForeignKey(
+        "accounts.Tenant", on_delete=models.DO_NOTHING, db_constraint=False, related_name="usage"
+    )
+    bytes = models.BigIntegerField()
 
     def __str__(self) -> str:
-        return f"{self.tenant_id}: {self.bytes} B"
+        return f"{self.tenant_id}: {self.bytes:+} B"
 
 
 class Visibility(models.TextChoices):

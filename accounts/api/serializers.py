@@ -89,7 +89,10 @@ class TenantInput(serializers.Serializer):
 
 class TenantOutput(serializers.ModelSerializer):
     role = serializers.SerializerMethodField()
-    used_bytes = serializers.IntegerField(read_only=True, help_text="Bytes stored, shared content counted once.")
+    # Annotated by accounts.selectors.with_used_bytes.
+    used_bytes = serializers.IntegerField(
+        read_only=True, min_value=0, max_value=2**63 - 1, help_text="Bytes stored, shared content counted once."
+    )
 
     class Meta:
         model = Tenant

@@ -125,12 +125,14 @@ class TenantListView(APIView):
         data = s.TenantInput(data=request.data)
         data.is_valid(raise_exception=True)
         tenant = services.tenant_create(actor=request.user, ip=client_ip(request), **data.validated_data)
+        tenant = selectors.tenant_with_used_bytes(tenant=tenant)
         body = s.TenantOutput(tenant, context={"roles": {tenant.pk: "owner"}}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 
 class TenantDetailView(TenantScopedMixin, APIView):
     def _out(self, tenant) -> dict:
+        tenant = selectors.tenant_with_used_bytes(tenant=tenant)
         return s.TenantOutput(tenant, context={"roles": {tenant.pk: self.membership.role}}).data
 
     @extend_schema(tags=["tenants"], responses={200: s.TenantOutput, **_errors(401, 404)})

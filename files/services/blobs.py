@@ -32,8 +32,7 @@ Content locks add no deadlocks: an upload takes its one content lock before any 
 and the purge's after-commit step and the sweep hold nothing else while they wait for one;
 the purge's own transaction takes none, and neither does restoring a version (the old
 version's row keeps its blob, see `file_version_restore`). Row locks go folders, files,
-blobs, the tenant's usage counter: an upload locks the file it adds a version to before the
-blob row, as a purge does, and inserting or deleting a blob locks the counter (below).
+blobs: an upload locks the file it adds a version to before the blob row, as a purge does.
 Renditions are written by processing outside this protocol: the sweep deletes a rendition
 object only when no Rendition row claims it and a fresh HEAD still shows it older than the
 sweep's age limit.
@@ -45,16 +44,17 @@ transaction; no S3 round trip is added. The write runs beside the inserts that f
 The quota
 ---------
 New bytes are counted against the tenant's quota at the end of the upload's transaction, by
-`quota_confirm`, which reads the tenant's usage counter (`TenantUsage`). Triggers on
-files_blob add each new blob to the counter in the statement that inserts it, so an upload
-of new bytes holds the counter row's lock from its blob insert until it commits: a second
-upload of new bytes to the same tenant waits at its own insert (its S3 write, started
-before, carries on meanwhile) and then counts on top of the first one's commit. Uploads in
-flight together therefore cannot overfill the quota, and the one that no longer fits is
-refused and its object deleted. Bytes the tenant stores already change no size, so they
-neither touch the counter nor wait for it; bytes larger than the whole quota are refused
-before they are written (`blob_claim`), and a direct upload's session checks the usage when
-it starts, before the client sends anything.
+`quota_confirm`, under a per-tenant advisory lock that each upload of new bytes takes just
+before its commit (in a key space of its own, after every other lock): each upload counts
+all those that committed before it, so uploads in flight together cannot overfill the
+quota, and the one that no longer fits is refused and its object deleted. Counted before
+the write instead, two uploads that each fit alone could both commit. The usage is the sum
+of the tenant's `TenantUsage` rows, which triggers on files_blob insert as blobs come and
+go; they are only ever inserted, so neither uploads nor purges wait for each other to
+count, and `quota_confirm` folds them into one row when they pile up. Bytes the tenant
+stores already add nothing and are not counted at all; bytes larger than the whole quota
+are refused before they are written (`blob_claim`), and a direct upload's session checks
+the usage when it starts, before the client sends anything.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from accounts.models import DeletedTenant, Tenant
@@ -98,17 +99,32 @@ def content_lock(*, tenant_id, sha256: str) -> None:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_content_lock_id(tenant_id, sha256)])
 
 
+# pg_advisory_xact_lock(int, int) keys, a space apart from the content locks' bigint keys.
+QUOTA_LOCK_CLASS = 1
+# A tenant's usage rows are folded into one once there are more than this many.
+USAGE_ROWS_FOLDED_AFTER = 64
+
+
+def _quota_lock_id(tenant_id) -> int:
+    # A collision only makes two tenants' final quota counts wait for each other.
+    return int.from_bytes(hashlib.blake2b(str(tenant_id).encode(), digest_size=4).digest(), "big", signed=True)
+
+
 def quota_confirm(*, tenant: Tenant, written: Iterable[str]) -> None:
-    """413 unless the tenant's usage, with this transaction's new blobs and every upload
-    committed before it, still fits its quota; delete the objects this transaction
-    `written` when it does not.
+    """413 unless the tenant's usage, counted with every upload committed before this one,
+    still fits its quota; delete the objects this transaction `written` when it does not.
 
     Call at the end of the writes that claimed new bytes, once their S3 writes finished:
-    inserting the blobs locked the usage counter until the transaction ends (see the module
-    docstring), so the value read is exact, and nothing that waits for other locks should
-    follow.
+    the lock is held until the transaction ends, so nothing that waits for other locks
+    should follow. The usage is read after the lock is granted (one statement each: a
+    statement sees what committed before the statement began).
     """
-    if tenant_usage_bytes(tenant=tenant) <= tenant.quota_bytes:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [QUOTA_LOCK_CLASS, _quota_lock_id(tenant.id)])
+    used, rows = _usage_read(tenant_id=tenant.id)
+    if used <= tenant.quota_bytes:
+        if rows > USAGE_ROWS_FOLDED_AFTER:
+            _usage_fold(tenant_id=tenant.id)
         return
     # Still under the content locks: no other upload can have claimed these addresses. An
     # object that cannot be deleted now is an orphan, which the sweep removes later.
@@ -120,9 +136,28 @@ def quota_confirm(*, tenant: Tenant, written: Iterable[str]) -> None:
     raise PayloadTooLarge("The tenant's storage quota is used up.", code="quota_exceeded")
 
 
+def _usage_fold(*, tenant_id) -> None:
+    """Replace the tenant's committed usage rows (and this transaction's) by their sum, in
+    one statement: a reader sees the rows before or after, never half. Rows that other
+    transactions add meanwhile are not visible to it and stay as they are."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH folded AS (DELETE FROM files_tenantusage WHERE tenant_id = %s RETURNING bytes)"
+            " INSERT INTO files_tenantusage (tenant_id, bytes)"
+            " SELECT %s, sum(bytes) FROM folded HAVING sum(bytes) <> 0",
+            [tenant_id, tenant_id],
+        )
+
+
+def _usage_read(*, tenant_id) -> tuple[int, int]:
+    """The tenant's usage in bytes, and how many rows make it up."""
+    usage = TenantUsage.objects.filter(tenant_id=tenant_id).aggregate(used=Sum("bytes", default=0), rows=Count("pk"))
+    return usage["used"], usage["rows"]
+
+
 def tenant_usage_bytes(*, tenant: Tenant) -> int:
     """Bytes stored for the tenant, counting shared content once (what the quota measures)."""
-    return TenantUsage.objects.filter(tenant=tenant).values_list("bytes", flat=True).first() or 0
+    return _usage_read(tenant_id=tenant.id)[0]
 
 
 def blob_exists(*, tenant: Tenant, sha256: str) -> bool:

@@ -166,6 +166,49 @@ def test_an_upload_reusing_a_blob_that_a_purge_releases_keeps_its_bytes(editor, 
     assert Blob.objects.filter(tenant=tenant, sha256=sha(data)).exists()
 
 
+def test_two_purges_of_files_sharing_bytes_at_once_both_finish(editor, tenant, transactional_db, monkeypatch):
+    """Each purge releases its blobs in id order, holding each shared one it keeps: purge A
+    has released X and waits for S, which purge B holds while it releases Y. Anything that
+    made releasing Y wait for purge A (a lock on a per-tenant counter, say) would deadlock."""
+    a = upload(editor, tenant, "a.txt", b"only in a").json()
+    upload(editor, tenant, "a.txt", b"shared by both", on_conflict="replace")
+    b = upload(editor, tenant, "b.txt", b"shared by both").json()
+    upload(editor, tenant, "b.txt", b"only in b", on_conflict="replace")
+    x, shared, y = (
+        Blob.objects.get(tenant=tenant, sha256=sha(data)).pk for data in (b"only in a", b"shared by both", b"only in b")
+    )
+    assert x < shared < y
+
+    real_release = trash_services.blob_release_if_unused
+    x_released, shared_kept = threading.Event(), threading.Event()
+    shared_calls = []
+
+    def in_order(*, blob_id):
+        if blob_id == x:  # purge A
+            released = real_release(blob_id=blob_id)
+            x_released.set()
+            assert shared_kept.wait(30)
+            return released
+        if blob_id == shared and not shared_calls:  # purge B, first
+            shared_calls.append(blob_id)
+            assert x_released.wait(30)
+            kept = real_release(blob_id=blob_id)
+            shared_kept.set()
+            return kept
+        return real_release(blob_id=blob_id)
+
+    monkeypatch.setattr(trash_services, "blob_release_if_unused", in_order)
+    purges = [
+        InThread(lambda file=file: client_for(editor.user).delete(t(tenant, f"files/{file['id']}/?permanent=true")))
+        for file in (a, b)
+    ]
+    for purge in purges:
+        purge.start()
+    assert [purge.outcome().status_code for purge in purges] == [204, 204]
+    assert not Blob.objects.filter(tenant=tenant).exists() and tenant_objects(tenant) == []
+    assert blobs.tenant_usage_bytes(tenant=tenant) == 0
+
+
 # --- The orphan sweep -------------------------------------------------------------------
 
 

@@ -44,9 +44,9 @@ def test_upload_returns_file_shape_and_stores_bytes_with_checksum(editor, tenant
 def test_upload_queries(editor, tenant, django_assert_num_queries):
     upload(editor, tenant, "first.txt", b"the first upload of the test")
     # Token, membership; then, in the transaction (a savepoint here): the content lock, the
-    # dedup check, the blob's upsert (whose trigger counts the new bytes), the name check,
-    # version, file, event, and the tenant's usage read for the quota.
-    with django_assert_num_queries(12):
+    # dedup check, the blob's upsert (whose trigger records the new bytes), the name check,
+    # version, file, event, and for the new bytes the quota lock and the usage read under it.
+    with django_assert_num_queries(13):
         response = upload(editor, tenant, "second.txt", b"new content")
     assert response.status_code == 201
 

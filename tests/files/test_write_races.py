@@ -216,20 +216,38 @@ def test_two_uploads_that_fit_the_quota_alone_but_not_together_store_one(editor,
     from accounts.models import Tenant
     from files.models import Blob
     from files.services import blobs
-    from tests.files.conftest import all_past, tenant_objects
+    from tests.files.conftest import tenant_objects
 
-    Tenant.objects.filter(pk=tenant.pk).update(quota_bytes=300)
-    # Both are writing their bytes before either commits.
-    responses = all_past(
-        monkeypatch,
-        blobs,
-        "blob_write",
-        *(lambda n=n: upload(client_for(editor.user), tenant, f"{n}.txt", bytes([65 + n]) * 200) for n in range(2)),
-    )
+    # The words of both names exist already: a new word's first two uploads would wait for
+    # each other at the search term's insert, hiding whether the quota lock serialises them.
+    seed = upload(editor, tenant, "0 1.txt", b"s").json()
+    Tenant.objects.filter(pk=tenant.pk).update(quota_bytes=301)
+    real_read = blobs._usage_read
+    reads = []
 
+    def first_read_held(**kwargs):
+        used, rows = real_read(**kwargs)
+        reads.append(used)
+        if len(reads) == 1:
+            # The first upload holds its decision until the second one waits for the
+            # tenant's quota lock, or has read the usage too (the race this guards against).
+            wait_until(lambda: lock_waiters("advisory") >= 1 or len(reads) > 1, what="the other upload's quota check")
+        return used, rows
+
+    monkeypatch.setattr(blobs, "_usage_read", first_read_held)
+    threads = [
+        InThread(lambda n=n: upload(client_for(editor.user), tenant, f"{n}.txt", bytes([65 + n]) * 200))
+        for n in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    responses = [thread.outcome() for thread in threads]
+
+    assert reads == [201, 401]  # the second counted the first's bytes
     assert sorted(r.status_code for r in responses) == [201, 413], [r.content for r in responses]
     assert [r.json()["code"] for r in responses if r.status_code == 413] == ["quota_exceeded"]
     kept = next(r.json() for r in responses if r.status_code == 201)
-    assert list(File.objects.filter(tenant=tenant).values_list("pk", flat=True)) == [uuid.UUID(kept["id"])]
-    assert list(Blob.objects.filter(tenant=tenant).values_list("sha256", flat=True)) == [kept["sha256"]]
-    assert len(tenant_objects(tenant)) == 1  # the refused upload's bytes are deleted
+    stored = {uuid.UUID(seed["id"]), uuid.UUID(kept["id"])}
+    assert set(File.objects.filter(tenant=tenant).values_list("pk", flat=True)) == stored
+    assert set(Blob.objects.filter(tenant=tenant).values_list("sha256", flat=True)) == {seed["sha256"], kept["sha256"]}
+    assert len(tenant_objects(tenant)) == 2  # the refused upload's bytes are deleted

@@ -17,11 +17,11 @@ new version can change the answer. A failed file has only that key, no labels an
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import logging
 import os
-import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -29,7 +29,6 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-import psutil
 from django.conf import settings
 from django.db import DatabaseError, OperationalError, transaction
 from django.db.models import F, QuerySet
@@ -51,14 +50,14 @@ def rendition_key(blob: Blob, kind: str, fmt: str) -> str:
     return f"tenants/{blob.tenant_id}/renditions/{blob.sha256[:2]}/{blob.sha256}/{kind}.{fmt}"
 
 
-# A download's temporary file is named after the process making it, on this host (a /tmp
-# shared between containers holds other hosts' pids): mp-proc-<host>-<pid>-<random>.
+# A download's temporary file holds an exclusive flock for as long as it is in use, so one
+# that nobody holds is stale (its process was killed), whatever host, container or PID
+# namespace made it. It is made under another name and renamed once locked, so no download
+# is ever unlocked under its final name.
 TEMP_PREFIX = "mp-proc-"
-
-
-def _temp_prefix_here() -> str:
-    host = hashlib.blake2b(socket.gethostname().encode(), digest_size=4).hexdigest()
-    return f"{TEMP_PREFIX}{host}-"
+_NEW_PREFIX = "mp-dl-"
+# A file still under its first name is only left alone this long (it is being renamed).
+_NEW_GRACE_SECONDS = 60
 
 
 @contextmanager
@@ -66,39 +65,42 @@ def _downloaded(blob: Blob) -> Iterator[str]:
     """The blob's bytes in a temporary file, removed on every way out: a download that fails
     half-way (storage away, a retry coming) must not leave a partial copy behind each time.
     A process killed outright leaves its file; `remove_stale_downloads` removes it later."""
-    handle, path = tempfile.mkstemp(prefix=f"{_temp_prefix_here()}{os.getpid()}-")
+    handle, path = tempfile.mkstemp(prefix=_NEW_PREFIX)
     try:
-        with os.fdopen(handle, "wb") as out:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        locked = os.path.join(os.path.dirname(path), TEMP_PREFIX + os.path.basename(path)[len(_NEW_PREFIX) :])
+        os.rename(path, locked)
+        path = locked
+        with open(handle, "wb", closefd=False) as out:
             for chunk in storage.object_chunks(blob.storage_key):
                 out.write(chunk)
         yield path
     finally:
         Path(path).unlink(missing_ok=True)
-
-
-def _running(pid: int) -> bool:
-    try:
-        # A killed process whose parent died too stays a zombie until something reaps it.
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+        os.close(handle)  # releases the lock
 
 
 def remove_stale_downloads() -> int:
-    """Delete the temporary downloads of processes that are gone (a worker killed by SIGKILL
-    or the OOM killer mid-task) on this host; returns how many. Each worker process runs it
-    as it starts."""
-    prefix = _temp_prefix_here()
+    """Delete the temporary downloads nobody holds any more (a worker killed by SIGKILL or
+    the OOM killer mid-task); returns how many. Each worker process runs it as it starts."""
+    folder = Path(tempfile.gettempdir())
     removed = 0
-    for path in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
-        pid = path.name[len(prefix) :].split("-", 1)[0]
-        if not pid.isdigit() or _running(int(pid)):
-            continue  # another naming, or its process still runs (or a new one took its pid)
+    for path in [*folder.glob(f"{TEMP_PREFIX}*"), *folder.glob(f"{_NEW_PREFIX}*")]:
         try:
-            path.unlink()
-            removed += 1
+            fd = os.open(path, os.O_RDONLY)
         except OSError:
-            pass  # another worker got there first, or it is not ours to remove
+            continue  # gone meanwhile, or not ours to open
+        try:
+            if path.name.startswith(_NEW_PREFIX) and time.time() - os.fstat(fd).st_mtime < _NEW_GRACE_SECONDS:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # in use
+            path.unlink(missing_ok=True)
+            removed += 1
+        finally:
+            os.close(fd)
     if removed:
         log.info("removed %d temporary downloads left by stopped workers", removed)
     return removed

@@ -6,8 +6,6 @@ import json
 import logging
 import os
 import socket
-import subprocess
-import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -112,19 +110,34 @@ def test_runs_that_come_back_with_a_transient_error_are_not_counted_as_attempts(
     assert file.current_version.processing_attempts == 0
 
 
-def test_a_worker_starting_removes_the_downloads_of_processes_that_are_gone(temp_dir):
-    from files.processing.pipeline import _temp_prefix_here, remove_stale_downloads
+def test_a_worker_starting_removes_the_downloads_nobody_holds_and_keeps_those_in_use(temp_dir, monkeypatch):
+    import fcntl
+    import time
 
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    here = _temp_prefix_here()
-    stale = temp_dir / f"{here}{int(gone.stdout)}-k1ll3d"
-    running = temp_dir / f"{here}{os.getpid()}-st1ll0n"
-    other_host = temp_dir / f"mp-proc-00000000-{int(gone.stdout)}-elsewhere"
-    unrelated = temp_dir / "mp-proc-unrelated"
-    for path in (stale, running, other_host, unrelated):
+    from files.models import Blob
+    from files.processing import pipeline
+
+    killed = temp_dir / "mp-proc-k1ll3d"  # its process is gone, and so is its lock
+    held = temp_dir / "mp-proc-h3ld"  # another process (here: an open file of ours) holds it
+    renaming = temp_dir / "mp-dl-r3nam1ng"  # just made, about to be locked and renamed
+    long_new = temp_dir / "mp-dl-f0rg0tt3n"  # killed between making and renaming
+    for path in (killed, held, renaming, long_new):
         path.write_bytes(b"partial download")
-    assert remove_stale_downloads() == 1
-    assert sorted(temp_dir.iterdir()) == sorted([running, other_host, unrelated])
+    an_hour_ago = time.time() - 3600
+    for path in (killed, long_new):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    with open(held, "rb") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        assert pipeline.remove_stale_downloads() == 2
+    assert sorted(temp_dir.iterdir()) == sorted([held, renaming])
+    renaming.unlink()
+
+    # A real download in progress is never taken for a stale one; the released one now is.
+    monkeypatch.setattr(pipeline.storage, "object_chunks", lambda key: iter([b"the blob's bytes"]))
+    with pipeline._downloaded(Blob(storage_key="k")) as path:
+        assert Path(path).name.startswith("mp-proc-") and pipeline.remove_stale_downloads() == 1
+        assert list(temp_dir.iterdir()) == [Path(path)] and Path(path).read_bytes() == b"the blob's bytes"
+    assert list(temp_dir.iterdir()) == []
 
 
 @pytest.mark.django_db

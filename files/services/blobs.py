@@ -51,7 +51,8 @@ quota, and the one that no longer fits is refused and its object deleted. Counte
 the write instead, two uploads that each fit alone could both commit. The usage is the sum
 of the tenant's `TenantUsage` rows, which triggers on files_blob insert as blobs come and
 go; they are only ever inserted, so neither uploads nor purges wait for each other to
-count, and `quota_confirm` folds them into one row when they pile up. Bytes the tenant
+count, and `quota_confirm` (or `usage_settle`, after a purge) folds them into one row when
+they pile up. Bytes the tenant
 stores already add nothing and are not counted at all; bytes larger than the whole quota
 are refused before they are written (`blob_claim`), and a direct upload's session checks
 the usage when it starts, before the client sends anything.
@@ -110,6 +111,11 @@ def _quota_lock_id(tenant_id) -> int:
     return int.from_bytes(hashlib.blake2b(str(tenant_id).encode(), digest_size=4).digest(), "big", signed=True)
 
 
+def _quota_lock(*, tenant_id) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [QUOTA_LOCK_CLASS, _quota_lock_id(tenant_id)])
+
+
 def quota_confirm(*, tenant: Tenant, written: Iterable[str]) -> None:
     """413 unless the tenant's usage, counted with every upload committed before this one,
     still fits its quota; delete the objects this transaction `written` when it does not.
@@ -119,8 +125,7 @@ def quota_confirm(*, tenant: Tenant, written: Iterable[str]) -> None:
     should follow. The usage is read after the lock is granted (one statement each: a
     statement sees what committed before the statement began).
     """
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [QUOTA_LOCK_CLASS, _quota_lock_id(tenant.id)])
+    _quota_lock(tenant_id=tenant.id)
     used, rows = _usage_read(tenant_id=tenant.id)
     if used <= tenant.quota_bytes:
         if rows > USAGE_ROWS_FOLDED_AFTER:
@@ -136,10 +141,22 @@ def quota_confirm(*, tenant: Tenant, written: Iterable[str]) -> None:
     raise PayloadTooLarge("The tenant's storage quota is used up.", code="quota_exceeded")
 
 
+def usage_settle(*, tenant_id) -> None:
+    """Fold the tenant's usage rows when they piled up, in a transaction of its own that
+    holds nothing but the quota lock: for after a purge's commit, which writes a row per
+    blob it releases, so a tenant that only deletes does not leave the next reads (its
+    usage on every tenant page, a direct upload's start) summing thousands of rows."""
+    with transaction.atomic():
+        _quota_lock(tenant_id=tenant_id)
+        if _usage_read(tenant_id=tenant_id)[1] > USAGE_ROWS_FOLDED_AFTER:
+            _usage_fold(tenant_id=tenant_id)
+
+
 def _usage_fold(*, tenant_id) -> None:
     """Replace the tenant's committed usage rows (and this transaction's) by their sum, in
     one statement: a reader sees the rows before or after, never half. Rows that other
-    transactions add meanwhile are not visible to it and stay as they are."""
+    transactions add meanwhile are not visible to it and stay as they are. Call holding the
+    tenant's quota lock, so that two folds never overlap."""
     with connection.cursor() as cursor:
         cursor.execute(
             "WITH folded AS (DELETE FROM files_tenantusage WHERE tenant_id = %s RETURNING bytes)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 
@@ -15,7 +16,7 @@ from analytics.services import event_record
 from files.models import File, FileVersion, Folder, trashed_path_prefix
 from files.names import numbered_name
 from files.selectors import file_get_for_actor, folder_get, trash_files, trash_folders
-from files.services.blobs import blob_release_if_unused
+from files.services.blobs import blob_release_if_unused, usage_settle
 from files.services.files import free_file_name
 from files.services.folders import atomic_or_conflict, folder_lock_for_write, folder_path, sibling_taken
 from mediaportal.exceptions import Conflict, Forbidden, NotFound, parse_id
@@ -214,16 +215,18 @@ def _purge_files(files) -> int:
     Files are locked in id order, then blobs released in id order, so two purges of
     overlapping files (the trash emptied while the sweep runs) cannot deadlock; a caller
     purges everything of its transaction in one call, or the order holds per call only.
+    Each released blob adds a usage row; they are folded after the commit (`usage_settle`).
     """
     file_ids = list(files.order_by("pk").select_for_update(of=("self",)).values_list("pk", flat=True))
     if not file_ids:
         return 0
-    blob_ids = set(FileVersion.objects.filter(file_id__in=file_ids).values_list("blob_id", flat=True))
+    blob_tenants = dict(FileVersion.objects.filter(file_id__in=file_ids).values_list("blob_id", "tenant_id"))
     File.objects.filter(pk__in=file_ids).update(current_version=None)
     FileVersion.objects.filter(file_id__in=file_ids).delete()
     File.objects.filter(pk__in=file_ids).delete()
-    for blob_id in sorted(blob_ids):
-        blob_release_if_unused(blob_id=blob_id)
+    released = [blob_id for blob_id in sorted(blob_tenants) if blob_release_if_unused(blob_id=blob_id)]
+    for tenant_id in {blob_tenants[blob_id] for blob_id in released}:
+        transaction.on_commit(functools.partial(usage_settle, tenant_id=tenant_id), robust=True)
     return len(file_ids)
 
 

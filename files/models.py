@@ -112,7 +112,9 @@ class TenantUsage(models.Model):
     only ever inserted there, so counting takes no lock that uploads or purges would wait
     for; `quota_confirm` folds a tenant's rows into one now and then. Only the triggers and
     that fold write here. The database deletes the rows with their tenant (ON DELETE CASCADE,
-    as blob deletes during a tenant's deletion add rows after Django collected them).
+    as blob deletes during a tenant's deletion add rows after Django collected them). A
+    data dump to load elsewhere leaves it out (`dumpdata --exclude files.TenantUsage`):
+    loading the blobs counts them again.
     """
 
     tenant = models.ForeignKey(

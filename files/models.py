@@ -110,8 +110,8 @@ class TenantUsage(models.Model):
     Statement triggers on files_blob (migration 0010) add one row per tenant for each
     statement that adds, removes or resizes blobs, in that statement's transaction. Rows are
     only ever inserted there, so counting takes no lock that uploads or purges would wait
-    for; `quota_confirm` folds a tenant's rows into one now and then. Only the triggers and
-    that fold write here. The database deletes the rows with their tenant (ON DELETE CASCADE,
+    for; `quota_confirm` and `usage_settle` (after a purge) fold a tenant's rows into one
+    once they pile up. Only the triggers and that fold write here. The database deletes the rows with their tenant (ON DELETE CASCADE,
     as blob deletes during a tenant's deletion add rows after Django collected them). A
     data dump to load elsewhere leaves it out (`dumpdata --exclude files.TenantUsage`):
     loading the blobs counts them again.

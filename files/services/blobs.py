@@ -52,10 +52,10 @@ the write instead, two uploads that each fit alone could both commit. The usage 
 of the tenant's `TenantUsage` rows, which triggers on files_blob insert as blobs come and
 go; they are only ever inserted, so neither uploads nor purges wait for each other to
 count, and `quota_confirm` (or `usage_settle`, after a purge) folds them into one row when
-they pile up. Bytes the tenant
-stores already add nothing and are not counted at all; bytes larger than the whole quota
-are refused before they are written (`blob_claim`), and a direct upload's session checks
-the usage when it starts, before the client sends anything.
+they pile up. Bytes the tenant stores already add nothing and are not counted at all;
+bytes larger than the whole quota are refused before they are written (`blob_claim`), and
+a direct upload's session checks the usage when it starts, before the client sends
+anything.
 """
 
 from __future__ import annotations

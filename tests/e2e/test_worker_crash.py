@@ -63,6 +63,8 @@ def test_sigkilled_worker_task_is_redelivered_and_completes_once(editor, tenant,
         file_id = upload(editor, tenant, "jolla.jpg", photo.read_bytes()).json()["id"]
         _wait(lambda: File.objects.get(pk=file_id).status != "pending", 60, "the task to start")
         assert File.objects.get(pk=file_id).status == "processing", File.objects.get(pk=file_id).error
+        # The run has its download (it stays until the file is processed): kill it now.
+        _wait(lambda: list(tmp_path.glob("mp-proc-*")), 30, "the download to start")
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)
         assert File.objects.get(pk=file_id).status == "processing"

@@ -125,11 +125,7 @@ def quota_confirm(*, tenant: Tenant, written: Iterable[str]) -> None:
     should follow. The usage is read after the lock is granted (one statement each: a
     statement sees what committed before the statement began).
     """
-    _quota_lock(tenant_id=tenant.id)
-    used, rows = _usage_read(tenant_id=tenant.id)
-    if used <= tenant.quota_bytes:
-        if rows > USAGE_ROWS_FOLDED_AFTER:
-            _usage_fold(tenant_id=tenant.id)
+    if _usage_under_lock(tenant_id=tenant.id) <= tenant.quota_bytes:
         return
     # Still under the content locks: no other upload can have claimed these addresses. An
     # object that cannot be deleted now is an orphan, which the sweep removes later.
@@ -147,9 +143,17 @@ def usage_settle(*, tenant_id) -> None:
     blob it releases, so a tenant that only deletes does not leave the next reads (its
     usage on every tenant page, a direct upload's start) summing thousands of rows."""
     with transaction.atomic():
-        _quota_lock(tenant_id=tenant_id)
-        if _usage_read(tenant_id=tenant_id)[1] > USAGE_ROWS_FOLDED_AFTER:
-            _usage_fold(tenant_id=tenant_id)
+        _usage_under_lock(tenant_id=tenant_id)
+
+
+def _usage_under_lock(*, tenant_id) -> int:
+    """The tenant's usage, read holding its quota lock (kept until the transaction ends);
+    its rows are folded into one as well when they piled up."""
+    _quota_lock(tenant_id=tenant_id)
+    used, rows = _usage_read(tenant_id=tenant_id)
+    if rows > USAGE_ROWS_FOLDED_AFTER:
+        _usage_fold(tenant_id=tenant_id)
+    return used
 
 
 def _usage_fold(*, tenant_id) -> None:

@@ -1,8 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from accounts.models import ApiToken, DeletedTenant, Membership, Tenant, User
+from accounts.forms import AdminLoginForm
+from accounts.models import ActivityEvent, ApiToken, DeletedTenant, Membership, Tenant, TenantGroup, User
 from accounts.selectors import with_used_bytes
+
+# The admin's login counts against the same failed-login limits as the API's and the portal's.
+admin.site.login_form = AdminLoginForm
 
 
 class MembershipInline(admin.TabularInline):
@@ -59,3 +63,24 @@ class DeletedTenantAdmin(admin.ModelAdmin):
     search_fields = ["slug", "id"]
     list_filter = ["deleted_at"]
     readonly_fields = ["id", "slug", "deleted_at"]
+
+
+@admin.register(TenantGroup)
+class TenantGroupAdmin(admin.ModelAdmin):
+    list_display = ["name", "tenant", "created_at"]
+    list_filter = ["tenant"]
+    search_fields = ["name"]
+    list_select_related = ["tenant"]
+    raw_id_fields = ["group"]
+
+
+@admin.register(ActivityEvent)
+class ActivityEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "tenant", "user", "verb", "target_repr", "ip"]
+    list_filter = ["verb", "at", "tenant"]
+    search_fields = ["verb", "target_repr", "target_id", "user__username", "ip"]
+    list_select_related = ["tenant", "user"]
+    date_hierarchy = "at"
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # the audit trail is append-only

@@ -3,7 +3,7 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
-from accounts.services import token_authenticate
+from accounts.services.users import token_authenticate
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
 from django.db.models.functions import Lower
 from django.db.models.signals import post_delete
@@ -119,6 +119,52 @@ class ApiToken(models.Model):
     def is_active(self) -> bool:
         now = timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class TenantGroup(models.Model):
+    """A named set of a tenant's members that permissions can be granted to."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="tenant_group")
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint("tenant", Lower("name"), name="tenant_group_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ActivityEvent(models.Model):
+    """One thing somebody did: the audit trail and the source of activity analytics.
+
+    It lives here, at the bottom of the app layers, because every app's services write one
+    in the transaction of the change they describe (`accounts.services.audit.event_record`).
+    """
+
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    verb = models.CharField(max_length=60)
+    target_type = models.CharField(max_length=40, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_repr = models.CharField(max_length=300, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at"]
+        indexes = [
+            models.Index(fields=["tenant", "-at"], name="event_tenant_at"),
+            models.Index(fields=["tenant", "verb", "-at"], name="event_tenant_verb_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.user} {self.verb} {self.target_repr}"
 
 
 @receiver(post_delete, sender=Tenant)

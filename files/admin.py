@@ -1,6 +1,19 @@
 from django.contrib import admin
 
-from files.models import Blob, File, FileVersion, Folder, Rendition, SearchTerm, TenantUsage, UploadSession
+from files.models import (
+    Blob,
+    File,
+    FileGroupPermission,
+    FileUserPermission,
+    FileVersion,
+    Folder,
+    FolderGroupPermission,
+    FolderUserPermission,
+    Rendition,
+    SearchTerm,
+    TenantUsage,
+    UploadSession,
+)
 
 
 @admin.register(Folder)
@@ -101,3 +114,32 @@ class TenantUsageAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class _GrantAdmin(admin.ModelAdmin):
+    """Read only: grants are made and revoked through the API and the portal, which check who
+    may grant what (files.permissions)."""
+
+    list_display = ["content_object", "permission", "granted_by"]
+    list_filter = ["permission", "content_object__tenant"]
+    list_select_related = ["content_object", "permission", "granted_by"]
+    search_fields = ["permission__codename"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(FileUserPermission, FolderUserPermission)
+class UserGrantAdmin(_GrantAdmin):
+    list_display = [*_GrantAdmin.list_display, "user"]
+
+
+@admin.register(FileGroupPermission, FolderGroupPermission)
+class GroupGrantAdmin(_GrantAdmin):
+    list_display = [*_GrantAdmin.list_display, "group"]

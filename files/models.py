@@ -9,6 +9,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 
 class Folder(models.Model):
@@ -311,3 +312,46 @@ class SearchTerm(models.Model):
 
     def __str__(self) -> str:
         return self.term
+
+
+# --- Object permissions (django-guardian, with direct foreign keys) ----------------------
+# Direct-FK tables instead of guardian's generic one: visibility (files.permissions) is then an
+# indexed join on real foreign keys, not a text comparison of object ids.
+
+
+def _granted_by() -> models.ForeignKey:
+    # Who made the grant: they may manage it, and a folder grant reaches no further than what
+    # its grantor could see (files.permissions). Null only on grants made before this was
+    # recorded. CASCADE, not SET_NULL, so deleting a user never turns their grants into
+    # unbounded ones.
+    return models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+
+
+def _grantee_membership() -> models.ForeignKey:
+    # A grant to a user holds only while they are a member: removing the membership (leaving
+    # the tenant, removal by an admin, in the API or the admin site) deletes their grants.
+    return models.ForeignKey("accounts.Membership", on_delete=models.CASCADE, related_name="+")
+
+
+class FileUserPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(File, on_delete=models.CASCADE)
+    membership = _grantee_membership()
+    granted_by = _granted_by()
+
+
+class FileGroupPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(File, on_delete=models.CASCADE)
+    granted_by = _granted_by()
+
+
+class FolderUserPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Folder, on_delete=models.CASCADE)
+    membership = _grantee_membership()
+    granted_by = _granted_by()
+
+
+class FolderGroupPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Folder, on_delete=models.CASCADE)
+    granted_by = _granted_by()

@@ -6,11 +6,19 @@ from datetime import datetime
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.timezone import make_aware
 
 from accounts.models import Membership
 from files.models import File, FileVersion, Folder, Rendition
+from files.permissions import (
+    can_change_file,
+    file_ids_visible_to,
+    publicly_visible,
+    trash_files_visible,
+    trash_folders_visible,
+)
 from mediaportal.exceptions import Forbidden, NotFound, ValidationFailed, parse_id
-from sharing.selectors import can_change_file, file_ids_visible_to
 
 TYPE_GROUPS: dict[str, Q] = {
     "image": Q(content_type__startswith="image/"),
@@ -102,9 +110,6 @@ def file_get_for_actor(*, membership: Membership, file_id, perm: str = "view") -
 
 
 def _parse_date(value: str, name: str) -> datetime:
-    from django.utils.dateparse import parse_date, parse_datetime
-    from django.utils.timezone import make_aware
-
     parsed = parse_datetime(value)
     if parsed is None:
         day = parse_date(value)
@@ -186,18 +191,25 @@ def version_get(*, file: File, number: int) -> FileVersion:
 def trash_files(*, membership: Membership) -> QuerySet[File]:
     """Files trashed on their own (not as part of a folder) that the member may restore."""
     files = File.objects.filter(tenant_id=membership.tenant_id, deleted_at__isnull=False, trashed_via__isnull=True)
-    return files if _sees_all(membership) else files.filter(owner_id=membership.user_id)
+    return trash_files_visible(membership=membership, files=files)
 
 
 def trash_folders(*, membership: Membership) -> QuerySet[Folder]:
     folders = Folder.objects.filter(tenant_id=membership.tenant_id, deleted_at__isnull=False, trashed_via__isnull=True)
-    return folders if _sees_all(membership) else folders.filter(created_by_id=membership.user_id)
+    return trash_folders_visible(membership=membership, folders=folders)
 
 
-def _sees_all(membership: Membership) -> bool:
-    from accounts.models import Role, role_at_least
-
-    return role_at_least(membership.role, Role.ADMIN)
+def public_file_get(*, file_id) -> File:
+    """A live file anyone may see because its visibility is `public`; 404 otherwise."""
+    file = (
+        File.objects.select_related("tenant", "current_version__blob")
+        .prefetch_related("current_version__blob__renditions")
+        .filter(publicly_visible(), pk=parse_id(file_id, "File"), current_version__isnull=False)
+        .first()
+    )
+    if file is None:
+        raise NotFound("Not found.")
+    return file
 
 
 def rendition_get(*, file: File, kind: str, fmt: str = "webp") -> Rendition:

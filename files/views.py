@@ -18,13 +18,13 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from accounts.selectors import membership_get, tenant_upload_limit
 from files import selectors
+from files.permissions import can_create
 from files.search import search
 from files.services.files import file_download_url, file_upload, rendition_urls
 from files.services.folders import folder_create
 from files.uploads import HashingUploadHandler, declared_too_large
 from mediaportal.exceptions import ApplicationError, Forbidden, NotFound, PayloadTooLarge
 from mediaportal.http import client_ip
-from sharing.selectors import can_create
 
 PAGE_SIZE = 60
 

@@ -1,20 +1,11 @@
-"""Portal pages that belong to no single app, and the error pages."""
+"""Error pages: JSON for API clients, HTML for browsers."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.views import defaults
-
-from accounts.selectors import membership_list_for_user
-
-
-@login_required
-def home(request):
-    memberships = membership_list_for_user(user=request.user)
-    return render(request, "home.html", {"memberships": memberships})
 
 
 def _wants_json(request) -> bool:

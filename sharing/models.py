@@ -3,11 +3,8 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.db import models
-from django.db.models.functions import Lower
 from django.utils import timezone
-from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 
 class ShareLink(models.Model):
@@ -56,54 +53,3 @@ class ShareLink(models.Model):
         if self.max_downloads is not None and self.download_count >= self.max_downloads:
             return "exhausted"
         return "active"
-
-
-# --- Object permissions (django-guardian, with direct foreign keys) ----------------------
-# Direct-FK tables instead of guardian's generic one: visibility is then an indexed join
-# on real foreign keys, not a text comparison of object ids.
-
-
-def _granted_by() -> models.ForeignKey:
-    # Who made the grant: they may manage it, and a folder grant reaches no further than what
-    # its grantor could see (sharing.selectors). Null only on grants made before this was
-    # recorded. CASCADE, not SET_NULL, so deleting a user never turns their grants into
-    # unbounded ones.
-    return models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-
-
-class FileUserPermission(UserObjectPermissionBase):
-    content_object = models.ForeignKey("files.File", on_delete=models.CASCADE)
-    granted_by = _granted_by()
-
-
-class FileGroupPermission(GroupObjectPermissionBase):
-    content_object = models.ForeignKey("files.File", on_delete=models.CASCADE)
-    granted_by = _granted_by()
-
-
-class FolderUserPermission(UserObjectPermissionBase):
-    content_object = models.ForeignKey("files.Folder", on_delete=models.CASCADE)
-    granted_by = _granted_by()
-
-
-class FolderGroupPermission(GroupObjectPermissionBase):
-    content_object = models.ForeignKey("files.Folder", on_delete=models.CASCADE)
-    granted_by = _granted_by()
-
-
-class TenantGroup(models.Model):
-    """A named set of a tenant's members that permissions can be granted to."""
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
-    group = models.OneToOneField(Group, on_delete=models.CASCADE, related_name="tenant_group")
-    name = models.CharField(max_length=100)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [models.UniqueConstraint("tenant", Lower("name"), name="tenant_group_name_unique")]
-
-    def __str__(self) -> str:
-        return self.name

@@ -1,176 +1,139 @@
-"""Who may see and change what. Every list, search, download and export asks here."""
+"""Reads for share links, grants and groups; tenant-scoped, a foreign id is a 404."""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import Group
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
-from django.db.models.functions import Length, Substr
+import hashlib
 
-from accounts.models import Membership, Role, role_at_least
-from files.models import File, Visibility
+from django.db.models import QuerySet
 
-# Grant names in the API, and the permission codenames they stand for.
-GRANTS = ("view", "change", "delete", "share")
-# A grant of any of these also lets its holder see the object.
-IMPLIES_VIEW = GRANTS
+from accounts.models import Membership, TenantGroup
+from files.models import (
+    File,
+    FileGroupPermission,
+    FileUserPermission,
+    Folder,
+    FolderGroupPermission,
+    FolderUserPermission,
+)
+from files.permissions import GRANTS, file_ids_visible_to, share_links_visible
+from mediaportal.exceptions import NotFound, parse_id
+from sharing.models import ShareLink
 
-
-def _codes(kind: str, perms: tuple[str, ...]) -> list[str]:
-    return [f"{perm}_{kind}" for perm in perms]
-
-
-def _groups(membership: Membership) -> QuerySet:
-    """The member's groups in their tenant (auth groups, as a subquery)."""
-    return Group.objects.filter(user=membership.user_id, tenant_group__tenant_id=membership.tenant_id)
-
-
-def _managers(tenant_id) -> QuerySet:
-    """Ids of the tenant's owners and admins (a subquery)."""
-    return Membership.objects.filter(tenant_id=tenant_id, role__in=[Role.OWNER, Role.ADMIN]).values("user_id")
+GRANT_TABLES = {
+    "file": (FileUserPermission, FileGroupPermission),
+    "folder": (FolderUserPermission, FolderGroupPermission),
+}
 
 
-def _reach(*, tenant_id, owned_by) -> Q:
-    """Which folder grants reach an item below their folder owned (or created) by `owned_by`.
-
-    A grant made by an owner or admin reaches everything under the folder; anyone else's
-    only what they own there themselves, so passing a folder on never shows more than the
-    grantor could see on their own account (the folder may hold others' private files).
-    """
-    return Q(granted_by__isnull=True) | Q(granted_by_id=owned_by) | Q(granted_by__in=_managers(tenant_id))
+def grant_kind(target: File | Folder) -> str:
+    return "file" if isinstance(target, File) else "folder"
 
 
-def _live_folder_grants(grants: QuerySet, tenant_id) -> QuerySet:
-    # A grant on a trashed folder covers nothing until the folder is restored.
-    return grants.filter(content_object__tenant_id=tenant_id, content_object__deleted_at__isnull=True)
+# --- Share links ------------------------------------------------------------------------
 
 
-def _granted(membership: Membership, perms: tuple[str, ...]) -> Q:
-    """Files granted to the member (or one of their groups), directly or through a folder above them."""
-    from sharing.models import FileGroupPermission, FileUserPermission, FolderGroupPermission, FolderUserPermission
+def token_hash(token: str) -> str:
+    # Tokens carry 192 random bits, so a fast hash is enough and lookups stay one index probe.
+    return hashlib.sha256(token.encode()).hexdigest()
 
-    user, groups = membership.user_id, _groups(membership)
-    direct = FileUserPermission.objects.filter(user_id=user, permission__codename__in=_codes("file", perms))
-    direct_group = FileGroupPermission.objects.filter(group__in=groups, permission__codename__in=_codes("file", perms))
 
-    def covering(folder_perms):
-        # A folder grant covers everything under the folder, now and later: the file's folder
-        # path starts with the granted folder's path.
-        folder_perms = _live_folder_grants(folder_perms, membership.tenant_id).filter(
-            _reach(tenant_id=membership.tenant_id, owned_by=OuterRef("owner_id")),
-            permission__codename__in=_codes("folder", perms),
-        )
-        return Exists(
-            folder_perms.annotate(prefix=Substr(OuterRef("folder__path"), 1, Length("content_object__path"))).filter(
-                content_object__path=F("prefix")
-            )
-        )
-
+def link_upload_limit(*, token: str) -> int | None:
+    """The per-file limit of the tenant behind a link (None: no such link), needed before the
+    body is read, so before the link is resolved and checked."""
     return (
-        Q(id__in=direct.values("content_object_id"))
-        | Q(id__in=direct_group.values("content_object_id"))
-        | Q(folder__isnull=False) & covering(FolderUserPermission.objects.filter(user_id=user))
-        | Q(folder__isnull=False) & covering(FolderGroupPermission.objects.filter(group__in=groups))
-    )
-
-
-def file_ids_visible_to(*, membership: Membership, perm: str = "view") -> QuerySet:
-    """Ids of the live files in the member's tenant that they may `perm` (an id subquery).
-
-    Owners and admins may do anything in their tenant. Others see files with visibility
-    `tenant` or `public`, their own, and what was granted to them or their groups (on the
-    file or a folder above it); editors change, delete and share their own files and what
-    they were granted; viewers only ever read.
-    """
-    files = File.objects.filter(tenant_id=membership.tenant_id, deleted_at__isnull=True)
-    if role_at_least(membership.role, Role.ADMIN):
-        return files.values("id")
-    if perm == "view":
-        files = files.filter(
-            Q(visibility__in=[Visibility.TENANT, Visibility.PUBLIC])
-            | Q(owner_id=membership.user_id)
-            | _granted(membership, IMPLIES_VIEW)
-        )
-    elif membership.role == Role.EDITOR:
-        files = files.filter(Q(owner_id=membership.user_id) | _granted(membership, (perm,)))
-    else:
-        files = files.none()
-    return files.values("id")
-
-
-def can_change_file(*, membership: Membership, file: File, perm: str = "change") -> bool:
-    """Owners and admins change anything; editors their own files and what they were granted."""
-    if role_at_least(membership.role, Role.ADMIN):
-        return True
-    if membership.role != Role.EDITOR:
-        return False
-    return (
-        file.owner_id == membership.user_id
-        or file_ids_visible_to(membership=membership, perm=perm).filter(id=file.pk).exists()
-    )
-
-
-def file_rights(*, membership: Membership, file: File) -> set[str]:
-    """What the member may do to a file they can see, as grant names."""
-    return {"view", *(perm for perm in GRANTS[1:] if can_change_file(membership=membership, file=file, perm=perm))}
-
-
-def _ancestor_paths(path: str) -> list[str]:
-    """The folder's own path and those above it: "/A/B/" gives ["/A/", "/A/B/"]."""
-    return [path[: i + 1] for i, char in enumerate(path) if char == "/" and i > 0]
-
-
-def folder_rights(*, membership: Membership, folder) -> set[str]:
-    """What the member may do to a live folder, as grant names.
-
-    Owners and admins do anything; an editor anything to the folders they created, and what
-    they (or their groups) were granted on the folder or a folder above it. Viewers read.
-    """
-    from sharing.models import FolderGroupPermission, FolderUserPermission
-
-    if role_at_least(membership.role, Role.ADMIN) or (
-        membership.role == Role.EDITOR and folder.created_by_id == membership.user_id
-    ):
-        return set(GRANTS)
-    if membership.role != Role.EDITOR:
-        return {"view"}
-    held = {"view"}
-    for grants in (
-        FolderUserPermission.objects.filter(user_id=membership.user_id),
-        FolderGroupPermission.objects.filter(group__in=_groups(membership)),
-    ):
-        # A grant on the folder itself always applies (its grantor held those rights on it);
-        # one on a folder above reaches this one as it would reach a file.
-        codenames = (
-            _live_folder_grants(grants, membership.tenant_id)
-            .filter(content_object__path__in=_ancestor_paths(folder.path))
-            .filter(
-                Q(content_object_id=folder.pk) | _reach(tenant_id=membership.tenant_id, owned_by=folder.created_by_id)
-            )
-            .values_list("permission__codename", flat=True)
-        )
-        held.update(codename.split("_")[0] for codename in codenames)
-    return held
-
-
-def can_change_folder(*, membership: Membership, folder, perm: str = "change") -> bool:
-    """Whether the member may `perm` (change, delete, share) the folder itself."""
-    return perm in folder_rights(membership=membership, folder=folder)
-
-
-def can_create(*, membership: Membership) -> bool:
-    return role_at_least(membership.role, Role.EDITOR)
-
-
-def public_file_get(*, file_id) -> File:
-    """A live file anyone may see because its visibility is `public`; 404 otherwise."""
-    from django.http import Http404
-
-    file = (
-        File.objects.select_related("tenant", "current_version__blob")
-        .prefetch_related("current_version__blob__renditions")
-        .filter(pk=file_id, visibility=Visibility.PUBLIC, deleted_at__isnull=True, current_version__isnull=False)
+        ShareLink.objects.filter(token_hash=token_hash(token))
+        .values_list("tenant__max_upload_bytes", flat=True)
         .first()
     )
+
+
+def share_list(*, membership: Membership) -> QuerySet[ShareLink]:
+    links = ShareLink.objects.filter(tenant_id=membership.tenant_id).select_related("file", "folder")
+    return share_links_visible(membership=membership, links=links)
+
+
+def share_get(*, membership: Membership, share_id) -> ShareLink:
+    link = share_list(membership=membership).filter(pk=parse_id(share_id, "Share link")).first()
+    if link is None:
+        raise NotFound("Share link not found.")
+    return link
+
+
+def link_folder_files(*, link: ShareLink) -> QuerySet[File]:
+    """Live files anywhere under the shared folder that the link's creator may share.
+
+    A folder link reaches nothing outside its folder, and nothing inside that a file link
+    of its creator's could not publish: colleagues' files they can merely see (the folder
+    may hold those, and others' private files) stay out. Owners and admins share anything,
+    and a share grant on the folder from one of them covers everything below it.
+    """
+    visible = file_ids_visible_to(membership=link.creator_membership, perm="share")
+    return (
+        File.objects.filter(
+            tenant_id=link.tenant_id,
+            folder__path__startswith=link.folder.path,
+            deleted_at__isnull=True,
+            id__in=visible,
+        )
+        .select_related("folder", "current_version__blob")
+        .prefetch_related("current_version__blob__renditions")
+        .order_by("folder__path", "name")
+    )
+
+
+def link_file_in_folder(*, link: ShareLink, file_id) -> File:
+    file = link_folder_files(link=link).filter(pk=parse_id(file_id, "File")).first()
     if file is None:
-        raise Http404
+        raise NotFound("Not found.")
     return file
+
+
+# --- Grants and groups ------------------------------------------------------------------
+
+
+def grant_list(*, target: File | Folder) -> list[dict]:
+    """Grants on the object, one entry per user or group with the rights they hold."""
+    kind = grant_kind(target)
+    user_table, group_table = GRANT_TABLES[kind]
+    grants: dict[str, dict] = {}
+    for row in user_table.objects.filter(content_object=target).select_related("user", "permission"):
+        entry = grants.setdefault(
+            str(row.user_id),
+            {
+                "id": row.user_id,
+                "user": row.user_id,
+                "username": row.user.username,
+                "group": None,
+                "granted_by": row.granted_by_id,
+                "permissions": [],
+            },
+        )
+        entry["permissions"].append(row.permission.codename.split("_")[0])
+    for row in group_table.objects.filter(content_object=target).select_related("group__tenant_group", "permission"):
+        tenant_group = row.group.tenant_group
+        entry = grants.setdefault(
+            str(tenant_group.pk),
+            {
+                "id": tenant_group.pk,
+                "user": None,
+                "username": None,
+                "group": tenant_group.pk,
+                "granted_by": row.granted_by_id,
+                "permissions": [],
+            },
+        )
+        entry["permissions"].append(row.permission.codename.split("_")[0])
+    for entry in grants.values():
+        entry["permissions"] = [perm for perm in GRANTS if perm in entry["permissions"]]
+    return list(grants.values())
+
+
+def group_list(*, membership: Membership) -> QuerySet[TenantGroup]:
+    return TenantGroup.objects.filter(tenant_id=membership.tenant_id).select_related("group").order_by("name")
+
+
+def group_get(*, membership: Membership, group_id) -> TenantGroup:
+    group = group_list(membership=membership).filter(pk=parse_id(group_id, "Group")).first()
+    if group is None:
+        raise NotFound("Group not found.")
+    return group

@@ -11,20 +11,27 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET
 
+from files.selectors import public_file_get
 from files.services.files import blob_download_url, rendition_urls
 from files.storage import content_disposition
 from files.uploads import HashingUploadHandler, declared_too_large
 from mediaportal.exceptions import Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from mediaportal.http import client_ip
-from sharing import services
-from sharing.models import ShareLink
-from sharing.selectors import public_file_get
+from sharing.selectors import link_file_in_folder, link_folder_files, link_upload_limit
+from sharing.services import links
 from sharing.zipstream import zip_stream
+
+
+def _public_file(file_id):
+    try:
+        return public_file_get(file_id=file_id)
+    except NotFound:
+        raise Http404 from None
 
 
 @require_GET
 def public_file(request, file_id):
-    file = public_file_get(file_id=file_id)
+    file = _public_file(file_id)
     previews = rendition_urls(file=file) if file.status == "completed" else {}
     preview = previews.get("large") or previews.get("medium")
     response = render(request, "sharing/public_file.html", {"file": file, "preview": preview})
@@ -35,7 +42,7 @@ def public_file(request, file_id):
 
 @require_GET
 def public_download(request, file_id):
-    file = public_file_get(file_id=file_id)
+    file = _public_file(file_id)
     url = blob_download_url(file=file, blob=file.current_version.blob, ip=client_ip(request))
     response = HttpResponseRedirect(url)
     response["Cache-Control"] = "no-store"
@@ -54,9 +61,9 @@ def _share_errors(view):
             return view(request, token, *args, **kwargs)
         except NotFound:
             raise Http404 from None
-        except services.LinkGone:
+        except links.LinkGone:
             return render(request, "sharing/gone.html", status=410)
-        except services.TooManyAttempts:
+        except links.TooManyAttempts:
             response = render(request, "sharing/throttled.html", status=429)
             response["Retry-After"] = str(settings.LOGIN_THROTTLE_WINDOW)
             return response
@@ -75,13 +82,13 @@ def _locked_response(request, link, error: str = ""):
 @csrf_protect
 @_share_errors
 def share_page(request, token):
-    link = services.link_resolve(token=token, ip=client_ip(request))
+    link = links.link_resolve(token=token, ip=client_ip(request))
     if request.method == "POST":
-        if services.link_check_password(link=link, password=request.POST.get("password", ""), ip=client_ip(request)):
+        if links.link_check_password(link=link, password=request.POST.get("password", ""), ip=client_ip(request)):
             request.session[f"share-{link.pk}"] = True
             return redirect(request.path)
         return _locked_response(request, link, error="Wrong password.")
-    services.link_view(link=link, ip=client_ip(request))
+    links.link_view(link=link, ip=client_ip(request))
     if not _unlocked(request, link):
         return _locked_response(request, link)
     if link.allow_upload:
@@ -90,7 +97,7 @@ def share_page(request, token):
         previews = rendition_urls(file=link.file) if link.file.status == "completed" else {}
         context = {"link": link, "file": link.file, "preview": previews.get("large") or previews.get("medium")}
     else:
-        files = list(services.link_folder_files(link=link))
+        files = list(link_folder_files(link=link))
         thumbs = {f.pk: rendition_urls(file=f).get("thumbnail") for f in files if f.status == "completed"}
         context = {"link": link, "folder": link.folder, "items": [(f, thumbs.get(f.pk)) for f in files]}
     response = render(request, "sharing/share.html", context)
@@ -100,7 +107,7 @@ def share_page(request, token):
 
 
 def _download(request, link, file):
-    services.link_count_download(link=link, ip=client_ip(request), file=file)
+    links.link_count_download(link=link, ip=client_ip(request), file=file)
     url = blob_download_url(file=file, blob=file.current_version.blob, ip=client_ip(request))
     response = HttpResponseRedirect(url)
     response["Cache-Control"] = "no-store"
@@ -110,7 +117,7 @@ def _download(request, link, file):
 @require_GET
 @_share_errors
 def share_download(request, token):
-    link = services.link_resolve(token=token, ip=client_ip(request))
+    link = links.link_resolve(token=token, ip=client_ip(request))
     if link.file is None:
         raise Http404
     if not _unlocked(request, link):
@@ -121,24 +128,24 @@ def share_download(request, token):
 @require_GET
 @_share_errors
 def share_file_download(request, token, file_id):
-    link = services.link_resolve(token=token, ip=client_ip(request))
+    link = links.link_resolve(token=token, ip=client_ip(request))
     if link.folder is None or link.allow_upload:  # upload-only links reveal nothing
         raise Http404
     if not _unlocked(request, link):
         return redirect("share-page", token=token)
-    return _download(request, link, services.link_file_in_folder(link=link, file_id=file_id))
+    return _download(request, link, link_file_in_folder(link=link, file_id=file_id))
 
 
 @require_GET
 @_share_errors
 def share_zip(request, token):
-    link = services.link_resolve(token=token, ip=client_ip(request))
+    link = links.link_resolve(token=token, ip=client_ip(request))
     if link.folder is None or link.allow_upload:  # upload-only links reveal nothing
         raise Http404
     if not _unlocked(request, link):
         return redirect("share-page", token=token)
-    files = list(services.link_folder_files(link=link))
-    services.link_count_download(link=link, ip=client_ip(request), file=None)
+    files = list(link_folder_files(link=link))
+    links.link_count_download(link=link, ip=client_ip(request), file=None)
     response = StreamingHttpResponse(zip_stream(link.folder, files), content_type="application/zip")
     response["Content-Disposition"] = content_disposition(f"{link.folder.name}.zip")
     response["Cache-Control"] = "no-store"
@@ -149,8 +156,7 @@ def share_zip(request, token):
 def share_upload(request, token):
     handler = None
     if request.method == "POST":
-        link = ShareLink.objects.filter(token_hash=services.token_hash(token)).select_related("tenant").first()
-        limit = link.tenant.max_upload_bytes if link else settings.PLATFORM_MAX_UPLOAD_BYTES
+        limit = link_upload_limit(token=token) or settings.PLATFORM_MAX_UPLOAD_BYTES
         handler = HashingUploadHandler(request, max_bytes=limit)
         request.upload_handlers = [handler]
     return _share_upload(request, token, handler)
@@ -159,7 +165,7 @@ def share_upload(request, token):
 @csrf_protect
 @_share_errors
 def _share_upload(request, token, handler):
-    link = services.link_resolve(token=token, ip=client_ip(request))
+    link = links.link_resolve(token=token, ip=client_ip(request))
     if not link.allow_upload:
         raise Http404
     if request.method != "POST":
@@ -173,7 +179,7 @@ def _share_upload(request, token, handler):
         if not uploads:
             raise ValidationFailed("Choose a file to upload.")
         for upload in uploads:
-            services.link_upload(link=link, upload=upload, ip=client_ip(request))
+            links.link_upload(link=link, upload=upload, ip=client_ip(request))
     except (PayloadTooLarge, ValidationFailed, UnsupportedMediaType, Conflict) as exc:
         return render(request, "sharing/upload.html", {"link": link, "error": exc.detail}, status=exc.status_code)
     return redirect(reverse("share-page", args=[token]) + f"?uploaded={len(uploads)}")

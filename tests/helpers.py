@@ -6,7 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from accounts.services import token_create
+from accounts.services.users import token_create
 
 
 def client_for(user) -> APIClient:

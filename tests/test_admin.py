@@ -4,7 +4,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Permission
 
-from accounts.services import bootstrap_first_admin
+from accounts.services.tenants import bootstrap_first_admin
 
 pytestmark = pytest.mark.django_db
 
@@ -52,9 +52,9 @@ def test_grant_admins_filter_by_tenant_and_permission(admin_client):
         assert granted.status_code == 201
         names[label] = owner.tenant
     page = admin_client.get(
-        "/admin/sharing/fileuserpermission/", {"content_object__tenant__id__exact": str(names["alpha"].id)}
+        "/admin/files/fileuserpermission/", {"content_object__tenant__id__exact": str(names["alpha"].id)}
     ).content.decode()
     assert "alpha-file.txt" in page and "beta-file.txt" not in page
     view = Permission.objects.get(codename="view_file")
-    page = admin_client.get("/admin/sharing/fileuserpermission/", {"permission__id__exact": view.pk}).content.decode()
+    page = admin_client.get("/admin/files/fileuserpermission/", {"permission__id__exact": view.pk}).content.decode()
     assert "2 file user permissions" in page  # one per tenant, not the change grants

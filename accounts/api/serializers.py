@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.models import ApiToken, Membership, Role, Tenant, User
-from accounts.services import TENANT_SETTINGS
+from accounts.services.tenants import TENANT_SETTINGS
 
 
 class UserOutput(serializers.ModelSerializer):

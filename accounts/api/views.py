@@ -7,27 +7,18 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from accounts import selectors, services
+from accounts import selectors
 from accounts.api import serializers as s
 from accounts.api.mixins import TenantScopedMixin
 from accounts.models import ApiToken
+from accounts.services import tenants, users
 from mediaportal.http import client_ip
 from mediaportal.openapi import PAGE_PARAMETERS, paginated
 from mediaportal.openapi import errors as _errors
-from mediaportal.pagination import CursorPagination
-
-
-def paginate(view: APIView, request, queryset, serializer_class, ordering: str = "-created_at", **context) -> Response:
-    """One page of `queryset`; document the view with `paginated(serializer_class)` and PAGE_PARAMETERS."""
-    paginator = CursorPagination()
-    paginator.ordering = ordering
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    data = serializer_class(page, many=True, context={"request": request, **context}).data
-    return paginator.get_paginated_response(data)
-
+from mediaportal.pagination import paginate
+from mediaportal.ratelimit import AnonRateThrottle
 
 # --- Authentication ---------------------------------------------------------------
 
@@ -41,7 +32,7 @@ class RegisterView(APIView):
     def post(self, request):
         data = s.RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user, tenant, key = services.user_register(**data.validated_data, ip=client_ip(request))
+        user, tenant, key = users.user_register(**data.validated_data, ip=client_ip(request))
         body = s.RegisterOutput({"user": user, "tenant": tenant, "token": key}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -59,8 +50,8 @@ class LoginView(APIView):
         data = s.LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            user, token, key = services.login(**data.validated_data, ip=client_ip(request))
-        except services.LoginThrottled as exc:
+            user, token, key = users.login(**data.validated_data, ip=client_ip(request))
+        except users.LoginThrottled as exc:
             response = Response({"detail": exc.detail, "code": exc.code, **exc.extra}, status=429)
             response["Retry-After"] = str(exc.extra["retry_after"])
             return response
@@ -71,7 +62,7 @@ class LogoutView(APIView):
     @extend_schema(tags=["auth"], request=None, responses={204: None, **_errors(401)})
     def post(self, request):
         if isinstance(request.auth, ApiToken):
-            services.token_revoke(token=request.auth)
+            users.token_revoke(token=request.auth)
         else:
             session_logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -93,7 +84,7 @@ class TokenListView(APIView):
     def post(self, request):
         data = s.TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
-        token, key = services.token_create(user=request.user, **data.validated_data)
+        token, key = users.token_create(user=request.user, **data.validated_data)
         token.token = key
         return Response(s.TokenCreatedOutput(token).data, status=status.HTTP_201_CREATED)
 
@@ -105,7 +96,7 @@ class TokenDetailView(APIView):
 
     @extend_schema(tags=["auth"], responses={204: None, **_errors(401, 404)})
     def delete(self, request, token_id):
-        services.token_revoke(token=selectors.token_get(user=request.user, token_id=token_id))
+        users.token_revoke(token=selectors.token_get(user=request.user, token_id=token_id))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -124,7 +115,7 @@ class TenantListView(APIView):
     def post(self, request):
         data = s.TenantInput(data=request.data)
         data.is_valid(raise_exception=True)
-        tenant = services.tenant_create(actor=request.user, ip=client_ip(request), **data.validated_data)
+        tenant = tenants.tenant_create(actor=request.user, ip=client_ip(request), **data.validated_data)
         tenant = selectors.tenant_with_used_bytes(tenant=tenant)
         body = s.TenantOutput(tenant, context={"roles": {tenant.pk: "owner"}}).data
         return Response(body, status=status.HTTP_201_CREATED)
@@ -145,7 +136,7 @@ class TenantDetailView(TenantScopedMixin, APIView):
     def patch(self, request, tenant_slug):
         data = s.TenantUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        tenant = services.tenant_update(membership=self.membership, data=data.validated_data, ip=client_ip(request))
+        tenant = tenants.tenant_update(membership=self.membership, data=data.validated_data, ip=client_ip(request))
         return Response(self._out(tenant))
 
 
@@ -163,7 +154,7 @@ class MemberListView(TenantScopedMixin, APIView):
         data = s.MemberAddInput(data=request.data)
         data.is_valid(raise_exception=True)
         identifier = data.validated_data.get("username") or data.validated_data["email"]
-        member = services.member_add(
+        member = tenants.member_add(
             actor=self.membership, identifier=identifier, role=data.validated_data["role"], ip=client_ip(request)
         )
         return Response(s.MemberOutput(member).data, status=status.HTTP_201_CREATED)
@@ -183,7 +174,7 @@ class MemberDetailView(TenantScopedMixin, APIView):
         data = s.MemberUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
         member = selectors.member_get(tenant=self.tenant, user_id=user_id)
-        member = services.member_change_role(
+        member = tenants.member_change_role(
             actor=self.membership, member=member, role=data.validated_data["role"], ip=client_ip(request)
         )
         return Response(s.MemberOutput(member).data)
@@ -191,5 +182,5 @@ class MemberDetailView(TenantScopedMixin, APIView):
     @extend_schema(tags=["tenants"], responses={204: None, **_errors(401, 403, 404, 409)})
     def delete(self, request, tenant_slug, user_id):
         member = selectors.member_get(tenant=self.tenant, user_id=user_id)
-        services.member_remove(actor=self.membership, member=member, ip=client_ip(request))
+        tenants.member_remove(actor=self.membership, member=member, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -5,10 +5,10 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from accounts.api.mixins import TenantScopedMixin
-from accounts.api.views import paginate
-from analytics.models import ActivityEvent
+from accounts.models import ActivityEvent
 from analytics.selectors import activity_list
 from mediaportal.openapi import PAGE_PARAMETERS, errors, paginated
+from mediaportal.pagination import paginate
 
 
 class ActivityOutput(serializers.ModelSerializer):

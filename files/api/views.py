@@ -17,7 +17,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.mixins import TenantScopedMixin
-from accounts.api.views import paginate
 from accounts.selectors import tenant_upload_limit
 from files import selectors
 from files.api import serializers as s
@@ -28,7 +27,7 @@ from mediaportal.exceptions import PayloadTooLarge, ValidationFailed
 from mediaportal.http import client_ip
 from mediaportal.openapi import PAGE_PARAMETERS, paginated
 from mediaportal.openapi import errors as _errors
-from mediaportal.pagination import CursorPagination
+from mediaportal.pagination import CursorPagination, paginate
 
 TAGS = ["files"]
 

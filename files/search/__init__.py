@@ -2,7 +2,7 @@
 
 `search(membership=..., query=..., filters=..., offset=..., limit=..., facets=True)`
 returns a `SearchPage` (with `facets` {} when not asked for). Results are always intersected with what the member may see
-(`sharing.selectors.file_ids_visible_to`, through `files.selectors.file_list`).
+(`files.permissions.file_ids_visible_to`, through `files.selectors.file_list`).
 """
 
 from __future__ import annotations

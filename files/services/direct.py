@@ -27,6 +27,7 @@ from accounts.models import Membership
 from files import storage
 from files.models import File, UploadSession, UploadState
 from files.names import clean_name
+from files.permissions import can_create
 from files.selectors import file_get_for_actor
 from files.services.blobs import tenant_usage_bytes
 from files.services.files import file_upload
@@ -40,7 +41,6 @@ from mediaportal.exceptions import (
     ValidationFailed,
     parse_id,
 )
-from sharing.selectors import can_create
 
 log = logging.getLogger(__name__)
 

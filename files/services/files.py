@@ -9,10 +9,11 @@ from django.db.models import Max
 from django.utils import timezone
 
 from accounts.models import Membership
-from analytics.services import event_record
+from accounts.services.audit import event_record
 from files import storage
 from files.models import Blob, File, FileStatus, FileVersion, Folder, Visibility
 from files.names import clean_name, clean_tags, numbered_name
+from files.permissions import can_change_file, can_create
 from files.processing.pipeline import queue_processing
 from files.processing.sniff import Sniffed, sniff
 from files.selectors import file_get_for_actor, folder_get, rendition_get, version_get
@@ -20,7 +21,6 @@ from files.services.blobs import BlobWrites, StoreBytes, blob_claim, content_loc
 from files.services.folders import atomic_or_conflict, folder_lock_for_write
 from files.uploads import HashedUpload
 from mediaportal.exceptions import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
-from sharing.selectors import can_change_file, can_create
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ from django.db.models import Value
 from django.db.models.functions import Concat, Substr
 
 from accounts.models import Membership
-from analytics.services import event_record
+from accounts.services.audit import event_record
 from files.models import Folder
 from files.names import clean_name
+from files.permissions import can_change_folder, can_create
 from files.selectors import folder_get
 from mediaportal.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
-from sharing.selectors import can_change_folder, can_create
 
 # PostgreSQL's deadlock_detected and serialization_failure: the other transaction went ahead.
 RETRYABLE_SQLSTATES = {"40P01", "40001"}

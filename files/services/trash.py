@@ -11,16 +11,16 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
 
-from accounts.models import Membership, Role, Tenant, role_at_least
-from analytics.services import event_record
+from accounts.models import Membership, Tenant
+from accounts.services.audit import event_record
 from files.models import File, FileVersion, Folder, trashed_path_prefix
 from files.names import numbered_name
+from files.permissions import can_change_folder, file_ids_visible_to, files_protected_from_purge
 from files.selectors import file_get_for_actor, folder_get, trash_files, trash_folders
 from files.services.blobs import blob_release_if_unused, usage_settle
 from files.services.files import free_file_name
 from files.services.folders import atomic_or_conflict, folder_lock_for_write, folder_path, sibling_taken
 from mediaportal.exceptions import Conflict, Forbidden, NotFound, parse_id
-from sharing.selectors import can_change_folder, file_ids_visible_to
 
 log = logging.getLogger(__name__)
 
@@ -231,17 +231,9 @@ def _purge_files(files) -> int:
 
 
 def _protected_files(*, membership: Membership, folder_ids):
-    """The files trashed with the folder entries that the member may not purge.
-
-    The rule of folder_trash, for things already in the trash: owners and admins purge
-    anything; anyone else what they own and what they trashed themselves (they passed the
-    delete check then). Grants count for nothing here, since a grant on a trashed folder
-    covers nothing until the folder is restored.
-    """
+    """The files trashed with the folder entries that the member may not purge."""
     files = File.objects.filter(tenant_id=membership.tenant_id, trashed_via_id__in=folder_ids)
-    if role_at_least(membership.role, Role.ADMIN):
-        return files.none()
-    return files.exclude(Q(owner_id=membership.user_id) | Q(deleted_by_id=membership.user_id))
+    return files_protected_from_purge(membership=membership, files=files)
 
 
 def _ensure_purgeable(*, membership: Membership, folder: Folder) -> None:

@@ -6,11 +6,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.mixins import TenantScopedMixin
-from accounts.api.views import paginate
 from mediaportal.http import client_ip
 from mediaportal.openapi import ERRORS, PAGE_PARAMETERS, paginated
-from sharing import grants, services
+from mediaportal.pagination import paginate
+from sharing import selectors
 from sharing.api import serializers as s
+from sharing.services import grants, groups, links
 
 TAGS = ["sharing"]
 
@@ -24,7 +25,7 @@ class ShareListView(TenantScopedMixin, APIView):
         tags=TAGS, parameters=PAGE_PARAMETERS, responses={200: paginated(s.ShareOutput), **_errors(401, 404)}
     )
     def get(self, request, tenant_slug):
-        return paginate(self, request, services.share_list(membership=self.membership), s.ShareOutput)
+        return paginate(self, request, selectors.share_list(membership=self.membership), s.ShareOutput)
 
     @extend_schema(
         tags=TAGS, request=s.ShareInput, responses={201: s.ShareCreatedOutput, **_errors(400, 401, 403, 404)}
@@ -33,7 +34,7 @@ class ShareListView(TenantScopedMixin, APIView):
         data = s.ShareInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        link, token = services.share_create(
+        link, token = links.share_create(
             membership=self.membership,
             file_id=values.get("file"),
             folder_id=values.get("folder"),
@@ -44,27 +45,27 @@ class ShareListView(TenantScopedMixin, APIView):
             ip=client_ip(request),
         )
         link.token = token
-        body = s.ShareCreatedOutput(link, context={"url": services.share_url(token)}).data
+        body = s.ShareCreatedOutput(link, context={"url": links.share_url(token)}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 
 class ShareDetailView(TenantScopedMixin, APIView):
     @extend_schema(tags=TAGS, responses={200: s.ShareOutput, **_errors(401, 404)})
     def get(self, request, tenant_slug, share_id):
-        return Response(s.ShareOutput(services.share_get(membership=self.membership, share_id=share_id)).data)
+        return Response(s.ShareOutput(selectors.share_get(membership=self.membership, share_id=share_id)).data)
 
     @extend_schema(tags=TAGS, request=s.ShareUpdateInput, responses={200: s.ShareOutput, **_errors(400, 401, 404)})
     def patch(self, request, tenant_slug, share_id):
         data = s.ShareUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        link = services.share_update(
+        link = links.share_update(
             membership=self.membership, share_id=share_id, data=data.validated_data, ip=client_ip(request)
         )
         return Response(s.ShareOutput(link).data)
 
     @extend_schema(tags=TAGS, responses={204: None, **_errors(401, 404)})
     def delete(self, request, tenant_slug, share_id):
-        services.share_revoke(membership=self.membership, share_id=share_id, ip=client_ip(request))
+        links.share_revoke(membership=self.membership, share_id=share_id, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -75,7 +76,11 @@ class GrantListView(TenantScopedMixin, APIView):
     def get(self, request, tenant_slug, object_id):
         target = grants.grant_target(membership=self.membership, kind=self.kind, object_id=object_id)
         return Response(
-            {"results": s.GrantOutput(grants.grant_list(target=target), many=True).data, "next": None, "previous": None}
+            {
+                "results": s.GrantOutput(selectors.grant_list(target=target), many=True).data,
+                "next": None,
+                "previous": None,
+            }
         )
 
     @extend_schema(tags=TAGS, request=s.GrantInput, responses={201: s.GrantOutput, **_errors(400, 401, 403, 404)})
@@ -111,14 +116,14 @@ class GroupListView(TenantScopedMixin, APIView):
     )
     def get(self, request, tenant_slug):
         return paginate(
-            self, request, grants.group_list(membership=self.membership), s.GroupOutput, ordering="created_at"
+            self, request, selectors.group_list(membership=self.membership), s.GroupOutput, ordering="created_at"
         )
 
     @extend_schema(tags=TAGS, request=s.GroupInput, responses={201: s.GroupOutput, **_errors(400, 401, 403, 404, 409)})
     def post(self, request, tenant_slug):
         data = s.GroupInput(data=request.data)
         data.is_valid(raise_exception=True)
-        group = grants.group_create(
+        group = groups.group_create(
             membership=self.membership,
             name=data.validated_data.get("name", ""),
             member_ids=data.validated_data.get("members"),
@@ -130,18 +135,18 @@ class GroupListView(TenantScopedMixin, APIView):
 class GroupDetailView(TenantScopedMixin, APIView):
     @extend_schema(tags=TAGS, responses={200: s.GroupOutput, **_errors(401, 404)})
     def get(self, request, tenant_slug, group_id):
-        return Response(s.GroupOutput(grants.group_get(membership=self.membership, group_id=group_id)).data)
+        return Response(s.GroupOutput(selectors.group_get(membership=self.membership, group_id=group_id)).data)
 
     @extend_schema(tags=TAGS, request=s.GroupInput, responses={200: s.GroupOutput, **_errors(400, 401, 403, 404, 409)})
     def patch(self, request, tenant_slug, group_id):
         data = s.GroupInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        group = grants.group_update(
+        group = groups.group_update(
             membership=self.membership, group_id=group_id, data=data.validated_data, ip=client_ip(request)
         )
         return Response(s.GroupOutput(group).data)
 
     @extend_schema(tags=TAGS, responses={204: None, **_errors(401, 403, 404)})
     def delete(self, request, tenant_slug, group_id):
-        grants.group_delete(membership=self.membership, group_id=group_id, ip=client_ip(request))
+        groups.group_delete(membership=self.membership, group_id=group_id, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

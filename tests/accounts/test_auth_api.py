@@ -8,10 +8,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 import mediaportal.settings as production_settings
-from accounts import throttling
-from accounts.models import ApiToken, Membership, Role, Tenant, User
-from accounts.services import token_create
-from analytics.models import ActivityEvent
+from accounts.models import ActivityEvent, ApiToken, Membership, Role, Tenant, User
+from accounts.services.users import token_create
+from mediaportal import ratelimit
 from tests.factories import PASSWORD, UserFactory
 from tests.helpers import client_for
 
@@ -129,7 +128,7 @@ def frozen_clock(monkeypatch):
             self.now += seconds
 
     clock = Clock()
-    monkeypatch.setattr(throttling, "clock", lambda: clock.now)
+    monkeypatch.setattr(ratelimit, "clock", lambda: clock.now)
     return clock
 
 

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.models import Membership, Role, Tenant
-from analytics.models import ActivityEvent
+from accounts.models import ActivityEvent, Membership, Role, Tenant
 from tests.factories import MembershipFactory, UserFactory
 from tests.helpers import client_for
 

@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import requests
 
-from analytics.models import ActivityEvent
+from accounts.models import ActivityEvent
 from files.models import File
 from tests.files.conftest import CORPUS, upload
 

@@ -119,7 +119,8 @@ def url_for(route: str, slug: str, values: dict) -> str:
 
 
 def state(tenant) -> tuple:
-    from sharing.models import FileGroupPermission, FolderGroupPermission, TenantGroup
+    from accounts.models import TenantGroup
+    from files.models import FileGroupPermission, FolderGroupPermission
 
     return (
         sorted(File.objects.filter(tenant=tenant).values_list("id", "name", "deleted_at", "folder_id", "description")),

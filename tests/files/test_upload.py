@@ -3,8 +3,7 @@ from __future__ import annotations
 import pytest
 from django.db import OperationalError
 
-from accounts.models import Role
-from analytics.models import ActivityEvent
+from accounts.models import ActivityEvent, Role
 from files import storage
 from files.models import Blob, File, FileVersion
 from tests.factories import MembershipFactory

@@ -4,7 +4,7 @@ import pytest
 import requests
 from django.test import Client
 
-from analytics.models import ActivityEvent
+from accounts.models import ActivityEvent
 from files.processing.pipeline import file_process
 from tests.files.conftest import upload
 from tests.helpers import CORPUS

@@ -12,10 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import Role
-from analytics.models import ActivityEvent
+from accounts.models import ActivityEvent, Role
 from sharing.models import ShareLink
-from sharing.services import token_hash
+from sharing.selectors import token_hash
 from tests.files.conftest import upload
 
 pytestmark = pytest.mark.django_db

@@ -1,10 +1,12 @@
+"""The audit trail: one event per change, written in the change's own transaction."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from django.db import models
 
-from analytics.models import ActivityEvent
+from accounts.models import ActivityEvent
 
 
 def event_record(

@@ -6,7 +6,7 @@ import os
 
 from django.core.management.base import BaseCommand
 
-from accounts.services import bootstrap_first_admin
+from accounts.services.tenants import bootstrap_first_admin
 
 
 class Command(BaseCommand):

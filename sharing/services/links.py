@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import Membership, Role, role_at_least
-from analytics.services import event_record
+from accounts.models import Membership
+from accounts.services.audit import event_record
 from files.models import File
+from files.permissions import can_share
 from files.selectors import file_get_for_actor, folder_get
-from mediaportal.exceptions import ApplicationError, Forbidden, NotFound, ValidationFailed, parse_id
+from files.services.files import file_upload
+from mediaportal import ratelimit
+from mediaportal.exceptions import ApplicationError, Forbidden, NotFound, ValidationFailed
 from sharing.models import ShareLink
-from sharing.selectors import can_change_file, can_change_folder, file_ids_visible_to
+from sharing.selectors import share_get, token_hash
 
 DEFAULT_EXPIRY = timedelta(days=7)
 TOKEN_BYTES = 24  # 192 bits: unguessable, and short enough for a URL
@@ -35,11 +36,6 @@ class TooManyAttempts(ApplicationError):
     status_code = 429
     default_code = "throttled"
     default_detail = "Too many attempts. Try again later."
-
-
-def token_hash(token: str) -> str:
-    # Tokens carry 192 random bits, so a fast hash is enough and lookups stay one index probe.
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def share_url(token: str) -> str:
@@ -80,7 +76,7 @@ def share_create(
         target = {"file": file_get_for_actor(membership=membership, file_id=file_id, perm="share")}
     else:
         folder = folder_get(membership=membership, folder_id=folder_id)
-        if not can_change_folder(membership=membership, folder=folder, perm="share"):
+        if not can_share(membership=membership, target=folder):
             raise Forbidden("You may not share this folder.")
         target = {"folder": folder}
     token = secrets.token_urlsafe(TOKEN_BYTES)
@@ -96,21 +92,6 @@ def share_create(
     )
     event_record(verb="share.created", tenant=membership.tenant, actor=membership.user, target=link, ip=ip)
     return link, token
-
-
-def share_get(*, membership: Membership, share_id) -> ShareLink:
-    links = ShareLink.objects.filter(tenant_id=membership.tenant_id, pk=parse_id(share_id, "Share link"))
-    if not role_at_least(membership.role, Role.ADMIN):
-        links = links.filter(created_by=membership.user)
-    link = links.select_related("file", "folder").first()
-    if link is None:
-        raise NotFound("Share link not found.")
-    return link
-
-
-def share_list(*, membership: Membership):
-    links = ShareLink.objects.filter(tenant_id=membership.tenant_id).select_related("file", "folder")
-    return links if role_at_least(membership.role, Role.ADMIN) else links.filter(created_by=membership.user)
 
 
 @transaction.atomic
@@ -144,49 +125,25 @@ def share_revoke(*, membership: Membership, share_id, ip: str | None = None) -> 
 # --- Using a link (public, no account) ----------------------------------------------
 
 
-# Attempts are counted with cache.add + cache.incr (SET NX and INCR in Redis, both atomic)
-# *before* the password is checked or the token looked up: N concurrent attempts get N
-# distinct counts, so no more than the limit get through. Reading the count first and
-# writing it after the slow hash let a whole burst pass.
-
-
-def _take(key: str, limit: int) -> bool:
-    """Count one attempt in the current window; False (and not counted) past the limit."""
-    window = settings.LOGIN_THROTTLE_WINDOW
-    cache.add(key, 0, timeout=window)  # opens the window, or does nothing while one is open
-    try:
-        count = cache.incr(key)
-    except ValueError:  # the window closed between add and incr
-        cache.add(key, 0, timeout=window)
-        count = cache.incr(key)
-    if count == 1:
-        cache.touch(key, window)  # in case INCR re-created an expired key without a timeout
-    if count > limit:
-        _give_back(key)
-        return False
-    return True
-
-
-def _give_back(key: str) -> None:
-    try:
-        cache.decr(key)
-    except ValueError:  # expired meanwhile: nothing to give back
-        pass
-
-
-def _password_keys(link: ShareLink, ip: str | None) -> list[tuple[str, int]]:
+def _password_limits(link: ShareLink, ip: str | None) -> list[ratelimit.Limit]:
     # Per address, and per link across all addresses (so many addresses cannot share the
     # guessing). The second lets anyone lock a link's password form for a window: the price
     # of keeping a weak password from being guessed by a botnet.
-    per_link = settings.SHARE_PASSWORD_ATTEMPTS_PER_LINK
+    window = settings.LOGIN_THROTTLE_WINDOW
     return [
-        (f"share-password:{link.pk}:{ip or 'unknown'}", settings.SHARE_PASSWORD_ATTEMPTS),
-        (f"share-password:{link.pk}", per_link),
+        ratelimit.Limit(
+            f"share-password:{link.pk}:{ratelimit.hashed(ip or 'unknown')}", settings.SHARE_PASSWORD_ATTEMPTS, window
+        ),
+        ratelimit.Limit(f"share-password:{link.pk}", settings.SHARE_PASSWORD_ATTEMPTS_PER_LINK, window),
     ]
 
 
-def _guess_key(ip: str | None) -> str:
-    return f"share-guess:{ip or 'unknown'}"
+def _guess_limit(ip: str | None) -> ratelimit.Limit:
+    return ratelimit.Limit(
+        f"share-guess:{ratelimit.hashed(ip or 'unknown')}",
+        settings.SHARE_TOKEN_GUESSES_PER_IP,
+        settings.LOGIN_THROTTLE_WINDOW,
+    )
 
 
 def _throttled(*, link: ShareLink | None, ip: str | None, reason: str) -> TooManyAttempts:
@@ -216,11 +173,7 @@ def _creator_membership(link: ShareLink) -> Membership | None:
     )
     if membership is None:
         return None
-    if link.file is not None:
-        allowed = can_change_file(membership=membership, file=link.file, perm="share")
-    else:
-        allowed = can_change_folder(membership=membership, folder=link.folder, perm="share")
-    return membership if allowed else None
+    return membership if can_share(membership=membership, target=link.file or link.folder) else None
 
 
 def link_resolve(*, token: str, ip: str | None) -> ShareLink:
@@ -231,12 +184,12 @@ def link_resolve(*, token: str, ip: str | None) -> ShareLink:
     target: checked on every use, with the creator's membership kept as
     `link.creator_membership` (a folder link shows only what the creator may see).
     """
-    guesses = settings.SHARE_TOKEN_GUESSES_PER_IP
-    if (cache.get(_guess_key(ip)) or 0) >= guesses:
+    guesses = _guess_limit(ip)
+    if ratelimit.retry_after([guesses]):
         raise _throttled(link=None, ip=ip, reason="token_guessing")
     link = ShareLink.objects.select_related("file", "folder", "tenant").filter(token_hash=token_hash(token)).first()
     if link is None:
-        if not _take(_guess_key(ip), guesses):
+        if ratelimit.take([guesses]).retry_after:
             raise _throttled(link=None, ip=ip, reason="token_guessing")
         raise NotFound("This link does not exist.")
     target = link.file or link.folder
@@ -257,17 +210,12 @@ def link_view(*, link: ShareLink, ip: str | None) -> None:
 
 def link_check_password(*, link: ShareLink, password: str, ip: str | None) -> bool:
     """Check a visitor's password, throttled per address and per link (429 past either)."""
-    taken = []
-    for key, limit in _password_keys(link, ip):
-        if not _take(key, limit):
-            for earlier in taken:  # an attempt refused is not an attempt made
-                _give_back(earlier)
-            raise _throttled(link=link, ip=ip, reason="password")
-        taken.append(key)
+    taken = ratelimit.take(_password_limits(link, ip))
+    if taken.retry_after:
+        raise _throttled(link=link, ip=ip, reason="password")
     accepted = check_password(password, link.password_hash)
     if accepted:
-        for key in taken:  # a right password is not a failure
-            _give_back(key)
+        ratelimit.give_back(taken)  # a right password is not a failure
     _link_access(link=link, verb="share.password_accepted" if accepted else "share.password_rejected", ip=ip)
     return accepted
 
@@ -291,39 +239,8 @@ def link_count_download(*, link: ShareLink, ip: str | None, file: File | None) -
         )
 
 
-def link_folder_files(*, link: ShareLink):
-    """Live files anywhere under the shared folder that the link's creator may share.
-
-    A folder link reaches nothing outside its folder, and nothing inside that a file link
-    of its creator's could not publish: colleagues' files they can merely see (the folder
-    may hold those, and others' private files) stay out. Owners and admins share anything,
-    and a share grant on the folder from one of them covers everything below it.
-    """
-    visible = file_ids_visible_to(membership=link.creator_membership, perm="share")
-    return (
-        File.objects.filter(
-            tenant_id=link.tenant_id,
-            folder__path__startswith=link.folder.path,
-            deleted_at__isnull=True,
-            id__in=visible,
-        )
-        .select_related("folder", "current_version__blob")
-        .prefetch_related("current_version__blob__renditions")
-        .order_by("folder__path", "name")
-    )
-
-
-def link_file_in_folder(*, link: ShareLink, file_id) -> File:
-    file = link_folder_files(link=link).filter(pk=parse_id(file_id, "File")).first()
-    if file is None:
-        raise NotFound("Not found.")
-    return file
-
-
 def link_upload(*, link: ShareLink, upload, ip: str | None) -> File:
     """A visitor adds a file through an upload-only folder link, as the link's creator."""
-    from files.services.files import file_upload
-
     if not link.allow_upload or link.folder is None:
         raise NotFound("This link does not take uploads.")
     file = file_upload(

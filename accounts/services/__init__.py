@@ -1,0 +1,1 @@
+"""Writes for accounts: users and tokens, tenants and members, the audit trail."""

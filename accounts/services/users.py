@@ -1,0 +1,144 @@
+"""Users, login and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts import throttling
+from accounts.models import ApiToken, Tenant, User
+from accounts.services.audit import event_record
+from accounts.services.tenants import tenant_create
+from mediaportal.exceptions import ApplicationError, ValidationFailed
+
+TOKEN_PREFIX = "mp_"
+USERNAME_RE = re.compile(r"^[\w.@+-]{3,150}$")
+
+
+class InvalidCredentials(ApplicationError):
+    status_code = 401
+    default_code = "invalid_credentials"
+    default_detail = "Wrong username or password."
+
+
+class LoginThrottled(ApplicationError):
+    status_code = 429
+    default_code = "throttled"
+    default_detail = "Too many failed logins. Try again later."
+
+
+# --- Users ------------------------------------------------------------------------
+
+
+def _check_password(password: str, user: User) -> None:
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(" ".join(exc.messages), code="weak_password") from None
+
+
+def user_create(*, username: str, email: str, password: str | None, is_staff: bool = False) -> User:
+    username = username.strip()
+    email = email.strip()
+    if not USERNAME_RE.match(username):
+        raise ValidationFailed("Usernames are 3-150 letters, digits or . @ + - _.", code="invalid_username")
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationFailed("That username is taken.", code="username_taken")
+    if email and User.objects.filter(email__iexact=email).exists():
+        raise ValidationFailed("An account with that email address exists.", code="email_taken")
+    user = User(username=username, email=email, is_staff=is_staff, is_superuser=is_staff)
+    if password is None:
+        user.set_unusable_password()
+    else:
+        _check_password(password, user)
+        user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:
+        # Two registrations raced past the checks above; the constraint decides.
+        raise ValidationFailed("That username or email address is taken.", code="username_taken") from None
+    return user
+
+
+@transaction.atomic
+def user_register(
+    *, username: str, email: str, password: str, tenant_name: str = "", ip: str | None = None
+) -> tuple[User, Tenant, str]:
+    """Create a user, a personal tenant they own, and a first API token (returned once)."""
+    user = user_create(username=username, email=email, password=password)
+    tenant = tenant_create(actor=user, name=tenant_name or f"{user.username}'s team", ip=ip)
+    _token, key = token_create(user=user, name="registration")
+    event_record(verb="user.registered", tenant=tenant, actor=user, target=user, ip=ip)
+    return user, tenant, key
+
+
+# --- Login and tokens -------------------------------------------------------------
+
+
+def _hash_key(key: str) -> str:
+    # API keys carry 256 random bits, so a fast hash is as safe as a slow one here and
+    # keeps per-request authentication to one indexed lookup.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def token_create(*, user: User, name: str, expires_at: datetime | None = None) -> tuple[ApiToken, str]:
+    """Create an API token; the returned key is the only copy that will ever exist."""
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationFailed("expires_at must be in the future.", code="invalid_expiry")
+    secret = secrets.token_urlsafe(32)
+    key = f"{TOKEN_PREFIX}{secret}"
+    token = ApiToken.objects.create(
+        user=user, name=name.strip()[:100] or "token", prefix=key[:10], key_hash=_hash_key(key), expires_at=expires_at
+    )
+    return token, key
+
+
+def token_authenticate(key: str) -> ApiToken | None:
+    """The active token for this key, with its user, or None."""
+    token = ApiToken.objects.select_related("user").filter(key_hash=_hash_key(key)).first()
+    if token is None or not token.is_active or not token.user.is_active:
+        return None
+    now = timezone.now()
+    # One write a minute at most: last-used is for people reading the token list, not an audit log.
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+    return token
+
+
+def token_revoke(*, token: ApiToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+
+
+def login(*, username: str, password: str, ip: str | None) -> tuple[User, ApiToken, str]:
+    """Check credentials (throttled per username+address, per username and per address) and issue a token."""
+    username = username.strip()
+    attempt = throttling.login_attempt(username=username, ip=ip)
+    if attempt.retry_after:
+        raise LoginThrottled(extra={"retry_after": attempt.retry_after})
+    user = authenticate(username=username, password=password)
+    if user is None:
+        # Usernames are unique case-insensitively, so let "Alice" log in as "alice".
+        match = User.objects.filter(username__iexact=username).only("username").first()
+        if match is not None and match.username != username:
+            user = authenticate(username=match.username, password=password)
+    if user is None:
+        raise InvalidCredentials()  # the attempt stays counted as a failure
+    throttling.login_succeeded(attempt)
+    expires_at = timezone.now() + settings.API_TOKEN_TTL
+    token, key = token_create(user=user, name="login", expires_at=expires_at)
+    User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+    event_record(verb="user.login", actor=user, target=user, ip=ip)
+    return user, token, key

@@ -1,0 +1,257 @@
+"""Who may do what with files, folders, the trash, share links, grants and the audit trail.
+
+Every rule lives here, and every caller (API, portal, search, sharing, analytics, tasks)
+asks here. Visibility is an id subquery (`file_ids_visible_to`) that lists, searches and
+exports filter by, so nothing is checked row by row in Python.
+
+The roles: owners and admins may do anything in their tenant. Editors create, and change,
+delete and share their own files and folders and what they were granted. Viewers read.
+Everyone sees files whose visibility is `tenant` or `public`, their own, and what was
+granted to them or their groups, on the file or on a folder above it.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Length, Substr
+
+from accounts.models import Membership, Role, role_at_least
+from files.models import (
+    File,
+    FileGroupPermission,
+    FileUserPermission,
+    Folder,
+    FolderGroupPermission,
+    FolderUserPermission,
+    Visibility,
+)
+
+# Grant names in the API, and the permission codenames they stand for.
+GRANTS = ("view", "change", "delete", "share")
+# A grant of any of these also lets its holder see the object.
+IMPLIES_VIEW = GRANTS
+
+
+def sees_all(membership: Membership) -> bool:
+    """Owners and admins: every file, folder, trash entry, link and grant of the tenant."""
+    return role_at_least(membership.role, Role.ADMIN)
+
+
+def can_create(*, membership: Membership) -> bool:
+    """Upload files and make folders."""
+    return role_at_least(membership.role, Role.EDITOR)
+
+
+# --- Grants, as subqueries ------------------------------------------------------------
+
+
+def _codes(kind: str, perms: tuple[str, ...]) -> list[str]:
+    return [f"{perm}_{kind}" for perm in perms]
+
+
+def _groups(membership: Membership) -> QuerySet:
+    """The member's groups in their tenant (auth groups, as a subquery)."""
+    return Group.objects.filter(user=membership.user_id, tenant_group__tenant_id=membership.tenant_id)
+
+
+def _managers(tenant_id) -> QuerySet:
+    """Ids of the tenant's owners and admins (a subquery)."""
+    return Membership.objects.filter(tenant_id=tenant_id, role__in=[Role.OWNER, Role.ADMIN]).values("user_id")
+
+
+def _reach(*, tenant_id, owned_by) -> Q:
+    """Which folder grants reach an item below their folder owned (or created) by `owned_by`.
+
+    A grant made by an owner or admin reaches everything under the folder; anyone else's
+    only what they own there themselves, so passing a folder on never shows more than the
+    grantor could see on their own account (the folder may hold others' private files).
+    """
+    return Q(granted_by__isnull=True) | Q(granted_by_id=owned_by) | Q(granted_by__in=_managers(tenant_id))
+
+
+def _live_folder_grants(grants: QuerySet, tenant_id) -> QuerySet:
+    # A grant on a trashed folder covers nothing until the folder is restored.
+    return grants.filter(content_object__tenant_id=tenant_id, content_object__deleted_at__isnull=True)
+
+
+def _granted(membership: Membership, perms: tuple[str, ...]) -> Q:
+    """Files granted to the member (or one of their groups), directly or through a folder above them."""
+    user, groups = membership.user_id, _groups(membership)
+    direct = FileUserPermission.objects.filter(user_id=user, permission__codename__in=_codes("file", perms))
+    direct_group = FileGroupPermission.objects.filter(group__in=groups, permission__codename__in=_codes("file", perms))
+
+    def covering(folder_perms):
+        # A folder grant covers everything under the folder, now and later: the file's folder
+        # path starts with the granted folder's path.
+        folder_perms = _live_folder_grants(folder_perms, membership.tenant_id).filter(
+            _reach(tenant_id=membership.tenant_id, owned_by=OuterRef("owner_id")),
+            permission__codename__in=_codes("folder", perms),
+        )
+        return Exists(
+            folder_perms.annotate(prefix=Substr(OuterRef("folder__path"), 1, Length("content_object__path"))).filter(
+                content_object__path=F("prefix")
+            )
+        )
+
+    return (
+        Q(id__in=direct.values("content_object_id"))
+        | Q(id__in=direct_group.values("content_object_id"))
+        | Q(folder__isnull=False) & covering(FolderUserPermission.objects.filter(user_id=user))
+        | Q(folder__isnull=False) & covering(FolderGroupPermission.objects.filter(group__in=groups))
+    )
+
+
+# --- Files ------------------------------------------------------------------------------
+
+
+def file_ids_visible_to(*, membership: Membership, perm: str = "view") -> QuerySet:
+    """Ids of the live files in the member's tenant that they may `perm` (an id subquery)."""
+    files = File.objects.filter(tenant_id=membership.tenant_id, deleted_at__isnull=True)
+    if sees_all(membership):
+        return files.values("id")
+    if perm == "view":
+        files = files.filter(
+            Q(visibility__in=[Visibility.TENANT, Visibility.PUBLIC])
+            | Q(owner_id=membership.user_id)
+            | _granted(membership, IMPLIES_VIEW)
+        )
+    elif membership.role == Role.EDITOR:
+        files = files.filter(Q(owner_id=membership.user_id) | _granted(membership, (perm,)))
+    else:
+        files = files.none()
+    return files.values("id")
+
+
+def can_change_file(*, membership: Membership, file: File, perm: str = "change") -> bool:
+    """Whether the member may `perm` (change, delete, share) a file they can see."""
+    if sees_all(membership):
+        return True
+    if membership.role != Role.EDITOR:
+        return False
+    return (
+        file.owner_id == membership.user_id
+        or file_ids_visible_to(membership=membership, perm=perm).filter(id=file.pk).exists()
+    )
+
+
+def file_rights(*, membership: Membership, file: File) -> set[str]:
+    """What the member may do to a file they can see, as grant names."""
+    return {"view", *(perm for perm in GRANTS[1:] if can_change_file(membership=membership, file=file, perm=perm))}
+
+
+def publicly_visible() -> Q:
+    """Files anyone may see without an account (`/p/<id>`)."""
+    return Q(visibility=Visibility.PUBLIC, deleted_at__isnull=True)
+
+
+# --- Folders ----------------------------------------------------------------------------
+
+
+def _ancestor_paths(path: str) -> list[str]:
+    """The folder's own path and those above it: "/A/B/" gives ["/A/", "/A/B/"]."""
+    return [path[: i + 1] for i, char in enumerate(path) if char == "/" and i > 0]
+
+
+def folder_rights(*, membership: Membership, folder: Folder) -> set[str]:
+    """What the member may do to a live folder, as grant names.
+
+    An editor may do anything to the folders they created, and what they (or their groups)
+    were granted on the folder or a folder above it.
+    """
+    if sees_all(membership) or (membership.role == Role.EDITOR and folder.created_by_id == membership.user_id):
+        return set(GRANTS)
+    if membership.role != Role.EDITOR:
+        return {"view"}
+    held = {"view"}
+    for grants in (
+        FolderUserPermission.objects.filter(user_id=membership.user_id),
+        FolderGroupPermission.objects.filter(group__in=_groups(membership)),
+    ):
+        # A grant on the folder itself always applies (its grantor held those rights on it);
+        # one on a folder above reaches this one as it would reach a file.
+        codenames = (
+            _live_folder_grants(grants, membership.tenant_id)
+            .filter(content_object__path__in=_ancestor_paths(folder.path))
+            .filter(
+                Q(content_object_id=folder.pk) | _reach(tenant_id=membership.tenant_id, owned_by=folder.created_by_id)
+            )
+            .values_list("permission__codename", flat=True)
+        )
+        held.update(codename.split("_")[0] for codename in codenames)
+    return held
+
+
+def can_change_folder(*, membership: Membership, folder: Folder, perm: str = "change") -> bool:
+    """Whether the member may `perm` (change, delete, share) the folder itself."""
+    return perm in folder_rights(membership=membership, folder=folder)
+
+
+# --- The trash --------------------------------------------------------------------------
+
+
+def trash_files_visible(*, membership: Membership, files: QuerySet[File]) -> QuerySet[File]:
+    """The trashed files the member may see, restore and purge: owners and admins all of
+    them, anyone else their own."""
+    return files if sees_all(membership) else files.filter(owner_id=membership.user_id)
+
+
+def trash_folders_visible(*, membership: Membership, folders: QuerySet[Folder]) -> QuerySet[Folder]:
+    return folders if sees_all(membership) else folders.filter(created_by_id=membership.user_id)
+
+
+def files_protected_from_purge(*, membership: Membership, files: QuerySet[File]) -> QuerySet[File]:
+    """Those of `files` (trashed with a folder) that the member may not purge.
+
+    The rule of trashing a folder, for what is already in the trash: owners and admins
+    purge anything; anyone else what they own and what they trashed themselves (they passed
+    the delete check then). Grants count for nothing here, since a grant on a trashed
+    folder covers nothing until the folder is restored.
+    """
+    if sees_all(membership):
+        return files.none()
+    return files.exclude(Q(owner_id=membership.user_id) | Q(deleted_by_id=membership.user_id))
+
+
+# --- Share links, grants, groups and the audit trail --------------------------------------
+
+
+def share_links_visible(*, membership: Membership, links: QuerySet) -> QuerySet:
+    """The share links the member may list, edit and revoke: owners and admins all of the
+    tenant's, anyone else those they created."""
+    return links if sees_all(membership) else links.filter(created_by_id=membership.user_id)
+
+
+def can_share(*, membership: Membership, target: File | Folder) -> bool:
+    """Whether the member may publish the file or folder by a link, or grant rights on it.
+
+    Asked again each time a link is used, with its creator's membership: a link is its
+    creator's to give, and stops working once they may no longer share its target.
+    """
+    if isinstance(target, File):
+        return can_change_file(membership=membership, file=target, perm="share")
+    return can_change_folder(membership=membership, folder=target, perm="share")
+
+
+def rights_on(*, membership: Membership, target: File | Folder) -> set[str]:
+    """The rights the member holds on the object: the most they may grant to others."""
+    if isinstance(target, File):
+        return file_rights(membership=membership, file=target)
+    return folder_rights(membership=membership, folder=target)
+
+
+def can_manage_grants(*, membership: Membership, target: File | Folder, rows) -> bool:
+    """Whether the member may change or revoke the existing grant `rows` on the object:
+    owners and admins, the object's owner (a folder's creator), or whoever made them all."""
+    if sees_all(membership):
+        return True
+    owner_id = target.owner_id if isinstance(target, File) else target.created_by_id
+    return owner_id == membership.user_id or all(row.granted_by_id == membership.user_id for row in rows)
+
+
+def can_manage_groups(*, membership: Membership) -> bool:
+    return sees_all(membership)
+
+
+def can_read_audit_trail(*, membership: Membership) -> bool:
+    return sees_all(membership)

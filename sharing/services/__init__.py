@@ -1,0 +1,1 @@
+"""Writes for sharing: share links and their public use, grants, groups."""

@@ -4,30 +4,47 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from accounts.forms import AdminLoginForm
 from accounts.models import ActivityEvent, ApiToken, DeletedTenant, Membership, Tenant, TenantGroup, User
 from accounts.selectors import with_used_bytes
+from accounts.services import tenants, users
+from mediaportal.admin import ReadOnlyAdmin, ServiceAdmin
+from mediaportal.http import client_ip
 
 # The admin's login counts against the same failed-login limits as the API's and the portal's.
 admin.site.login_form = AdminLoginForm
 
 
 class MembershipInline(admin.TabularInline):
+    """Members at a glance; roles are changed (and members removed) on the membership page,
+    which keeps the last-owner rule."""
+
     model = Membership
     extra = 0
-    autocomplete_fields = ["user"]
+    fields = ["user", "role", "created_at"]
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(ServiceAdmin, BaseUserAdmin):
     list_display = ["username", "email", "is_active", "is_staff", "date_joined", "last_login"]
     list_filter = ["is_active", "is_staff", "is_superuser", "date_joined"]
     search_fields = ["username", "email", "first_name", "last_name"]
     ordering = ["username"]
 
+    def delete_model(self, request, obj: User) -> None:
+        users.user_delete(actor=request.user, user=obj, ip=client_ip(request))
+
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(ServiceAdmin):
     list_display = ["slug", "name", "quota_bytes", "used_bytes", "max_upload_bytes", "created_at"]
     search_fields = ["slug", "name"]
     list_filter = ["created_at", "search_config"]
+    fields = ["slug", "name", "quota_bytes", *tenants.TENANT_SETTINGS[1:], "created_at"]
+    readonly_fields = ["slug", "created_at"]
     inlines = [MembershipInline]
 
     def get_queryset(self, request):
@@ -37,50 +54,91 @@ class TenantAdmin(admin.ModelAdmin):
     def used_bytes(self, tenant: Tenant) -> int:
         return tenant.used_bytes
 
+    def has_add_permission(self, request) -> bool:
+        return False  # tenants are made by their first owner (registration, the API)
+
+    def save_model(self, request, obj: Tenant, form, change: bool) -> None:
+        ip = client_ip(request)
+        if "quota_bytes" in form.changed_data:
+            tenants.tenant_quota_set(actor=request.user, tenant=obj, quota_bytes=obj.quota_bytes, ip=ip)
+        settings = {field: form.cleaned_data[field] for field in form.changed_data if field in tenants.TENANT_SETTINGS}
+        if settings:
+            staff = tenants.staff_membership(user=request.user, tenant=Tenant.objects.get(pk=obj.pk))
+            tenants.tenant_update(membership=staff, data=settings, ip=ip)
+
+    def delete_model(self, request, obj: Tenant) -> None:
+        tenants.tenant_delete(actor=request.user, tenant=obj, ip=client_ip(request))
+
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ServiceAdmin):
     list_display = ["user", "tenant", "role", "created_at"]
     list_filter = ["role", "tenant"]
     search_fields = ["user__username", "user__email", "tenant__slug", "tenant__name"]
     autocomplete_fields = ["user", "tenant"]
     list_select_related = ["user", "tenant"]
 
+    def get_readonly_fields(self, request, obj=None):
+        return ["user", "tenant", "created_at"] if obj is not None else ["created_at"]
+
+    def save_model(self, request, obj: Membership, form, change: bool) -> None:
+        staff = tenants.staff_membership(user=request.user, tenant=obj.tenant)
+        if not change:
+            tenants.member_add(actor=staff, identifier=obj.user.username, role=obj.role, ip=client_ip(request))
+        elif "role" in form.changed_data:
+            member = Membership.objects.select_related("tenant", "user").get(pk=obj.pk)
+            tenants.member_change_role(actor=staff, member=member, role=obj.role, ip=client_ip(request))
+
+    def delete_model(self, request, obj: Membership) -> None:
+        staff = tenants.staff_membership(user=request.user, tenant=obj.tenant)
+        tenants.member_remove(actor=staff, member=obj, ip=client_ip(request))
+
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ServiceAdmin):
     list_display = ["name", "user", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
     list_filter = ["created_at", "expires_at", "revoked_at"]
     search_fields = ["name", "prefix", "user__username"]
     # The key itself never exists server-side; nothing here can reveal or forge one.
-    readonly_fields = ["prefix", "key_hash", "created_at", "last_used_at"]
+    readonly_fields = ["user", "name", "prefix", "key_hash", "created_at", "expires_at", "last_used_at", "revoked_at"]
     list_select_related = ["user"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # a key is shown once, to its owner: they make tokens through the API
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # revoked tokens stay listed, as the API shows them
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset) -> None:
+        for token in queryset:
+            users.token_revoke(token=token)
 
 
 @admin.register(DeletedTenant)
-class DeletedTenantAdmin(admin.ModelAdmin):
+class DeletedTenantAdmin(ReadOnlyAdmin):
     list_display = ["slug", "id", "deleted_at"]
     search_fields = ["slug", "id"]
     list_filter = ["deleted_at"]
-    readonly_fields = ["id", "slug", "deleted_at"]
 
 
 @admin.register(TenantGroup)
-class TenantGroupAdmin(admin.ModelAdmin):
+class TenantGroupAdmin(ReadOnlyAdmin):
+    """Groups are managed by the tenant's owners and admins through the API."""
+
     list_display = ["name", "tenant", "created_at"]
     list_filter = ["tenant"]
     search_fields = ["name"]
     list_select_related = ["tenant"]
-    raw_id_fields = ["group"]
 
 
 @admin.register(ActivityEvent)
-class ActivityEventAdmin(admin.ModelAdmin):
+class ActivityEventAdmin(ReadOnlyAdmin):
+    """The audit trail is append-only."""
+
     list_display = ["at", "tenant", "user", "verb", "target_repr", "ip"]
     list_filter = ["verb", "at", "tenant"]
     search_fields = ["verb", "target_repr", "target_id", "user__username", "ip"]
     list_select_related = ["tenant", "user"]
     date_hierarchy = "at"
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False  # the audit trail is append-only

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from accounts.services.tenants import staff_membership
 from files.models import (
     Blob,
     File,
@@ -14,15 +15,50 @@ from files.models import (
     TenantUsage,
     UploadSession,
 )
+from files.services.files import file_update
+from files.services.folders import folder_update
+from files.services.trash import file_delete_permanently, folder_delete_permanently, trash_purge
+from mediaportal.admin import ReadOnlyAdmin, ServiceAdmin
+from mediaportal.http import client_ip
+
+
+def _changes(form, fields: list[str]) -> dict:
+    """The edited fields as a service takes them (related objects by id)."""
+    data = {}
+    for field in form.changed_data:
+        if field in fields:
+            value = form.cleaned_data[field]
+            data[field] = getattr(value, "pk", value)
+    return data
 
 
 @admin.register(Folder)
-class FolderAdmin(admin.ModelAdmin):
+class FolderAdmin(ServiceAdmin):
+    """Renaming and moving rewrite the paths below; deleting purges the folder with what is in it."""
+
     list_display = ["path", "tenant", "created_by", "created_at", "deleted_at"]
     list_filter = ["tenant", "created_at", "deleted_at"]
     search_fields = ["name", "path"]
     list_select_related = ["tenant", "created_by"]
-    raw_id_fields = ["parent", "trashed_via", "created_by", "deleted_by"]
+    raw_id_fields = ["parent"]
+    fields = ["tenant", "name", "parent", "path", "created_by", "created_at", "deleted_at", "deleted_by"]
+    readonly_fields = ["tenant", "path", "created_by", "created_at", "deleted_at", "deleted_by"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # folders are made in the portal and the API, by members
+
+    def save_model(self, request, obj: Folder, form, change: bool) -> None:
+        data = _changes(form, ["name", "parent"])
+        if data:
+            staff = staff_membership(user=request.user, tenant=obj.tenant)
+            folder_update(membership=staff, folder_id=obj.pk, data=data, ip=client_ip(request))
+
+    def delete_model(self, request, obj: Folder) -> None:
+        staff = staff_membership(user=request.user, tenant=obj.tenant)
+        if obj.deleted_at is None:
+            folder_delete_permanently(membership=staff, folder_id=obj.pk, ip=client_ip(request))
+        else:
+            trash_purge(membership=staff, item_id=obj.pk, ip=client_ip(request))
 
 
 class VersionInline(admin.TabularInline):
@@ -32,9 +68,18 @@ class VersionInline(admin.TabularInline):
     readonly_fields = fields
     can_delete = False
 
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+FILE_EDITABLE = ["name", "folder", "description", "tags", "visibility"]
+
 
 @admin.register(File)
-class FileAdmin(admin.ModelAdmin):
+class FileAdmin(ServiceAdmin):
+    """Edits go through the file service (renames and moves check names, visibility its
+    values); deleting purges the file and frees its bytes as the trash does."""
+
     list_display = [
         "name",
         "tenant",
@@ -49,49 +94,81 @@ class FileAdmin(admin.ModelAdmin):
     list_filter = ["status", "visibility", "tenant", "created_at", "deleted_at"]
     search_fields = ["name", "description", "sha256", "id"]
     list_select_related = ["tenant", "owner"]
-    raw_id_fields = ["folder", "owner", "current_version", "deleted_by", "trashed_via"]
-    readonly_fields = ["sha256", "size", "content_type", "created_at", "updated_at", "last_accessed_at"]
+    raw_id_fields = ["folder"]
+    fields = [
+        "tenant",
+        *FILE_EDITABLE,
+        "owner",
+        "status",
+        "error",
+        "sha256",
+        "size",
+        "content_type",
+        "labels",
+        "metadata",
+        "created_at",
+        "updated_at",
+        "last_accessed_at",
+        "deleted_at",
+    ]
+    readonly_fields = [field for field in fields if field not in FILE_EDITABLE]
     inlines = [VersionInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # files arrive by upload
+
+    def save_model(self, request, obj: File, form, change: bool) -> None:
+        data = _changes(form, FILE_EDITABLE)
+        if data:
+            staff = staff_membership(user=request.user, tenant=obj.tenant)
+            file_update(membership=staff, file_id=obj.pk, data=data, ip=client_ip(request))
+
+    def delete_model(self, request, obj: File) -> None:
+        staff = staff_membership(user=request.user, tenant=obj.tenant)
+        if obj.deleted_at is None:
+            file_delete_permanently(membership=staff, file_id=obj.pk, ip=client_ip(request))
+        else:
+            trash_purge(membership=staff, item_id=obj.pk, ip=client_ip(request))
 
 
 @admin.register(Blob)
-class BlobAdmin(admin.ModelAdmin):
+class BlobAdmin(ReadOnlyAdmin):
+    """Stored content goes when the last version using it is purged."""
+
     list_display = ["sha256", "tenant", "size", "content_type", "tier", "created_at", "replicated_at", "verified_at"]
     list_filter = ["tier", "tenant", "created_at"]
     search_fields = ["sha256", "storage_key"]
     list_select_related = ["tenant"]
-    readonly_fields = ["sha256", "size", "storage_key", "created_at"]
 
 
 @admin.register(FileVersion)
-class FileVersionAdmin(admin.ModelAdmin):
+class FileVersionAdmin(ReadOnlyAdmin):
+    """History is never rewritten."""
+
     list_display = ["file", "number", "tenant", "uploaded_by", "created_at"]
     list_filter = ["tenant", "created_at"]
     search_fields = ["file__name", "comment"]
     list_select_related = ["file", "tenant", "uploaded_by"]
-    raw_id_fields = ["file", "blob", "uploaded_by"]
 
 
 @admin.register(UploadSession)
-class UploadSessionAdmin(admin.ModelAdmin):
+class UploadSessionAdmin(ReadOnlyAdmin):
     list_display = ["filename", "tenant", "created_by", "size", "state", "created_at", "expires_at"]
     list_filter = ["state", "tenant", "created_at"]
     search_fields = ["filename", "staging_key"]
     list_select_related = ["tenant", "created_by"]
-    raw_id_fields = ["file", "created_by"]
 
 
 @admin.register(Rendition)
-class RenditionAdmin(admin.ModelAdmin):
+class RenditionAdmin(ReadOnlyAdmin):
     list_display = ["blob", "kind", "format", "width", "height", "size", "tenant", "created_at"]
     list_filter = ["kind", "format", "tenant"]
     search_fields = ["blob__sha256", "storage_key"]
     list_select_related = ["blob", "tenant"]
-    raw_id_fields = ["blob"]
 
 
 @admin.register(SearchTerm)
-class SearchTermAdmin(admin.ModelAdmin):
+class SearchTermAdmin(ReadOnlyAdmin):
     list_display = ["term", "tenant"]
     list_filter = ["tenant"]
     search_fields = ["term"]
@@ -99,40 +176,21 @@ class SearchTermAdmin(admin.ModelAdmin):
 
 
 @admin.register(TenantUsage)
-class TenantUsageAdmin(admin.ModelAdmin):
-    """Read only: the database's triggers keep the counts (see TenantUsage)."""
+class TenantUsageAdmin(ReadOnlyAdmin):
+    """The database's triggers keep the counts (see TenantUsage)."""
 
     list_display = ["tenant", "bytes"]
     search_fields = ["tenant__slug", "tenant__name"]
     list_select_related = ["tenant"]
 
-    def has_add_permission(self, request) -> bool:
-        return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class _GrantAdmin(admin.ModelAdmin):
-    """Read only: grants are made and revoked through the API and the portal, which check who
-    may grant what (files.permissions)."""
+class _GrantAdmin(ReadOnlyAdmin):
+    """Grants are made and revoked in the API and the portal, which check who may grant what."""
 
     list_display = ["content_object", "permission", "granted_by"]
     list_filter = ["permission", "content_object__tenant"]
     list_select_related = ["content_object", "permission", "granted_by"]
     search_fields = ["permission__codename"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(FileUserPermission, FolderUserPermission)

@@ -1,10 +1,17 @@
 from django.contrib import admin
 
+from accounts.services.tenants import staff_membership
+from mediaportal.admin import ServiceAdmin
+from mediaportal.http import client_ip
 from sharing.models import ShareLink
+from sharing.services.links import share_revoke
 
 
 @admin.register(ShareLink)
-class ShareLinkAdmin(admin.ModelAdmin):
+class ShareLinkAdmin(ServiceAdmin):
+    """Links are made by members (who choose expiry, password and limit); here they are
+    listed and revoked, and a revoked link stays listed, as the API shows it."""
+
     list_display = [
         "id",
         "tenant",
@@ -19,5 +26,19 @@ class ShareLinkAdmin(admin.ModelAdmin):
     list_filter = ["tenant", "expires_at", "revoked_at"]
     search_fields = ["id", "file__name", "folder__path"]
     list_select_related = ["tenant", "file", "folder", "created_by"]
-    readonly_fields = ["token_hash", "password_hash", "download_count", "created_at", "last_accessed_at"]
-    raw_id_fields = ["file", "folder", "created_by"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected links", permissions=["view"])
+    def revoke(self, request, queryset) -> None:
+        for link in queryset.select_related("tenant"):
+            staff = staff_membership(user=request.user, tenant=link.tenant)
+            share_revoke(membership=staff, share_id=link.pk, ip=client_ip(request))

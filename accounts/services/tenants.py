@@ -91,6 +91,44 @@ def tenant_update(*, membership: Membership, data: dict, ip: str | None = None) 
     return tenant
 
 
+def staff_membership(*, user: User, tenant: Tenant) -> Membership:
+    """The platform staff's standing in a tenant, for the admin site: an owner's rights, so the
+    admin calls the same services as the API and keeps every rule they keep. Never saved."""
+    return Membership(tenant=tenant, user=user, role=Role.OWNER)
+
+
+@transaction.atomic
+def tenant_quota_set(*, actor: User, tenant: Tenant, quota_bytes: int, ip: str | None = None) -> Tenant:
+    """Set how many bytes the tenant may store: the platform's decision (the admin site), which
+    members read but cannot change."""
+    if quota_bytes < 0:
+        raise ValidationFailed("quota_bytes cannot be negative.", code="invalid_limit")
+    old = Tenant.objects.filter(pk=tenant.pk).values_list("quota_bytes", flat=True).get()
+    Tenant.objects.filter(pk=tenant.pk).update(quota_bytes=quota_bytes)
+    tenant.quota_bytes = quota_bytes
+    event_record(
+        verb="tenant.quota_changed",
+        tenant=tenant,
+        actor=actor,
+        target=tenant,
+        ip=ip,
+        data={"from": old, "to": quota_bytes},
+    )
+    return tenant
+
+
+@transaction.atomic
+def tenant_delete(*, actor: User, tenant: Tenant, ip: str | None = None) -> None:
+    """Delete a tenant with everything in it (platform staff, from the admin).
+
+    Its rows go now; its stored objects are left to the orphan sweep, which deletes what is
+    under the prefix of a tenant recorded as deleted (`DeletedTenant`, written whichever way
+    a tenant is deleted).
+    """
+    event_record(verb="tenant.deleted", actor=actor, ip=ip, data={"id": str(tenant.pk), "slug": tenant.slug})
+    tenant.delete()
+
+
 # --- Members ----------------------------------------------------------------------
 
 

@@ -12,13 +12,14 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts import throttling
-from accounts.models import ApiToken, Tenant, User
+from accounts.models import ApiToken, Membership, Role, Tenant, User
 from accounts.services.audit import event_record
 from accounts.services.tenants import tenant_create
-from mediaportal.exceptions import ApplicationError, ValidationFailed
+from mediaportal.exceptions import ApplicationError, Conflict, ValidationFailed
 
 TOKEN_PREFIX = "mp_"
 USERNAME_RE = re.compile(r"^[\w.@+-]{3,150}$")
@@ -142,3 +143,25 @@ def login(*, username: str, password: str, ip: str | None) -> tuple[User, ApiTok
     User.objects.filter(pk=user.pk).update(last_login=timezone.now())
     event_record(verb="user.login", actor=user, target=user, ip=ip)
     return user, token, key
+
+
+@transaction.atomic
+def user_delete(*, actor: User, user: User, ip: str | None = None) -> None:
+    """Delete an account with its memberships, grants and tokens (platform staff, from the
+    admin), unless it is the last owner of a tenant: every tenant keeps an owner."""
+    owned = list(Membership.objects.filter(user=user, role=Role.OWNER).values_list("tenant_id", flat=True))
+    # Lock those tenants' owner rows, as member_remove does, so no demotion races this check.
+    list(Membership.objects.select_for_update().filter(tenant_id__in=owned, role=Role.OWNER))
+    alone = (
+        Tenant.objects.filter(pk__in=owned)
+        .annotate(owners=Count("memberships", filter=Q(memberships__role=Role.OWNER)))
+        .filter(owners=1)
+        .values_list("slug", flat=True)
+    )
+    if alone:
+        raise Conflict(
+            f"{user.username} is the last owner of {', '.join(sorted(alone))}: make someone else an owner first.",
+            code="last_owner",
+        )
+    event_record(verb="user.deleted", actor=actor, ip=ip, data={"id": str(user.pk), "username": user.username})
+    user.delete()

@@ -8,7 +8,7 @@ class MediaPortalConfig(AppConfig):
     name = "mediaportal"
 
     def ready(self) -> None:
-        from mediaportal.schedules import install_after_migrate
+        from mediaportal.schedules import install_after_migrate  # it imports models: not before the registry is ready
 
         # Sent once per migrate for the app whose tables hold the schedules (this package has no models,
         # and Django sends post_migrate only for apps that have them).

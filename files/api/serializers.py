@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from files.models import File, FileVersion, Folder, Visibility
+from files.services.files import rendition_urls
 
 
 class UserBrief(serializers.Serializer):
@@ -76,8 +77,6 @@ class FileOutput(serializers.ModelSerializer):
         """Short-lived URLs of the WebP renditions (`{id}/renditions/{kind}/?format=jpeg` for JPEG)."""
         if file.status != "completed" or file.current_version is None:
             return {}
-        from files.services.files import rendition_urls
-
         return rendition_urls(file=file)
 
     @extend_schema_field(serializers.ChoiceField(choices=["hot", "archive", "retrieving"]))

@@ -3,8 +3,10 @@ parse input, call one service or selector, and shape the output."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import UTC, datetime
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpResponseRedirect
@@ -368,8 +370,6 @@ class TrashListView(TenantScopedMixin, APIView):
 
 
 def _query(**params) -> str:
-    from urllib.parse import urlencode
-
     return urlencode(params)
 
 
@@ -485,14 +485,10 @@ class SearchView(TenantScopedMixin, APIView):
 
 
 def _encode_offset(offset: int) -> str:
-    import base64
-
     return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
 
 
 def _offset_cursor(raw: str | None) -> int:
-    import base64
-
     if not raw:
         return 0
     try:

@@ -200,6 +200,8 @@ def test_rebuild_command(editor, tenant, library):
 
 
 def test_changing_the_tenant_language_reindexes(owner, tenant, monkeypatch, django_capture_on_commit_callbacks):
+    from celery import current_app
+
     from files import tasks
 
     upload(owner, tenant, "notes.txt", "Les chevaux galopaient dans les prés".encode())
@@ -207,7 +209,7 @@ def test_changing_the_tenant_language_reindexes(owner, tenant, monkeypatch, djan
     # English stemming keeps "galopaient" apart from "galoper"; French makes both "galop".
     assert find(owner, tenant, q="galoper")["results"] == []
     # The worker's part, run here: the queued task is executed in-process.
-    monkeypatch.setattr(tasks.reindex_tenant, "delay", lambda tenant_id: tasks.reindex_tenant(tenant_id))
+    monkeypatch.setattr(current_app, "send_task", lambda name, args=(), **kw: tasks.reindex_tenant(*args))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = owner.patch(f"/api/v1/tenants/{tenant.slug}/", {"search_config": "french"}, format="json")
     assert response.status_code == 200 and len(callbacks) == 1

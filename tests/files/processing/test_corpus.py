@@ -14,7 +14,7 @@ from PIL import Image
 
 from files.models import File, Rendition
 from files.processing import labels
-from files.processing.pipeline import file_process
+from files.services.processing_run import file_process
 from tests.files.conftest import upload
 from tests.helpers import CORPUS
 
@@ -221,7 +221,7 @@ def test_a_model_failing_at_run_time_leaves_the_file_completed_without_labels(
     cached.write_bytes(model.SerializeToString())
 
     file_id = upload(editor, tenant, "a.jpg", (CORPUS / "photo_exif" / "Canon_40D.jpg").read_bytes()).json()["id"]
-    with caplog.at_level(logging.WARNING, logger="files.processing.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="files.services.processing_run"):
         assert file_process(file_id=file_id) == "completed"
     file = File.objects.get(pk=file_id)
     assert file.labels == [] and "INVALID_ARGUMENT" in file.metadata["labels_unavailable"]

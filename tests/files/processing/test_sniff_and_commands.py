@@ -96,7 +96,7 @@ def test_harmless_text_in_any_encoding_is_accepted(data, name, content_type):
 
 
 def test_mail_with_an_html_part_is_kept_as_a_message(editor, tenant):
-    from files.processing.pipeline import file_process
+    from files.services.processing_run import file_process
 
     message = (
         "From: ada@example.com\r\nTo: team@example.com\r\nSubject: Minutes\r\nMIME-Version: 1.0\r\n"

@@ -99,6 +99,8 @@ def main() -> None:
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediaportal.settings")
+    # Imported here, not at the top: the CPU pinning and OMP_NUM_THREADS above come first, and
+    # the app's modules need django.setup().
     import django
 
     django.setup()
@@ -107,8 +109,10 @@ def main() -> None:
 
     from files.processing import labels
     from files.processing.images import process_image
+    from files.services.processing import processing_limits
 
-    labels.warm_up()
+    limits = processing_limits()
+    labels.warm_up(limits)
 
     workdir = Path(tempfile.mkdtemp(prefix="mp-bench-processing-"))
     try:
@@ -124,12 +128,12 @@ def main() -> None:
             renditions = None
             for round_no in range(args.rounds + 1):
                 started = time.perf_counter()
-                result = process_image(str(path), original_size=original_size)
+                result = process_image(str(path), original_size=original_size, limits=limits)
                 processed = time.perf_counter()
-                labels.image_labels(result.preview)
+                labels.image_labels(result.preview, limits)
                 done = time.perf_counter()
                 like_started = time.perf_counter()
-                process_image(str(path), original_size=original_size, formats=("jpeg",), optimize=False)
+                process_image(str(path), original_size=original_size, limits=limits, formats=("jpeg",), optimize=False)
                 like_done = time.perf_counter()
                 naive_started = time.perf_counter()
                 naive(path)

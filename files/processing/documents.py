@@ -42,9 +42,9 @@ import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
-from django.conf import settings
 
 from files.processing.errors import ProcessingError
+from files.processing.limits import Limits
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -103,11 +103,11 @@ _SUBTITLE_FORMATS = frozenset({"SRT", "WebVTT"})
 _EMAIL_TYPES = frozenset({"message/rfc822"})
 
 
-def extract_document(path: str | os.PathLike[str], content_type: str) -> DocumentResult:
+def extract_document(path: str | os.PathLike[str], content_type: str, limits: Limits) -> DocumentResult:
     """Read a document's metadata, text (bounded) and, for a PDF, a first-page preview."""
     path = Path(path)
     mime = content_type.split(";", 1)[0].strip().lower()
-    sink = _TextSink(settings.PROCESSING_MAX_TEXT_CHARS)
+    sink = _TextSink(limits.max_text_chars)
 
     if mime in _TEXT_FORMATS:
         return _extract_text(path, sink, _TEXT_FORMATS[mime])
@@ -119,10 +119,10 @@ def extract_document(path: str | os.PathLike[str], content_type: str) -> Documen
         return _extract_email(path, sink)
     if mime in _PDF_TYPES:
         return _extract_pdf(path, sink)
-    return _extract_by_signature(path, sink, declared_office=mime in _OFFICE_TYPES)
+    return _extract_by_signature(path, sink, limits, declared_office=mime in _OFFICE_TYPES)
 
 
-def _extract_by_signature(path: Path, sink: _TextSink, *, declared_office: bool) -> DocumentResult:
+def _extract_by_signature(path: Path, sink: _TextSink, limits: Limits, *, declared_office: bool) -> DocumentResult:
     with path.open("rb") as fh:
         head = fh.read(1024)
     if head.startswith(olefile.MAGIC):
@@ -130,7 +130,7 @@ def _extract_by_signature(path: Path, sink: _TextSink, *, declared_office: bool)
     # A declared office type goes to zipfile even without a signature at byte 0: it finds archives that
     # have a prefix (self-extractors) and gives a precise error for everything else.
     if declared_office or head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
-        return _extract_zip_package(path, sink, declared_office=declared_office)
+        return _extract_zip_package(path, sink, limits, declared_office=declared_office)
     # PDF readers accept up to 1 KiB of junk before the header; libmagic does not.
     if b"%PDF-" in head:
         return _extract_pdf(path, sink)
@@ -430,7 +430,7 @@ class _MemberReader:
         self._stream.close()
 
 
-def _extract_zip_package(path: Path, sink: _TextSink, *, declared_office: bool) -> DocumentResult:
+def _extract_zip_package(path: Path, sink: _TextSink, limits: Limits, *, declared_office: bool) -> DocumentResult:
     try:
         archive = zipfile.ZipFile(path)
     # A damaged central directory can claim a "ZIP version" zipfile refuses with NotImplementedError.
@@ -440,7 +440,7 @@ def _extract_zip_package(path: Path, sink: _TextSink, *, declared_office: bool) 
             "The file is neither a readable ZIP package nor an OLE2 compound file, so it is not an Office document.",
         ) from exc
     with archive:
-        package = _Package(archive, settings.PROCESSING_MAX_UNZIPPED_BYTES)
+        package = _Package(archive, limits.max_unzipped_bytes)
         if package.has("[Content_Types].xml"):
             return _extract_ooxml(package, sink)
         if package.has("mimetype") or (package.has("content.xml") and package.has("META-INF/manifest.xml")):

@@ -21,10 +21,10 @@ from fractions import Fraction
 
 import cv2
 import numpy as np
-from django.conf import settings
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from files.processing.errors import ProcessingError
+from files.processing.limits import Limits
 
 try:  # HEIC/HEIF support comes from a plugin
     import pillow_heif
@@ -65,8 +65,9 @@ class ImageResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _open(path: str) -> Image.Image:
-    Image.MAX_IMAGE_PIXELS = settings.PROCESSING_MAX_PIXELS
+def _open(path: str, limits: Limits) -> Image.Image:
+    # Pillow's own bomb check is process-wide; it is set to the limit every image is opened with.
+    Image.MAX_IMAGE_PIXELS = limits.max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -80,16 +81,15 @@ def _open(path: str) -> Image.Image:
     except OSError as exc:
         raise ProcessingError("corrupt_image", f"The image is damaged: {exc}.") from None
     width, height = image.size
-    if width * height > settings.PROCESSING_MAX_PIXELS:
+    if width * height > limits.max_pixels:
         raise ProcessingError(
             "image_too_large",
-            f"The image is {width}×{height} pixels, over the limit of {settings.PROCESSING_MAX_PIXELS:,}.",
+            f"The image is {width}×{height} pixels, over the limit of {limits.max_pixels:,}.",
         )
-    if max(width, height) > settings.PROCESSING_MAX_SIDE:
+    if max(width, height) > limits.max_side:
         raise ProcessingError(
             "image_dimensions_unsupported",
-            f"The image is {width}×{height} pixels; sides longer than {settings.PROCESSING_MAX_SIDE:,} pixels "
-            "are not supported.",
+            f"The image is {width}×{height} pixels; sides longer than {limits.max_side:,} pixels are not supported.",
         )
     return image
 
@@ -347,7 +347,7 @@ def _cascade(frame: _Frame, result: ImageResult, watch: _Stopwatch, formats=FORM
 
 
 def process_image(
-    path: str, *, original_size: int, formats: tuple[str, ...] = FORMATS, optimize: bool = True
+    path: str, *, original_size: int, limits: Limits, formats: tuple[str, ...] = FORMATS, optimize: bool = True
 ) -> ImageResult:
     """Metadata and renditions of the image at `path` (first frame of animations).
 
@@ -355,7 +355,7 @@ def process_image(
     """
     watch = _Stopwatch()
     with watch.stage("open"):
-        image = _open(path)
+        image = _open(path, limits)
     try:
         with watch.stage("metadata"):
             metadata = image_metadata(image)

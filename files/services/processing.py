@@ -16,6 +16,8 @@ from __future__ import annotations
 import functools
 import logging
 from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO
 
 from celery import current_app
 from django.conf import settings
@@ -26,7 +28,10 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 
 from files import storage
 from files.models import Blob, File, FileStatus, FileVersion
-from files.processing.sniff import extension_mismatch
+from files.processing.errors import ContentRefused
+from files.processing.limits import Limits
+from files.processing.sniff import DEFAULT_ALLOWED, Sniffed, extension_mismatch, sniff
+from mediaportal.exceptions import UnsupportedMediaType
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +44,29 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (storage.StorageUnavailable, Ope
 # that a task is still working on.
 TASK_SOFT_TIME_LIMIT = 300
 TASK_TIME_LIMIT = 360
+
+
+def processing_limits() -> Limits:
+    """The processing library's limits from the settings, as they are now."""
+    return Limits(
+        max_pixels=settings.PROCESSING_MAX_PIXELS,
+        max_side=settings.PROCESSING_MAX_SIDE,
+        max_text_chars=settings.PROCESSING_MAX_TEXT_CHARS,
+        max_unzipped_bytes=settings.PROCESSING_MAX_UNZIPPED_BYTES,
+        max_svg_bytes=settings.PROCESSING_MAX_SVG_BYTES,
+        max_svg_uses=settings.PROCESSING_MAX_SVG_USES,
+        allowed_types=frozenset(settings.ALLOWED_CONTENT_TYPES or DEFAULT_ALLOWED),
+        model_cache_dir=Path(settings.MODEL_CACHE_DIR),
+        labels_retry_minutes=settings.LABELS_RETRY_MINUTES,
+    )
+
+
+def upload_sniff(*, file: BinaryIO, name: str) -> Sniffed:
+    """The real type of uploaded bytes; 415 `unsupported_media_type` for a kind not accepted."""
+    try:
+        return sniff(file, name, processing_limits())
+    except ContentRefused as exc:
+        raise UnsupportedMediaType(exc.message, code="unsupported_media_type") from None
 
 
 def processing_start(*, file_id, version_id: int) -> bool:

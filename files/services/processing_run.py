@@ -29,10 +29,12 @@ from files.processing.documents import extract_document
 from files.processing.errors import ProcessingError
 from files.processing.images import RenditionImage, renditions_from_picture
 from files.processing.labels import RUNTIME_ERRORS, LabelsUnavailable, document_labels, image_labels, warm_up
+from files.processing.limits import Limits
 from files.services.processing import (
     TRANSIENT_ERRORS,
     processing_complete,
     processing_fail,
+    processing_limits,
     processing_start,
     processing_time_out,
     processing_uncount,
@@ -84,10 +86,11 @@ def file_process(*, file_id, version_id: int | None = None, force: bool = False)
 def _run(file: File) -> str:
     """Analyse the current version, marked `processing`, and store the outcome."""
     version_id, blob = file.current_version_id, file.current_version.blob
+    limits = processing_limits()
     log.info("processing %s (%s, %s bytes)", file.pk, blob.content_type, blob.size)
     try:
         with downloaded(blob) as path:
-            found = _analyse(blob, path)
+            found = _analyse(blob, path, limits)
         _store_renditions(blob, found.renditions)
     except TRANSIENT_ERRORS:
         processing_uncount(version_id=version_id)
@@ -102,7 +105,7 @@ def _run(file: File) -> str:
         # per stage, for people wondering why a file is slow
         metadata={**found.metadata, "processing_ms": found.timings},
         labels=found.labels,
-        text=found.text[: settings.PROCESSING_MAX_TEXT_CHARS],
+        text=found.text[: limits.max_text_chars],
     )
     log.info("processing %s completed", file.pk)
     return FileStatus.COMPLETED
@@ -120,16 +123,16 @@ class _Found:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _analyse(blob: Blob, path: str) -> _Found:
+def _analyse(blob: Blob, path: str, limits: Limits) -> _Found:
     """Metadata, text, labels and renditions for the blob's bytes (already on disk at `path`)."""
     content_type = blob.content_type
     if content_type.startswith("image/") and content_type not in IMAGE_TYPES_WITHOUT_RASTER:
-        return _analyse_image(blob, path)
+        return _analyse_image(blob, path, limits)
     if content_type == "image/svg+xml":
         return _Found(metadata={"format": "SVG"})
     if content_type.startswith(DOCUMENT_PREFIXES):
         started = time.perf_counter()
-        document = extract_document(path, content_type)
+        document = extract_document(path, content_type, limits)
         found = _Found(metadata=dict(document.metadata), text=document.text, labels=document_labels())
         if document.preview is not None:
             found.renditions = renditions_from_picture(document.preview).renditions
@@ -138,15 +141,15 @@ def _analyse(blob: Blob, path: str) -> _Found:
     return _Found()
 
 
-def _analyse_image(blob: Blob, path: str) -> _Found:
+def _analyse_image(blob: Blob, path: str, limits: Limits) -> _Found:
     # Through the module: tests stand in for the decoder there.
-    image = images.process_image(path, original_size=blob.size)
+    image = images.process_image(path, original_size=blob.size, limits=limits)
     found = _Found(metadata=image.metadata, renditions=image.renditions, timings=dict(image.timings))
     if image.optimized_saving_bytes is not None:
         found.metadata["optimized_saving_bytes"] = image.optimized_saving_bytes
     if image.preview is not None:
         started = time.perf_counter()
-        found.labels, unavailable = _labels_for(image.preview)
+        found.labels, unavailable = _labels_for(image.preview, limits)
         if unavailable:
             found.metadata["labels_unavailable"] = unavailable
         found.timings["labels"] = _ms_since(started)
@@ -157,10 +160,10 @@ def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
-def _labels_for(picture: Image.Image) -> tuple[list[dict], str | None]:
+def _labels_for(picture: Image.Image, limits: Limits) -> tuple[list[dict], str | None]:
     """Labels and None, or no labels and why: labels are extras, so they never fail a file."""
     try:
-        return image_labels(picture), None
+        return image_labels(picture, limits), None
     except LabelsUnavailable as exc:
         return [], f"labels unavailable: {exc}"
     except RUNTIME_ERRORS as exc:
@@ -175,7 +178,7 @@ def labels_warm_up() -> None:
     Each worker process calls it after the fork: onnxruntime sessions do not survive one.
     """
     try:
-        warm_up()
+        warm_up(processing_limits())
     except (LabelsUnavailable, *RUNTIME_ERRORS) as exc:
         log.warning("labels unavailable in this worker: %s", exc)
 

@@ -208,7 +208,7 @@ def test_a_model_failing_at_run_time_leaves_the_file_completed_without_labels(
 ):
     # A cached model onnxruntime loads but cannot run on our input (it wants doubles).
     settings.MODEL_CACHE_DIR = tmp_path / "models"
-    cached = labels.model_path()
+    cached = labels.model_path(settings.MODEL_CACHE_DIR)
     image = [1, 3, labels.INPUT_SIDE, labels.INPUT_SIDE]
     graph = helper.make_graph(
         [helper.make_node("Identity", ["image"], ["out"])],

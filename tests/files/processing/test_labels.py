@@ -20,6 +20,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from files.processing import labels
+from files.services.processing import processing_limits
 from tests.helpers import CORPUS
 
 SOURCES = {"category", "imagenet", "faces"}
@@ -143,7 +144,7 @@ def test_checkpoint_naming_other_callables_is_refused(tmp_path, fresh_cache, mon
     monkeypatch.setattr(labels, "weights_path", lambda: hostile)
 
     with pytest.raises(labels.LabelsUnavailable, match="unexpected global"):
-        labels.warm_up()
+        labels.warm_up(processing_limits())
     assert not marker.exists()
 
 
@@ -151,7 +152,7 @@ def test_checkpoint_naming_other_callables_is_refused(tmp_path, fresh_cache, mon
 
 
 def test_onnx_model_is_built_once_and_cached(fresh_cache, monkeypatch):
-    built = labels.model_path()
+    built = labels.model_path(fresh_cache)
     assert built.parent == fresh_cache and built.suffix == ".onnx"
     assert built.stat().st_size > 15_000_000  # the float32 weights are in it
     assert not list(fresh_cache.glob("*.tmp"))
@@ -161,13 +162,13 @@ def test_onnx_model_is_built_once_and_cached(fresh_cache, monkeypatch):
         raise AssertionError("the cached model should have been reused")
 
     monkeypatch.setattr(labels, "build_model", no_rebuild)
-    assert labels.model_path() == built
+    assert labels.model_path(fresh_cache) == built
     assert built.stat().st_mtime_ns == stamp
-    labels.warm_up()  # and onnxruntime loads the cached file
+    labels.warm_up(processing_limits())  # and onnxruntime loads the cached file
 
 
 def test_different_weights_build_a_different_model(tmp_path, fresh_cache, monkeypatch):
-    original = labels.model_path()
+    original = labels.model_path(fresh_cache)
     changed = tmp_path / "other-wheel.pth"
     shutil.copyfile(labels.weights_path(), changed)
     with open(changed, "r+b") as stream:  # flip the lowest mantissa bit of the last float
@@ -177,7 +178,7 @@ def test_different_weights_build_a_different_model(tmp_path, fresh_cache, monkey
         stream.write(bytes([byte ^ 1]))
     monkeypatch.setattr(labels, "weights_path", lambda: changed)
 
-    rebuilt = labels.model_path()
+    rebuilt = labels.model_path(fresh_cache)
     assert rebuilt != original
     assert rebuilt.exists() and original.exists()
 
@@ -185,13 +186,13 @@ def test_different_weights_build_a_different_model(tmp_path, fresh_cache, monkey
 def test_missing_weights_make_labels_unavailable(tmp_path, fresh_cache, monkeypatch):
     monkeypatch.setattr(labels, "weights_path", lambda: tmp_path / "gone.pth")
     with pytest.raises(labels.LabelsUnavailable, match="gone.pth"):
-        labels.image_labels(photo("photo_exif/Kodak_CX7530.jpg"))
+        labels.image_labels(photo("photo_exif/Kodak_CX7530.jpg"), processing_limits())
 
 
 def test_uninstalled_wheel_makes_labels_unavailable(fresh_cache, monkeypatch):
     monkeypatch.setattr(labels.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(labels.LabelsUnavailable, match="not installed"):
-        labels.warm_up()
+        labels.warm_up(processing_limits())
 
 
 def test_damaged_weights_make_labels_unavailable(tmp_path, fresh_cache, monkeypatch):
@@ -199,7 +200,7 @@ def test_damaged_weights_make_labels_unavailable(tmp_path, fresh_cache, monkeypa
     damaged.write_bytes(labels.weights_path().read_bytes()[:50_000])
     monkeypatch.setattr(labels, "weights_path", lambda: damaged)
     with pytest.raises(labels.LabelsUnavailable, match="cannot build"):
-        labels.warm_up()
+        labels.warm_up(processing_limits())
     assert not list(fresh_cache.glob("*.onnx"))
 
 
@@ -208,7 +209,8 @@ def test_concurrent_first_calls_share_one_session(fresh_cache, monkeypatch):
     real_build = labels.build_model
     monkeypatch.setattr(labels, "build_model", lambda weights: builds.append(1) or real_build(weights))
     sessions = []
-    threads = [threading.Thread(target=lambda: sessions.append(labels._session_get())) for _ in range(4)]
+    limits = processing_limits()
+    threads = [threading.Thread(target=lambda: sessions.append(labels._session_get(limits))) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -221,7 +223,7 @@ def test_concurrent_first_calls_share_one_session(fresh_cache, monkeypatch):
 
 
 def test_rock_agama_is_a_reptile():
-    found = labels.image_labels(photo("photo_exif/Kodak_CX7530.jpg"))
+    found = labels.image_labels(photo("photo_exif/Kodak_CX7530.jpg"), processing_limits())
     assert_well_formed(found)
     assert found[0]["source"] == "category"
     classes, categories = by_source(found, "imagenet"), by_source(found, "category")
@@ -233,7 +235,7 @@ def test_rock_agama_is_a_reptile():
 
 def test_iguana_thumbnail_is_an_animal():
     # 100×68 px: too small to name the species with confidence, but clearly an animal.
-    found = labels.image_labels(photo("photo_exif/Canon_40D.jpg"))
+    found = labels.image_labels(photo("photo_exif/Canon_40D.jpg"), processing_limits())
     assert_well_formed(found)
     categories = by_source(found, "category")
     assert max(categories, key=categories.get) == "animal"
@@ -242,7 +244,7 @@ def test_iguana_thumbnail_is_an_animal():
 
 
 def test_throne_room_is_furniture():
-    found = labels.image_labels(photo("photo_exif/court-exif.jpg"))
+    found = labels.image_labels(photo("photo_exif/court-exif.jpg"), processing_limits())
     assert_well_formed(found)
     classes, categories = by_source(found, "imagenet"), by_source(found, "category")
     assert max(classes, key=classes.get) == "throne"
@@ -252,7 +254,7 @@ def test_throne_room_is_furniture():
 
 
 def test_portrait_gets_person_from_faces():
-    found = labels.image_labels(photo("image_formats/hopper.bmp"))
+    found = labels.image_labels(photo("image_formats/hopper.bmp"), processing_limits())
     assert_well_formed(found)
     # OpenCV 5 dropped CascadeClassifier and the bundled cascades: pin opencv-python-headless 4.x.
     assert by_source(found, "faces") == {"person": 0.7}, "no face found; does this OpenCV ship Haar cascades?"
@@ -289,7 +291,7 @@ def test_rendered_text_page_is_a_document():
         page = pdf[0].render(scale=1).to_pil().convert("RGB")
     finally:
         pdf.close()
-    found = labels.image_labels(page)
+    found = labels.image_labels(page, processing_limits())
     assert_well_formed(found)
     categories = by_source(found, "category")
     assert max(categories, key=categories.get) == "document"
@@ -299,12 +301,12 @@ def test_rendered_text_page_is_a_document():
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "I;16"])
 def test_any_image_mode_is_labelled(mode):
     image = photo("photo_exif/Kodak_CX7530.jpg").convert(mode)
-    assert_well_formed(labels.image_labels(image))
+    assert_well_formed(labels.image_labels(image, processing_limits()))
 
 
 def test_tiny_and_extreme_shapes_are_labelled():
     for size in ((1, 1), (3000, 20), (20, 3000)):
-        assert_well_formed(labels.image_labels(Image.new("RGB", size, (120, 90, 60))))
+        assert_well_formed(labels.image_labels(Image.new("RGB", size, (120, 90, 60)), processing_limits()))
 
 
 def test_documents_get_one_type_label():

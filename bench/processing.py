@@ -109,6 +109,7 @@ def main() -> None:
 
     from files.processing import labels
     from files.processing.images import process_image
+    from files.processing.labels.runtime import INTRA_OP_THREADS
     from files.services.processing import processing_limits
 
     limits = processing_limits()
@@ -186,7 +187,7 @@ def main() -> None:
                 "`process_image(..., formats=('jpeg',), optimize=False)`: the same work as the naive",
                 "way (three renditions and metadata), done our way; it is the like-for-like comparison.",
                 f"One core (CPU {CPU}, `OMP_NUM_THREADS=1`); onnxruntime intra-op threads "
-                f"{labels.INTRA_OP_THREADS} (set by `files.processing.labels`), OpenCV threads {cv2.getNumThreads()}.",
+                f"{INTRA_OP_THREADS} (set by `files.processing.labels`), OpenCV threads {cv2.getNumThreads()}.",
                 f"Medians of {args.rounds} rounds after one warm-up. "
                 f"Targets: ≥ {TARGET_SPEEDUP:.0f}× the naive baseline; ≤ {TARGET_12MP_MS:.0f} ms "
                 "median per 12 MP photo for everything.",

@@ -20,3 +20,7 @@ class ContentRefused(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+class LabelsUnavailable(Exception):
+    """The label classifier cannot be loaded or built; the message says why."""

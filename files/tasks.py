@@ -1,4 +1,8 @@
-"""Periodic maintenance for the files app. Tasks take no model instances and are safe to run twice."""
+"""The files app's Celery tasks: processing and periodic maintenance.
+
+Each task takes ids, not model instances, calls one service and is safe to run twice.
+Services queue tasks by name, so this module imports them and never the other way round.
+"""
 
 from __future__ import annotations
 

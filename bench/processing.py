@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 # Before numpy, cv2 or onnxruntime start any thread pools.
@@ -40,6 +41,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.report import median_ms, write_section  # noqa: E402
+
+# The app's modules need Django set up first (the services read the settings).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediaportal.settings")
+import django  # noqa: E402
+
+django.setup()
+import cv2  # noqa: E402
+import onnxruntime  # noqa: E402
+
+from files.processing import labels  # noqa: E402
+from files.processing.images import ImageResult, process_image  # noqa: E402
+from files.processing.labels.runtime import INTRA_OP_THREADS  # noqa: E402
+from files.processing.limits import Limits  # noqa: E402
+from files.services.processing import processing_limits  # noqa: E402
 
 # The shared corpus sits beside the checkout (../shared/corpus), as for the tests.
 CORPUS = Path(os.environ.get("MEDIAPORTAL_CORPUS", ROOT.parent / "shared" / "corpus"))
@@ -93,122 +108,147 @@ def _met(ok: bool) -> str:
     return "met" if ok else "not met"
 
 
+@dataclass
+class Rounds:
+    """Seconds per timed round (the warm-up round left out), and the renditions made."""
+
+    ours: list[float] = field(default_factory=list)
+    labels: list[float] = field(default_factory=list)
+    naive: list[float] = field(default_factory=list)
+    untimed: list[float] = field(default_factory=list)
+    like: list[float] = field(default_factory=list)
+    stage_ms: dict[str, list[float]] = field(default_factory=lambda: {stage: [] for stage in STAGES})
+    renditions: list[tuple] = field(default_factory=list)
+
+
+def measure(path: Path, original_size: int, rounds: int, limits: Limits) -> Rounds:
+    measured = Rounds()
+    for round_no in range(rounds + 1):
+        started = time.perf_counter()
+        result = process_image(str(path), original_size=original_size, limits=limits)
+        processed = time.perf_counter()
+        labels.image_labels(result.preview, limits)
+        done = time.perf_counter()
+        like_started = time.perf_counter()
+        process_image(str(path), original_size=original_size, limits=limits, formats=("jpeg",), optimize=False)
+        like_done = time.perf_counter()
+        naive_started = time.perf_counter()
+        naive(path)
+        naive_done = time.perf_counter()
+        if round_no == 0:
+            measured.renditions = sorted((r.kind, r.format, r.width, r.height) for r in result.renditions)
+            continue
+        _record(measured, result, started, processed, done)
+        measured.naive.append(naive_done - naive_started)
+        measured.like.append(like_done - like_started)
+    return measured
+
+
+def _record(measured: Rounds, result: ImageResult, started: float, processed: float, done: float) -> None:
+    measured.ours.append(done - started)
+    measured.labels.append(done - processed)
+    # Per round, so it is never negative as a difference of separate medians can be.
+    measured.untimed.append(processed - started - sum(result.timings.values()) / 1000)
+    for stage in STAGES:
+        measured.stage_ms[stage].append(result.timings.get(stage, 0.0))
+
+
+@dataclass
+class Report:
+    rows: list[str] = field(default_factory=list)
+    split_rows: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    median_12mp: float = 0.0
+    speedup_12: float = 0.0
+    speedup_12_jpeg: float = 0.0
+
+
+def summarise(report: Report, name: str, measured: Rounds) -> None:
+    ours_ms, naive_ms = median_ms(measured.ours), median_ms(measured.naive)
+    split = {stage: statistics.median(values) for stage, values in measured.stage_ms.items()}
+    split["labels"] = median_ms(measured.labels)
+    # Like for like with the naive way: three JPEG renditions plus metadata, measured.
+    jpeg_only_ms = median_ms(measured.like)
+    untimed = median_ms(measured.untimed)
+    if name == "12 MP":
+        report.median_12mp, report.speedup_12 = ours_ms, naive_ms / ours_ms
+        report.speedup_12_jpeg = naive_ms / jpeg_only_ms
+    report.rows.append(f"| {name} | ours, all | {ours_ms:.0f} | {1000 / ours_ms:.2f} | {naive_ms / ours_ms:.2f}× |")
+    report.rows.append(
+        f"| {name} | ours, three renditions + metadata, JPEG only | {jpeg_only_ms:.0f} | "
+        f"{1000 / jpeg_only_ms:.2f} | {naive_ms / jpeg_only_ms:.2f}× |"
+    )
+    report.rows.append(f"| {name} | naive Pillow | {naive_ms:.0f} | {1000 / naive_ms:.2f} | 1.00× |")
+    report.split_rows.append(
+        f"| {name} | "
+        + " | ".join(f"{split[stage]:.0f}" for stage in (*STAGES, "labels"))
+        + f" | {untimed:.0f} | {ours_ms:.0f} |"
+    )
+    report.notes.append(f"{name} renditions: " + ", ".join(f"{k} {f} {w}×{h}" for k, f, w, h in measured.renditions))
+
+
+def table(report: Report, rounds: int) -> str:
+    return "\n".join(
+        [
+            "## Processing: image pipeline vs naive Pillow",
+            "",
+            "`bench/processing.py`: a 12 MP (4000×3000) and a 24 MP (6000×4000) JPEG q90 made from",
+            "`corpus/large_dimension/jolla.jpg` (LANCZOS upscale plus ±4 noise, source EXIF kept).",
+            "*Ours, all* is `process_image` (large/medium/thumbnail in WebP and JPEG, the optimized",
+            "WebP ≤ 2560 px, metadata) plus `image_labels` on its preview. The optimized copy is",
+            "encoded on its own when the one reduced decode holds 2560 px (the 24 MP photo); below",
+            "that (the 12 MP photo, decoded at 2000 px) it is the large WebP. *Naive* makes, per",
+            "rendition, a fresh open, full decode, `exif_transpose`, RGB, one LANCZOS resize from",
+            "the full image and a JPEG q85 encode (three renditions, JPEG only). *JPEG only* is",
+            "`process_image(..., formats=('jpeg',), optimize=False)`: the same work as the naive",
+            "way (three renditions and metadata), done our way; it is the like-for-like comparison.",
+            f"One core (CPU {CPU}, `OMP_NUM_THREADS=1`); onnxruntime intra-op threads "
+            f"{INTRA_OP_THREADS} (set by `files.processing.labels`), OpenCV threads {cv2.getNumThreads()}.",
+            f"Medians of {rounds} rounds after one warm-up. "
+            f"Targets: ≥ {TARGET_SPEEDUP:.0f}× the naive baseline; ≤ {TARGET_12MP_MS:.0f} ms "
+            "median per 12 MP photo for everything.",
+            "",
+            "| photo | pipeline | median ms / photo | photos / s | speed-up vs naive |",
+            "|---|---|---|---|---|",
+            *report.rows,
+            "",
+            "Stage split of ours, all (median ms per stage):",
+            "",
+            "| photo | " + " | ".join((*STAGES, "labels")) + " | untimed | total |",
+            "|---|" + "---|" * (len(STAGES) + 3),
+            *report.split_rows,
+            "",
+            f"12 MP, everything: **{report.median_12mp:.0f} ms** (target ≤ {TARGET_12MP_MS:.0f} ms: "
+            f"{_met(report.median_12mp <= TARGET_12MP_MS)}); speed-up over naive at 12 MP: "
+            f"**{report.speedup_12:.2f}×** for all, **{report.speedup_12_jpeg:.2f}×** for JPEG only "
+            f"(target ≥ {TARGET_SPEEDUP:.0f}×: {_met(report.speedup_12 >= TARGET_SPEEDUP)} / "
+            f"{_met(report.speedup_12_jpeg >= TARGET_SPEEDUP)}).",
+            "",
+            *(f"- {note}" for note in report.notes),
+            f"- Pillow {Image.__version__}, onnxruntime {onnxruntime.__version__}, OpenCV {cv2.__version__}.",
+        ]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=8)
     args = parser.parse_args()
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediaportal.settings")
-    import django
-
-    django.setup()
-    import cv2
-    import onnxruntime
-
-    from files.processing import labels
-    from files.processing.images import process_image
-
-    labels.warm_up()
+    limits = processing_limits()
+    labels.warm_up(limits)
 
     workdir = Path(tempfile.mkdtemp(prefix="mp-bench-processing-"))
     try:
-        rows, split_rows, notes = [], [], []
-        median_12mp = speedup_12 = speedup_12_jpeg = 0.0
+        report = Report()
         for n, (name, size) in enumerate(PHOTOS.items()):
             path = workdir / f"photo-{name.replace(' ', '')}.jpg"
             original_size = make_photo(path, size, seed=n)
             print(f"{name}: {size[0]}×{size[1]}, {original_size / 1e6:.1f} MB ({args.rounds} rounds + 1 warm-up)")
-
-            ours, labels_s, naive_s, untimed_s, like_s = [], [], [], [], []
-            stage_ms: dict[str, list[float]] = {stage: [] for stage in STAGES}
-            renditions = None
-            for round_no in range(args.rounds + 1):
-                started = time.perf_counter()
-                result = process_image(str(path), original_size=original_size)
-                processed = time.perf_counter()
-                labels.image_labels(result.preview)
-                done = time.perf_counter()
-                like_started = time.perf_counter()
-                process_image(str(path), original_size=original_size, formats=("jpeg",), optimize=False)
-                like_done = time.perf_counter()
-                naive_started = time.perf_counter()
-                naive(path)
-                naive_done = time.perf_counter()
-                if round_no == 0:
-                    renditions = sorted((r.kind, r.format, r.width, r.height) for r in result.renditions)
-                    continue
-                ours.append(done - started)
-                labels_s.append(done - processed)
-                # Per round, so it is never negative as a difference of separate medians can be.
-                untimed_s.append(processed - started - sum(result.timings.values()) / 1000)
-                naive_s.append(naive_done - naive_started)
-                like_s.append(like_done - like_started)
-                for stage in STAGES:
-                    stage_ms[stage].append(result.timings.get(stage, 0.0))
-
-            ours_ms, naive_ms = median_ms(ours), median_ms(naive_s)
-            split = {stage: statistics.median(values) for stage, values in stage_ms.items()}
-            split["labels"] = median_ms(labels_s)
-            # Like for like with the naive way: three JPEG renditions plus metadata, measured.
-            jpeg_only_ms = median_ms(like_s)
-            untimed = median_ms(untimed_s)
-            if name == "12 MP":
-                median_12mp, speedup_12, speedup_12_jpeg = ours_ms, naive_ms / ours_ms, naive_ms / jpeg_only_ms
-            rows.append(f"| {name} | ours, all | {ours_ms:.0f} | {1000 / ours_ms:.2f} | {naive_ms / ours_ms:.2f}× |")
-            rows.append(
-                f"| {name} | ours, three renditions + metadata, JPEG only | {jpeg_only_ms:.0f} | "
-                f"{1000 / jpeg_only_ms:.2f} | {naive_ms / jpeg_only_ms:.2f}× |"
-            )
-            rows.append(f"| {name} | naive Pillow | {naive_ms:.0f} | {1000 / naive_ms:.2f} | 1.00× |")
-            split_rows.append(
-                f"| {name} | "
-                + " | ".join(f"{split[stage]:.0f}" for stage in (*STAGES, "labels"))
-                + f" | {untimed:.0f} | {ours_ms:.0f} |"
-            )
-            notes.append(f"{name} renditions: " + ", ".join(f"{k} {f} {w}×{h}" for k, f, w, h in renditions))
-
-        table = "\n".join(
-            [
-                "## Processing: image pipeline vs naive Pillow",
-                "",
-                "`bench/processing.py`: a 12 MP (4000×3000) and a 24 MP (6000×4000) JPEG q90 made from",
-                "`corpus/large_dimension/jolla.jpg` (LANCZOS upscale plus ±4 noise, source EXIF kept).",
-                "*Ours, all* is `process_image` (large/medium/thumbnail in WebP and JPEG, the optimized",
-                "WebP ≤ 2560 px, metadata) plus `image_labels` on its preview. The optimized copy is",
-                "encoded on its own when the one reduced decode holds 2560 px (the 24 MP photo); below",
-                "that (the 12 MP photo, decoded at 2000 px) it is the large WebP. *Naive* makes, per",
-                "rendition, a fresh open, full decode, `exif_transpose`, RGB, one LANCZOS resize from",
-                "the full image and a JPEG q85 encode (three renditions, JPEG only). *JPEG only* is",
-                "`process_image(..., formats=('jpeg',), optimize=False)`: the same work as the naive",
-                "way (three renditions and metadata), done our way; it is the like-for-like comparison.",
-                f"One core (CPU {CPU}, `OMP_NUM_THREADS=1`); onnxruntime intra-op threads "
-                f"{labels.INTRA_OP_THREADS} (set by `files.processing.labels`), OpenCV threads {cv2.getNumThreads()}.",
-                f"Medians of {args.rounds} rounds after one warm-up. "
-                f"Targets: ≥ {TARGET_SPEEDUP:.0f}× the naive baseline; ≤ {TARGET_12MP_MS:.0f} ms "
-                "median per 12 MP photo for everything.",
-                "",
-                "| photo | pipeline | median ms / photo | photos / s | speed-up vs naive |",
-                "|---|---|---|---|---|",
-                *rows,
-                "",
-                "Stage split of ours, all (median ms per stage):",
-                "",
-                "| photo | " + " | ".join((*STAGES, "labels")) + " | untimed | total |",
-                "|---|" + "---|" * (len(STAGES) + 3),
-                *split_rows,
-                "",
-                f"12 MP, everything: **{median_12mp:.0f} ms** (target ≤ {TARGET_12MP_MS:.0f} ms: "
-                f"{_met(median_12mp <= TARGET_12MP_MS)}); speed-up over naive at 12 MP: **{speedup_12:.2f}×** "
-                f"for all, **{speedup_12_jpeg:.2f}×** for JPEG only (target ≥ {TARGET_SPEEDUP:.0f}×: "
-                f"{_met(speedup_12 >= TARGET_SPEEDUP)} / {_met(speedup_12_jpeg >= TARGET_SPEEDUP)}).",
-                "",
-                *(f"- {note}" for note in notes),
-                f"- Pillow {Image.__version__}, onnxruntime {onnxruntime.__version__}, OpenCV {cv2.__version__}.",
-            ]
-        )
+            summarise(report, name, measure(path, original_size, args.rounds, limits))
+        text = table(report, args.rounds)
         print()
-        print(table)
-        write_section("processing", table)
+        print(text)
+        write_section("processing", text)
         print("\nwritten to docs/benchmarks.md")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -224,7 +224,7 @@ class FileVersion(models.Model):
     # Processing runs of this version that started and never reported back: stopped at the
     # hard time limit, or their worker killed or lost. A run that returns (a transient error
     # included) does not count; an outcome (completed, failed) starts the count again.
-    # PROCESSING_MAX_ATTEMPTS of them fail the file (files/processing/pipeline.py).
+    # PROCESSING_MAX_ATTEMPTS of them fail the file (files/services/processing.py).
     processing_attempts = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

@@ -1,4 +1,8 @@
-"""Periodic maintenance for the files app. Tasks take no model instances and are safe to run twice."""
+"""The files app's Celery tasks: processing and periodic maintenance.
+
+Each task takes ids, not model instances, calls one service and is safe to run twice.
+Services queue tasks by name, so this module imports them and never the other way round.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ import random
 from celery import shared_task
 from celery.signals import worker_process_init
 
-from files.services import blobs, direct, trash
+from files.search import reindex
+from files.services import blobs, direct, processing, processing_run, trash
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +38,12 @@ def orphan_sweep() -> int:
 @shared_task(name="files.requeue_stale_processing", **MAINTENANCE)
 def requeue_stale_processing() -> int:
     """Queue processing for files stuck in pending or processing (a broker down at upload, a lost worker)."""
-    from files.processing.pipeline import processing_requeue_stale
-
-    return processing_requeue_stale()
+    return processing.processing_requeue_stale()
 
 
-# The hard time limit must stay below PROCESSING_STALE_MINUTES (a system check says so), or
-# the stale sweep could queue a file a task is still working on. A task stopped there, or
-# whose worker is lost (reject_on_worker_lost queues it again at once), is counted on the
-# version; PROCESSING_MAX_ATTEMPTS of those fail it (files/processing/pipeline.py).
+# A run stopped at the hard time limit, or whose worker is lost (reject_on_worker_lost queues
+# it again at once), is counted on the version; PROCESSING_MAX_ATTEMPTS of those fail it
+# (files/services/processing.py, which also holds the limits and says why they are bounded).
 @shared_task(
     bind=True,
     name="files.process_file",
@@ -49,21 +51,19 @@ def requeue_stale_processing() -> int:
     reject_on_worker_lost=True,
     ignore_result=True,
     max_retries=6,
-    soft_time_limit=300,
-    time_limit=360,
+    soft_time_limit=processing.TASK_SOFT_TIME_LIMIT,
+    time_limit=processing.TASK_TIME_LIMIT,
 )
 def process_file(self, file_id: str, version_id: int | None = None) -> str:
     """Make renditions, metadata, text and labels for the file's version `version_id`, if still
     current (None, in tasks queued before they named the version: whichever is current)."""
-    from files.processing.pipeline import TRANSIENT_ERRORS, file_crashed, file_failed, file_process
-
     try:
-        return file_process(file_id=file_id, version_id=version_id)
-    except TRANSIENT_ERRORS as exc:
+        return processing_run.file_process(file_id=file_id, version_id=version_id)
+    except processing.TRANSIENT_ERRORS as exc:
         # Transient: storage or database away. Retry with exponential backoff and jitter.
         if self.request.retries >= self.max_retries:
             log.warning("processing %s: %r after %d retries; giving up", file_id, exc, self.max_retries)
-            file_failed(
+            processing.file_failed(
                 file_id=file_id,
                 version_id=version_id,
                 code="storage_unavailable",
@@ -85,31 +85,21 @@ def process_file(self, file_id: str, version_id: int | None = None) -> str:
     except Exception:
         # A bug or an input no parser anticipated: the file says so instead of staying "processing".
         log.exception("processing %s crashed", file_id)
-        file_crashed(file_id=file_id, version_id=version_id)
+        processing.file_crashed(file_id=file_id, version_id=version_id)
         return "failed"
 
 
 @worker_process_init.connect
 def _remove_stale_downloads(**kwargs) -> None:
-    from files.processing.pipeline import remove_stale_downloads
-
-    remove_stale_downloads()
+    processing_run.remove_stale_downloads()
 
 
 @worker_process_init.connect
 def _load_label_model(**kwargs) -> None:
-    """Load the label model in each worker process (onnxruntime sessions do not survive fork)."""
-    from files.processing.labels import RUNTIME_ERRORS, LabelsUnavailable, warm_up
-
-    try:
-        warm_up()
-    except (LabelsUnavailable, *RUNTIME_ERRORS) as exc:
-        log.warning("labels unavailable in this worker: %s", exc)
+    processing_run.labels_warm_up()
 
 
 @shared_task(name="files.reindex_tenant", **MAINTENANCE)
 def reindex_tenant(tenant_id: str) -> int:
     """Recompute a tenant's search vectors (after its search language changed)."""
-    from files.search import reindex
-
     return reindex(tenant_id=tenant_id)

@@ -1,11 +1,10 @@
 """Images: metadata, and renditions from a single decode.
 
 The expensive part of a photo is decoding it. JPEG draft mode lets libjpeg decode at
-1/2, 1/4 or 1/8 scale directly, so a 12 MP photo is decoded at about the size of the
-largest rendition we need; each smaller rendition is then resized from the previous one
-(a cascade) instead of from the original. The resizing itself is done by OpenCV on the
-pixel array (see `_downscale`), which is several times faster than Pillow's for the same
-Lanczos filter.
+1/2, 1/4 or 1/8 scale directly, so a photo is decoded at about the size of the largest
+rendition we need; each smaller rendition is then resized from the previous one (a
+cascade). The resizing is done by OpenCV on the pixel array (`_downscale`), with the same
+Lanczos filter as Pillow's but several times faster.
 """
 
 from __future__ import annotations
@@ -21,10 +20,10 @@ from fractions import Fraction
 
 import cv2
 import numpy as np
-from django.conf import settings
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from files.processing.errors import ProcessingError
+from files.processing.limits import Limits
 
 try:  # HEIC/HEIF support comes from a plugin
     import pillow_heif
@@ -39,7 +38,7 @@ OPTIMIZED_SIDE = 2560
 # Below this the original is small enough that an optimised copy is not worth storing.
 OPTIMIZE_MIN_BYTES = 300 * 1024
 WEBP_OPTIONS = {"quality": 80, "method": 0}
-# Baseline, not progressive: progressive encoding cost ~5× more at 1600 px (24 ms vs 5 ms).
+# Baseline, not progressive: progressive encoding costs several times more at these sizes.
 JPEG_OPTIONS = {"quality": 85, "optimize": False, "progressive": False}
 ORIENTATION_SWAPS = {5, 6, 7, 8}
 FORMATS = ("webp", "jpeg")
@@ -65,8 +64,9 @@ class ImageResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _open(path: str) -> Image.Image:
-    Image.MAX_IMAGE_PIXELS = settings.PROCESSING_MAX_PIXELS
+def _open(path: str, limits: Limits) -> Image.Image:
+    # Pillow's own bomb check is process-wide; it is set to the limit every image is opened with.
+    Image.MAX_IMAGE_PIXELS = limits.max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -80,16 +80,15 @@ def _open(path: str) -> Image.Image:
     except OSError as exc:
         raise ProcessingError("corrupt_image", f"The image is damaged: {exc}.") from None
     width, height = image.size
-    if width * height > settings.PROCESSING_MAX_PIXELS:
+    if width * height > limits.max_pixels:
         raise ProcessingError(
             "image_too_large",
-            f"The image is {width}×{height} pixels, over the limit of {settings.PROCESSING_MAX_PIXELS:,}.",
+            f"The image is {width}×{height} pixels, over the limit of {limits.max_pixels:,}.",
         )
-    if max(width, height) > settings.PROCESSING_MAX_SIDE:
+    if max(width, height) > limits.max_side:
         raise ProcessingError(
             "image_dimensions_unsupported",
-            f"The image is {width}×{height} pixels; sides longer than {settings.PROCESSING_MAX_SIDE:,} pixels "
-            "are not supported.",
+            f"The image is {width}×{height} pixels; sides longer than {limits.max_side:,} pixels are not supported.",
         )
     return image
 
@@ -215,16 +214,14 @@ def _lanczos_taps(scale: float) -> np.ndarray:
 
 _NO_FILTER = np.ones(1, dtype=np.float32)
 # The Lanczos filter's taps grow with the shrink factor and it runs at the input's resolution,
-# so along an axis its cost grows with the factor squared: a 1 × 1,000,000 px column shrunk to
-# 1,600 px took 7 s, in C code that a task's soft time limit cannot interrupt. An axis shrunk
+# so along an axis its cost grows with the factor squared, in C code that a task's soft time
+# limit cannot interrupt (a very long, thin strip would run for seconds). An axis shrunk
 # 2 × PRESHRINK_GAP times or more is first averaged over boxes of a whole number of pixels
 # (INTER_AREA, linear in the input), leaving Lanczos a factor between PRESHRINK_GAP and twice
 # that (Pillow's `reducing_gap`). Whole-pixel boxes have their zeros at the new sampling
-# frequency, so little folds back into the band Lanczos keeps: against Pillow's full-size
-# Lanczos, photos shrunk 8-32× lose 1-2.5 dB (still above 52 dB), a zone plate 2-7 dB; a gap
-# of 3 loses more (4-9 dB on the zone plate), and boxes of fractional width more still. The
-# cascade's own steps (4× at most), and any picture within PROCESSING_MAX_PIXELS up to 3:1,
-# are shrunk less than 8× and filtered as before.
+# frequency, so little folds back into the band Lanczos keeps; a smaller gap, or boxes of
+# fractional width, alias more. The cascade's own steps (4× at most), and any picture within
+# the pixel limit up to 3:1, are shrunk less than 8× and never box-averaged.
 PRESHRINK_GAP = 4
 
 
@@ -245,15 +242,12 @@ def _preshrink(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def _downscale(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The H×W×C uint8 `pixels` shrunk to `size` (width, height), Lanczos-3 antialiased.
 
-    Pillow's resize works its stretched kernel out at every output pixel (2000→1600 px: 26 ms
-    with BICUBIC, 36 with LANCZOS); here the kernel runs as one separable OpenCV filter at the
-    input's resolution and a bicubic lookup picks the output pixels from the band-limited
-    result (9 ms). Compared, once encoded, with a Lanczos resize of the full-size original,
-    the renditions of photos are as close as the Pillow cascade's (within 0.2 dB); on text
-    and a zone plate the large one is closer (+1.5 dB) and the smaller ones up to 0.5 and
-    1.2 dB further, still without moiré. OpenCV's INTER_AREA or INTER_LINEAR alone would be
-    faster but lose 3-5 dB on text and leave moiré (tests/files/processing/test_images.py).
-    Large shrinks are box-averaged first (`_preshrink`), which bounds the filter's work.
+    Pillow's resize works its stretched kernel out at every output pixel; here the kernel
+    runs as one separable OpenCV filter at the input's resolution and a bicubic lookup picks
+    the output pixels from the band-limited result, several times faster and as close to a
+    full-size Lanczos resize. OpenCV's INTER_AREA or INTER_LINEAR alone would be faster still
+    but blur text and leave moiré (tests/files/processing/test_images.py). Large shrinks are
+    box-averaged first (`_preshrink`), which bounds the filter's work.
     """
     pixels = _preshrink(pixels, size)
     height, width = pixels.shape[:2]
@@ -279,7 +273,7 @@ class _Frame:
                 self._pixels = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 4)
             else:
                 # Pillow keeps RGB as 4 bytes a pixel: copying them out as RGBX is a plain
-                # memcpy (2 ms at 3 MP) where tobytes() as RGB repacks them (6 ms).
+                # memcpy, where tobytes() as RGB repacks every pixel.
                 raw = self.image.tobytes("raw", "RGBX")
                 rgbx = np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 4)
                 self._pixels = cv2.cvtColor(rgbx, cv2.COLOR_RGBA2RGB)
@@ -347,34 +341,15 @@ def _cascade(frame: _Frame, result: ImageResult, watch: _Stopwatch, formats=FORM
 
 
 def process_image(
-    path: str, *, original_size: int, formats: tuple[str, ...] = FORMATS, optimize: bool = True
+    path: str, *, original_size: int, limits: Limits, formats: tuple[str, ...] = FORMATS, optimize: bool = True
 ) -> ImageResult:
     """Metadata and renditions of the image at `path` (first frame of animations).
 
     `formats` and `optimize` narrow the work (the benchmark compares like with like).
     """
     watch = _Stopwatch()
-    with watch.stage("open"):
-        image = _open(path)
-    try:
-        with watch.stage("metadata"):
-            metadata = image_metadata(image)
-        want_optimized = optimize and original_size >= OPTIMIZE_MIN_BYTES and max(image.size) > SIZES["large"]
-        with watch.stage("decode"):
-            full_size = image.size
-            if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK"):
-                # Decode at the smallest 1/2^n scale that still covers the largest rendition.
-                # The box must have the photo's own aspect: a square box would keep a 4:3
-                # photo's short side too big to allow any reduction. The box is the large
-                # rendition's, not the optimized copy's: decoding a 12 MP photo in full for a
-                # 2560 px copy would cost three times the 1/2-scale decode (see below).
-                image.draft(image.mode, _fit_size(image.size, SIZES["large"]))
-            image.seek(0)
-            image.load()
-    except Image.DecompressionBombError:
-        raise ProcessingError("image_too_large", "The image has more pixels than the limit allows.") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise ProcessingError("corrupt_image", f"The image is damaged and cannot be decoded ({exc}).") from None
+    image, metadata, full_size = _decode(path, limits, watch)
+    want_optimized = optimize and original_size >= OPTIMIZE_MIN_BYTES and max(full_size) > SIZES["large"]
     with watch.stage("colour"):
         base = _to_srgb(image)
         orientation = metadata.get("orientation", 1)
@@ -384,9 +359,9 @@ def process_image(
     result = ImageResult(metadata=metadata, timings=watch.ms)
     frame = _Frame(base)
     # After a reduced JPEG decode the optimized copy could only have the size that decode
-    # happened to give, unless that holds the full 2560 px (24 MP and up). For a 12 MP photo
-    # that was 2000 px, 1.25× the large rendition, and its WebP encode alone cost 46 ms, a
-    # quarter of the whole pipeline. There the large WebP is also the optimized copy (the
+    # happened to give, unless that holds the full 2560 px (24 MP and up); below that (a
+    # 12 MP photo decodes at 2000 px) encoding a copy of its own would cost about as much as
+    # encoding all its other renditions. There the large WebP is also the optimized copy (the
     # same 1600 px picture, stored under both kinds, encoded once). A photo decoded at full
     # size still gets its own copy at up to 2560 px.
     reduced = image.size != full_size
@@ -400,6 +375,31 @@ def process_image(
         webp = next((r.data for r in result.renditions if (r.kind, r.format) == ("large", "webp")), None)
         _add_optimized(result, large, webp or _encode_timed(large, "webp", watch), original_size)
     return result
+
+
+def _decode(path: str, limits: Limits, watch: _Stopwatch) -> tuple[Image.Image, dict, tuple[int, int]]:
+    """The image at `path` decoded, its metadata, and its full size (a JPEG may decode smaller)."""
+    with watch.stage("open"):
+        image = _open(path, limits)
+    try:
+        with watch.stage("metadata"):
+            metadata = image_metadata(image)
+        with watch.stage("decode"):
+            full_size = image.size
+            if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK"):
+                # Decode at the smallest 1/2^n scale that still covers the largest rendition.
+                # The box must have the photo's own aspect: a square box would keep a 4:3
+                # photo's short side too big to allow any reduction. The box is the large
+                # rendition's, not the optimized copy's: decoding in full for that copy would
+                # cost several times the reduced decode.
+                image.draft(image.mode, _fit_size(image.size, SIZES["large"]))
+            image.seek(0)
+            image.load()
+    except Image.DecompressionBombError:
+        raise ProcessingError("image_too_large", "The image has more pixels than the limit allows.") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ProcessingError("corrupt_image", f"The image is damaged and cannot be decoded ({exc}).") from None
+    return image, metadata, full_size
 
 
 def _add_optimized(result: ImageResult, image: Image.Image, data: bytes, original_size: int) -> None:

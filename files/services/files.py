@@ -14,11 +14,11 @@ from files import storage
 from files.models import Blob, File, FileStatus, FileVersion, Folder, Visibility
 from files.names import clean_name, clean_tags, numbered_name
 from files.permissions import can_change_file, can_create
-from files.processing.pipeline import queue_processing
-from files.processing.sniff import Sniffed, sniff
+from files.processing.sniff import Sniffed
 from files.selectors import file_get_for_actor, folder_get, rendition_get, version_get
 from files.services.blobs import BlobWrites, StoreBytes, blob_claim, content_lock, quota_confirm
 from files.services.folders import atomic_or_conflict, folder_lock_for_write
+from files.services.processing import queue_processing, upload_sniff
 from files.uploads import HashedUpload
 from mediaportal.exceptions import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 
@@ -47,7 +47,7 @@ def _check_upload(*, membership: Membership, upload: HashedUpload, name: str) ->
         raise ValidationFailed("The file is empty.", code="empty_file")
     if upload.size > tenant.max_upload_bytes:
         raise PayloadTooLarge(f"Files are limited to {tenant.max_upload_bytes} bytes in this tenant.")
-    return sniff(upload.file, name)
+    return upload_sniff(file=upload.file, name=name)
 
 
 def _name_taken(*, tenant_id, folder: Folder | None, name: str, exclude_id=None) -> File | None:

@@ -54,7 +54,7 @@ def test_sigkilled_worker_task_is_redelivered_and_completes_once(editor, tenant,
     }
     # Build the label model once up front, so the kill lands in processing, not in model start-up.
     subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from files.processing.labels import warm_up; warm_up()"],
+        [sys.executable, "-c", "import django; django.setup(); from files.services.processing_run import labels_warm_up; labels_warm_up()"],
         cwd=settings.BASE_DIR, env={**env, "DJANGO_SETTINGS_MODULE": "mediaportal.settings"}, check=False,
     )  # fmt: skip
     first = _worker(env)

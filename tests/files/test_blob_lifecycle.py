@@ -18,11 +18,11 @@ from django.db import OperationalError
 
 from files import storage
 from files.models import Blob, File, Rendition, UploadSession, UploadState
-from files.processing.pipeline import rendition_key
 from files.services import blobs
 from files.services import files as file_services
 from files.services import trash as trash_services
 from files.services.blobs import orphan_sweep
+from files.services.processing_run import rendition_key
 from tests.factories import TenantFactory
 from tests.files.conftest import InThread, downloaded, lock_waiters, sha, tenant_objects, upload, wait_until
 from tests.files.test_direct_upload import complete, post_to_s3, start

@@ -5,7 +5,7 @@ from django.test import Client
 
 from accounts.models import Role
 from files.models import File, Folder
-from files.processing.pipeline import file_process
+from files.services.processing_run import file_process
 from tests.factories import PASSWORD, MembershipFactory
 from tests.files.conftest import tenant_objects
 from tests.helpers import CORPUS

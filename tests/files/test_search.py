@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Role
 from files.models import File
-from files.processing.pipeline import file_process
+from files.services.processing_run import file_process
 from tests.factories import MembershipFactory
 from tests.files.conftest import upload
 from tests.helpers import CORPUS, client_for

@@ -19,7 +19,8 @@ from django.utils import timezone
 from files import storage
 from files.models import File, FileVersion, Rendition
 from files.processing import images
-from files.processing.pipeline import file_failed, file_process
+from files.services.processing import file_failed
+from files.services.processing_run import file_process
 from files.tasks import process_file, requeue_stale_processing
 from mediaportal.celery import app
 from tests.files.conftest import upload
@@ -115,7 +116,7 @@ def test_a_worker_starting_removes_the_downloads_nobody_holds_and_keeps_those_in
     import time
 
     from files.models import Blob
-    from files.processing import pipeline
+    from files.services import processing_run
 
     killed = temp_dir / "mp-proc-k1ll3d"  # its process is gone, and so is its lock
     held = temp_dir / "mp-proc-h3ld"  # another process (here: an open file of ours) holds it
@@ -128,14 +129,14 @@ def test_a_worker_starting_removes_the_downloads_nobody_holds_and_keeps_those_in
         os.utime(path, (an_hour_ago, an_hour_ago))
     with open(held, "rb") as holder:
         fcntl.flock(holder, fcntl.LOCK_EX)
-        assert pipeline.remove_stale_downloads() == 2
+        assert processing_run.remove_stale_downloads() == 2
     assert sorted(temp_dir.iterdir()) == sorted([held, renaming])
     renaming.unlink()
 
     # A real download in progress is never taken for a stale one; the released one now is.
-    monkeypatch.setattr(pipeline.storage, "object_chunks", lambda key: iter([b"the blob's bytes"]))
-    with pipeline._downloaded(Blob(storage_key="k")) as path:
-        assert Path(path).name.startswith("mp-proc-") and pipeline.remove_stale_downloads() == 1
+    monkeypatch.setattr(processing_run.storage, "object_chunks", lambda key: iter([b"the blob's bytes"]))
+    with processing_run.downloaded(Blob(storage_key="k")) as path:
+        assert Path(path).name.startswith("mp-proc-") and processing_run.remove_stale_downloads() == 1
         assert list(temp_dir.iterdir()) == [Path(path)] and Path(path).read_bytes() == b"the blob's bytes"
     assert list(temp_dir.iterdir()) == []
 

@@ -5,7 +5,7 @@ import requests
 from django.test import Client
 
 from accounts.models import ActivityEvent
-from files.processing.pipeline import file_process
+from files.services.processing_run import file_process
 from tests.files.conftest import upload
 from tests.helpers import CORPUS
 

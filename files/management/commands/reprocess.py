@@ -11,10 +11,15 @@ import logging
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError, close_old_connections
-from django.utils import timezone
 
-from files.models import File, FileStatus
-from files.processing.pipeline import TRANSIENT_ERRORS, file_crashed, file_process, file_processing_interrupted
+from files.models import File
+from files.services.processing import (
+    TRANSIENT_ERRORS,
+    file_crashed,
+    file_processing_interrupted,
+    processing_queue_now,
+)
+from files.services.processing_run import file_process
 from mediaportal.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -54,6 +59,8 @@ class Command(BaseCommand):
                 notes.append(f"skipped {name} ({file_id}): deleted or given a new version meanwhile")
             elif status == "pending":
                 notes.append(f"pending {name} ({file_id}): storage or database unavailable; run again later")
+            elif status == "not queued":
+                notes.append(f"pending {name} ({file_id}): broker unavailable; the stale-processing sweep queues it")
             progress.advance(status)
         progress.close()
         self.stdout.write(self.style.SUCCESS(f"Done: {self._summary(outcome)}."))
@@ -79,14 +86,7 @@ class Command(BaseCommand):
         return "skipped" if status == "gone" else status
 
     def _queue(self, file_id, version_id: int) -> str:
-        from files.tasks import process_file
-
-        # Pending first: the task leaves a completed or failed version alone.
-        File.objects.filter(pk=file_id).update(
-            status=FileStatus.PENDING, error="", error_code="", updated_at=timezone.now()
-        )
-        process_file.delay(str(file_id), version_id)
-        return "queued"
+        return "queued" if processing_queue_now(file_id=file_id, version_id=version_id) else "not queued"
 
     @staticmethod
     def _summary(outcome: dict[str, int]) -> str:

@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from files.processing.pipeline import processing_requeue_stale
+from files.services.processing import processing_requeue_stale
 
 
 class Command(BaseCommand):

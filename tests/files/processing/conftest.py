@@ -4,15 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from files.processing import labels
+from files.processing.labels import runtime
 
 
 @pytest.fixture
 def no_label_model(monkeypatch) -> None:
     """No classifier loaded in this process and no failure remembered, as in a fresh worker
     (the previous state comes back after the test)."""
-    monkeypatch.setattr(labels, "_session", None)
-    monkeypatch.setattr(labels, "_load_failure", None)
+    monkeypatch.setattr(runtime, "_session", None)
+    monkeypatch.setattr(runtime, "_load_failure", None)
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 from files.models import File, Rendition
-from files.processing import labels
-from files.processing.pipeline import file_process
+from files.processing.labels import builder
+from files.services.processing_run import file_process
 from tests.files.conftest import upload
 from tests.helpers import CORPUS
 
@@ -185,14 +185,14 @@ def test_processing_completes_when_the_label_model_cannot_be_cached(
 ):
     photos = [CORPUS / "photo_exif" / "Canon_40D.jpg", CORPUS / "photo_exif" / "Kodak_CX7530.jpg"]
     ids = [upload(editor, tenant, path.name, path.read_bytes()).json()["id"] for path in photos]
-    with caplog.at_level(logging.WARNING, logger="files.processing.labels"):
+    with caplog.at_level(logging.WARNING, logger="files.processing.labels.runtime"):
         assert [file_process(file_id=file_id) for file_id in ids] == ["completed", "completed"]
     for file_id in ids:
         body = editor.get(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/").json()
         assert body["labels"] == [] and "cannot write the classifier" in body["metadata"]["labels_unavailable"]
         assert body["renditions"].keys() >= {"thumbnail", "medium", "large"}
     # The model was built (160–260 ms) and found unwritable once for the process, not once per image.
-    assert len([r for r in caplog.records if r.name == "files.processing.labels"]) == 1
+    assert len([r for r in caplog.records if r.name == "files.processing.labels.runtime"]) == 1
 
     # Once the cache is fixed, labels come back without a restart: after LABELS_RETRY_MINUTES.
     unwritable_model_cache.unlink()
@@ -208,8 +208,8 @@ def test_a_model_failing_at_run_time_leaves_the_file_completed_without_labels(
 ):
     # A cached model onnxruntime loads but cannot run on our input (it wants doubles).
     settings.MODEL_CACHE_DIR = tmp_path / "models"
-    cached = labels.model_path()
-    image = [1, 3, labels.INPUT_SIDE, labels.INPUT_SIDE]
+    cached = builder.model_path(settings.MODEL_CACHE_DIR)
+    image = [1, 3, builder.INPUT_SIDE, builder.INPUT_SIDE]
     graph = helper.make_graph(
         [helper.make_node("Identity", ["image"], ["out"])],
         "wrong",
@@ -221,7 +221,7 @@ def test_a_model_failing_at_run_time_leaves_the_file_completed_without_labels(
     cached.write_bytes(model.SerializeToString())
 
     file_id = upload(editor, tenant, "a.jpg", (CORPUS / "photo_exif" / "Canon_40D.jpg").read_bytes()).json()["id"]
-    with caplog.at_level(logging.WARNING, logger="files.processing.pipeline"):
+    with caplog.at_level(logging.WARNING, logger="files.services.processing_run"):
         assert file_process(file_id=file_id) == "completed"
     file = File.objects.get(pk=file_id)
     assert file.labels == [] and "INVALID_ARGUMENT" in file.metadata["labels_unavailable"]

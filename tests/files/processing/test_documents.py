@@ -8,6 +8,7 @@ import pytest
 
 from files.processing.documents import DocumentResult, extract_document
 from files.processing.errors import ProcessingError
+from files.services.processing import processing_limits
 from tests.helpers import CORPUS
 
 MANIFEST = json.loads((CORPUS / "MANIFEST.json").read_text())
@@ -49,11 +50,11 @@ def test_extract_document_finds_what_the_manifest_expects(entry):
 
     if expected["should_reject"]:
         with pytest.raises(ProcessingError) as excinfo:
-            extract_document(path, expected["mime"])
+            extract_document(path, expected["mime"], processing_limits())
         assert_readable(excinfo.value)
         return
 
-    result = extract_document(path, expected["mime"])
+    result = extract_document(path, expected["mime"], processing_limits())
     assert isinstance(result, DocumentResult)
     locked = expected.get("pdf", {}).get("opens_without_password") is False
     if locked:
@@ -116,7 +117,7 @@ def check_text(result: DocumentResult, text: dict) -> None:
 
 
 def test_pdf_dates_become_iso_8601():
-    result = extract_document(CORPUS / "document_pdf/metadata.pdf", "application/pdf")
+    result = extract_document(CORPUS / "document_pdf/metadata.pdf", "application/pdf", processing_limits())
     assert result.metadata["created"] == "2022-04-15T09:32:43+02:00"
     assert result.metadata["subject"] == "The Subject"
 
@@ -124,13 +125,15 @@ def test_pdf_dates_become_iso_8601():
 def test_office_core_properties_are_read_through_the_package_relationships():
     # bug304.xlsx keeps its core properties in an old-style .psmdcp part, not docProps/core.xml.
     result = extract_document(
-        CORPUS / "document_office/bug304.xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        CORPUS / "document_office/bug304.xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        processing_limits(),
     )
     assert result.metadata["created"] == "2014-04-15T14:26:23+00:00"
 
 
 def test_subtitles_keep_dialogue_only():
-    result = extract_document(CORPUS / "text/utf16le_bom_subtitles.srt", "application/x-subrip")
+    result = extract_document(CORPUS / "text/utf16le_bom_subtitles.srt", "application/x-subrip", processing_limits())
     lines = [line for line in result.text.splitlines() if line.strip()]
     assert lines[0] == "About 2 months ago I found myself on"
     assert not any("-->" in line or line.strip().isdigit() for line in lines)
@@ -144,7 +147,7 @@ def test_webvtt_drops_header_notes_cue_ids_and_markup(tmp_path):
         "2\n00:00:05.000 --> 00:00:07.500\nGeneral Kenobi\n",
         encoding="utf-8",
     )
-    result = extract_document(path, "text/vtt")
+    result = extract_document(path, "text/vtt", processing_limits())
     assert result.text.split() == ["Hello", "there", "General", "Kenobi"]
 
 
@@ -161,21 +164,21 @@ def test_webvtt_drops_header_notes_cue_ids_and_markup(tmp_path):
 )
 def test_text_is_cut_to_the_configured_limit(settings, name, content_type):
     settings.PROCESSING_MAX_TEXT_CHARS = 20
-    result = extract_document(CORPUS / name, content_type)
+    result = extract_document(CORPUS / name, content_type, processing_limits())
     assert 0 < len(result.text) <= 20
 
 
 def test_empty_text_file_is_not_a_failure(tmp_path):
     path = tmp_path / "empty.txt"
     path.write_bytes(b"")
-    result = extract_document(path, "text/plain")
+    result = extract_document(path, "text/plain", processing_limits())
     assert result.text == "" and result.preview is None
 
 
 def test_unsupported_types_are_refused():
     png = next(CORPUS / e["file"] for e in MANIFEST if e["expected"]["mime"] == "image/png")
     with pytest.raises(ProcessingError) as excinfo:
-        extract_document(png, "image/png")
+        extract_document(png, "image/png", processing_limits())
     assert excinfo.value.code == "unsupported_document"
     assert_readable(excinfo.value)
 
@@ -242,7 +245,7 @@ def test_highly_compressible_member_is_an_archive_bomb(tmp_path):
     assert path.stat().st_size < 1024**2
 
     with pytest.raises(ProcessingError) as excinfo:
-        extract_document(path, DOCX_TYPE)
+        extract_document(path, DOCX_TYPE, processing_limits())
     assert excinfo.value.code == "archive_bomb"
     assert "word/document.xml" in excinfo.value.message
     assert_readable(excinfo.value)
@@ -251,7 +254,7 @@ def test_highly_compressible_member_is_an_archive_bomb(tmp_path):
 def test_part_larger_than_the_budget_is_refused_before_reading(settings):
     settings.PROCESSING_MAX_UNZIPPED_BYTES = 1024
     with pytest.raises(ProcessingError) as excinfo:
-        extract_document(CORPUS / "document_office/sample.docx", DOCX_TYPE)
+        extract_document(CORPUS / "document_office/sample.docx", DOCX_TYPE, processing_limits())
     assert excinfo.value.code == "archive_bomb"
     assert_readable(excinfo.value)
 
@@ -269,13 +272,13 @@ def test_budget_counts_all_parts_read(settings, tmp_path):
     )
     path = write_package(tmp_path / "two-halves.docx", parts)
     settings.PROCESSING_MAX_UNZIPPED_BYTES = 150_000
-    result = extract_document(path, DOCX_TYPE)
+    result = extract_document(path, DOCX_TYPE, processing_limits())
     assert result.metadata["title"] == "Halves"
     assert result.text.startswith("word0 word1")
 
     settings.PROCESSING_MAX_UNZIPPED_BYTES = 80_000
     with pytest.raises(ProcessingError) as excinfo:
-        extract_document(path, DOCX_TYPE)
+        extract_document(path, DOCX_TYPE, processing_limits())
     assert excinfo.value.code == "archive_bomb"
 
 
@@ -283,7 +286,7 @@ def test_bzip2_member_is_refused(tmp_path):
     # zipfile inflates bzip2 without an output limit per read, and no office writer uses it.
     path = write_package(tmp_path / "bz.docx", docx_parts(paragraph("hello")), compression=zipfile.ZIP_BZIP2)
     with pytest.raises(ProcessingError) as excinfo:
-        extract_document(path, DOCX_TYPE)
+        extract_document(path, DOCX_TYPE, processing_limits())
     assert excinfo.value.code == "corrupt_document"
     assert_readable(excinfo.value)
 
@@ -297,7 +300,7 @@ def test_xml_entity_expansion_is_refused(tmp_path):
     )
     path = write_package(tmp_path / "laughs.docx", parts)
     with pytest.raises(ProcessingError) as excinfo:
-        extract_document(path, DOCX_TYPE)
+        extract_document(path, DOCX_TYPE, processing_limits())
     assert excinfo.value.code == "corrupt_document"
     assert_readable(excinfo.value)
 
@@ -307,7 +310,7 @@ def test_corrupt_zip_is_a_corrupt_document(tmp_path):
     path = tmp_path / "truncated.docx"
     path.write_bytes(source[: len(source) // 2])
     with pytest.raises(ProcessingError) as excinfo:
-        extract_document(path, DOCX_TYPE)
+        extract_document(path, DOCX_TYPE, processing_limits())
     assert excinfo.value.code == "corrupt_document"
     assert_readable(excinfo.value)
 
@@ -326,7 +329,7 @@ def test_docx_reads_table_cells_and_skips_fallback_copies(tmp_path):
     )
     path = write_package(tmp_path / "table.docx", docx_parts(paragraph("Intro") + table + text_box + tab_stops))
 
-    text = extract_document(path, DOCX_TYPE).text
+    text = extract_document(path, DOCX_TYPE, processing_limits()).text
     assert "cell one" in text and "cell two" in text
     assert text.count("boxed words") == 1
     assert "\nafter" in text  # tab-stop definitions are not tabs in the text
@@ -357,6 +360,6 @@ def test_pptx_slides_follow_the_presentation_order(tmp_path):
     }
     path = write_package(tmp_path / "order.pptx", parts)
 
-    result = extract_document(path, PPTX_TYPE)
+    result = extract_document(path, PPTX_TYPE, processing_limits())
     assert result.text.split() == ["first", "second"]
     assert result.metadata["page_count"] == 2

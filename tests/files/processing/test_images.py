@@ -15,6 +15,7 @@ from PIL import Image, ImageOps
 
 from files.processing import labels
 from files.processing.images import ImageResult, process_image
+from files.services.processing import processing_limits
 from tests.helpers import CORPUS
 
 SOURCE = CORPUS / "large_dimension" / "jolla.jpg"
@@ -31,7 +32,7 @@ def camera_photo(folder: Path, size: tuple[int, int], *, orientation: int = 1) -
     exif.get_ifd(0x8825).update({1: "N", 2: (60.0, 10.0, 12.0), 3: "E", 4: (24.0, 56.0, 30.0)})
     path = folder / "photo.jpg"
     picture.save(path, "JPEG", quality=90, exif=exif.tobytes())
-    return process_image(str(path), original_size=path.stat().st_size), path.stat().st_size
+    return process_image(str(path), original_size=path.stat().st_size, limits=processing_limits()), path.stat().st_size
 
 
 def decoded(data: bytes) -> Image.Image:
@@ -90,7 +91,7 @@ def test_exif_orientation_turns_every_rendition(tmp_path):
 def test_small_pictures_are_never_upscaled(tmp_path):
     path = tmp_path / "small.png"
     Image.open(SOURCE).convert("RGB").resize((1000, 750)).save(path)
-    result = process_image(str(path), original_size=path.stat().st_size)
+    result = process_image(str(path), original_size=path.stat().st_size, limits=processing_limits())
 
     assert_renditions_fit(result, (1000, 750))
     assert (by_kind(result)["large", "jpeg"].width, by_kind(result)["large", "jpeg"].height) == (1000, 750)
@@ -115,7 +116,7 @@ def test_fine_patterns_keep_their_detail_and_make_no_moire(tmp_path):
     # is 7-10 off).
     path = tmp_path / "zone.png"
     Image.fromarray(zone_plate(2000, 1500)[0].round().astype(np.uint8)).convert("RGB").save(path)
-    result = process_image(str(path), original_size=path.stat().st_size)
+    result = process_image(str(path), original_size=path.stat().st_size, limits=processing_limits())
 
     for (kind, fmt), rendition in by_kind(result).items():
         grey = np.asarray(decoded(rendition.data).convert("L"), dtype=np.float64)
@@ -134,7 +135,7 @@ def test_transparent_edges_stay_clean(tmp_path):
     picture = Image.new("RGBA", (2000, 1500), (0, 0, 0, 0))
     picture.paste((255, 255, 255, 255), (500, 400, 1500, 1100))
     picture.save(path)
-    result = process_image(str(path), original_size=path.stat().st_size)
+    result = process_image(str(path), original_size=path.stat().st_size, limits=processing_limits())
 
     for kind in KINDS:
         flat = np.asarray(decoded(by_kind(result)[kind, "jpeg"].data).convert("L"))
@@ -153,7 +154,7 @@ def test_a_thin_strip_gets_renditions_of_its_shape(tmp_path, size):
     grey = np.tile(ramp, (min(size), 1))
     path = tmp_path / "strip.png"
     Image.fromarray((grey.T if size[1] > size[0] else grey).round().astype(np.uint8)).convert("RGB").save(path)
-    result = process_image(str(path), original_size=path.stat().st_size)
+    result = process_image(str(path), original_size=path.stat().st_size, limits=processing_limits())
 
     renditions = by_kind(result)
     assert set(renditions) == {(kind, fmt) for kind in KINDS for fmt in ("webp", "jpeg")}
@@ -191,13 +192,16 @@ def test_labels_of_the_preview_match_a_full_resolution_resize(relative):
     # The labeller reads the medium rendition; made by the cascade from a reduced decode, it
     # must label like a Lanczos resize of the whole original does.
     path = CORPUS / relative
-    result = process_image(str(path), original_size=path.stat().st_size)
+    result = process_image(str(path), original_size=path.stat().st_size, limits=processing_limits())
     with Image.open(path) as original:
         reference = ImageOps.exif_transpose(original).convert("RGB")
     reference.thumbnail((800, 800), Image.Resampling.LANCZOS)
     assert result.preview.size == reference.size
 
-    ours, theirs = labels.image_labels(result.preview), labels.image_labels(reference)
+    ours, theirs = (
+        labels.image_labels(result.preview, processing_limits()),
+        labels.image_labels(reference, processing_limits()),
+    )
     assert [label["name"] for label in ours[:3]] == [label["name"] for label in theirs[:3]]
     scores = {label["name"]: label["score"] for label in theirs}
     for label in ours[:3]:

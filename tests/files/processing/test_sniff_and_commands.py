@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from files.models import File, Folder
 from files.processing import sniff as sniff_module
-from files.processing.sniff import sniff
+from files.services.processing import upload_sniff
 from mediaportal.exceptions import UnsupportedMediaType
 from tests.files.conftest import tenant_objects, upload
 from tests.helpers import CORPUS
@@ -34,7 +34,7 @@ pytestmark = pytest.mark.django_db
 )
 def test_dangerous_or_unknown_content_is_refused(data, name):
     with pytest.raises(UnsupportedMediaType):
-        sniff(io.BytesIO(data), name)
+        upload_sniff(file=io.BytesIO(data), name=name)
 
 
 PAGE = "<!DOCTYPE html><html><body><script>alert(document.cookie)</script></body></html>"
@@ -72,10 +72,10 @@ def test_markup_across_a_read_boundary_is_found():
     for shift in range(-8, 9, 4):
         data = b"a" * (sniff_module.SCAN_CHUNK_BYTES + shift) + b"<script>alert(1)</script>"
         with pytest.raises(UnsupportedMediaType):
-            sniff(io.BytesIO(data), "notes.txt")
+            upload_sniff(file=io.BytesIO(data), name="notes.txt")
         wide = utf16("a" * (sniff_module.SCAN_CHUNK_BYTES // 2 + shift) + "<script>")
         with pytest.raises(UnsupportedMediaType):
-            sniff(io.BytesIO(wide), "notes.txt")
+            upload_sniff(file=io.BytesIO(wide), name="notes.txt")
 
 
 @pytest.mark.parametrize(
@@ -92,11 +92,11 @@ def test_markup_across_a_read_boundary_is_found():
     ],
 )
 def test_harmless_text_in_any_encoding_is_accepted(data, name, content_type):
-    assert sniff(io.BytesIO(data), name).content_type == content_type
+    assert upload_sniff(file=io.BytesIO(data), name=name).content_type == content_type
 
 
 def test_mail_with_an_html_part_is_kept_as_a_message(editor, tenant):
-    from files.processing.pipeline import file_process
+    from files.services.processing_run import file_process
 
     message = (
         "From: ada@example.com\r\nTo: team@example.com\r\nSubject: Minutes\r\nMIME-Version: 1.0\r\n"
@@ -114,9 +114,9 @@ def test_mail_with_an_html_part_is_kept_as_a_message(editor, tenant):
 
 def test_harmless_mismatch_is_accepted_under_the_real_type():
     data = (CORPUS / "broken_or_malicious" / "mismatch_png_named.jpg").read_bytes()
-    result = sniff(io.BytesIO(data), "mismatch_png_named.jpg")
+    result = upload_sniff(file=io.BytesIO(data), name="mismatch_png_named.jpg")
     assert result.content_type == "image/png" and result.extension_mismatch is True
-    clean = sniff(io.BytesIO((CORPUS / "photo_exif" / "Canon_40D.jpg").read_bytes()), "Canon_40D.jpg")
+    clean = upload_sniff(file=io.BytesIO((CORPUS / "photo_exif" / "Canon_40D.jpg").read_bytes()), name="Canon_40D.jpg")
     assert clean == type(clean)(content_type="image/jpeg", extension_mismatch=False)
 
 

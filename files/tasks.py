@@ -12,7 +12,7 @@ import random
 from celery import shared_task
 from celery.signals import worker_process_init
 
-from files.search import reindex
+from files.search import get_search_backend
 from files.services import blobs, direct, processing, processing_run, trash
 
 log = logging.getLogger(__name__)
@@ -102,4 +102,4 @@ def _load_label_model(**kwargs) -> None:
 @shared_task(name="files.reindex_tenant", **MAINTENANCE)
 def reindex_tenant(tenant_id: str) -> int:
     """Recompute a tenant's search vectors (after its search language changed)."""
-    return reindex(tenant_id=tenant_id)
+    return get_search_backend().reindex(tenant_id=tenant_id)

@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from accounts.selectors import membership_get, tenant_upload_limit
 from files import selectors
 from files.permissions import can_create
-from files.search import search
+from files.search import get_search_backend
 from files.services.files import file_download_url, file_upload, rendition_urls
 from files.services.folders import folder_create
 from files.uploads import HashingUploadHandler, declared_too_large
@@ -61,7 +61,9 @@ def browse(request, tenant_slug: str):
     folder = selectors.folder_get(membership=membership, folder_id=folder_id) if folder_id else None
     suggestion = None
     if query:
-        page = search(membership=membership, query=query, filters={}, limit=PAGE_SIZE, facets=False)
+        page = get_search_backend().search(
+            membership=membership, query=query, filters={}, limit=PAGE_SIZE, facets=False
+        )
         files = [hit.file for hit in page.hits]
         highlights = {hit.file.pk: hit.highlight for hit in page.hits}
         suggestion = page.suggestion

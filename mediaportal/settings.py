@@ -184,6 +184,15 @@ def _database() -> dict:
 
 DATABASES = {"default": _database()}
 
+# --- Search -----------------------------------------------------------------------
+
+# Configured like CACHES: BACKEND is a files.search.SearchBackend subclass, OPTIONS its
+# keyword arguments. work_mem is set for each search's transaction (why: files/search/postgres/backend.py).
+SEARCH_BACKEND = {
+    "BACKEND": "files.search.postgres.PostgresSearchBackend",
+    "OPTIONS": {"work_mem": "64MB"},
+}
+
 # --- Redis: cache, sessions, Celery broker ----------------------------------------
 
 REDIS_URL = env_str("REDIS_URL", "unix://" + str(VAR_DIR / "run" / "redis.sock"))

@@ -22,7 +22,7 @@ from accounts.api.mixins import TenantScopedMixin
 from accounts.selectors import tenant_upload_limit
 from files import selectors
 from files.api import serializers as s
-from files.search import search
+from files.search import get_search_backend
 from files.services import direct, files, folders, trash
 from files.uploads import HashedUpload, HashingUploadHandler, declared_too_large
 from mediaportal.exceptions import PayloadTooLarge, ValidationFailed
@@ -462,7 +462,7 @@ class SearchView(TenantScopedMixin, APIView):
         params = request.query_params
         filters = _filters(params)
         offset = _offset_cursor(params.get("cursor"))
-        page = search(
+        page = get_search_backend().search(
             membership=self.membership,
             query=params.get("q", ""),
             filters=filters,

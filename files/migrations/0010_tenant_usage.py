@@ -17,39 +17,7 @@ adds must go with the tenant too.
 
 from django.db import migrations, models
 
-FUNCTION = """
-CREATE FUNCTION files_tenant_usage_count() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    -- Each branch names only the transition tables its trigger has.
-    IF TG_OP = 'INSERT' THEN
-        INSERT INTO files_tenantusage (tenant_id, bytes)
-        SELECT tenant_id, sum(size) FROM new_blobs GROUP BY tenant_id HAVING sum(size) <> 0;
-    ELSIF TG_OP = 'DELETE' THEN
-        INSERT INTO files_tenantusage (tenant_id, bytes)
-        SELECT tenant_id, -sum(size) FROM old_blobs GROUP BY tenant_id HAVING sum(size) <> 0;
-    ELSE
-        INSERT INTO files_tenantusage (tenant_id, bytes)
-        SELECT tenant_id, sum(bytes) FROM (
-            SELECT tenant_id, size AS bytes FROM new_blobs
-            UNION ALL
-            SELECT tenant_id, -size FROM old_blobs
-        ) AS change
-        GROUP BY tenant_id HAVING sum(bytes) <> 0;
-    END IF;
-    RETURN NULL;
-END
-$$;
-"""
-
-TRIGGERS = """
-CREATE TRIGGER files_blob_usage_insert AFTER INSERT ON files_blob
-    REFERENCING NEW TABLE AS new_blobs FOR EACH STATEMENT EXECUTE FUNCTION files_tenant_usage_count();
-CREATE TRIGGER files_blob_usage_update AFTER UPDATE ON files_blob
-    REFERENCING OLD TABLE AS old_blobs NEW TABLE AS new_blobs
-    FOR EACH STATEMENT EXECUTE FUNCTION files_tenant_usage_count();
-CREATE TRIGGER files_blob_usage_delete AFTER DELETE ON files_blob
-    REFERENCING OLD TABLE AS old_blobs FOR EACH STATEMENT EXECUTE FUNCTION files_tenant_usage_count();
-"""
+from files.sql import load_sql
 
 FOREIGN_KEY = """
 ALTER TABLE files_tenantusage ADD CONSTRAINT files_tenantusage_tenant_fk
@@ -59,13 +27,6 @@ ALTER TABLE files_tenantusage ADD CONSTRAINT files_tenantusage_tenant_fk
 FILL = """
 INSERT INTO files_tenantusage (tenant_id, bytes)
 SELECT tenant_id, sum(size) FROM files_blob GROUP BY tenant_id HAVING sum(size) <> 0;
-"""
-
-DROP = """
-DROP TRIGGER files_blob_usage_insert ON files_blob;
-DROP TRIGGER files_blob_usage_update ON files_blob;
-DROP TRIGGER files_blob_usage_delete ON files_blob;
-DROP FUNCTION files_tenant_usage_count();
 """
 
 
@@ -90,5 +51,6 @@ class Migration(migrations.Migration):
             ],
         ),
         migrations.RunSQL(FOREIGN_KEY, "ALTER TABLE files_tenantusage DROP CONSTRAINT files_tenantusage_tenant_fk"),
-        migrations.RunSQL(FUNCTION + TRIGGERS + FILL, DROP),
+        # The triggers and their function: files/sql/usage/ (README in files/sql/).
+        migrations.RunSQL(load_sql("usage/blob_usage_triggers.v1") + FILL, load_sql("usage/blob_usage_triggers.v0")),
     ]

@@ -1,60 +1,37 @@
-"""Search behind a small interface, so another engine can replace PostgreSQL's.
+"""Search behind a small interface (`SearchBackend`), the engine chosen by a setting.
 
-`search(membership=..., query=..., filters=..., offset=..., limit=..., facets=True)`
-returns a `SearchPage` (with `facets` {} when not asked for). Results are always intersected with what the member may see
-(`files.permissions.file_ids_visible_to`, through `files.selectors.file_list`).
+    page = get_search_backend().search(membership=membership, query="invoice", filters={})
+
+`settings.SEARCH_BACKEND` names the backend class and its options; PostgreSQL full text
+(`files.search.postgres`) is the only one today.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
 
-from files.models import File
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
 
+from files.search.base import SearchBackend, SearchHit, SearchPage
 
-@dataclass
-class SearchHit:
-    file: File
-    rank: float
-    highlight: str
-
-
-@dataclass
-class SearchPage:
-    hits: list[SearchHit]
-    facets: dict[str, dict[str, int]]
-    has_more: bool
-    suggestion: str | None = None
-    extra: dict = field(default_factory=dict)
+__all__ = ["SearchBackend", "SearchHit", "SearchPage", "get_search_backend"]
 
 
-def search(**kwargs) -> SearchPage:
-    from files.search.postgres import search as postgres_search
+@functools.cache
+def get_search_backend() -> SearchBackend:
+    """The backend `settings.SEARCH_BACKEND` configures, built once per process."""
+    config = settings.SEARCH_BACKEND
+    backend = import_string(config["BACKEND"])(**config.get("OPTIONS", {}))
+    if not isinstance(backend, SearchBackend):
+        raise TypeError(f"SEARCH_BACKEND {config['BACKEND']} is not a files.search.SearchBackend")
+    return backend
 
-    return postgres_search(**kwargs)
 
-
-def reindex(*, tenant_id=None, batch_size: int = 2000, progress=None) -> int:
-    """Recompute search vectors (one tenant, or all) in id-ordered batches; returns the count.
-
-    Writing a column the vectors are made from fires the triggers that recompute them and
-    that collect the words "did you mean" suggests, which start afresh here so words of
-    renamed and purged files go.
-    """
-    from django.db import connection, transaction
-
-    from files.models import SearchTerm
-
-    files = File.objects.all() if tenant_id is None else File.objects.filter(tenant_id=tenant_id)
-    (SearchTerm.objects.all() if tenant_id is None else SearchTerm.objects.filter(tenant_id=tenant_id)).delete()
-    done, last_id = 0, None
-    while True:
-        batch = files.order_by("id") if last_id is None else files.filter(id__gt=last_id).order_by("id")
-        ids = list(batch.values_list("id", flat=True)[:batch_size])
-        if not ids:
-            return done
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("UPDATE files_file SET name = name WHERE id = ANY(%s)", [ids])
-        done, last_id = done + len(ids), ids[-1]
-        if progress:
-            progress(len(ids))
+@receiver(setting_changed, dispatch_uid="files.search.forget_backend")
+def _forget_backend(*, setting: str, **kwargs) -> None:
+    # Tests (and a reconfigured process) choose another backend through the setting.
+    if setting == "SEARCH_BACKEND":
+        get_search_backend.cache_clear()

@@ -285,7 +285,7 @@ def test_suggestions_never_reveal_name_words_of_files_the_member_cannot_see(edit
 
 
 def test_a_suggestion_is_offered_however_many_files_come_before_its_holder(editor, tenant):
-    from files.search.postgres import SUGGEST_HOLDERS_CHECKED
+    from files.search.postgres.suggest import SUGGEST_HOLDERS_CHECKED
 
     owner = editor.user
     File.objects.bulk_create(
@@ -347,7 +347,7 @@ def test_rebuild_forgets_words_of_renamed_files(editor, tenant):
 
 
 def test_a_complete_common_word_is_not_also_taken_as_a_prefix(editor, tenant):
-    from files.search.postgres import COMPLETE_WORD_MATCHES
+    from files.search.postgres.ranking import COMPLETE_WORD_MATCHES
 
     owner = editor.user
     File.objects.bulk_create(

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Tenant
 from files.models import File
-from files.search import reindex
+from files.search import get_search_backend
 from mediaportal.progress import Progress
 
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         total = (File.objects.filter(tenant_id=tenant_id) if tenant_id else File.objects).count()
         bar = Progress(total, label="reindex", stream=self.stdout)
 
-        done = reindex(
+        done = get_search_backend().reindex(
             tenant_id=tenant_id, batch_size=options["batch_size"], progress=lambda count: bar.advance(count=count)
         )
         bar.close()

@@ -1,0 +1,143 @@
+"""`PostgresSearchBackend`: full-text search in PostgreSQL (the design is in the package docstring)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import QuerySet
+
+from accounts.models import Membership
+from files.models import File, SearchTerm
+from files.search.base import SearchBackend, SearchPage
+from files.search.postgres.facets import empty_facets
+from files.search.postgres.query import Query, is_plain
+from files.search.postgres.ranking import browse, complete_word_query, ranked
+from files.search.postgres.suggest import correction
+from files.selectors import file_list
+
+HEADLINE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter= … "
+# A prefix ("walr:*") makes GIN collect every matching lexeme's entries, across all tenants,
+# into one bitmap; in the default 4 MB it turns lossy at a few hundred thousand files and
+# PostgreSQL then re-reads each candidate's vector from TOAST.
+SEARCH_WORK_MEM = "64MB"
+
+
+class PostgresSearchBackend(SearchBackend):
+    """PostgreSQL full text. Option: `work_mem` for a search's transaction."""
+
+    def __init__(self, *, work_mem: str = SEARCH_WORK_MEM) -> None:
+        super().__init__()
+        self.work_mem = work_mem
+
+    def search(
+        self,
+        *,
+        membership: Membership,
+        query: str = "",
+        filters: Mapping[str, Any] | None = None,
+        offset: int = 0,
+        limit: int = 20,
+        facets: bool = True,
+    ) -> SearchPage:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = %s", [self.work_mem])
+            return _search(membership, query, dict(filters or {}), offset=offset, limit=limit, facets=facets)
+
+    def suggest(self, *, membership: Membership, query: str, filters: Mapping[str, Any] | None = None) -> str | None:
+        text = (query or "").strip()
+        if not text or not is_plain(text):
+            return None
+        files = file_list(membership=membership, filters=dict(filters or {}))
+        return correction(files, membership.tenant_id, _config(membership), text)
+
+    def reindex(
+        self,
+        *,
+        tenant_id: uuid.UUID | str | None = None,
+        batch_size: int = 2000,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Recompute the vectors in id-ordered batches, one transaction each.
+
+        Writing a column the vectors are made from fires the triggers that recompute them and
+        that collect the words "did you mean" suggests, which start afresh here so words of
+        renamed and purged files go.
+        """
+        files = File.objects.all() if tenant_id is None else File.objects.filter(tenant_id=tenant_id)
+        (SearchTerm.objects.all() if tenant_id is None else SearchTerm.objects.filter(tenant_id=tenant_id)).delete()
+        done, last_id = 0, None
+        while True:
+            batch = files.order_by("id") if last_id is None else files.filter(id__gt=last_id).order_by("id")
+            ids = list(batch.values_list("id", flat=True)[:batch_size])
+            if not ids:
+                return done
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("UPDATE files_file SET name = name WHERE id = ANY(%s)", [ids])
+            done, last_id = done + len(ids), ids[-1]
+            if progress:
+                progress(len(ids))
+
+
+def _config(membership: Membership) -> str:
+    """The tenant's text-search configuration (files/sql/search/configurations.v1.sql)."""
+    return "mp_" + membership.tenant.search_config
+
+
+def _search(membership: Membership, query: str, filters: dict, *, offset: int, limit: int, facets: bool) -> SearchPage:
+    config = _config(membership)
+    files = file_list(membership=membership, filters=filters)
+    text = (query or "").strip()
+    if not text:
+        return browse(files, offset=offset, limit=limit, facets=facets)
+    q, known = Query(config, text, membership.tenant_id), None
+    if q.prefixed:
+        q, known = complete_word_query(files, q, wanted=None if facets else offset + limit + 1)
+    page = None if q.empty else ranked(files, q, offset=offset, limit=limit, facets=facets, known=known)
+    # "Did you mean" is for misspelt plain words; a phrase or an exclusion that finds nothing
+    # means nothing matches, and a similar word would contradict what was asked.
+    # Every page: the next page's link repeats the misspelt words, and is corrected again.
+    if page is None and is_plain(text):
+        corrected = _corrected(files, membership, config, text, offset=offset, limit=limit, facets=facets)
+        if corrected is not None:
+            page, q = corrected
+    if page is None:
+        return SearchPage(hits=[], facets=empty_facets() if facets else {}, has_more=False)
+    snippets = highlights(q, [hit.file.pk for hit in page.hits])
+    for hit in page.hits:
+        hit.highlight = snippets.get(hit.file.pk, "")
+    return page
+
+
+def _corrected(
+    files: QuerySet[File], membership: Membership, config: str, text: str, *, offset: int, limit: int, facets: bool
+) -> tuple[SearchPage, Query] | None:
+    """The page of `text` corrected, with its query; None when no correction finds files."""
+    suggestion = correction(files, membership.tenant_id, config, text)
+    if not suggestion:
+        return None
+    q = Query(config, suggestion, membership.tenant_id, prefix=False)
+    page = None if q.empty else ranked(files, q, offset=offset, limit=limit, facets=facets)
+    if page is None:
+        return None
+    page.suggestion = suggestion
+    return page, q
+
+
+def highlights(q: Query, ids: list) -> dict:
+    """Snippets for the page only: ts_headline is the most expensive part of a search."""
+    if not ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT id, ts_headline(%s::regconfig,
+                concat_ws(' … ', NULLIF(left(content_text, 50000), ''), NULLIF(description, ''), name),
+                {q.sql}, %s)
+            FROM files_file WHERE id = ANY(%s)
+            """,
+            [q.config, *q.params, HEADLINE_OPTIONS, ids],
+        )
+        return dict(cursor.fetchall())

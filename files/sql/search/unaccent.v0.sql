@@ -1,0 +1,2 @@
+-- No mp_unaccent().
+DROP FUNCTION IF EXISTS mp_unaccent(text);

@@ -1,0 +1,2 @@
+-- No mp_file_search_vector().
+DROP FUNCTION IF EXISTS mp_file_search_vector();

@@ -8,7 +8,7 @@ import random
 from celery import shared_task
 from celery.signals import worker_process_init
 
-from files.services import blobs, direct, trash
+from files.services import direct, orphans, trash
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def upload_sessions_expire() -> int:
 
 @shared_task(name="files.orphan_sweep", **MAINTENANCE)
 def orphan_sweep() -> int:
-    return blobs.orphan_sweep()
+    return orphans.orphan_sweep()
 
 
 @shared_task(name="files.requeue_stale_processing", **MAINTENANCE)

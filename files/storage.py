@@ -1,108 +1,203 @@
-"""S3 clients for the primary, replica and archive stores.
+"""Object storage: the one module of the files app that talks to S3.
 
-One client per role and process: boto3 clients are thread-safe and expensive to build.
+Every call goes through the storage objects of `settings.STORAGES` (`primary`, `archive`,
+`replica`, each a `BucketStorage`); what django-storages' Storage API lacks (streamed reads
+with their ETag, HEAD, conditional copies, listings with a delimiter, presigned POST) uses
+the boto3 client that the storage object holds. A storage outage surfaces as one error,
+`StorageUnavailable` (503 `storage_unavailable`), instead of a botocore traceback.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from urllib.parse import quote
 
-import boto3
-from botocore import auth as botocore_auth
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import storages
+from storages.backends.s3 import S3Storage
+from storages.utils import clean_name
 
 from mediaportal.exceptions import ServiceUnavailable
 
+log = logging.getLogger(__name__)
 
-def _config(*, fast: bool = False) -> Config:
+ROLES = ("primary", "archive", "replica")
+
+# The S3_* settings each role's storage is built from (the archive bucket lives beside the
+# primary one; the replica may be another region, account or provider).
+ROLE_SETTINGS = {
+    "primary": {
+        "bucket_name": "S3_BUCKET",
+        "endpoint_url": "S3_ENDPOINT_URL",
+        "public_endpoint_url": "S3_PUBLIC_ENDPOINT_URL",
+        "region_name": "S3_REGION",
+        "access_key": "S3_ACCESS_KEY_ID",
+        "secret_key": "S3_SECRET_ACCESS_KEY",
+    },
+    "archive": {
+        "bucket_name": "S3_ARCHIVE_BUCKET",
+        "endpoint_url": "S3_ENDPOINT_URL",
+        "public_endpoint_url": "S3_PUBLIC_ENDPOINT_URL",
+        "region_name": "S3_REGION",
+        "access_key": "S3_ACCESS_KEY_ID",
+        "secret_key": "S3_SECRET_ACCESS_KEY",
+    },
+    "replica": {
+        "bucket_name": "S3_REPLICA_BUCKET",
+        "endpoint_url": "S3_REPLICA_ENDPOINT_URL",
+        "public_endpoint_url": "S3_REPLICA_ENDPOINT_URL",
+        "region_name": "S3_REPLICA_REGION",
+        "access_key": "S3_REPLICA_ACCESS_KEY_ID",
+        "secret_key": "S3_REPLICA_SECRET_ACCESS_KEY",
+    },
+}
+
+# S3's largest single PUT. An object is written in one PUT whose SHA-256 checksum S3 checks
+# against the bytes it received; a multipart upload could not carry that checksum.
+MAX_PUT_BYTES = 5 * 1024**3
+
+
+def _client_config() -> Config:
     return Config(
-        s3={"addressing_style": settings.S3_ADDRESSING_STYLE},
+        s3={
+            "addressing_style": settings.S3_ADDRESSING_STYLE,
+            # The body is not hashed for the signature: a write carries its SHA-256 as a
+            # checksum (`ChecksumSHA256`), computed while the bytes arrived, which S3 checks.
+            "payload_signing_enabled": False,
+        },
         signature_version="s3v4",
-        connect_timeout=1 if fast else 3,
-        read_timeout=2 if fast else 60,
-        retries={"max_attempts": 1 if fast else 3, "mode": "standard"},
-        # Checksums only where S3 requires them: we hash with SHA-256 ourselves, and the
-        # extra CRC pass costs ~50% on large PUTs against S3-compatible servers.
+        connect_timeout=3,
+        read_timeout=60,
+        retries={"max_attempts": 3, "mode": "standard"},
+        # Checksums only where S3 requires them or we send our own: a CRC that botocore
+        # computed would be one more pass over bytes that are hashed already.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
     )
 
 
-# SigV4 signs a PUT by the SHA-256 of its body, which botocore gets by reading the whole body
-# back and hashing it: for an upload, a second pass over 10 MB for the hash we computed while
-# the bytes arrived, and that `object_put` sends as the object's metadata. This signer takes
-# the hash from there. The request on the wire is unchanged (and AWS S3 still refuses a body
-# that does not match the signed hash).
-_KNOWN_SHA256 = "mediaportal_body_sha256"
-_KNOWN_SHA256_SIGNER = "s3v4-known-body-sha256"
+class BucketStorage(S3Storage):
+    """django-storages' S3Storage for one bucket role, built from that role's S3_* settings.
+
+    `public_endpoint_url` is the S3 address browsers use (presigned URLs and POSTs are signed
+    for it); the server itself may reach S3 on another, internal one (`endpoint_url`).
+    """
+
+    def __init__(self, *, role: str = "primary", **options) -> None:
+        self.role = role
+        self._session = None
+        self._shared_connection = None
+        self._public_client = None
+        self._connection_lock = threading.Lock()
+        super().__init__(**options)
+
+    def get_default_settings(self) -> dict:
+        defaults = super().get_default_settings()
+        defaults.update(
+            {name: getattr(settings, setting) or None for name, setting in ROLE_SETTINGS[self.role].items()}
+        )
+        defaults.update(
+            addressing_style=settings.S3_ADDRESSING_STYLE,
+            signature_version="s3v4",
+            client_config=_client_config(),
+            transfer_config=TransferConfig(use_threads=False, multipart_threshold=MAX_PUT_BYTES + 1),
+            querystring_expire=min(settings.S3_PRESIGN_SECONDS, 300),
+            file_overwrite=True,
+            default_acl=None,
+            custom_domain=None,
+        )
+        return defaults
+
+    def _create_session(self):
+        # One boto3 session per storage (called under `_connection_lock`: sessions are not
+        # thread-safe): each new one loads botocore's models again, slow and several MB.
+        if self._session is None:
+            self._session = super()._create_session()
+        return self._session
+
+    @property
+    def connection(self):
+        # django-storages builds a boto3 session and resource per thread, each slow to build
+        # and several MB, for every request and upload thread. The client is thread-safe, and
+        # only it and fresh sub-resources are used (as django-storages' shared `bucket` does),
+        # so one serves every thread.
+        if self._shared_connection is None:
+            with self._connection_lock:
+                if self._shared_connection is None:
+                    self._shared_connection = super().connection
+        return self._shared_connection
+
+    @property
+    def client(self):
+        return self.connection.meta.client
+
+    @property
+    def public_client(self):
+        """The client that signs URLs and POSTs for browsers (it makes no requests itself)."""
+        if not self.public_endpoint_url or self.public_endpoint_url == self.endpoint_url:
+            return self.client
+        if self._public_client is None:
+            with self._connection_lock:
+                if self._public_client is None:
+                    self._public_client = self._create_session().client(
+                        "s3",
+                        region_name=self.region_name,
+                        endpoint_url=self.public_endpoint_url,
+                        config=self.client_config,
+                    )
+        return self._public_client
+
+    def url(self, name: str, parameters: dict | None = None, expire: int | None = None, http_method=None) -> str:
+        params = {**(parameters or {}), "Bucket": self.bucket_name, "Key": self._normalize_name(clean_name(name))}
+        return self.public_client.generate_presigned_url(
+            "get_object",
+            Params=params,
+            ExpiresIn=self.querystring_expire if expire is None else expire,
+            HttpMethod=http_method,
+        )
+
+    def _get_write_parameters(self, name: str, content=None) -> dict:
+        # django-storages' hook for a write's parameters. The type is the one we sniffed (never
+        # guessed from the key), and the SHA-256 goes along twice: as metadata, for later
+        # verification, and as the checksum S3 refuses the write by when the bytes differ.
+        params = self.get_object_parameters(name)
+        params["ContentType"] = getattr(content, "content_type", None) or self.default_content_type
+        sha256 = getattr(content, "sha256", None)
+        if sha256:
+            params["Metadata"] = {"sha256": sha256}
+            params["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(sha256)).decode()
+        return params
 
 
-class _KnownBodySha256Auth(botocore_auth.S3SigV4Auth):
-    def payload(self, request) -> str:
-        known = request.context.get(_KNOWN_SHA256)
-        if known and self._should_sha256_sign_payload(request) and not self._is_streaming_checksum_payload(request):
-            return known
-        return super().payload(request)
+def bucket_storage(role: str = "primary") -> BucketStorage:
+    return storages[role]
 
 
-botocore_auth.AUTH_TYPE_MAPS.setdefault(_KNOWN_SHA256_SIGNER, _KnownBodySha256Auth)
+def s3_client(role: str = "primary"):
+    """The boto3 client of the role's storage object."""
+    return bucket_storage(role).client
 
 
-def _note_body_sha256(params: dict, context: dict, **kwargs) -> None:
-    sha256 = (params.get("Metadata") or {}).get("sha256")
-    if sha256:
-        context[_KNOWN_SHA256] = sha256
+def storages_reset(*, setting: str, **kwargs) -> None:
+    """`setting_changed` receiver: a changed S3_* setting (tests point them at a server of
+    their own) makes the next use build the bucket storages again. Django drops its storage
+    objects the same way when STORAGES itself changes (django.test.signals)."""
+    if setting.startswith("S3_"):
+        for role in ROLES:
+            storages._storages.pop(role, None)
 
 
-def _choose_known_sha256_signer(context: dict, signature_version: str, **kwargs) -> str | None:
-    # Only for plain requests: presigning appends a suffix ("s3v4-query") and keeps botocore's.
-    if context.get(_KNOWN_SHA256) and signature_version in ("v4", "s3v4"):
-        return _KNOWN_SHA256_SIGNER
-    return None
-
-
-@lru_cache(maxsize=8)
-def s3_client(role: str = "primary", *, fast: bool = False, public: bool = False):
-    """The S3 client for `primary`, `replica` or `archive`; `public` signs URLs for browsers."""
-    if role == "replica":
-        endpoint, region = settings.S3_REPLICA_ENDPOINT_URL, settings.S3_REPLICA_REGION
-        key, secret = settings.S3_REPLICA_ACCESS_KEY_ID, settings.S3_REPLICA_SECRET_ACCESS_KEY
-    else:
-        endpoint = settings.S3_PUBLIC_ENDPOINT_URL if public else settings.S3_ENDPOINT_URL
-        region, key, secret = settings.S3_REGION, settings.S3_ACCESS_KEY_ID, settings.S3_SECRET_ACCESS_KEY
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint or None,
-        region_name=region,
-        aws_access_key_id=key or None,
-        aws_secret_access_key=secret or None,
-        config=_config(fast=fast),
-    )
-    client.meta.events.register("before-parameter-build.s3.PutObject", _note_body_sha256)
-    client.meta.events.register_first("choose-signer.s3.PutObject", _choose_known_sha256_signer)
-    return client
-
-
-def bucket_for(role: str = "primary") -> str:
-    return {
-        "primary": settings.S3_BUCKET,
-        "replica": settings.S3_REPLICA_BUCKET,
-        "archive": settings.S3_ARCHIVE_BUCKET,
-    }[role]
-
-
-# --- Object operations --------------------------------------------------------------
-# Every S3 call the files app makes goes through these, so a storage outage surfaces as one
-# error (503 `storage_unavailable`) instead of a botocore traceback.
-
-log = logging.getLogger(__name__)
+# --- Errors ------------------------------------------------------------------------
 
 
 class StorageUnavailable(ServiceUnavailable):
@@ -137,6 +232,11 @@ def storage_errors(action: str):
         raise StorageUnavailable() from exc
 
 
+# --- Keys ---------------------------------------------------------------------------
+
+TENANTS_PREFIX = "tenants/"
+
+
 def blob_key(tenant_id, sha256: str) -> str:
     return f"tenants/{tenant_id}/blobs/{sha256[:2]}/{sha256}"
 
@@ -145,50 +245,46 @@ def staging_key(tenant_id, upload_id) -> str:
     return f"tenants/{tenant_id}/staging/{upload_id}"
 
 
-TENANTS_PREFIX = "tenants/"
+# --- Object operations (primary bucket) ---------------------------------------------
 
 
-class _LargeReads:
-    """A file body read in larger pieces. urllib3 sends a file 16 KiB at a time: for 10 MB,
-    640 rounds of read and send that each take the GIL back, from a thread that competes for
-    it with the request thread while the PUT runs beside the inserts. 256 KiB makes it 40;
-    1 MiB pieces added 2 MB to the web worker's peak memory for nothing measurable."""
+class _ObjectBody(File):
+    """The bytes of one write, with the type and SHA-256 that `_get_write_parameters` sends.
+
+    Read in larger pieces than urllib3 asks for (16 KiB): for 10 MB, 40 rounds of read and
+    send instead of 640, each taking the GIL back from the request thread that inserts the
+    upload's rows meanwhile. 1 MiB pieces added 2 MB to a web worker's peak for nothing
+    measurable.
+    """
 
     READ_BYTES = 256 * 1024
 
-    def __init__(self, file) -> None:
-        self._file = file
+    def __init__(self, file, *, name: str, content_type: str, sha256: str) -> None:
+        super().__init__(file, name)
+        self.content_type = content_type
+        self.sha256 = sha256
 
     def read(self, size: int = -1) -> bytes:
-        return self._file.read(size if size is None or size < 0 else max(size, self.READ_BYTES))
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self._file.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._file.tell()
+        return self.file.read(size if size is None or size < 0 else max(size, self.READ_BYTES))
 
 
 def object_put(*, key: str, body, sha256: str, content_type: str, size: int) -> None:
-    """Write an object with its SHA-256 beside it (as metadata) for later verification."""
+    """Write an object of `size` bytes (bytes, or a file read from its start); S3 refuses it
+    unless its bytes have this SHA-256, which is also stored beside it (as metadata) for
+    later verification."""
+    file = io.BytesIO(body) if isinstance(body, bytes | bytearray | memoryview) else body
     with storage_errors("put"):
-        s3_client().put_object(
-            Bucket=bucket_for("primary"),
-            Key=key,
-            Body=_LargeReads(body) if hasattr(body, "read") else body,
-            ContentLength=size,
-            ContentType=content_type,
-            Metadata={"sha256": sha256},
-        )
+        bucket_storage().save(key, _ObjectBody(file, name=key, content_type=content_type, sha256=sha256))
 
 
 def object_copy(*, source_key: str, key: str, sha256: str, content_type: str, if_match: str | None = None) -> None:
     """Copy server-side; with `if_match` (an ETag) only if the source is still that object,
     else `ObjectChanged` and nothing is written."""
+    storage = bucket_storage()
     params = {
-        "Bucket": bucket_for("primary"),
+        "Bucket": storage.bucket_name,
         "Key": key,
-        "CopySource": {"Bucket": bucket_for("primary"), "Key": source_key},
+        "CopySource": {"Bucket": storage.bucket_name, "Key": source_key},
         "MetadataDirective": "REPLACE",
         "Metadata": {"sha256": sha256},
         "ContentType": content_type,
@@ -197,16 +293,17 @@ def object_copy(*, source_key: str, key: str, sha256: str, content_type: str, if
         params["CopySourceIfMatch"] = if_match
     try:
         with storage_errors("copy"):
-            s3_client().copy_object(**params)
+            storage.client.copy_object(**params)
     except ClientError as exc:  # 412 (replaced since it was read) or 404 (deleted)
         raise ObjectChanged(source_key) from exc
 
 
 def object_head(key: str) -> dict | None:
     """The object's headers, or None when it does not exist."""
+    storage = bucket_storage()
     try:
         with storage_errors("head"):
-            return s3_client().head_object(Bucket=bucket_for("primary"), Key=key)
+            return storage.client.head_object(Bucket=storage.bucket_name, Key=key)
     except ClientError as exc:
         if _is_missing(exc):
             return None
@@ -226,11 +323,18 @@ class OpenedObject:
         self._body.close()
 
 
+def _get(key: str) -> dict:
+    # A GET of our own: the Storage API's `open` downloads the whole object before the first
+    # byte is returned, and does not say which version of the object (ETag) it read.
+    storage = bucket_storage()
+    return storage.client.get_object(Bucket=storage.bucket_name, Key=key)
+
+
 def object_open(key: str, chunk_size: int = 1024 * 1024) -> OpenedObject | None:
     """Start reading an object; None when it does not exist. Close it if not read to the end."""
     try:
         with storage_errors("get"):
-            response = s3_client().get_object(Bucket=bucket_for("primary"), Key=key)
+            response = _get(key)
     except ClientError as exc:
         if _is_missing(exc):
             return None
@@ -249,7 +353,7 @@ def object_open(key: str, chunk_size: int = 1024 * 1024) -> OpenedObject | None:
 
 def object_chunks(key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
     with storage_errors("get"):
-        body = s3_client().get_object(Bucket=bucket_for("primary"), Key=key)["Body"]
+        body = _get(key)["Body"]
         try:
             yield from body.iter_chunks(chunk_size)
         finally:
@@ -258,14 +362,15 @@ def object_chunks(key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
 
 def object_delete(key: str) -> None:
     with storage_errors("delete"):
-        s3_client().delete_object(Bucket=bucket_for("primary"), Key=key)
+        bucket_storage().delete(key)
 
 
 def object_keys(prefix: str) -> Iterator[dict]:
     """Every object under `prefix`, as S3 lists them (Key, Size, LastModified)."""
+    storage = bucket_storage()
     with storage_errors("list"):
-        paginator = s3_client().get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket_for("primary"), Prefix=prefix):
+        paginator = storage.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=storage.bucket_name, Prefix=prefix):
             yield from page.get("Contents", [])
 
 
@@ -273,9 +378,10 @@ def object_prefixes(prefix: str) -> Iterator[str]:
     """The "folders" right below `prefix` ("tenants/" → "tenants/<id>/", ...).
 
     Some servers (SeaweedFS) keep listing a folder after its last object is gone."""
+    storage = bucket_storage()
     with storage_errors("list"):
-        paginator = s3_client().get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket_for("primary"), Prefix=prefix, Delimiter="/"):
+        paginator = storage.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=storage.bucket_name, Prefix=prefix, Delimiter="/"):
             for common in page.get("CommonPrefixes", []):
                 yield common["Prefix"]
 
@@ -286,6 +392,9 @@ def object_last_modified(key: str):
     return head["LastModified"] if head else None
 
 
+# --- Browser access -----------------------------------------------------------------
+
+
 def content_disposition(filename: str, *, inline: bool = False) -> str:
     """RFC 6266 header: an ASCII fallback plus the exact UTF-8 name."""
     fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in filename) or "download"
@@ -294,19 +403,18 @@ def content_disposition(filename: str, *, inline: bool = False) -> str:
 
 
 def presigned_get(*, key: str, filename: str, content_type: str, inline: bool = False) -> str:
-    params = {
-        "Bucket": bucket_for("primary"),
-        "Key": key,
+    """A GET URL for browsers, valid for at most 5 minutes, naming the download's file and type."""
+    parameters = {
         "ResponseContentDisposition": content_disposition(filename, inline=inline),
         "ResponseContentType": content_type if inline else "application/octet-stream",
     }
-    expires = min(settings.S3_PRESIGN_SECONDS, 300)
-    return s3_client(public=True).generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+    return bucket_storage().url(key, parameters=parameters)
 
 
 def presigned_post(*, key: str, max_bytes: int, expires_in: int) -> dict:
-    return s3_client(public=True).generate_presigned_post(
-        Bucket=bucket_for("primary"),
+    storage = bucket_storage()
+    return storage.public_client.generate_presigned_post(
+        Bucket=storage.bucket_name,
         Key=key,
         Conditions=[["content-length-range", 1, max_bytes]],
         ExpiresIn=expires_in,

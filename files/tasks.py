@@ -13,7 +13,7 @@ from celery import shared_task
 from celery.signals import worker_process_init
 
 from files.search import get_search_backend
-from files.services import blobs, direct, processing, processing_run, trash
+from files.services import direct, orphans, processing, processing_run, trash
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def upload_sessions_expire() -> int:
 
 @shared_task(name="files.orphan_sweep", **MAINTENANCE)
 def orphan_sweep() -> int:
-    return blobs.orphan_sweep()
+    return orphans.orphan_sweep()
 
 
 @shared_task(name="files.requeue_stale_processing", **MAINTENANCE)

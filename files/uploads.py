@@ -22,10 +22,9 @@ from django.utils.http import parse_header_parameters
 # Room for the multipart boundaries and small form fields around the file itself.
 FORM_OVERHEAD_BYTES = 64 * 1024
 SPOOL_IN_MEMORY_BYTES = 512 * 1024
-# Reads of the request body. Django's parser asks for 64 KiB and then re-slices every piece
-# several times over; reading 10 MB through gunicorn took about twice as long in 64 KiB reads
-# as in reads of 1 MiB (its largest recv()), and larger ones were slower again. At most three
-# of these are alive at once, while the unread tail of one is joined to the next.
+# Reads of the request body: gunicorn's largest recv(). Smaller reads make more rounds through
+# its buffer and the GIL, larger ones were slower again. At most three of these are alive at
+# once, while the unread tail of one is joined to the next.
 READ_CHUNK_BYTES = 1024 * 1024
 # Django refuses part headers over 1 KiB, which a long non-ASCII file name can exceed.
 MAX_PART_HEADER_BYTES = 8 * 1024
@@ -78,9 +77,11 @@ class HashingUploadHandler(FileUploadHandler):
 
     The spool is a temporary file (small uploads stay in memory), so an upload never sits
     whole in memory, and the hash is known before anything is written to S3 — which is
-    what lets a duplicate cost no S3 write at all. The multipart body is parsed here
-    (`handle_raw_input`, in large reads) instead of by Django's parser, and each file fed
-    through the usual `new_file` / `receive_data_chunk` / `file_complete` steps.
+    what lets a duplicate cost no S3 write at all, and what S3 checks the bytes against.
+    The multipart body is parsed here (`handle_raw_input`, `MultipartReader`) instead of by
+    Django's parser, which costs more per byte and keeps a file whose body was cut short
+    (docs/benchmarks.md has the figures); each file goes through the usual `new_file` /
+    `receive_data_chunk` / `file_complete` steps.
     """
 
     def __init__(self, request=None, *, max_bytes: int | Callable[[], int]):

@@ -6,12 +6,13 @@ import time
 from collections.abc import Callable
 
 from django.core.cache import cache
+from django.core.files.storage import storages
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from mediaportal.celery import app
+from mediaportal.celery import app as celery_app
 
 
 def _check_database() -> None:
@@ -26,13 +27,12 @@ def _check_redis() -> None:
 
 
 def _check_s3() -> None:
-    from files.storage import bucket_for, s3_client
-
-    s3_client("primary", fast=True).head_bucket(Bucket=bucket_for("primary"))
+    storage = storages["primary"]
+    storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
 
 
 def _check_broker() -> None:
-    with app.connection_for_write() as conn:
+    with celery_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 

@@ -284,23 +284,13 @@ S3_ARCHIVE_BUCKET = env_str("S3_ARCHIVE_BUCKET", "media-archive")
 S3_ADDRESSING_STYLE = env_str("S3_ADDRESSING_STYLE", "path")
 S3_PRESIGN_SECONDS = env_int("S3_PRESIGN_SECONDS", 300)
 
+# One storage per bucket role, each django-storages' S3Storage (files.storage.BucketStorage)
+# built from that role's S3_* settings above; there is no `default`, so nothing can write to a
+# bucket without naming its role. A changed S3_* setting (tests) rebuilds them on next use.
 STORAGES = {
-    "default": {
-        "BACKEND": "storages.backends.s3.S3Storage",
-        "OPTIONS": {
-            "bucket_name": S3_BUCKET,
-            "endpoint_url": S3_ENDPOINT_URL or None,
-            "region_name": S3_REGION,
-            "access_key": S3_ACCESS_KEY_ID or None,
-            "secret_key": S3_SECRET_ACCESS_KEY or None,
-            "addressing_style": S3_ADDRESSING_STYLE,
-            "signature_version": "s3v4",
-            "file_overwrite": True,
-            "default_acl": None,
-            "querystring_expire": S3_PRESIGN_SECONDS,
-            "custom_domain": None,
-        },
-    },
+    "primary": {"BACKEND": "files.storage.BucketStorage", "OPTIONS": {"role": "primary"}},
+    "archive": {"BACKEND": "files.storage.BucketStorage", "OPTIONS": {"role": "archive"}},
+    "replica": {"BACKEND": "files.storage.BucketStorage", "OPTIONS": {"role": "replica"}},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 

@@ -29,8 +29,8 @@ from files.models import File, UploadSession, UploadState
 from files.names import clean_name
 from files.permissions import can_create
 from files.selectors import file_get_for_actor
-from files.services.blobs import tenant_usage_bytes
 from files.services.files import file_upload
+from files.services.quota import tenant_usage_bytes
 from files.uploads import HashedUpload
 from mediaportal.exceptions import (
     Conflict,

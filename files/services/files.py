@@ -16,9 +16,11 @@ from files.names import clean_name, clean_tags, numbered_name
 from files.permissions import can_change_file, can_create
 from files.processing.sniff import Sniffed
 from files.selectors import file_get_for_actor, folder_get, rendition_get, version_get
-from files.services.blobs import BlobWrites, StoreBytes, blob_claim, content_lock, quota_confirm
+from files.services.blobs import BlobWrites, StoreBytes, blob_claim
 from files.services.folders import atomic_or_conflict, folder_lock_for_write
+from files.services.locks import content_lock
 from files.services.processing import queue_processing, upload_sniff
+from files.services.quota import quota_confirm
 from files.uploads import HashedUpload
 from mediaportal.exceptions import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 
@@ -107,9 +109,9 @@ def _store(*, membership: Membership, upload: HashedUpload, content_type: str, w
     the rows it changes, then calls `claim()` for the blob (see `blob_claim`: the dedup
     decision, the quota, the S3 write when the bytes are new, the blob's row lock).
 
-    Row locks go in one order everywhere: folders, files, blobs (a purge locks files before
-    their blobs, so an upload that locked the blob first and then waited for the file could
-    deadlock with it, or with a restore). A lost race is a 409 `retry`, never a 500.
+    Locks follow the one order of files.services.locks: `write` locks its folder and file
+    rows before `claim()` locks the blob, as a purge locks files before their blobs. A lost
+    race is a 409 `retry`, never a 500.
 
     The S3 write runs while `write` inserts its rows, and the transaction waits for it: a
     failed write rolls the rows back, so none commits without its bytes; a failed database
@@ -118,7 +120,7 @@ def _store(*, membership: Membership, upload: HashedUpload, content_type: str, w
     the uploads that committed meanwhile (`quota_confirm`).
     """
     with atomic_or_conflict():
-        # Before any row lock (see files.services.blobs: content locks add no deadlocks).
+        # Before any row lock (the lock order is in files.services.locks).
         content_lock(tenant_id=membership.tenant_id, sha256=upload.sha256)
         writes = BlobWrites()
 

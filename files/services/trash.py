@@ -17,9 +17,10 @@ from files.models import File, FileVersion, Folder, trashed_path_prefix
 from files.names import numbered_name
 from files.permissions import can_change_folder, file_ids_visible_to, files_protected_from_purge
 from files.selectors import file_get_for_actor, folder_get, trash_files, trash_folders
-from files.services.blobs import blob_release_if_unused, usage_settle
+from files.services.blobs import blob_release_if_unused
 from files.services.files import free_file_name
 from files.services.folders import atomic_or_conflict, folder_lock_for_write, folder_path, sibling_taken
+from files.services.quota import usage_settle
 from mediaportal.exceptions import Conflict, Forbidden, NotFound, parse_id
 
 log = logging.getLogger(__name__)

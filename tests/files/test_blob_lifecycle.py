@@ -1,4 +1,5 @@
-"""Purges, uploads and the orphan sweep racing for the same stored bytes (files.services.blobs).
+"""Purges, uploads and the orphan sweep racing for the same stored bytes (files.services.blobs,
+files.services.orphans).
 
 What a user notices is what these check: the status codes, the rows, and whether the bytes
 of every file still there can be downloaded from S3.
@@ -21,8 +22,9 @@ from files.models import Blob, File, Rendition, UploadSession, UploadState
 from files.services import blobs
 from files.services import files as file_services
 from files.services import trash as trash_services
-from files.services.blobs import orphan_sweep
+from files.services.orphans import orphan_sweep
 from files.services.processing_run import rendition_key
+from files.services.quota import tenant_usage_bytes
 from tests.factories import TenantFactory
 from tests.files.conftest import InThread, downloaded, lock_waiters, sha, tenant_objects, upload, wait_until
 from tests.files.test_direct_upload import complete, post_to_s3, start
@@ -206,7 +208,7 @@ def test_two_purges_of_files_sharing_bytes_at_once_both_finish(editor, tenant, t
         purge.start()
     assert [purge.outcome().status_code for purge in purges] == [204, 204]
     assert not Blob.objects.filter(tenant=tenant).exists() and tenant_objects(tenant) == []
-    assert blobs.tenant_usage_bytes(tenant=tenant) == 0
+    assert tenant_usage_bytes(tenant=tenant) == 0
 
 
 # --- The orphan sweep -------------------------------------------------------------------

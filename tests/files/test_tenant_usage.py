@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Role, Tenant
 from files.models import Blob, TenantUsage
-from files.services import blobs
+from files.services import quota
 from tests.factories import MembershipFactory, TenantFactory
 from tests.files.conftest import upload
 
@@ -80,7 +80,7 @@ def test_an_upload_of_bytes_the_tenant_stores_adds_no_usage_row(editor, tenant):
 
 
 def test_usage_rows_are_folded_into_one_when_they_pile_up(editor, tenant, monkeypatch):
-    monkeypatch.setattr(blobs, "USAGE_ROWS_FOLDED_AFTER", 3)
+    monkeypatch.setattr(quota, "USAGE_ROWS_FOLDED_AFTER", 3)
     for n in range(3):
         upload(editor, tenant, f"{n}.txt", bytes([65 + n]) * (n + 1))
     assert _rows(tenant) == [1, 2, 3]
@@ -93,7 +93,7 @@ def test_usage_rows_are_folded_into_one_when_they_pile_up(editor, tenant, monkey
 def test_a_purge_leaves_its_usage_rows_folded(editor, tenant, monkeypatch, after_commit):
     # A purge writes a row per blob it releases; a tenant that only deletes afterwards must
     # not leave every later read summing them.
-    monkeypatch.setattr(blobs, "USAGE_ROWS_FOLDED_AFTER", 3)
+    monkeypatch.setattr(quota, "USAGE_ROWS_FOLDED_AFTER", 3)
     for n in range(3):
         upload(editor, tenant, f"{n}.txt", bytes([65 + n]) * (n + 1))
     upload(editor, tenant, "kept.txt", b"kept")  # finds 4 rows: folded into one
@@ -119,7 +119,7 @@ def test_one_row_per_tenant_per_statement_over_many_blobs_and_tenants():
     Blob.objects.filter(tenant=second).update(size=3)
     Blob.objects.filter(tenant=first).update(content_type="text/csv")  # no size changes: no row
     assert (_rows(first), _rows(second)) == ([500, -200], [210, -120])
-    assert (blobs.tenant_usage_bytes(tenant=first), blobs.tenant_usage_bytes(tenant=second)) == (300, 90)
+    assert (quota.tenant_usage_bytes(tenant=first), quota.tenant_usage_bytes(tenant=second)) == (300, 90)
     assert (_summed(first), _summed(second)) == (300, 90)
 
 

@@ -277,7 +277,7 @@ def test_orphan_sweep_removes_unclaimed_objects_only(editor, tenant):
         content_type="text/plain",
         size=len(orphan),
     )
-    from files.services.blobs import orphan_sweep
+    from files.services.orphans import orphan_sweep
 
     assert orphan_sweep(older_than=timedelta(hours=1), tenant_ids=[tenant.id]) == 0  # too young to judge
     # One tenant only: other tests' tenants (xdist workers) are invisible here, so "gone".

@@ -215,14 +215,14 @@ def test_restoring_into_a_folder_trashed_meanwhile_restores_into_the_root(editor
 def test_two_uploads_that_fit_the_quota_alone_but_not_together_store_one(editor, tenant, monkeypatch):
     from accounts.models import Tenant
     from files.models import Blob
-    from files.services import blobs
+    from files.services import quota
     from tests.files.conftest import tenant_objects
 
     # The words of both names exist already: a new word's first two uploads would wait for
     # each other at the search term's insert, hiding whether the quota lock serialises them.
     seed = upload(editor, tenant, "0 1.txt", b"s").json()
     Tenant.objects.filter(pk=tenant.pk).update(quota_bytes=301)
-    real_read = blobs._usage_read
+    real_read = quota._usage_read
     reads = []
 
     def first_read_held(**kwargs):
@@ -234,7 +234,7 @@ def test_two_uploads_that_fit_the_quota_alone_but_not_together_store_one(editor,
             wait_until(lambda: lock_waiters("advisory") >= 1 or len(reads) > 1, what="the other upload's quota check")
         return used, rows
 
-    monkeypatch.setattr(blobs, "_usage_read", first_read_held)
+    monkeypatch.setattr(quota, "_usage_read", first_read_held)
     threads = [
         InThread(lambda n=n: upload(client_for(editor.user), tenant, f"{n}.txt", bytes([65 + n]) * 200))
         for n in range(2)

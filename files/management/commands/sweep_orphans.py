@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from files.services.blobs import orphan_sweep
+from files.services.orphans import orphan_sweep
 
 
 class Command(BaseCommand):

@@ -29,6 +29,7 @@ from files.models import File, UploadSession, UploadState
 from files.names import clean_name
 from files.permissions import can_create
 from files.selectors import file_get_for_actor
+from files.services.blobs import StoreBytes
 from files.services.files import file_upload
 from files.services.quota import tenant_usage_bytes
 from files.uploads import HashedUpload
@@ -95,35 +96,8 @@ def upload_session_complete(
     if session.state == UploadState.COMPLETED:
         return _completed_file(membership=membership, session=session), False
     _check_open(session)
-    staged = storage.object_open(session.staging_key)
-    if staged is None:
-        raise ValidationFailed("Nothing was uploaded for this upload yet.", code="upload_missing")
-    if staged.size != session.size:
-        # S3 enforced the declared size as a ceiling; fewer bytes is a truncated upload.
-        staged.close()
-        raise ValidationFailed(
-            f"The uploaded object has {staged.size} bytes, not the {session.size} declared.", code="size_mismatch"
-        )
-    # Hash the object by streaming it once; the spool keeps memory flat for big files.
-    upload = HashedUpload.from_chunks(staged.chunks, name=session.filename, content_type=session.content_type)
-
-    def copy_staged(*, key: str, content_type: str) -> None:
-        # Server-side, and only if the staged object is still the one just hashed: a POST
-        # since then would put bytes at this content address that are not its content.
-        try:
-            storage.object_copy(
-                source_key=session.staging_key,
-                key=key,
-                sha256=upload.sha256,
-                content_type=content_type,
-                if_match=staged.etag,
-            )
-        except storage.ObjectChanged:
-            raise Conflict(
-                "The uploaded object changed while it was being verified; complete the upload again.",
-                code="upload_changed",
-            ) from None
-
+    staged, upload = _staged_upload(session)
+    copy_staged = _copier(session=session, staged=staged, upload=upload)
     try:
         with transaction.atomic():
             # Held until the file exists: a second call waits here, then answers with it.
@@ -147,6 +121,44 @@ def upload_session_complete(
         _end_session(session)
         raise
     return file, True
+
+
+def _staged_upload(session: UploadSession) -> tuple[storage.OpenedObject, HashedUpload]:
+    """The staged object, checked against the declared size and hashed by streaming it once
+    (the spool keeps memory flat for big files)."""
+    staged = storage.object_open(session.staging_key)
+    if staged is None:
+        raise ValidationFailed("Nothing was uploaded for this upload yet.", code="upload_missing")
+    if staged.size != session.size:
+        # S3 enforced the declared size as a ceiling; fewer bytes is a truncated upload.
+        staged.close()
+        raise ValidationFailed(
+            f"The uploaded object has {staged.size} bytes, not the {session.size} declared.", code="size_mismatch"
+        )
+    return staged, HashedUpload.from_chunks(staged.chunks, name=session.filename, content_type=session.content_type)
+
+
+def _copier(*, session: UploadSession, staged: storage.OpenedObject, upload: HashedUpload) -> StoreBytes:
+    """How the upload's bytes reach their blob key: a server-side copy of the staged object."""
+
+    def copy_staged(*, key: str, content_type: str) -> None:
+        # Only if the staged object is still the one just hashed: a POST since then would put
+        # bytes at this content address that are not its content.
+        try:
+            storage.object_copy(
+                source_key=session.staging_key,
+                key=key,
+                sha256=upload.sha256,
+                content_type=content_type,
+                if_match=staged.etag,
+            )
+        except storage.ObjectChanged:
+            raise Conflict(
+                "The uploaded object changed while it was being verified; complete the upload again.",
+                code="upload_changed",
+            ) from None
+
+    return copy_staged
 
 
 def _check_open(session: UploadSession) -> None:

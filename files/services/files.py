@@ -140,6 +140,33 @@ def _store(*, membership: Membership, upload: HashedUpload, content_type: str, w
         return result
 
 
+def _replace(*, membership: Membership, existing: File, claim, ip: str | None) -> File:
+    """An upload with `on_conflict=replace`: a new version of the file holding the name."""
+    file = File.objects.select_for_update().filter(pk=existing.pk, deleted_at__isnull=True).first()
+    if file is None or file.folder_id != existing.folder_id or file.name.lower() != existing.name.lower():
+        raise Conflict(f"“{existing.name}” was moved, renamed or deleted meanwhile; try again.", code="retry")
+    if not can_change_file(membership=membership, file=file):
+        raise Forbidden("You may not replace this file.")
+    _add_version(file=file, blob=claim(), actor=membership.user)
+    event_record(verb="file.version_uploaded", tenant=membership.tenant, actor=membership.user, target=file, ip=ip)
+    return file
+
+
+def _create(*, membership: Membership, file: File, claim, ip: str | None) -> File:
+    """Insert the new (unsaved) file with its first version."""
+    blob = claim()
+    _add_version(file=file, blob=blob, actor=membership.user, new=True)
+    event_record(
+        verb="file.uploaded",
+        tenant=membership.tenant,
+        actor=membership.user,
+        target=file,
+        ip=ip,
+        data={"size": blob.size},
+    )
+    return file
+
+
 def file_upload(
     *,
     membership: Membership,
@@ -168,7 +195,6 @@ def file_upload(
     folder = folder_get(membership=membership, folder_id=folder_id) if folder_id else None
     content_type = sniffed.content_type
     tag_list = clean_tags(tags)
-    actor = membership.user
 
     def write(claim) -> File:
         # 404 when the folder went to the trash since `folder_get`; kept out of it until commit.
@@ -177,37 +203,18 @@ def file_upload(
         if existing is not None and on_conflict == "fail":
             raise Conflict(f"“{clean}” already exists in this folder.", code="name_conflict")
         if existing is not None and on_conflict == "replace":
-            file = File.objects.select_for_update().filter(pk=existing.pk, deleted_at__isnull=True).first()
-            if file is None or file.folder_id != existing.folder_id or file.name.lower() != existing.name.lower():
-                raise Conflict(f"“{clean}” was moved, renamed or deleted meanwhile; try again.", code="retry")
-            if not can_change_file(membership=membership, file=file):
-                raise Forbidden("You may not replace this file.")
-            _add_version(file=file, blob=claim(), actor=actor)
-            event_record(verb="file.version_uploaded", tenant=membership.tenant, actor=actor, target=file, ip=ip)
-        else:
-            final = (
-                clean if existing is None else free_file_name(tenant_id=membership.tenant_id, folder=target, name=clean)
-            )
-            blob = claim()
-            file = File(
-                tenant_id=membership.tenant_id,
-                folder=target,
-                name=final,
-                owner=actor,
-                description=description,
-                tags=tag_list,
-                metadata={"extension_mismatch": sniffed.extension_mismatch},
-            )
-            _add_version(file=file, blob=blob, actor=actor, new=True)
-            event_record(
-                verb="file.uploaded",
-                tenant=membership.tenant,
-                actor=actor,
-                target=file,
-                ip=ip,
-                data={"size": blob.size},
-            )
-        return file
+            return _replace(membership=membership, existing=existing, claim=claim, ip=ip)
+        final = clean if existing is None else free_file_name(tenant_id=membership.tenant_id, folder=target, name=clean)
+        new = File(
+            tenant_id=membership.tenant_id,
+            folder=target,
+            name=final,
+            owner=membership.user,
+            description=description,
+            tags=tag_list,
+            metadata={"extension_mismatch": sniffed.extension_mismatch},
+        )
+        return _create(membership=membership, file=new, claim=claim, ip=ip)
 
     for _attempt in range(3):
         try:

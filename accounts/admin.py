@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from accounts.forms import AdminLoginForm
-from accounts.models import ActivityEvent, ApiToken, DeletedTenant, Membership, Tenant, TenantGroup, User
+from accounts.models import ActivityEvent, ApiToken, DeletedTenant, Membership, Tenant, TenantGroup, TenantUsage, User
 from accounts.selectors import with_used_bytes
 from accounts.services import tenants, users
 from mediaportal.admin import ReadOnlyAdmin, ServiceAdmin
@@ -142,3 +142,12 @@ class ActivityEventAdmin(ReadOnlyAdmin):
     search_fields = ["verb", "target_repr", "target_id", "user__username", "ip"]
     list_select_related = ["tenant", "user"]
     date_hierarchy = "at"
+
+
+@admin.register(TenantUsage)
+class TenantUsageAdmin(ReadOnlyAdmin):
+    """The database's triggers on the blob table keep the counts (see TenantUsage)."""
+
+    list_display = ["tenant", "bytes"]
+    search_fields = ["tenant__slug", "tenant__name"]
+    list_select_related = ["tenant"]

@@ -82,6 +82,28 @@ class DeletedTenant(models.Model):
         return self.slug
 
 
+class TenantUsage(models.Model):
+    """Changes of a tenant's stored bytes; their sum is its usage, which its quota bounds
+    (shared content counted once).
+
+    Statement triggers on files_blob (files/sql/usage/) add one row per tenant for each
+    statement that adds, removes or resizes blobs, in that statement's transaction. Rows are
+    only ever inserted there, so counting takes no lock that uploads or purges would wait
+    for; the quota check and the fold after a purge (files.services.quota) fold a tenant's
+    rows into one once they pile up. Only the triggers and that fold write here. The
+    database deletes the rows with their tenant (ON DELETE CASCADE, as blob deletes during a
+    tenant's deletion add rows after Django collected them). A data dump to load elsewhere
+    leaves it out (`dumpdata --exclude accounts.TenantUsage`): loading the blobs counts them
+    again.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.DO_NOTHING, db_constraint=False, related_name="usage")
+    bytes = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id}: {self.bytes:+} B"
+
+
 class Membership(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")

@@ -32,7 +32,7 @@ def tenant_list_for_user(*, user: User) -> QuerySet[Tenant]:
 
 def with_used_bytes(tenants: QuerySet[Tenant]) -> QuerySet[Tenant]:
     """Each tenant with `used_bytes`: bytes stored, shared content counted once (the sum of
-    its usage rows, files.TenantUsage), in the same query."""
+    its usage rows, TenantUsage), in the same query."""
     used = Tenant.objects.filter(pk=OuterRef("pk")).annotate(total=Sum("usage__bytes")).values("total")
     return tenants.annotate(used_bytes=Coalesce(Subquery(used), 0))
 

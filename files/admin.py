@@ -12,7 +12,6 @@ from files.models import (
     FolderUserPermission,
     Rendition,
     SearchTerm,
-    TenantUsage,
     UploadSession,
 )
 from files.services.files import file_update
@@ -172,15 +171,6 @@ class SearchTermAdmin(ReadOnlyAdmin):
     list_display = ["term", "tenant"]
     list_filter = ["tenant"]
     search_fields = ["term"]
-    list_select_related = ["tenant"]
-
-
-@admin.register(TenantUsage)
-class TenantUsageAdmin(ReadOnlyAdmin):
-    """The database's triggers keep the counts (see TenantUsage)."""
-
-    list_display = ["tenant", "bytes"]
-    search_fields = ["tenant__slug", "tenant__name"]
     list_select_related = ["tenant"]
 
 

@@ -105,28 +105,6 @@ class Blob(models.Model):
         return f"{self.sha256[:12]} ({self.size} B)"
 
 
-class TenantUsage(models.Model):
-    """Changes of a tenant's stored bytes; their sum is its usage (shared content counted once).
-
-    Statement triggers on files_blob (migration 0010) add one row per tenant for each
-    statement that adds, removes or resizes blobs, in that statement's transaction. Rows are
-    only ever inserted there, so counting takes no lock that uploads or purges would wait
-    for; `quota_confirm` and `usage_settle` (after a purge) fold a tenant's rows into one
-    once they pile up. Only the triggers and that fold write here. The database deletes the rows with their tenant (ON DELETE CASCADE,
-    as blob deletes during a tenant's deletion add rows after Django collected them). A
-    data dump to load elsewhere leaves it out (`dumpdata --exclude files.TenantUsage`):
-    loading the blobs counts them again.
-    """
-
-    tenant = models.ForeignKey(
-        "accounts.Tenant", on_delete=models.DO_NOTHING, db_constraint=False, related_name="usage"
-    )
-    bytes = models.BigIntegerField()
-
-    def __str__(self) -> str:
-        return f"{self.tenant_id}: {self.bytes:+} B"
-
-
 class Visibility(models.TextChoices):
     PRIVATE = "private"
     TENANT = "tenant"

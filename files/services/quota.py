@@ -23,9 +23,8 @@ from collections.abc import Iterable
 from django.db import connection, transaction
 from django.db.models import Count, Sum
 
-from accounts.models import Tenant
+from accounts.models import Tenant, TenantUsage
 from files import storage
-from files.models import TenantUsage
 from files.services.locks import quota_lock
 from mediaportal.exceptions import PayloadTooLarge
 
@@ -87,8 +86,8 @@ def _usage_fold(*, tenant_id) -> None:
     tenant's quota lock, so that two folds never overlap."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "WITH folded AS (DELETE FROM files_tenantusage WHERE tenant_id = %s RETURNING bytes)"
-            " INSERT INTO files_tenantusage (tenant_id, bytes)"
+            "WITH folded AS (DELETE FROM accounts_tenantusage WHERE tenant_id = %s RETURNING bytes)"
+            " INSERT INTO accounts_tenantusage (tenant_id, bytes)"
             " SELECT %s, sum(bytes) FROM folded HAVING sum(bytes) <> 0",
             [tenant_id, tenant_id],
         )

@@ -7,8 +7,8 @@ from django.db import connection
 from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 
-from accounts.models import Role, Tenant
-from files.models import Blob, TenantUsage
+from accounts.models import Role, Tenant, TenantUsage
+from files.models import Blob
 from files.services import quota
 from tests.factories import MembershipFactory, TenantFactory
 from tests.files.conftest import upload

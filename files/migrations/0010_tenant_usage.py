@@ -1,9 +1,5 @@
-"""Tenant usage as rows of changes, kept by triggers on files_blob, for the quota check.
-
-The quota used to be checked by summing the sizes of all of a tenant's blobs, under a
-per-tenant advisory lock, for every upload of new bytes: 24-42 ms at 300k blobs, and every
-such upload of the tenant waited for it. Now the triggers record each statement's change
-per tenant as a row, and the check sums a handful of rows.
+"""Tenant usage as rows of changes, kept by triggers on files_blob, for the quota check:
+the check sums a handful of rows instead of every blob of the tenant.
 
 Statement triggers with transition tables write one row per tenant per statement, so a
 bulk insert or a cascade delete of thousands of blobs adds one row, and a statement that

@@ -433,3 +433,19 @@ def test_every_corpus_phrase_finds_its_document_first(editor, tenant, corpus_man
         if above is None or any(" ".join(phrase.lower().split()) not in texts[other] for other in above):
             misses.append((phrase, ids[:3]))
     assert not misses
+
+
+def test_highlights_escape_the_files_markup_and_mark_only_the_matches(editor, tenant):
+    # Markup in a description (or a document's text) is the file owner's, not ours to render.
+    text = "Sums: 3 < 4 & 5 > 2, and a \ue000stray mark about the walrus"
+    description = '<img src=x onerror=alert(1)> walrus "><svg/onload=alert(2)>'
+    file_id = upload(editor, tenant, "notes.txt", text.encode(), description=description).json()["id"]
+    assert file_process(file_id=file_id) == "completed"
+
+    highlight = find(editor, tenant, q="walrus")["results"][0]["highlight"]
+
+    assert "<img" not in highlight and "&lt;img src=x onerror=alert(1)&gt;" in highlight
+    assert "<svg" not in highlight and "&quot;&gt;&lt;svg/onload=alert(2)&gt;" in highlight
+    assert "3 &lt; 4 &amp; 5 &gt; 2" in highlight
+    assert highlight.count("<mark>") == highlight.count("</mark>") == 2
+    assert "<mark>walrus</mark>" in highlight and "\ue000" not in highlight

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -18,7 +19,13 @@ from files.search.postgres.ranking import browse, complete_word_query, ranked
 from files.search.postgres.suggest import correction
 from files.selectors import file_list
 
-HEADLINE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter= … "
+# Matches are marked with two private-use characters, removed from the text beforehand; the
+# snippet is then escaped as a whole and only those marks become tags. A file's text or
+# description is anybody's markup, and `highlight` is documented as HTML with <mark>.
+MARK_START, MARK_STOP = "\ue000", "\ue001"
+HEADLINE_OPTIONS = (
+    f"StartSel={MARK_START}, StopSel={MARK_STOP}, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter= … "
+)
 # A prefix ("walr:*") makes GIN collect every matching lexeme's entries, across all tenants,
 # into one bitmap; in the default 4 MB it turns lossy at a few hundred thousand files and
 # PostgreSQL then re-reads each candidate's vector from TOAST.
@@ -134,10 +141,17 @@ def highlights(q: Query, ids: list) -> dict:
         cursor.execute(
             f"""
             SELECT id, ts_headline(%s::regconfig,
-                concat_ws(' … ', NULLIF(left(content_text, 50000), ''), NULLIF(description, ''), name),
+                translate(
+                    concat_ws(' … ', NULLIF(left(content_text, 50000), ''), NULLIF(description, ''), name), %s, ''
+                ),
                 {q.sql}, %s)
             FROM files_file WHERE id = ANY(%s)
             """,
-            [q.config, *q.params, HEADLINE_OPTIONS, ids],
+            [q.config, MARK_START + MARK_STOP, *q.params, HEADLINE_OPTIONS, ids],
         )
-        return dict(cursor.fetchall())
+        return {file_id: safe_snippet(snippet) for file_id, snippet in cursor.fetchall()}
+
+
+def safe_snippet(snippet: str) -> str:
+    """The headline as HTML: everything escaped, the match marks as <mark> and </mark>."""
+    return html.escape(snippet, quote=True).replace(MARK_START, "<mark>").replace(MARK_STOP, "</mark>")

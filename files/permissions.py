@@ -187,6 +187,20 @@ def can_change_folder(*, membership: Membership, folder: Folder, perm: str = "ch
     return perm in folder_rights(membership=membership, folder=folder)
 
 
+def subtree_holds_files_beyond(*, membership: Membership, folder: Folder, perm: str) -> bool:
+    """Whether the folder or a folder below it holds live files the member may not `perm`.
+
+    Trashing a folder needs `delete` on everything in it, or it would trash others' files.
+    Moving one needs `share`: under its new parent the files fall under that folder's grants,
+    so a move would give people rights on them that only a member who may share them could
+    give.
+    """
+    inside = File.objects.filter(
+        tenant_id=membership.tenant_id, folder__path__startswith=folder.path, deleted_at__isnull=True
+    )
+    return inside.exclude(id__in=file_ids_visible_to(membership=membership, perm=perm)).exists()
+
+
 # --- The trash --------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from accounts.models import Membership
 from accounts.services.audit import event_record
 from files.models import Folder
 from files.names import clean_name
-from files.permissions import can_change_folder, can_create
+from files.permissions import can_change_folder, can_create, subtree_holds_files_beyond
 from files.selectors import folder_get
 from mediaportal.exceptions import Conflict, Forbidden, NotFound, ValidationFailed
 
@@ -145,14 +145,9 @@ def folder_update(*, membership: Membership, folder_id, data: dict, ip: str | No
         return _folder_update(membership=membership, folder_id=folder_id, data=data, ip=ip)
 
 
-def _folder_update(*, membership: Membership, folder_id, data: dict, ip: str | None) -> Folder:
-    folder = folder_get(membership=membership, folder_id=folder_id)
-    if not can_change_folder(membership=membership, folder=folder):
-        raise Forbidden("You may not change this folder.")
-    parent = folder.parent
-    moving = "parent" in data
-    if moving:
-        parent = folder_get(membership=membership, folder_id=data["parent"]) if data["parent"] else None
+def _lock_for_update(*, folder: Folder, parent: Folder | None, moving: bool) -> tuple[Folder, Folder | None]:
+    """The folder and its new parent, locked and read again; 404 when either went to the trash,
+    400 `invalid_move` into its own subtree, 409 `retry` when it was moved meanwhile."""
     # First what is above the folder and above its new parent (see folder_lock_for_write): a
     # trash of either chain then waits for the move, or the move sees the trash, before the
     # move holds a row that trash would mark.
@@ -168,8 +163,6 @@ def _folder_update(*, membership: Membership, folder_id, data: dict, ip: str | N
     if any(locked.get(pk) is None or locked[pk].deleted_at is not None for pk in ids):
         raise NotFound("Folder not found.")  # trashed or purged meanwhile
     folder = locked[folder.pk]
-    old_path = folder.path
-    changed = []
     if moving:
         parent = locked[parent.pk] if parent is not None else None
         if parent is not None and parent.path.startswith(folder.path):
@@ -179,7 +172,27 @@ def _folder_update(*, membership: Membership, folder_id, data: dict, ip: str | N
     if any(locked[pk].parent_id != parent_id for pk, parent_id in above.items()):
         # Moved since we locked what was above it, so its new chain may be being trashed.
         raise Conflict("The folder was moved while this change was made; try again.", code="retry")
+    return folder, parent
+
+
+def _folder_update(*, membership: Membership, folder_id, data: dict, ip: str | None) -> Folder:
+    folder = folder_get(membership=membership, folder_id=folder_id)
+    if not can_change_folder(membership=membership, folder=folder):
+        raise Forbidden("You may not change this folder.")
+    moving = "parent" in data
+    parent = folder.parent
+    if moving:
+        parent = folder_get(membership=membership, folder_id=data["parent"]) if data["parent"] else None
+    folder, parent = _lock_for_update(folder=folder, parent=parent, moving=moving)
+    old_path = folder.path
+    changed = []
     if moving and (parent.pk if parent else None) != folder.parent_id:
+        if subtree_holds_files_beyond(membership=membership, folder=folder, perm="share"):
+            raise Conflict(
+                "This folder holds files you may not share, and moving it would give others access to them. "
+                "Their owner or an admin can move it, or move those files out first.",
+                code="folder_holds_protected_files",
+            )
         folder.parent = parent
         changed.append("parent")
     if "name" in data:

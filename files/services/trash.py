@@ -15,7 +15,7 @@ from accounts.models import Membership, Tenant
 from accounts.services.audit import event_record
 from files.models import File, FileVersion, Folder, trashed_path_prefix
 from files.names import numbered_name
-from files.permissions import can_change_folder, file_ids_visible_to, files_protected_from_purge
+from files.permissions import can_change_folder, files_protected_from_purge, subtree_holds_files_beyond
 from files.selectors import file_get_for_actor, folder_get, trash_files, trash_folders
 from files.services.blobs import blob_release_if_unused
 from files.services.files import free_file_name
@@ -53,7 +53,7 @@ def folder_trash(*, membership: Membership, folder_id, ip: str | None = None) ->
     now = timezone.now()
     tenant_id = folder.tenant_id
     inside = File.objects.filter(tenant_id=tenant_id, folder__path__startswith=folder.path, deleted_at__isnull=True)
-    if inside.exclude(id__in=file_ids_visible_to(membership=membership, perm="delete")).exists():
+    if subtree_holds_files_beyond(membership=membership, folder=folder, perm="delete"):
         raise Conflict(
             "This folder holds files you may not delete. Their owner or an admin can move or delete them first.",
             code="folder_holds_protected_files",

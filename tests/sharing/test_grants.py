@@ -257,3 +257,29 @@ def test_a_removed_member_loses_their_groups_and_grants_for_good(owner, member, 
     assert other_owner.get(f"/api/v1/tenants/{elsewhere.tenant.slug}/groups/{other_group['id']}/").json()[
         "members"
     ] == [str(leaver.user.id)]
+
+
+def test_moving_a_folder_under_a_shared_one_cannot_expose_files_the_mover_may_not_share(owner, member, tenant):
+    shared = owner.post(api(tenant, "folders/"), {"name": "Shared"}, format="json").json()
+    mover, colleague, reader = member(Role.EDITOR), member(Role.EDITOR), member(Role.VIEWER)
+    for grantee, rights in ((mover, ["view", "change", "delete", "share"]), (reader, ["view"])):
+        granted = owner.post(
+            api(tenant, f"folders/{shared['id']}/permissions/"),
+            {"user": str(grantee.user.id), "permissions": rights},
+            format="json",
+        )
+        assert granted.status_code == 201
+    drawer = mover.post(api(tenant, "folders/"), {"name": "Drawer"}, format="json").json()
+    secret = private_file(colleague, tenant, folder=drawer["id"])
+    assert reader.get(api(tenant, f"files/{secret}/")).status_code == 404
+
+    moved = mover.patch(api(tenant, f"folders/{drawer['id']}/"), {"parent": shared["id"]}, format="json")
+
+    assert moved.status_code == 409 and moved.json()["code"] == "folder_holds_protected_files"
+    assert reader.get(api(tenant, f"files/{secret}/")).status_code == 404
+    assert owner.get(api(tenant, f"folders/{drawer['id']}/")).json()["parent"] is None
+    # Without the colleague's file in it, the mover may move their own folder there.
+    colleague.delete(api(tenant, f"files/{secret}/"))
+    assert (
+        mover.patch(api(tenant, f"folders/{drawer['id']}/"), {"parent": shared["id"]}, format="json").status_code == 200
+    )

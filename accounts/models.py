@@ -44,6 +44,14 @@ def _default_max_upload() -> int:
     return settings.TENANT_DEFAULT_MAX_UPLOAD_BYTES
 
 
+class PublicFiles(models.TextChoices):
+    """Who may make a file public (visible to anyone at /p/<id>, with no link to revoke)."""
+
+    NOBODY = "nobody", "Nobody"
+    ADMINS = "admins", "Owners and admins of the tenant"
+    FILE_OWNERS = "file_owners", "A file's owner, and owners and admins of the tenant"
+
+
 class Tenant(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     slug = models.SlugField(max_length=50, unique=True)
@@ -55,6 +63,7 @@ class Tenant(models.Model):
     trash_retention_days = models.PositiveIntegerField(default=30)
     share_max_days = models.PositiveIntegerField(default=90)
     search_config = models.CharField(max_length=40, default="english")
+    public_files = models.CharField(max_length=12, choices=PublicFiles.choices, default=PublicFiles.FILE_OWNERS)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -16,7 +16,7 @@ from django.contrib.auth.models import Group
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Length, Substr
 
-from accounts.models import Membership, Role, role_at_least
+from accounts.models import Membership, PublicFiles, Role, role_at_least
 from files.models import (
     File,
     FileGroupPermission,
@@ -138,6 +138,20 @@ def can_change_file(*, membership: Membership, file: File, perm: str = "change")
 def file_rights(*, membership: Membership, file: File) -> set[str]:
     """What the member may do to a file they can see, as grant names."""
     return {"view", *(perm for perm in GRANTS[1:] if can_change_file(membership=membership, file=file, perm=perm))}
+
+
+def can_change_visibility(*, membership: Membership, file: File, visibility: str) -> bool:
+    """Whether the member may set the file's visibility: who sees a file is shared by it, so
+    any change needs the share right; making it public (anyone, no link to revoke, no
+    expiry) also needs the tenant's `public_files` setting to allow the member."""
+    if not can_change_file(membership=membership, file=file, perm="share"):
+        return False
+    if visibility != Visibility.PUBLIC:
+        return True
+    allowed = membership.tenant.public_files
+    if allowed == PublicFiles.NOBODY:
+        return False
+    return sees_all(membership) or (allowed == PublicFiles.FILE_OWNERS and file.owner_id == membership.user_id)
 
 
 def publicly_visible() -> Q:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from accounts.models import ApiToken, Membership, Role, Tenant, User
+from accounts.models import ApiToken, Membership, PublicFiles, Role, Tenant, User
 from accounts.services.tenants import TENANT_SETTINGS
 
 
@@ -113,6 +113,11 @@ class TenantUpdateInput(serializers.Serializer):
     share_max_days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
     search_config = serializers.ChoiceField(
         required=False, choices=["simple", "english", "french", "german", "spanish", "italian", "portuguese", "dutch"]
+    )
+    public_files = serializers.ChoiceField(
+        required=False,
+        choices=PublicFiles.choices,
+        help_text="Who may set a file's visibility to `public`: nobody, owners and admins, or also the file's owner.",
     )
 
 

@@ -63,6 +63,7 @@ TENANT_SETTINGS = (
     "trash_retention_days",
     "share_max_days",
     "search_config",
+    "public_files",
 )
 
 

@@ -13,7 +13,7 @@ from accounts.services.audit import event_record
 from files import storage
 from files.models import Blob, File, FileStatus, FileVersion, Folder, Visibility
 from files.names import clean_name, clean_tags, numbered_name
-from files.permissions import can_change_file, can_create
+from files.permissions import can_change_file, can_change_visibility, can_create
 from files.processing.sniff import Sniffed
 from files.selectors import file_get_for_actor, folder_get, rendition_get, version_get
 from files.services.blobs import BlobWrites, StoreBytes, blob_claim
@@ -313,6 +313,8 @@ def _file_update(*, membership: Membership, file_id, data: dict, ip: str | None)
     if "visibility" in data and data["visibility"] != file.visibility:
         if data["visibility"] not in Visibility.values:
             raise ValidationFailed("visibility must be private, tenant or public.", code="invalid")
+        if not can_change_visibility(membership=membership, file=file, visibility=data["visibility"]):
+            raise Forbidden(_visibility_refusal(membership, data["visibility"]), code="visibility_not_allowed")
         file.visibility = data["visibility"]
         changed.append("visibility")
     if changed:
@@ -326,6 +328,14 @@ def _file_update(*, membership: Membership, file_id, data: dict, ip: str | None)
             data={"fields": changed},
         )
     return file
+
+
+def _visibility_refusal(membership: Membership, visibility: str) -> str:
+    if visibility != Visibility.PUBLIC:
+        return "Changing who can see a file needs the share right on it."
+    if membership.tenant.public_files == "nobody":
+        return "This tenant does not allow public files; share a link instead."
+    return "Only the file's owner or an admin may make it public (and only with the share right)."
 
 
 def file_download_url(

@@ -84,7 +84,7 @@ class MembershipAdmin(ServiceAdmin):
     def save_model(self, request, obj: Membership, form, change: bool) -> None:
         staff = tenants.staff_membership(user=request.user, tenant=obj.tenant)
         if not change:
-            tenants.member_add(actor=staff, identifier=obj.user.username, role=obj.role, ip=client_ip(request))
+            tenants.member_add(actor=staff, username=obj.user.username, role=obj.role, ip=client_ip(request))
         elif "role" in form.changed_data:
             member = Membership.objects.select_related("tenant", "user").get(pk=obj.pk)
             tenants.member_change_role(actor=staff, member=member, role=obj.role, ip=client_ip(request))

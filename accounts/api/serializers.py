@@ -121,8 +121,16 @@ class TenantUpdateInput(serializers.Serializer):
     )
 
 
+class MemberUser(serializers.ModelSerializer):
+    """A member as other members see them: never their e-mail address."""
+
+    class Meta:
+        model = User
+        fields = ["id", "username"]
+
+
 class MemberOutput(serializers.ModelSerializer):
-    user = UserOutput()
+    user = MemberUser()
 
     class Meta:
         model = Membership
@@ -130,14 +138,8 @@ class MemberOutput(serializers.ModelSerializer):
 
 
 class MemberAddInput(serializers.Serializer):
-    username = serializers.CharField(required=False, max_length=254, help_text="Username or email address.")
-    email = serializers.EmailField(required=False)
+    username = serializers.CharField(max_length=150, help_text="The new member's exact username.")
     role = serializers.ChoiceField(choices=Role.choices, default=Role.VIEWER)
-
-    def validate(self, attrs):
-        if not attrs.get("username") and not attrs.get("email"):
-            raise serializers.ValidationError("Give the new member's username or email.", code="invalid")
-        return attrs
 
 
 class MemberUpdateInput(serializers.Serializer):

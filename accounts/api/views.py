@@ -153,9 +153,11 @@ class MemberListView(TenantScopedMixin, APIView):
     def post(self, request, tenant_slug):
         data = s.MemberAddInput(data=request.data)
         data.is_valid(raise_exception=True)
-        identifier = data.validated_data.get("username") or data.validated_data["email"]
         member = tenants.member_add(
-            actor=self.membership, identifier=identifier, role=data.validated_data["role"], ip=client_ip(request)
+            actor=self.membership,
+            username=data.validated_data["username"],
+            role=data.validated_data["role"],
+            ip=client_ip(request),
         )
         return Response(s.MemberOutput(member).data, status=status.HTTP_201_CREATED)
 

@@ -8,7 +8,6 @@ from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils.text import slugify
 
 from accounts.models import Membership, Role, Tenant, User, role_at_least
@@ -146,13 +145,16 @@ def _require_manager(actor: Membership, role_involved: str) -> None:
 
 
 @transaction.atomic
-def member_add(*, actor: Membership, identifier: str, role: str, ip: str | None = None) -> Membership:
-    """Add an existing user, found by username or email, to the actor's tenant."""
+def member_add(*, actor: Membership, username: str, role: str, ip: str | None = None) -> Membership:
+    """Add an existing user, named by their exact username, to the actor's tenant.
+
+    Never by e-mail: an address anyone may have registered unverified would let the wrong
+    account in, and answering by address would tell anyone which addresses have accounts.
+    """
     _require_manager(actor, role)
-    identifier = identifier.strip()
-    user = User.objects.filter(Q(username__iexact=identifier) | Q(email__iexact=identifier), is_active=True).first()
+    user = User.objects.filter(username__iexact=username.strip(), is_active=True).first()
     if user is None:
-        raise ValidationFailed("No user has that username or email address.", code="unknown_user")
+        raise ValidationFailed("No user has that username.", code="unknown_user")
     membership, created = Membership.objects.get_or_create(tenant=actor.tenant, user=user, defaults={"role": role})
     if not created:
         raise Conflict(f"{user.username} is already a member.", code="already_member")

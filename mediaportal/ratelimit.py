@@ -106,16 +106,19 @@ def _counts(limits: Sequence[Limit], now: float) -> list[tuple[int, dict[int, in
 def take(limits: Sequence[Limit]) -> Taken:
     """Count one event against every limit; refused (nothing counted) when one is full."""
     now = clock()
-    current = _counts(limits, now)
+    # Each event's own place first, then the other slots: two events around a slot boundary
+    # (or on web servers whose clocks differ a little) then each see the other.
     places: dict[str, str] = {}
-    wait = 0
-    for limit, (slot, counts) in zip(limits, current, strict=True):
+    mine: list[int] = []
+    for limit in limits:
+        key = limit.slot_key(int(now // limit.slot_length))
         # Redis only has to keep a slot while it can still be counted; `clock` decides which are.
-        key = limit.slot_key(slot)
-        mine = _increment(key, math.ceil(limit.window + 3 * limit.slot_length))
+        mine.append(_increment(key, math.ceil(limit.window + 3 * limit.slot_length)))
         places[limit.key] = key
-        if mine + sum(counts.values()) > limit.limit:
-            counts[slot] = mine - 1  # the events before this one
+    wait = 0
+    for limit, count, (slot, counts) in zip(limits, mine, _counts(limits, now), strict=True):
+        if count + sum(counts.values()) > limit.limit:
+            counts[slot] = count - 1  # the events before this one
             wait = max(wait, _wait(counts, slot, limit, now))
     if wait:
         _decrement(places.values())

@@ -75,3 +75,19 @@ def test_other_tenants_pages_are_404_and_anonymous_users_go_to_login(browser, te
     assert browser.get(f"/t/{tenant.slug}/files/{uuid.uuid4()}/download/").status_code == 404
     anonymous = Client().get(f"/t/{tenant.slug}/")
     assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login/")
+
+
+def test_search_snippets_show_the_text_as_written_with_the_matches_marked(browser, tenant):
+    from tests.files.conftest import upload
+    from tests.helpers import client_for
+
+    api = client_for(browser.user)
+    description = 'Tom & Jerry\'s "walrus" show'
+    file_id = upload(api, tenant, "cartoon.txt", b"nothing here", description=description).json()["id"]
+    file_process(file_id=file_id)
+
+    page = browser.get(f"/t/{tenant.slug}/", {"q": "walrus"}).content.decode()
+
+    assert "<mark>walrus</mark>" in page
+    assert "Tom &amp; Jerry&#x27;s &quot;<mark>walrus</mark>&quot; show" in page
+    assert "&amp;amp;" not in page and "&amp;quot;" not in page

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.contrib.auth.models import Group
 
 from accounts.forms import AdminLoginForm
 from accounts.models import ActivityEvent, ApiToken, DeletedTenant, Membership, Tenant, TenantGroup, TenantUsage, User
@@ -27,8 +28,15 @@ class MembershipInline(admin.TabularInline):
         return False
 
 
+# Tenant groups are auth groups underneath; they are managed through the API (sharing's group
+# services keep their members inside the tenant and audit each change), so the admin shows
+# them read-only: no Group pages, and a user's groups are not editable on their page.
+admin.site.unregister(Group)
+
+
 @admin.register(User)
 class UserAdmin(ServiceAdmin, BaseUserAdmin):
+    readonly_fields = ["groups", "last_login", "date_joined"]
     list_display = ["username", "email", "is_active", "is_staff", "date_joined", "last_login"]
     list_filter = ["is_active", "is_staff", "is_superuser", "date_joined"]
     search_fields = ["username", "email", "first_name", "last_name"]
@@ -84,7 +92,8 @@ class MembershipAdmin(ServiceAdmin):
     def save_model(self, request, obj: Membership, form, change: bool) -> None:
         staff = tenants.staff_membership(user=request.user, tenant=obj.tenant)
         if not change:
-            tenants.member_add(actor=staff, username=obj.user.username, role=obj.role, ip=client_ip(request))
+            added = tenants.member_add(actor=staff, username=obj.user.username, role=obj.role, ip=client_ip(request))
+            obj.pk = added.pk  # the admin's log entry and "added" message name the row the service made
         elif "role" in form.changed_data:
             member = Membership.objects.select_related("tenant", "user").get(pk=obj.pk)
             tenants.member_change_role(actor=staff, member=member, role=obj.role, ip=client_ip(request))
@@ -110,7 +119,7 @@ class ApiTokenAdmin(ServiceAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # revoked tokens stay listed, as the API shows them
 
-    @admin.action(description="Revoke the selected tokens")
+    @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request, queryset) -> None:
         for token in queryset:
             users.token_revoke(token=token)

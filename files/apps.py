@@ -9,6 +9,6 @@ class FilesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from files import checks  # noqa: F401 - registers the system checks; here, as they load the tasks
+        from files import checks  # noqa: F401 - registers the system checks; they import models, so not before now
 
         setting_changed.connect(storage.storages_reset, dispatch_uid="files.storages_reset")

@@ -268,8 +268,8 @@ class _ObjectBody(File):
         return self.file.read(size if size is None or size < 0 else max(size, self.READ_BYTES))
 
 
-def object_put(*, key: str, body, sha256: str, content_type: str, size: int) -> None:
-    """Write an object of `size` bytes (bytes, or a file read from its start); S3 refuses it
+def object_put(*, key: str, body, sha256: str, content_type: str) -> None:
+    """Write an object (bytes, or a file read from its start); S3 refuses it
     unless its bytes have this SHA-256, which is also stored beside it (as metadata) for
     later verification."""
     file = io.BytesIO(body) if isinstance(body, bytes | bytearray | memoryview) else body

@@ -65,7 +65,9 @@ class ServiceAdmin(admin.ModelAdmin):
         return deleted, counts, set(), protected
 
     def delete_queryset(self, request, queryset) -> None:
-        # All or nothing, like the admin's own bulk delete: one refusal undoes the others.
+        # All or nothing, like the admin's own bulk delete: one refusal undoes the others. A
+        # selection may hold a folder and what is in it: what an earlier delete took is skipped.
         with transaction.atomic():
             for obj in queryset:
-                self.delete_model(request, obj)
+                if type(obj).objects.filter(pk=obj.pk).exists():
+                    self.delete_model(request, obj)

@@ -32,12 +32,16 @@ class ShareLinkAdmin(ServiceAdmin):
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
-        return False
+        # The change page stays closed (links are edited by members); revoking is a change.
+        return obj is None and super().has_change_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [field.name for field in ShareLink._meta.fields]
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Revoke the selected links", permissions=["view"])
+    @admin.action(description="Revoke the selected links", permissions=["change"])
     def revoke(self, request, queryset) -> None:
         for link in queryset.select_related("tenant"):
             staff = staff_membership(user=request.user, tenant=link.tenant)

@@ -146,3 +146,80 @@ def test_rows_only_the_product_writes_cannot_be_edited_or_deleted_in_the_admin(a
     app = "accounts" if model == "activityevent" else "files"
     page = admin_client.get(f"/admin/{app}/{model}/").content.decode()
     assert "Delete selected" not in page and f"/admin/{app}/{model}/add/" not in page
+
+
+def _form_data(admin_client, url: str, **changes) -> dict:
+    """What the admin's change form posts as rendered (inlines included), with `changes`."""
+    page = admin_client.get(url)
+    forms = [page.context["adminform"].form]
+    for inline in page.context["inline_admin_formsets"]:
+        forms += [inline.formset.management_form, *inline.formset.forms]
+    data = {field.html_name: field.value() for form in forms for field in form if field.value() is not None}
+    return {**data, **changes}
+
+
+def test_tenant_settings_keep_the_apis_bounds_in_the_admin(admin_client, tenant):
+    MembershipFactory(tenant=tenant, role=Role.OWNER)
+    url = f"/admin/accounts/tenant/{tenant.pk}/change/"
+
+    refused = admin_client.post(url, _form_data(admin_client, url, trash_retention_days=0))
+    changed = admin_client.post(url, _form_data(admin_client, url, trash_retention_days=7, quota_bytes=1000))
+
+    assert "trash_retention_days must be between 1 and 3650." in _messages(refused)
+    assert changed.status_code == 302
+    tenant.refresh_from_db()
+    assert (tenant.trash_retention_days, tenant.quota_bytes) == (7, 1000)
+    assert ActivityEvent.objects.filter(tenant=tenant, verb="tenant.quota_changed").exists()
+
+
+def test_revoking_a_link_in_the_admin_needs_the_change_permission(client, editor, tenant):
+    from django.contrib.auth.models import Permission
+
+    from sharing.models import ShareLink
+
+    file = upload(editor, tenant, "a.txt", b"a").json()
+    editor.post(f"/api/v1/tenants/{tenant.slug}/shares/", {"file": file["id"]}, format="json")
+    link = ShareLink.objects.get(tenant=tenant)
+    watcher = User.objects.create_user(username="watcher", password="pw-watcher-1", is_staff=True)
+    watcher.user_permissions.add(Permission.objects.get(codename="view_sharelink"))
+    client.force_login(watcher)
+
+    client.post("/admin/sharing/sharelink/", {"action": "revoke", "_selected_action": [str(link.pk)]})
+
+    link.refresh_from_db()
+    assert link.revoked_at is None
+
+
+def test_a_bulk_delete_of_a_folder_and_its_subfolder_purges_both(admin_client, editor, tenant):
+    top = editor.post(f"/api/v1/tenants/{tenant.slug}/folders/", {"name": "Top"}, format="json").json()
+    sub = editor.post(
+        f"/api/v1/tenants/{tenant.slug}/folders/", {"name": "Sub", "parent": top["id"]}, format="json"
+    ).json()
+
+    response = admin_client.post(
+        "/admin/files/folder/", {"action": "delete_selected", "_selected_action": [top["id"], sub["id"]], "post": "yes"}
+    )
+
+    assert response.status_code == 302
+    assert not Folder.objects.filter(tenant=tenant).exists()
+
+
+def test_a_member_added_in_the_admin_is_the_row_the_service_made(admin_client, tenant):
+    from tests.factories import UserFactory
+
+    newcomer = UserFactory()
+    response = admin_client.post(
+        "/admin/accounts/membership/add/", {"user": str(newcomer.pk), "tenant": str(tenant.pk), "role": Role.EDITOR}
+    )
+
+    membership = Membership.objects.get(tenant=tenant, user=newcomer)
+    assert response.status_code == 302
+    assert f"/admin/accounts/membership/{membership.pk}/change/" in " ".join(_messages(response))
+    assert ActivityEvent.objects.filter(verb="member.added", tenant=tenant).exists()
+
+
+def test_groups_are_not_edited_in_the_admin(admin_client, tenant):
+    member = MembershipFactory(tenant=tenant, role=Role.EDITOR)
+    assert admin_client.get("/admin/auth/group/").status_code == 404
+    page = admin_client.get(f"/admin/accounts/user/{member.user_id}/change/").content.decode()
+    assert 'name="groups"' not in page

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.models import ApiToken, Membership, PublicFiles, Role, Tenant, User
-from accounts.services.tenants import TENANT_SETTINGS
+from accounts.services.tenants import SEARCH_CONFIGS, TENANT_SETTINGS
 
 
 class UserOutput(serializers.ModelSerializer):
@@ -111,9 +111,7 @@ class TenantUpdateInput(serializers.Serializer):
     noncurrent_archive_days = serializers.IntegerField(required=False, min_value=1, max_value=36500)
     trash_retention_days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
     share_max_days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
-    search_config = serializers.ChoiceField(
-        required=False, choices=["simple", "english", "french", "german", "spanish", "italian", "portuguese", "dutch"]
-    )
+    search_config = serializers.ChoiceField(required=False, choices=SEARCH_CONFIGS)
     public_files = serializers.ChoiceField(
         required=False,
         choices=PublicFiles.choices,

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from accounts.models import Membership, Role, Tenant, User, role_at_least
+from accounts.models import Membership, PublicFiles, Role, Tenant, User, role_at_least
 from accounts.services.audit import event_record
 from mediaportal.exceptions import Conflict, Forbidden, ValidationFailed
 
@@ -66,16 +66,36 @@ TENANT_SETTINGS = (
 )
 
 
+# Bounds of the numeric settings (inclusive), kept here so every caller (API, admin) keeps them.
+SETTING_BOUNDS = {
+    "archive_after_days": (1, 36500),
+    "noncurrent_archive_days": (1, 36500),
+    "trash_retention_days": (1, 3650),
+    "share_max_days": (1, 3650),
+}
+SEARCH_CONFIGS = ("simple", "english", "french", "german", "spanish", "italian", "portuguese", "dutch")
+
+
+def _check_settings(data: dict) -> None:
+    bounds = {**SETTING_BOUNDS, "max_upload_bytes": (1, settings.PLATFORM_MAX_UPLOAD_BYTES)}
+    for field, (low, high) in bounds.items():
+        if field in data and not low <= data[field] <= high:
+            raise ValidationFailed(f"{field} must be between {low} and {high}.", code="invalid_limit")
+    if "name" in data and not str(data["name"]).strip():
+        raise ValidationFailed("A tenant needs a name.", code="invalid_name")
+    if "search_config" in data and data["search_config"] not in SEARCH_CONFIGS:
+        raise ValidationFailed(f"search_config must be one of {', '.join(SEARCH_CONFIGS)}.", code="invalid")
+    if "public_files" in data and data["public_files"] not in PublicFiles.values:
+        raise ValidationFailed(f"public_files must be one of {', '.join(PublicFiles.values)}.", code="invalid")
+
+
 @transaction.atomic
 def tenant_update(*, membership: Membership, data: dict, ip: str | None = None) -> Tenant:
     """Owners and admins change the tenant's name and settings."""
     if not role_at_least(membership.role, Role.ADMIN):
         raise Forbidden("Only owners and admins can change tenant settings.")
     tenant = membership.tenant
-    if "max_upload_bytes" in data and not 1 <= data["max_upload_bytes"] <= settings.PLATFORM_MAX_UPLOAD_BYTES:
-        raise ValidationFailed(
-            f"max_upload_bytes must be between 1 and {settings.PLATFORM_MAX_UPLOAD_BYTES}.", code="invalid_limit"
-        )
+    _check_settings(data)
     changed = [field for field in TENANT_SETTINGS if field in data and getattr(tenant, field) != data[field]]
     for field in changed:
         setattr(tenant, field, data[field])

@@ -95,7 +95,6 @@ def blob_write(*, tenant: Tenant, upload: HashedUpload, content_type: str) -> No
         body=upload.file,
         sha256=upload.sha256,
         content_type=content_type,
-        size=upload.size,
     )
 
 

@@ -198,7 +198,6 @@ def _store_renditions(blob: Blob, renditions: list[RenditionImage]) -> None:
                 body=rendition.data,
                 sha256=digest,
                 content_type=f"image/{rendition.format}",
-                size=len(rendition.data),
             )
         Rendition.objects.update_or_create(
             blob=blob,

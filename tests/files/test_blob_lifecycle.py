@@ -38,7 +38,7 @@ def t(tenant, suffix=""):
 
 
 def put(key: str, data: bytes) -> None:
-    storage.object_put(key=key, body=data, sha256=sha(data), content_type="application/octet-stream", size=len(data))
+    storage.object_put(key=key, body=data, sha256=sha(data), content_type="application/octet-stream")
 
 
 def sweep(tenant_id, **kwargs) -> int:

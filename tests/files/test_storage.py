@@ -19,15 +19,11 @@ def test_a_put_whose_bytes_do_not_match_their_checksum_is_refused():
     checksum, which S3 must check against the bytes it received."""
     key = "tests/checksum/refused"
     with pytest.raises(storage.StorageUnavailable) as refused:
-        storage.object_put(
-            key=key, body=b"the bytes sent", sha256=sha(b"other bytes"), content_type="text/plain", size=14
-        )
+        storage.object_put(key=key, body=b"the bytes sent", sha256=sha(b"other bytes"), content_type="text/plain")
     assert isinstance(refused.value.__cause__, ClientError)  # S3's answer, not a check of ours
     assert storage.object_head(key) is None
 
-    storage.object_put(
-        key=key, body=b"the bytes sent", sha256=sha(b"the bytes sent"), content_type="text/plain", size=14
-    )
+    storage.object_put(key=key, body=b"the bytes sent", sha256=sha(b"the bytes sent"), content_type="text/plain")
     head = storage.object_head(key)
     assert head["Metadata"] == {"sha256": sha(b"the bytes sent")} and head["ContentType"] == "text/plain"
     storage.object_delete(key)
@@ -38,7 +34,7 @@ def test_browser_urls_are_signed_for_the_public_endpoint(settings):
     settings.S3_PUBLIC_ENDPOINT_URL = "http://media.example.test:9000"
     settings.S3_PRESIGN_SECONDS = 3600  # capped at five minutes
     key = "tests/public/endpoint"
-    storage.object_put(key=key, body=b"public", sha256=sha(b"public"), content_type="text/plain", size=6)
+    storage.object_put(key=key, body=b"public", sha256=sha(b"public"), content_type="text/plain")
     try:
         url = urlparse(storage.presigned_get(key=key, filename="ä.txt", content_type="text/plain"))
         assert f"{url.scheme}://{url.netloc}" == "http://media.example.test:9000"

@@ -275,7 +275,6 @@ def test_orphan_sweep_removes_unclaimed_objects_only(editor, tenant):
         body=orphan,
         sha256=sha(orphan),
         content_type="text/plain",
-        size=len(orphan),
     )
     from files.services.orphans import orphan_sweep
 

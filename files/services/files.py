@@ -289,10 +289,13 @@ def _file_update(*, membership: Membership, file_id, data: dict, ip: str | None)
         folder = folder_lock_for_write(folder=folder_get(membership=membership, folder_id=data["folder"]))
     file = _file_lock(file)
     changed: list[str] = []
-    if "folder" in data:
-        if folder != file.folder:
-            file.folder = folder
-            changed.append("folder")
+    if "folder" in data and folder != file.folder:
+        # Under its new folder the file falls under that folder's grants: only someone who may
+        # share it may put it there.
+        if not can_change_file(membership=membership, file=file, perm="share"):
+            raise Forbidden("Moving a file to another folder needs the share right on it.", code="move_not_allowed")
+        file.folder = folder
+        changed.append("folder")
     if "name" in data:
         name = clean_name(data["name"])
         if name != file.name:

@@ -283,3 +283,19 @@ def test_moving_a_folder_under_a_shared_one_cannot_expose_files_the_mover_may_no
     assert (
         mover.patch(api(tenant, f"folders/{drawer['id']}/"), {"parent": shared["id"]}, format="json").status_code == 200
     )
+
+
+def test_moving_a_file_needs_the_share_right_on_it(owner, member, tenant):
+    shared = owner.post(api(tenant, "folders/"), {"name": "Shared"}, format="json").json()
+    mover, colleague, reader = member(Role.EDITOR), member(Role.EDITOR), member(Role.VIEWER)
+    assert grant(owner, tenant, "folders", shared["id"], reader.user.id, ["view"]).status_code == 201
+    assert grant(owner, tenant, "folders", shared["id"], mover.user.id, ["view", "change"]).status_code == 201
+    secret = private_file(colleague, tenant)
+    assert grant(colleague, tenant, "files", secret, mover.user.id, ["view", "change"]).status_code == 201
+
+    moved = mover.patch(api(tenant, f"files/{secret}/"), {"folder": shared["id"]}, format="json")
+
+    assert moved.status_code == 403 and moved.json()["code"] == "move_not_allowed"
+    assert reader.get(api(tenant, f"files/{secret}/")).status_code == 404
+    # Renaming it stays a change the grant allows.
+    assert mover.patch(api(tenant, f"files/{secret}/"), {"name": "plans.txt"}, format="json").status_code == 200

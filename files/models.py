@@ -307,6 +307,13 @@ def _granted_by() -> models.ForeignKey:
     )
 
 
+def _grantor() -> models.ForeignKey:
+    # Set on a re-grant: one made by a member who is neither the object's owner nor an owner or
+    # admin of the tenant, passing on rights roots gave them (files.permissions). It goes when
+    # they leave the tenant, and counts only while they are an editor or more.
+    return models.ForeignKey("accounts.Membership", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+
+
 def _grantee_membership() -> models.ForeignKey:
     # A grant to a user holds only while they are a member: removing the membership (leaving
     # the tenant, removal by an admin, in the API or the admin site) deletes their grants.
@@ -317,19 +324,23 @@ class FileUserPermission(UserObjectPermissionBase):
     content_object = models.ForeignKey(File, on_delete=models.CASCADE)
     membership = _grantee_membership()
     granted_by = _granted_by()
+    grantor = _grantor()
 
 
 class FileGroupPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(File, on_delete=models.CASCADE)
     granted_by = _granted_by()
+    grantor = _grantor()
 
 
 class FolderUserPermission(UserObjectPermissionBase):
     content_object = models.ForeignKey(Folder, on_delete=models.CASCADE)
     membership = _grantee_membership()
     granted_by = _granted_by()
+    grantor = _grantor()
 
 
 class FolderGroupPermission(GroupObjectPermissionBase):
     content_object = models.ForeignKey(Folder, on_delete=models.CASCADE)
     granted_by = _granted_by()
+    grantor = _grantor()

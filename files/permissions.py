@@ -70,21 +70,36 @@ def _reach(*, tenant_id, owned_by) -> Q:
     return Q(granted_by__isnull=True) | Q(granted_by_id=owned_by) | Q(granted_by__in=_managers(tenant_id))
 
 
+def _effective(*, root_made_only: bool = False) -> Q:
+    """Which grant rows count. A grant made by someone who may give anything on the object
+    (its owner, an owner or admin of the tenant) has no `grantor`; a re-grant names its
+    grantor's membership, lasts only while they stay an editor or more (and a member: the
+    foreign key cascades), and is deleted when the rights it came from end
+    (sharing.services.grants). `root_made_only`: only the former, which are what a re-grant
+    may pass on, so re-grants never chain."""
+    if root_made_only:
+        return Q(grantor__isnull=True)
+    return Q(grantor__isnull=True) | Q(grantor__role__in=[Role.EDITOR, Role.ADMIN, Role.OWNER])
+
+
 def _live_folder_grants(grants: QuerySet, tenant_id) -> QuerySet:
     # A grant on a trashed folder covers nothing until the folder is restored.
     return grants.filter(content_object__tenant_id=tenant_id, content_object__deleted_at__isnull=True)
 
 
-def _granted(membership: Membership, perms: tuple[str, ...]) -> Q:
+def _granted(membership: Membership, perms: tuple[str, ...], *, root_made_only: bool = False) -> Q:
     """Files granted to the member (or one of their groups), directly or through a folder above them."""
-    user, groups = membership.user_id, _groups(membership)
-    direct = FileUserPermission.objects.filter(user_id=user, permission__codename__in=_codes("file", perms))
-    direct_group = FileGroupPermission.objects.filter(group__in=groups, permission__codename__in=_codes("file", perms))
+    user, groups, effective = membership.user_id, _groups(membership), _effective(root_made_only=root_made_only)
+    direct = FileUserPermission.objects.filter(effective, user_id=user, permission__codename__in=_codes("file", perms))
+    direct_group = FileGroupPermission.objects.filter(
+        effective, group__in=groups, permission__codename__in=_codes("file", perms)
+    )
 
     def covering(folder_perms):
         # A folder grant covers everything under the folder, now and later: the file's folder
         # path starts with the granted folder's path.
         folder_perms = _live_folder_grants(folder_perms, membership.tenant_id).filter(
+            effective,
             _reach(tenant_id=membership.tenant_id, owned_by=OuterRef("owner_id")),
             permission__codename__in=_codes("folder", perms),
         )
@@ -105,8 +120,9 @@ def _granted(membership: Membership, perms: tuple[str, ...]) -> Q:
 # --- Files ------------------------------------------------------------------------------
 
 
-def file_ids_visible_to(*, membership: Membership, perm: str = "view") -> QuerySet:
-    """Ids of the live files in the member's tenant that they may `perm` (an id subquery)."""
+def file_ids_visible_to(*, membership: Membership, perm: str = "view", root_made_only: bool = False) -> QuerySet:
+    """Ids of the live files in the member's tenant that they may `perm` (an id subquery);
+    `root_made_only` leaves re-grants out (see `_effective`)."""
     files = File.objects.filter(tenant_id=membership.tenant_id, deleted_at__isnull=True)
     if sees_all(membership):
         return files.values("id")
@@ -114,30 +130,36 @@ def file_ids_visible_to(*, membership: Membership, perm: str = "view") -> QueryS
         files = files.filter(
             Q(visibility__in=[Visibility.TENANT, Visibility.PUBLIC])
             | Q(owner_id=membership.user_id)
-            | _granted(membership, IMPLIES_VIEW)
+            | _granted(membership, IMPLIES_VIEW, root_made_only=root_made_only)
         )
     elif membership.role == Role.EDITOR:
-        files = files.filter(Q(owner_id=membership.user_id) | _granted(membership, (perm,)))
+        files = files.filter(
+            Q(owner_id=membership.user_id) | _granted(membership, (perm,), root_made_only=root_made_only)
+        )
     else:
         files = files.none()
     return files.values("id")
 
 
-def can_change_file(*, membership: Membership, file: File, perm: str = "change") -> bool:
+def can_change_file(*, membership: Membership, file: File, perm: str = "change", root_made_only: bool = False) -> bool:
     """Whether the member may `perm` (change, delete, share) a file they can see."""
     if sees_all(membership):
         return True
     if membership.role != Role.EDITOR:
         return False
-    return (
-        file.owner_id == membership.user_id
-        or file_ids_visible_to(membership=membership, perm=perm).filter(id=file.pk).exists()
-    )
+    visible = file_ids_visible_to(membership=membership, perm=perm, root_made_only=root_made_only)
+    return file.owner_id == membership.user_id or visible.filter(id=file.pk).exists()
 
 
-def file_rights(*, membership: Membership, file: File) -> set[str]:
-    """What the member may do to a file they can see, as grant names."""
-    return {"view", *(perm for perm in GRANTS[1:] if can_change_file(membership=membership, file=file, perm=perm))}
+def file_rights(*, membership: Membership, file: File, root_made_only: bool = False) -> set[str]:
+    """What the member may do to a file, as grant names (`root_made_only`: see `_effective`)."""
+    held = {
+        perm
+        for perm in GRANTS[1:]
+        if can_change_file(membership=membership, file=file, perm=perm, root_made_only=root_made_only)
+    }
+    seen = file_ids_visible_to(membership=membership, root_made_only=root_made_only).filter(id=file.pk).exists()
+    return held | ({"view"} if seen or not root_made_only else set())
 
 
 def can_change_visibility(*, membership: Membership, file: File, visibility: str) -> bool:
@@ -167,11 +189,11 @@ def _ancestor_paths(path: str) -> list[str]:
     return [path[: i + 1] for i, char in enumerate(path) if char == "/" and i > 0]
 
 
-def folder_rights(*, membership: Membership, folder: Folder) -> set[str]:
+def folder_rights(*, membership: Membership, folder: Folder, root_made_only: bool = False) -> set[str]:
     """What the member may do to a live folder, as grant names.
 
     An editor may do anything to the folders they created, and what they (or their groups)
-    were granted on the folder or a folder above it.
+    were granted on the folder or a folder above it (`root_made_only`: see `_effective`).
     """
     if sees_all(membership) or (membership.role == Role.EDITOR and folder.created_by_id == membership.user_id):
         return set(GRANTS)
@@ -186,7 +208,7 @@ def folder_rights(*, membership: Membership, folder: Folder) -> set[str]:
         # one on a folder above reaches this one as it would reach a file.
         codenames = (
             _live_folder_grants(grants, membership.tenant_id)
-            .filter(content_object__path__in=_ancestor_paths(folder.path))
+            .filter(_effective(root_made_only=root_made_only), content_object__path__in=_ancestor_paths(folder.path))
             .filter(
                 Q(content_object_id=folder.pk) | _reach(tenant_id=membership.tenant_id, owned_by=folder.created_by_id)
             )
@@ -261,11 +283,19 @@ def can_share(*, membership: Membership, target: File | Folder) -> bool:
     return can_change_folder(membership=membership, folder=target, perm="share")
 
 
-def rights_on(*, membership: Membership, target: File | Folder) -> set[str]:
-    """The rights the member holds on the object: the most they may grant to others."""
+def is_root_for(*, membership: Membership, target: File | Folder) -> bool:
+    """Whether the member may give any right on the object: its owner (a folder's creator), or
+    an owner or admin of the tenant. Anyone else passes on rights that roots gave them."""
+    owner_id = target.owner_id if isinstance(target, File) else target.created_by_id
+    return sees_all(membership) or owner_id == membership.user_id
+
+
+def rights_on(*, membership: Membership, target: File | Folder, root_made_only: bool = False) -> set[str]:
+    """The rights the member holds on the object; with `root_made_only`, those that came from
+    roots: what a member who is not one may pass on (see `_effective`)."""
     if isinstance(target, File):
-        return file_rights(membership=membership, file=target)
-    return folder_rights(membership=membership, folder=target)
+        return file_rights(membership=membership, file=target, root_made_only=root_made_only)
+    return folder_rights(membership=membership, folder=target, root_made_only=root_made_only)
 
 
 def can_manage_grants(*, membership: Membership, target: File | Folder, rows) -> bool:

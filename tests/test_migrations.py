@@ -42,6 +42,17 @@ def test_grants_groups_events_and_usage_move_with_their_rows():
         view = Permission.objects.get(codename="view_file")
         kept = UserGrant.objects.create(content_object=file, user=member, permission=view)
         UserGrant.objects.create(content_object=file, user=leaver, permission=view)  # left the tenant
+        # Passed on by a colleague (a re-grant), and by someone who has left since.
+        colleague = User.objects.create(username="cy", email="cy@example.com")
+        Membership.objects.create(tenant=tenant, user=colleague, role="editor")
+        change = Permission.objects.get(codename="change_file")
+        regrant = UserGrant.objects.create(content_object=file, user=member, permission=change, granted_by=colleague)
+        UserGrant.objects.create(
+            content_object=file,
+            user=member,
+            permission=old.get_model("auth", "Permission").objects.get(codename="delete_file"),
+            granted_by=leaver,
+        )
         old.get_model("analytics", "ActivityEvent").objects.create(tenant=tenant, verb="file.uploaded")
         old.get_model("sharing", "TenantGroup").objects.create(
             tenant=tenant, name="Team", group=old.get_model("auth", "Group").objects.create(name="g")
@@ -51,8 +62,12 @@ def test_grants_groups_events_and_usage_move_with_their_rows():
     finally:
         new = _migrate(_latest())
 
-    grants = new.get_model("files", "FileUserPermission").objects.all()
-    assert [(g.pk, g.user_id, g.membership.user_id) for g in grants] == [(kept.pk, member.pk, member.pk)]
+    grants = new.get_model("files", "FileUserPermission").objects.order_by("pk")
+    assert [(g.pk, g.user_id, g.membership.user_id) for g in grants] == [
+        (kept.pk, member.pk, member.pk),
+        (regrant.pk, member.pk, member.pk),
+    ]
+    assert [g.grantor.user_id if g.grantor else None for g in grants] == [None, colleague.pk]
     assert new.get_model("accounts", "ActivityEvent").objects.get().verb == "file.uploaded"
     assert new.get_model("accounts", "TenantGroup").objects.get().name == "Team"
     assert new.get_model("accounts", "TenantUsage").objects.get().bytes == 42

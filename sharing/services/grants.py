@@ -6,10 +6,10 @@ from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 
-from accounts.models import Membership, TenantGroup
+from accounts.models import Membership, Tenant, TenantGroup
 from accounts.services.audit import event_record
 from files.models import File, Folder
-from files.permissions import GRANTS, can_manage_grants, can_share, rights_on
+from files.permissions import GRANTS, can_manage_grants, can_share, is_root_for, rights_on
 from files.selectors import file_get_for_actor, folder_get
 from mediaportal.exceptions import Forbidden, NotFound, ValidationFailed, parse_id
 from sharing.selectors import GRANT_TABLES, grant_kind, grant_list
@@ -63,22 +63,44 @@ def _principal(*, membership: Membership, user_id=None, group_id=None) -> Member
     return group
 
 
-def _new_rows(*, target: File | Folder, principal: Membership | TenantGroup, permissions: list[str], grantor) -> list:
+def _new_rows(
+    *, target: File | Folder, principal: Membership | TenantGroup, permissions: list[str], by: Membership, regrant: bool
+) -> list:
     user_table, group_table = GRANT_TABLES[grant_kind(target)]
     codes = Permission.objects.filter(
         content_type=ContentType.objects.get_for_model(type(target)),
         codename__in=[f"{perm}_{grant_kind(target)}" for perm in permissions],
     )
+    made = {"content_object": target, "granted_by": by.user, "grantor": by if regrant else None}
     if isinstance(principal, Membership):
-        return [
-            user_table(
-                content_object=target, permission=code, granted_by=grantor, user=principal.user, membership=principal
-            )
-            for code in codes
-        ]
-    return [
-        group_table(content_object=target, permission=code, granted_by=grantor, group=principal.group) for code in codes
-    ]
+        return [user_table(**made, permission=code, user=principal.user, membership=principal) for code in codes]
+    return [group_table(**made, permission=code, group=principal.group) for code in codes]
+
+
+def _check_grantable(*, membership: Membership, target: File | Folder, principal, permissions: list[str]) -> bool:
+    """Refuse what the member may not grant; True when it is a re-grant (see files.permissions).
+
+    Nobody grants to themselves, not even through a group they belong to, unless they may
+    give anything here anyway; and what a member who is not a root passes on is only what
+    roots gave them, so re-grants never chain and end with the rights they came from.
+    """
+    root = is_root_for(membership=membership, target=target)
+    if isinstance(principal, Membership) and principal.user_id == membership.user_id:
+        raise Forbidden("You cannot grant rights to yourself.", code="self_grant")
+    if (
+        not root
+        and isinstance(principal, TenantGroup)
+        and principal.group.user_set.filter(pk=membership.user_id).exists()
+    ):
+        raise Forbidden("You cannot grant rights to a group you belong to.", code="self_grant")
+    held = rights_on(membership=membership, target=target, root_made_only=not root)
+    beyond = set(permissions) - held if "share" in held else set(permissions)
+    if beyond:
+        raise Forbidden(
+            f"You may only grant rights you hold yourself, not {', '.join(p for p in GRANTS if p in beyond)}.",
+            code="grant_exceeds_rights",
+        )
+    return not root
 
 
 @transaction.atomic
@@ -94,21 +116,15 @@ def grant_set(
     if not permissions or unknown:
         raise ValidationFailed(f"permissions must be some of {', '.join(GRANTS)}.", code="invalid_permissions")
     principal = _principal(membership=membership, user_id=user_id, group_id=group_id)
-    if isinstance(principal, Membership) and principal.user_id == membership.user_id:
-        raise Forbidden("You cannot grant rights to yourself.", code="self_grant")
-    beyond = set(permissions) - rights_on(membership=membership, target=target)
-    if beyond:
-        raise Forbidden(
-            f"You may only grant rights you hold yourself, not {', '.join(p for p in GRANTS if p in beyond)}.",
-            code="grant_exceeds_rights",
-        )
+    regrant = _check_grantable(membership=membership, target=target, principal=principal, permissions=permissions)
     _lock(target)
     existing = _rows(target, principal)
     if not can_manage_grants(membership=membership, target=target, rows=existing):
         raise Forbidden(_NOT_YOURS, code="grant_not_yours")
     existing.delete()
-    rows = _new_rows(target=target, principal=principal, permissions=permissions, grantor=membership.user)
+    rows = _new_rows(target=target, principal=principal, permissions=permissions, by=membership, regrant=regrant)
     existing.model.objects.bulk_create(rows)
+    regrants_settle(tenant=membership.tenant, ip=ip)
     principal_kind, principal_id = (
         ("user", principal.user_id) if isinstance(principal, Membership) else ("group", principal.pk)
     )
@@ -137,6 +153,7 @@ def grant_revoke(*, membership: Membership, target: File | Folder, grant_id, ip=
         raise Forbidden(_NOT_YOURS, code="grant_not_yours")
     for table in (user_table, group_table):
         table.objects.filter(pk__in=[row.pk for row in rows if isinstance(row, table)]).delete()
+    regrants_settle(tenant=membership.tenant, ip=ip)
     event_record(
         verb="permission.revoked",
         tenant=membership.tenant,
@@ -145,3 +162,26 @@ def grant_revoke(*, membership: Membership, target: File | Folder, grant_id, ip=
         ip=ip,
         data={"grant": str(pk)},
     )
+
+
+def regrants_settle(*, tenant: Tenant, ip: str | None = None) -> int:
+    """Delete the tenant's re-grants that their grantor no longer holds from a root; returns
+    how many. Run after every change that can take rights away (a grant replaced or revoked,
+    a group's members or the group itself); a grantor who leaves the tenant takes their
+    re-grants along by the foreign key."""
+    held: dict[tuple, set[str]] = {}
+    lapsed = 0
+    for table in (table for tables in GRANT_TABLES.values() for table in tables):
+        regrants = table.objects.filter(
+            grantor__isnull=False, content_object__tenant_id=tenant.pk, content_object__deleted_at__isnull=True
+        ).select_related("grantor__tenant", "content_object", "permission")
+        for row in regrants:
+            key = (row.grantor_id, type(row.content_object), row.content_object_id)
+            if key not in held:
+                held[key] = rights_on(membership=row.grantor, target=row.content_object, root_made_only=True)
+            if row.permission.codename.split("_")[0] not in held[key] or "share" not in held[key]:
+                row.delete()
+                lapsed += 1
+    if lapsed:
+        event_record(verb="permission.lapsed", tenant=tenant, ip=ip, data={"grants": lapsed})
+    return lapsed

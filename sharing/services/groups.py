@@ -12,6 +12,7 @@ from accounts.services.audit import event_record
 from files.permissions import can_manage_groups
 from mediaportal.exceptions import Conflict, Forbidden, ValidationFailed, parse_id
 from sharing.selectors import group_get
+from sharing.services.grants import regrants_settle
 
 
 def _require_admin(membership: Membership) -> None:
@@ -57,6 +58,7 @@ def group_update(*, membership: Membership, group_id, data: dict, ip=None) -> Te
             raise Conflict("A group with that name exists.", code="name_conflict") from None
     if "members" in data:
         _set_members(membership, group, data["members"])
+        regrants_settle(tenant=membership.tenant, ip=ip)  # those who left lose what they passed on
     event_record(verb="group.updated", tenant=membership.tenant, actor=membership.user, target=group, ip=ip)
     return group
 
@@ -67,3 +69,4 @@ def group_delete(*, membership: Membership, group_id, ip=None) -> None:
     group = group_get(membership=membership, group_id=group_id)
     event_record(verb="group.deleted", tenant=membership.tenant, actor=membership.user, target=group, ip=ip)
     group.group.delete()  # cascades to the tenant group and its grants
+    regrants_settle(tenant=membership.tenant, ip=ip)

@@ -299,3 +299,54 @@ def test_moving_a_file_needs_the_share_right_on_it(owner, member, tenant):
     assert reader.get(api(tenant, f"files/{secret}/")).status_code == 404
     # Renaming it stays a change the grant allows.
     assert mover.patch(api(tenant, f"files/{secret}/"), {"name": "plans.txt"}, format="json").status_code == 200
+
+
+def test_a_grantee_cannot_grant_a_group_they_belong_to(owner, member, tenant):
+    file_id = private_file(owner, tenant, "plan.txt")
+    grantee = member(Role.EDITOR)
+    group = owner.post(api(tenant, "groups/"), {"name": "Mine", "members": [str(grantee.user.id)]}, format="json")
+    assert grant(owner, tenant, "files", file_id, grantee.user.id, ["view", "share"]).status_code == 201
+
+    refused = grant(grantee, tenant, "files", file_id, group.json()["id"], ["view"], principal_kind="group")
+
+    assert refused.status_code == 403 and refused.json()["code"] == "self_grant"
+    # So revoking the grantee's own grant ends their access.
+    owner.delete(api(tenant, f"files/{file_id}/permissions/{grantee.user.id}/"))
+    assert grantee.get(api(tenant, f"files/{file_id}/")).status_code == 404
+
+
+@pytest.mark.parametrize("how", ["revoked", "demoted", "removed", "left_the_group"])
+def test_what_a_grantee_passed_on_ends_when_their_own_right_ends(owner, member, tenant, how):
+    folder = owner.post(api(tenant, "folders/"), {"name": "Board"}, format="json").json()
+    file_id = private_file(owner, tenant, "plan.txt", folder=folder["id"])
+    grantee, colleague = member(Role.EDITOR), member(Role.EDITOR)
+    if how == "left_the_group":
+        group = owner.post(api(tenant, "groups/"), {"name": "Board", "members": [str(grantee.user.id)]}, format="json")
+        grant(owner, tenant, "folders", folder["id"], group.json()["id"], ["view", "share"], principal_kind="group")
+    else:
+        assert grant(owner, tenant, "files", file_id, grantee.user.id, ["view", "share"]).status_code == 201
+    assert grant(grantee, tenant, "files", file_id, colleague.user.id, ["view"]).status_code == 201
+    assert colleague.get(api(tenant, f"files/{file_id}/")).status_code == 200
+
+    if how == "revoked":
+        owner.delete(api(tenant, f"files/{file_id}/permissions/{grantee.user.id}/"))
+    elif how == "demoted":
+        owner.patch(api(tenant, f"members/{grantee.user.id}/"), {"role": "viewer"}, format="json")
+    elif how == "removed":
+        owner.delete(api(tenant, f"members/{grantee.user.id}/"))
+    else:
+        owner.patch(api(tenant, f"groups/{group.json()['id']}/"), {"members": []}, format="json")
+
+    assert colleague.get(api(tenant, f"files/{file_id}/")).status_code == 404
+
+
+def test_re_grants_do_not_chain(owner, member, tenant):
+    file_id = private_file(owner, tenant, "plan.txt")
+    first, second, third = member(Role.EDITOR), member(Role.EDITOR), member(Role.EDITOR)
+    assert grant(owner, tenant, "files", file_id, first.user.id, ["view", "share"]).status_code == 201
+    assert grant(first, tenant, "files", file_id, second.user.id, ["view", "share"]).status_code == 201
+
+    refused = grant(second, tenant, "files", file_id, third.user.id, ["view"])
+
+    assert refused.status_code == 403 and refused.json()["code"] == "grant_exceeds_rights"
+    assert third.get(api(tenant, f"files/{file_id}/")).status_code == 404

@@ -53,3 +53,23 @@ def test_a_refused_event_takes_no_place_and_give_back_frees_one(clock):
     # The refused event left nothing behind, and the given-back one freed the link's place.
     assert ratelimit.take([per_address, per_link]).retry_after == 0
     assert ratelimit.take([per_address]).retry_after > 0
+
+
+@pytest.mark.django_db
+def test_anonymous_throttle_counts_by_the_trusted_client_address_not_x_forwarded_for(settings, api):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"anon": "3/min"}}
+    settings.TRUSTED_PROXY_COUNT = 0
+
+    def register(n: int):
+        body = {"username": f"spoof{n}", "email": f"spoof{n}@example.com", "password": "a long secret phrase"}
+        return api.post(
+            "/api/v1/auth/register/",
+            body,
+            format="json",
+            REMOTE_ADDR="198.51.100.7",
+            HTTP_X_FORWARDED_FOR=f"10.0.0.{n}",
+        )
+
+    answers = [register(n).status_code for n in range(4)]
+
+    assert answers == [201, 201, 201, 429]

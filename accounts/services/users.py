@@ -93,9 +93,21 @@ def _hash_key(key: str) -> str:
 
 
 def token_create(*, user: User, name: str, expires_at: datetime | None = None) -> tuple[ApiToken, str]:
-    """Create an API token; the returned key is the only copy that will ever exist."""
-    if expires_at is not None and expires_at <= timezone.now():
+    """Create an API token; the returned key is the only copy that will ever exist.
+
+    Every token expires, by API_TOKEN_TTL_DAYS at the latest (and by then when no time is given):
+    a key that leaks stops working on its own.
+    """
+    now = timezone.now()
+    latest = now + settings.API_TOKEN_TTL
+    expires_at = expires_at or latest
+    if expires_at <= now:
         raise ValidationFailed("expires_at must be in the future.", code="invalid_expiry")
+    if expires_at > latest:
+        raise ValidationFailed(
+            f"Tokens expire within {settings.API_TOKEN_TTL.days} days; choose an earlier expires_at.",
+            code="expiry_too_far",
+        )
     secret = secrets.token_urlsafe(32)
     key = f"{TOKEN_PREFIX}{secret}"
     token = ApiToken.objects.create(

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -329,3 +329,20 @@ def test_the_portal_and_admin_login_forms_share_the_login_throttle(url, staff, f
     frozen_clock.advance(330)
     assert browser.post(url, {"username": user.username, "password": PASSWORD}).status_code == 302
     assert browser.session["_auth_user_id"] == str(user.pk)
+
+
+def test_every_token_expires_within_the_ttl_registrations_too(api, settings):
+    before = timezone.now()
+    registered = register(api).json()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {registered['token']}")
+    tokens = api.get("/api/v1/auth/tokens/").json()["results"]
+    assert len(tokens) == 1 and tokens[0]["expires_at"] is not None
+    latest = before + settings.API_TOKEN_TTL + timedelta(seconds=5)
+    assert before < datetime.fromisoformat(tokens[0]["expires_at"]) <= latest
+
+    unspecified = api.post("/api/v1/auth/tokens/", {"name": "cli"}, format="json").json()
+    assert datetime.fromisoformat(unspecified["expires_at"]) <= latest
+    too_far = (timezone.now() + settings.API_TOKEN_TTL + timedelta(days=1)).isoformat()
+    refused = api.post("/api/v1/auth/tokens/", {"name": "forever", "expires_at": too_far}, format="json")
+    assert refused.status_code == 400 and refused.json()["code"] == "expiry_too_far"
+    assert ApiToken.objects.filter(name="forever").count() == 0

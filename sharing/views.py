@@ -72,7 +72,8 @@ def _share_errors(view):
 
 
 def _unlocked(request, link) -> bool:
-    return not link.password_hash or request.session.get(f"share-{link.pk}") is True
+    # The session remembers which password it was unlocked with: a new password locks it again.
+    return not link.password_hash or request.session.get(f"share-{link.pk}") == links.unlock_mark(link)
 
 
 def _locked_response(request, link, error: str = ""):
@@ -85,7 +86,7 @@ def share_page(request, token):
     link = links.link_resolve(token=token, ip=client_ip(request))
     if request.method == "POST":
         if links.link_check_password(link=link, password=request.POST.get("password", ""), ip=client_ip(request)):
-            request.session[f"share-{link.pk}"] = True
+            request.session[f"share-{link.pk}"] = links.unlock_mark(link)
             return redirect(request.path)
         return _locked_response(request, link, error="Wrong password.")
     links.link_view(link=link, ip=client_ip(request))
@@ -95,7 +96,11 @@ def share_page(request, token):
         return render(request, "sharing/upload.html", {"link": link, "uploaded": request.GET.get("uploaded")})
     if link.file is not None:
         previews = rendition_urls(file=link.file) if link.file.status == "completed" else {}
-        context = {"link": link, "file": link.file, "preview": previews.get("large") or previews.get("medium")}
+        # A link with a download limit previews at thumbnail size: a full-size preview would be
+        # an uncounted download.
+        kinds = ("thumbnail",) if link.max_downloads is not None else ("large", "medium")
+        preview = next((previews[kind] for kind in kinds if kind in previews), None)
+        context = {"link": link, "file": link.file, "preview": preview}
     else:
         files = list(link_folder_files(link=link))
         thumbs = {f.pk: rendition_urls(file=f).get("thumbnail") for f in files if f.status == "completed"}

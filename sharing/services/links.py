@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import datetime, timedelta
 
@@ -123,6 +124,12 @@ def share_revoke(*, membership: Membership, share_id, ip: str | None = None) -> 
 
 
 # --- Using a link (public, no account) ----------------------------------------------
+
+
+def unlock_mark(link: ShareLink) -> str:
+    """What a browser session keeps once it gave the link's password: derived from the
+    password's hash, so that changing the password locks every session out again."""
+    return hashlib.sha256(f"unlock:{link.pk}:{link.password_hash}".encode()).hexdigest()[:32]
 
 
 def _password_limits(link: ShareLink, ip: str | None) -> list[ratelimit.Limit]:

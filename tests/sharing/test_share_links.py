@@ -435,3 +435,33 @@ def test_every_share_access_is_one_activity_event_with_its_address(owner, editor
     listed = owner.get(f"/api/v1/tenants/{tenant.slug}/analytics/activity/", {"verb": "share."}).json()["results"]
     seen = [(e["verb"], e["ip"]) for e in listed if e["verb"] != "share.created"]
     assert seen[0] == ("share.throttled", "192.0.2.10") and ("share.viewed", "192.0.2.10") in seen
+
+
+def test_a_new_password_locks_out_sessions_that_gave_the_old_one(editor, tenant):
+    file = upload(editor, tenant, "secret.txt", b"secret").json()
+    link = editor.post(shares(tenant), {"file": file["id"], "password": "open sesame"}, format="json").json()
+    visitor = Client()
+    assert visitor.post(f"/s/{link['token']}", {"password": "open sesame"}).status_code == 302
+    assert "X-Amz-Signature" in visitor.get(f"/s/{link['token']}/download")["Location"]
+
+    assert editor.patch(shares(tenant, f"{link['id']}/"), {"password": "new words"}, format="json").status_code == 200
+
+    assert "This link is protected" in visitor.get(f"/s/{link['token']}").content.decode()
+    assert "X-Amz" not in visitor.get(f"/s/{link['token']}/download")["Location"]
+
+
+def test_a_limited_link_previews_at_thumbnail_size_only(editor, tenant):
+    from files.services.processing_run import file_process
+    from tests.helpers import CORPUS
+
+    photo = upload(editor, tenant, "court.jpg", (CORPUS / "photo_exif" / "court-exif.jpg").read_bytes()).json()
+    assert file_process(file_id=photo["id"]) == "completed"
+    open_link = editor.post(shares(tenant), {"file": photo["id"]}, format="json").json()
+    limited = editor.post(shares(tenant), {"file": photo["id"], "max_downloads": 1}, format="json").json()
+
+    unlimited_page = Client().get(f"/s/{open_link['token']}").content.decode()
+    limited_page = Client().get(f"/s/{limited['token']}").content.decode()
+
+    assert "large.webp" in unlimited_page
+    assert "large.webp" not in limited_page and "medium.webp" not in limited_page
+    assert "thumbnail.webp" in limited_page

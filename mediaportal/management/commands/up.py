@@ -119,6 +119,7 @@ class Command(BaseCommand):
             "--threads=4",
             "--timeout=120",
             "--access-logfile=-",
+            "--logger-class=mediaportal.logs.GunicornLogger",
             "--no-control-socket",
         ]
         worker = [

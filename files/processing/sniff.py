@@ -10,13 +10,19 @@ import codecs
 import mimetypes
 import os
 import re
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-import olefile
-
+from files.processing.containers import (
+    OLE_MAGIC,
+    ZIP_DEFLATED,
+    ZIP_STORED,
+    ContainerError,
+    ole_root_streams,
+    zip_entries,
+    zip_member_head,
+)
 from files.processing.errors import ContentRefused
 from files.processing.limits import Limits
 
@@ -178,7 +184,7 @@ def _from_bytes(head: bytes, file: BinaryIO, name: str, limits: Limits) -> str:
         return "application/pdf"
     if head.startswith(b"PK\x03\x04"):
         return _zip_document(file)
-    if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+    if head.startswith(OLE_MAGIC):
         return _ole_document(file)
     return _text(head, file, name, limits)
 
@@ -201,33 +207,53 @@ OOXML = {
 }
 
 
+# Uploads are checked in web processes, so containers are read within small fixed bounds
+# (files.processing.containers): no member is decompressed beyond MIMETYPE_MAX_BYTES.
+MAX_ZIP_MEMBERS = 20_000
+MIMETYPE_MAX_BYTES = 128
+ODF_MIMETYPE = re.compile(r"application/vnd\.oasis\.opendocument\.[a-z]+(?:-[a-z]+)*")
+MAX_OLE_ENTRIES = 1024
+MAX_OLE_SECTORS = 4096
+
+
 def _zip_document(file: BinaryIO) -> str:
-    file.seek(0)
     try:
-        with zipfile.ZipFile(file) as archive:
-            names = archive.namelist()
-            if "mimetype" in names:
-                declared = archive.read("mimetype")[:100].decode("ascii", "replace").strip()
-                if declared.startswith("application/vnd.oasis.opendocument."):
-                    return declared
-            if "[Content_Types].xml" in names:
-                for prefix, content_type in OOXML.items():
-                    if any(n.startswith(prefix) for n in names):
-                        if prefix == "xl/" and any(n.endswith("vbaProject.bin") for n in names):
-                            return "application/vnd.ms-excel.sheet.macroEnabled.12"
-                        return content_type
-    except (zipfile.BadZipFile, OSError, ValueError):
-        raise _refuse("This ZIP archive is damaged.") from None
-    raise _refuse("ZIP archives are not accepted; upload the files inside.")
+        return _zip_type(file)
+    except ContainerError as exc:
+        raise _refuse(str(exc)) from None
+
+
+def _zip_type(file: BinaryIO) -> str:
+    mimetype, content_types, folders, macros = None, False, set(), False
+    for entry in zip_entries(file, max_entries=MAX_ZIP_MEMBERS):
+        # What the worker cannot read is refused now rather than failed later.
+        if entry.method not in (ZIP_STORED, ZIP_DEFLATED):
+            raise ContainerError(f"Member {entry.name} is compressed with a method documents never use.")
+        if entry.name == "mimetype":
+            mimetype = entry
+        content_types = content_types or entry.name == "[Content_Types].xml"
+        folders.update(prefix for prefix in OOXML if entry.name.startswith(prefix))
+        macros = macros or entry.name.endswith("vbaProject.bin")
+    if mimetype is not None:
+        declared = zip_member_head(file, mimetype, MIMETYPE_MAX_BYTES).decode("ascii", "replace").strip()
+        if ODF_MIMETYPE.fullmatch(declared):
+            return declared
+        if declared.startswith("application/vnd.oasis.opendocument."):
+            raise ContainerError("This OpenDocument file is damaged: its mimetype member is not a document type.")
+    if content_types:
+        for prefix, content_type in OOXML.items():
+            if prefix in folders:
+                if prefix == "xl/" and macros:
+                    return "application/vnd.ms-excel.sheet.macroEnabled.12"
+                return content_type
+    raise ContainerError("ZIP archives are not accepted; upload the files inside.")
 
 
 def _ole_document(file: BinaryIO) -> str:
-    file.seek(0)
     try:
-        with olefile.OleFileIO(file) as ole:
-            streams = {"/".join(entry).lower() for entry in ole.listdir()}
-    except OSError:
-        raise _refuse("This Office file is damaged.") from None
+        streams = ole_root_streams(file, max_entries=MAX_OLE_ENTRIES, max_sectors=MAX_OLE_SECTORS)
+    except ContainerError as exc:
+        raise _refuse(str(exc)) from None
     if "worddocument" in streams:
         return "application/msword"
     if streams & {"workbook", "book"}:

@@ -321,6 +321,11 @@ PROCESSING_STALE_MINUTES = env_int("PROCESSING_STALE_MINUTES", 15)
 # A version whose processing was cut off this many times (the hard time limit, a worker
 # killed or lost) fails with `processing_timed_out` instead of being queued again.
 PROCESSING_MAX_ATTEMPTS = env_int("PROCESSING_MAX_ATTEMPTS", 3)
+# A processing run's time limits in seconds (read as workers start). At the soft one the file
+# fails with `processing_timed_out`; the hard one ends a run stuck in native code, and counts
+# as one of its PROCESSING_MAX_ATTEMPTS. The hard one must stay below PROCESSING_STALE_MINUTES.
+PROCESSING_SOFT_TIME_LIMIT = env_int("PROCESSING_SOFT_TIME_LIMIT", 300)
+PROCESSING_TIME_LIMIT = env_int("PROCESSING_TIME_LIMIT", 360)
 
 # --- Celery -----------------------------------------------------------------------
 

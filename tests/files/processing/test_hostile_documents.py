@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings as django_settings
 
 from files.models import File
@@ -84,3 +89,37 @@ def test_an_encrypted_then_a_broken_pdf_in_one_worker(editor, tenant):
     file = File.objects.get(pk=broken)
     assert file.error_code == "corrupt_document" and "encrypted" not in file.metadata
     assert file.error == "The PDF could not be parsed: it has no readable page."
+
+
+@contextmanager
+def soft_time_limit(seconds: float) -> Iterator[None]:
+    """What a Celery prefork worker does at a task's soft time limit: SoftTimeLimitExceeded,
+    raised from a signal handler wherever the task's Python code is."""
+
+    def stop(signum, frame):
+        raise SoftTimeLimitExceeded()
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.django_db
+def test_a_pdf_that_never_ends_fails_at_the_soft_time_limit(editor, tenant):
+    # A million pages in 1.7 KiB, each drawing 20,000 lines: reading them takes about nine hours.
+    response = upload(editor, tenant, "endless.pdf", hostile.pdf_with_endless_pages())
+    assert response.status_code == 201
+    started = time.monotonic()
+    with soft_time_limit(1.5):
+        assert file_process(file_id=response.json()["id"]) == "failed"
+    assert time.monotonic() - started < 30
+    file = File.objects.get(pk=response.json()["id"])
+    assert file.status == "failed" and file.error_code == "processing_timed_out"
+    assert file.error.startswith("Processing took longer than") and file.error.endswith("Reprocess to try again.")
+    # The worker goes on: PDFium is free again for the next file.
+    good = upload(editor, tenant, "good.pdf", (CORPUS / "document_pdf" / "metadata.pdf").read_bytes()).json()
+    assert file_process(file_id=good["id"]) == "completed"

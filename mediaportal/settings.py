@@ -309,6 +309,9 @@ PROCESSING_MAX_UNZIPPED_BYTES = env_int("PROCESSING_MAX_UNZIPPED_BYTES", 200 * 1
 # SVGs are checked as text before acceptance; these bound that check.
 PROCESSING_MAX_SVG_BYTES = env_int("PROCESSING_MAX_SVG_BYTES", 2 * 1024**2)
 PROCESSING_MAX_SVG_USES = env_int("PROCESSING_MAX_SVG_USES", 32)
+# XML elements parsed from one office document (all its parts) before it fails with
+# `document_too_complex`: bounds the time a part of millions of empty elements costs.
+PROCESSING_MAX_XML_ELEMENTS = env_int("PROCESSING_MAX_XML_ELEMENTS", 5_000_000)
 # The accepted types (comma-separated MIME types); empty means the built-in list in files/processing/sniff.py.
 ALLOWED_CONTENT_TYPES = env_list("ALLOWED_CONTENT_TYPES", [])
 # Where derived models (the label classifier as ONNX) are cached.

@@ -57,6 +57,7 @@ def processing_limits() -> Limits:
         max_unzipped_bytes=settings.PROCESSING_MAX_UNZIPPED_BYTES,
         max_svg_bytes=settings.PROCESSING_MAX_SVG_BYTES,
         max_svg_uses=settings.PROCESSING_MAX_SVG_USES,
+        max_xml_elements=settings.PROCESSING_MAX_XML_ELEMENTS,
         allowed_types=frozenset(settings.ALLOWED_CONTENT_TYPES or DEFAULT_ALLOWED),
         model_cache_dir=Path(settings.MODEL_CACHE_DIR),
         labels_retry_minutes=settings.LABELS_RETRY_MINUTES,

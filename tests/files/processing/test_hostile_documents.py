@@ -9,7 +9,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import tracemalloc
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from files.services.processing import processing_limits
 from files.services.processing_run import file_process
 from tests.files.conftest import upload
 from tests.files.processing import hostile
+from tests.files.processing.test_documents import assert_readable
 from tests.helpers import CORPUS
 
 ENCRYPTED = CORPUS / "document_pdf" / "password-is-test.pdf"
@@ -123,3 +125,44 @@ def test_a_pdf_that_never_ends_fails_at_the_soft_time_limit(editor, tenant):
     # The worker goes on: PDFium is free again for the next file.
     good = upload(editor, tenant, "good.pdf", (CORPUS / "document_pdf" / "metadata.pdf").read_bytes()).json()
     assert file_process(file_id=good["id"]) == "completed"
+
+
+def _peak(call: Callable[[], object]) -> tuple[object, int]:
+    """What `call` returned or raised, and the most it had allocated at once."""
+    tracemalloc.start()
+    try:
+        outcome = call()
+    except ProcessingError as exc:
+        outcome = exc
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return outcome, peak
+
+
+def test_an_office_part_of_empty_elements_is_read_in_bounded_memory(tmp_path):
+    # 300,000 elements outside any paragraph: held, they took 24 MB here (200 MB of them, gigabytes).
+    path = hostile.docx_of_elements(tmp_path / "empty.docx", 300_000)
+    result, peak = _peak(lambda: extract_document(path, hostile.DOCX, processing_limits()))
+    assert result.text == "the end"
+    assert peak < 4 * 1024**2, f"{peak:,} bytes"
+
+
+@pytest.mark.django_db
+def test_elements_past_the_limit_fail_the_document_as_too_complex(editor, tenant, tmp_path, settings):
+    settings.PROCESSING_MAX_XML_ELEMENTS = 100_000
+    data = hostile.docx_of_elements(tmp_path / "many.docx", 150_000).read_bytes()
+    file_id = upload(editor, tenant, "many.docx", data).json()["id"]
+    assert file_process(file_id=file_id) == "failed"
+    file = File.objects.get(pk=file_id)
+    assert file.error_code == "document_too_complex"
+    assert file.error == "Reading word/document.xml passed the limit of 100,000 XML elements for one document."
+
+
+def test_a_paragraph_of_a_quarter_million_elements_is_too_complex(tmp_path):
+    # A paragraph is kept whole until it is read: its elements are bounded on their own.
+    path = hostile.docx_of_elements(tmp_path / "paragraph.docx", 250_000, inside_paragraph=True)
+    error, peak = _peak(lambda: extract_document(path, hostile.DOCX, processing_limits()))
+    assert isinstance(error, ProcessingError) and error.code == "document_too_complex", error
+    assert_readable(error)
+    assert peak < 40 * 1024**2, f"{peak:,} bytes"

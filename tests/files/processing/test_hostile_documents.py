@@ -166,3 +166,12 @@ def test_a_paragraph_of_a_quarter_million_elements_is_too_complex(tmp_path):
     assert isinstance(error, ProcessingError) and error.code == "document_too_complex", error
     assert_readable(error)
     assert peak < 40 * 1024**2, f"{peak:,} bytes"
+
+
+def test_an_ole_stream_that_loops_is_refused_not_read(tmp_path):
+    # 2 KiB on disk; read by following its chain, the stream came to 64 MB.
+    path = hostile.ole_with_endless_stream(tmp_path / "endless.doc", 64 * hostile.MB)
+    error, peak = _peak(lambda: extract_document(path, "application/msword", processing_limits()))
+    assert isinstance(error, ProcessingError) and error.code == "corrupt_document", error
+    assert error.message == "The WordDocument stream claims to be larger than the whole file."
+    assert peak < 4 * 1024**2, f"{peak:,} bytes"

@@ -5,14 +5,17 @@ make one big enough to fail the old code and small enough for a shared machine."
 
 from __future__ import annotations
 
+import json
 import struct
 import zipfile
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 ODT = "application/vnd.oasis.opendocument.text"
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 W_NS = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+SVG_NS = "http://www.w3.org/2000/svg"
 MB = 1024**2
 
 # Method number → zipfile's constant; 99 (AES) is one zipfile cannot read at all.
@@ -36,6 +39,68 @@ def _write_member(archive: zipfile.ZipFile, name: str, head: bytes, zeros: int, 
         member.write(b"\x00" * (zeros % MB))
 
 
+def _deflate_bomb(path: Path, name: str, head: bytes, zeros: int, others: dict[str, bytes]) -> Path:
+    """A ZIP whose member `name` is `head` and `zeros` NUL bytes, deflated; the other members
+    stored. After a full flush, deflate starts afresh, so each MiB of zeros deflates to the same
+    block: a GiB is that block a thousand times, written in a second."""
+    assert zeros % MB == 0 and len(head) + zeros < 0xFFFFFFFF
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    start = compressor.compress(head) + compressor.flush(zlib.Z_FULL_FLUSH)
+    block = compressor.compress(b"\x00" * MB) + compressor.flush(zlib.Z_FULL_FLUSH)
+    end = compressor.flush()
+    crc = zlib.crc32(head)
+    for _ in range(zeros // MB):
+        crc = zlib.crc32(b"\x00" * MB, crc)
+    members = [(name, 8, crc, len(start) + len(block) * (zeros // MB) + len(end), len(head) + zeros)]
+    members += [(other, 0, zlib.crc32(data), len(data), len(data)) for other, data in others.items()]
+    directory, offset = b"", 0
+    with path.open("wb") as out:
+        for (member, method, crc, compressed, size), data in zip(members, [None, *others.values()], strict=True):
+            encoded = member.encode()
+            out.write(
+                struct.pack(
+                    "<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, 0, method, 0, 0x21, crc, compressed, size, len(encoded), 0
+                )
+            )
+            out.write(encoded)
+            if data is None:
+                out.write(start)
+                for _ in range(zeros // MB):
+                    out.write(block)
+                out.write(end)
+            else:
+                out.write(data)
+            directory += (
+                struct.pack(
+                    "<4s4B4HL2L5H2L",
+                    b"PK\x01\x02",
+                    20,
+                    3,
+                    20,
+                    0,
+                    0,
+                    method,
+                    0,
+                    0x21,
+                    crc,
+                    compressed,
+                    size,
+                    len(encoded),
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    offset,
+                )
+                + encoded
+            )
+            offset = out.tell()
+        out.write(directory)
+        out.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(directory), offset, 0))
+    return path
+
+
 def _set_method(path: Path, method: int) -> None:
     """Rewrite every member's compression method (local headers and directory) to `method`."""
     data = bytearray(path.read_bytes())
@@ -51,6 +116,8 @@ def odf_bomb(path: Path, method: str, zeros: int = 64 * MB) -> Path:
     """An OpenDocument text whose `mimetype` member is its type followed by `zeros` NUL bytes,
     compressed with `method` (stored: the upload is that big; the others: a few KiB)."""
     real = ZIP_METHODS[method]
+    if method == "deflate":
+        return _deflate_bomb(path, "mimetype", ODT.encode(), zeros, {"content.xml": b"<office:document-content/>"})
     with zipfile.ZipFile(path, "w") as archive:
         _write_member(archive, "mimetype", ODT.encode(), zeros, real if real != 99 else zipfile.ZIP_STORED)
         archive.writestr("content.xml", "<office:document-content/>")
@@ -75,6 +142,9 @@ def odf(path: Path, method: int = zipfile.ZIP_DEFLATED) -> Path:
 def docx_bomb(path: Path, method: str, zeros: int = 64 * MB) -> Path:
     """A DOCX whose `[Content_Types].xml` is a bomb compressed with `method`."""
     real = ZIP_METHODS[method]
+    if method == "deflate":
+        document = f'<w:document xmlns:w="{W_NS}"/>'.encode()
+        return _deflate_bomb(path, "[Content_Types].xml", b"<Types>", zeros, {"word/document.xml": document})
     with zipfile.ZipFile(path, "w") as archive:
         _write_member(archive, "[Content_Types].xml", b"<Types>", zeros, real if real != 99 else zipfile.ZIP_STORED)
         archive.writestr("word/document.xml", f'<w:document xmlns:w="{W_NS}"/>')
@@ -215,3 +285,121 @@ def ole_with_endless_stream(path: Path, declared: int) -> Path:
     directory = (_ole_entry("Root Entry", 5, child=1) + bytes(word)).ljust(size, b"\x00")
     path.write_bytes(bytes(header) + struct.pack(f"<{size // 4}L", *fat) + directory + b"\xec\xa5" * (size // 2))
     return path
+
+
+# --- The hostile set: every file above, the corpus's rejects and hostile names -----------------
+
+# Set as PROCESSING_MAX_XML_ELEMENTS wherever the set is processed, so the part of loose
+# elements below passes it in about a second.
+XML_ELEMENTS_LIMIT = 100_000
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """An upload and what must become of it: `refused` at upload (4xx JSON), or `failed` or
+    `completed` after processing; `code` the error code expected ("" for any), `stored_name`
+    the name a completed file is stored under. `clear` is refused or failed, either way."""
+
+    label: str
+    name: str
+    data: bytes
+    outcome: str
+    code: str = ""
+    stored_name: str = ""
+
+
+def _read(builder, directory: Path, name: str, *args, **kwargs) -> bytes:
+    return builder(directory / name, *args, **kwargs).read_bytes()
+
+
+REFUSED = "unsupported_media_type"
+
+
+def hostile_set(directory: Path, corpus: Path) -> list[Hostile]:
+    """Everything hostile we know of, built in `directory` (about 15 MB all told)."""
+    return [*_archives(directory), *_documents(directory), *_names(), *_corpus_rejects(corpus)]
+
+
+def _archives(directory: Path) -> list[Hostile]:
+    # Deflate's are 1 MiB inflating to 1 GiB; the others a few KiB (bzip2 and LZMA are slow to make).
+    zeros = {"stored": 2 * MB, "deflate": 1024 * MB, "unknown": 2 * MB}
+    docx_outcomes = {"stored": ("failed", "corrupt_document"), "deflate": ("failed", "archive_bomb")}
+    cases = []
+    for method in ZIP_METHODS:
+        odf = _read(odf_bomb, directory, "b.odt", method, zeros=zeros.get(method, 4 * MB))
+        cases.append(Hostile(f"odf bomb, {method}", "bomb.odt", odf, "refused", REFUSED))
+        docx = _read(docx_bomb, directory, "b.docx", method, zeros=zeros.get(method, 4 * MB))
+        outcome, code = docx_outcomes.get(method, ("refused", REFUSED))
+        cases.append(Hostile(f"docx bomb, {method}", "bomb.docx", docx, outcome, code))
+    many = _read(zip_with_many_members, directory, "m.docx", 85_000)
+    return [*cases, Hostile("zip of 85,000 members", "many.docx", many, "refused", REFUSED)]
+
+
+def _documents(directory: Path) -> list[Hostile]:
+    corrupt, complex_ = "corrupt_document", "document_too_complex"
+    huge = _read(ole_with_huge_directory, directory, "h.doc", 2500)
+    loop = _read(ole_with_endless_stream, directory, "l.doc", 1024**3)
+    loose = _read(docx_of_elements, directory, "e.docx", 150_000)
+    paragraph = _read(docx_of_elements, directory, "p.docx", 250_000, inside_paragraph=True)
+    script = f'<svg:svg xmlns:svg="{SVG_NS}"><svg:script>alert(1)</svg:script></svg:svg>'.encode()
+    return [
+        Hostile("ole with a 10 MB directory", "huge.doc", huge, "failed", corrupt),
+        Hostile("ole stream that loops for 1 GiB", "loop.doc", loop, "failed", corrupt),
+        Hostile("docx of 150,000 loose elements", "loose.docx", loose, "failed", complex_),
+        Hostile("docx paragraph of 250,000 elements", "para.docx", paragraph, "failed", complex_),
+        Hostile("pdf without pages", "nopages.pdf", pdf_without_pages(), "failed", corrupt),
+        Hostile("pdf page tree that loops", "looping.pdf", pdf_with_looping_page_tree(), "failed", corrupt),
+        Hostile("pdf that takes hours", "endless.pdf", pdf_with_endless_pages(), "failed", "processing_timed_out"),
+        Hostile("svg with svg:script", "logo.svg", script, "refused", REFUSED),
+    ]
+
+
+def _names() -> list[Hostile]:
+    text, jpeg = b"harmless words\n", b"\xff\xd8\xff\xe0" + b"\x00" * 64
+    return [
+        Hostile("name with ../", "../../etc/passwd.txt", text, "completed", stored_name="passwd.txt"),
+        Hostile("name with NUL", "report\x00.txt", text, "completed", stored_name="report.txt"),
+        Hostile("name of NUL alone", "\x00", text, "refused", "file_required"),
+        # Stored as "photogpj.exe": a program's name, whatever the bytes.
+        Hostile("name with RTL override", "photo\u202egpj.exe", jpeg, "refused", REFUSED),
+        Hostile("name of 1,000 characters", "n" * 996 + ".txt", text, "completed", stored_name="n" * 251 + ".txt"),
+    ]
+
+
+def _corpus_rejects(corpus: Path) -> list[Hostile]:
+    manifest = json.loads((corpus / "MANIFEST.json").read_text())
+    return [
+        Hostile(f"corpus {entry['file']}", Path(entry["file"]).name, (corpus / entry["file"]).read_bytes(), "clear")
+        for entry in manifest
+        if entry["expected"].get("should_reject")
+    ]
+
+
+def multipart(name: str, data: bytes) -> tuple[bytes, str]:
+    """A multipart body with `data` as the field `file` under `name`, byte for byte as given
+    (a client library would escape or drop what a hostile client sends)."""
+    boundary = "hostile-upload-boundary"
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+    head += "Content-Type: application/octet-stream\r\n\r\n"
+    return head.encode() + data + f"\r\n--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def judge(case: Hostile, upload_status: int, upload_body: dict, final: dict | None) -> str | None:
+    """What is wrong with what became of `case` (None: what should have): `upload_body` is the
+    upload's JSON, `final` the file's JSON once processed (None when the upload was refused)."""
+    if upload_status >= 500:
+        return f"{case.label}: {upload_status} at upload"
+    if upload_status != 201:
+        if upload_status < 400 or not upload_body.get("detail") or not upload_body.get("code"):
+            return f"{case.label}: {upload_status} {upload_body} is no clear refusal"
+        got = ("refused", upload_body["code"])
+    else:
+        got = (final["status"], final["error_code"])
+        if got[0] == "failed" and not (final["error"][:1].isupper() and final["error"].endswith(".")):
+            return f"{case.label}: failed without a readable error ({final['error']!r})"
+    wanted = ("refused", "failed") if case.outcome == "clear" else (case.outcome,)
+    if got[0] not in wanted or (case.code and got[1] != case.code):
+        return f"{case.label}: expected {case.outcome} {case.code}, got {got}"
+    if case.stored_name and final["name"] != case.stored_name:
+        return f"{case.label}: stored as {final['name']!r}"
+    return None

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings as django_settings
+from django.core.checks import run_checks
 
 from files.models import File
 from files.processing.documents import extract_document
@@ -175,3 +176,13 @@ def test_an_ole_stream_that_loops_is_refused_not_read(tmp_path):
     assert isinstance(error, ProcessingError) and error.code == "corrupt_document", error
     assert error.message == "The WordDocument stream claims to be larger than the whole file."
     assert peak < 4 * 1024**2, f"{peak:,} bytes"
+
+
+def test_time_limits_that_cannot_work_are_refused_at_start(settings):
+    assert not [message for message in run_checks() if message.id.startswith("files.")]
+    settings.PROCESSING_SOFT_TIME_LIMIT = settings.PROCESSING_TIME_LIMIT
+    settings.PROCESSING_STALE_MINUTES = 1
+    assert sorted(message.id for message in run_checks() if message.id.startswith("files.")) == [
+        "files.E001",
+        "files.E002",
+    ]

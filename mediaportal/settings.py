@@ -311,6 +311,9 @@ PROCESSING_MAX_UNZIPPED_BYTES = env_int("PROCESSING_MAX_UNZIPPED_BYTES", 200 * 1
 # SVGs are checked as text before acceptance; these bound that check.
 PROCESSING_MAX_SVG_BYTES = env_int("PROCESSING_MAX_SVG_BYTES", 2 * 1024**2)
 PROCESSING_MAX_SVG_USES = env_int("PROCESSING_MAX_SVG_USES", 32)
+# XML elements parsed from one office document (all its parts) before it fails with
+# `document_too_complex`: bounds the time a part of millions of empty elements costs.
+PROCESSING_MAX_XML_ELEMENTS = env_int("PROCESSING_MAX_XML_ELEMENTS", 5_000_000)
 # The accepted types (comma-separated MIME types); empty means the built-in list in files/processing/sniff.py.
 ALLOWED_CONTENT_TYPES = env_list("ALLOWED_CONTENT_TYPES", [])
 # Where derived models (the label classifier as ONNX) are cached.
@@ -323,6 +326,11 @@ PROCESSING_STALE_MINUTES = env_int("PROCESSING_STALE_MINUTES", 15)
 # A version whose processing was cut off this many times (the hard time limit, a worker
 # killed or lost) fails with `processing_timed_out` instead of being queued again.
 PROCESSING_MAX_ATTEMPTS = env_int("PROCESSING_MAX_ATTEMPTS", 3)
+# A processing run's time limits in seconds (read as workers start). At the soft one the file
+# fails with `processing_timed_out`; the hard one ends a run stuck in native code, and counts
+# as one of its PROCESSING_MAX_ATTEMPTS. The hard one must stay below PROCESSING_STALE_MINUTES.
+PROCESSING_SOFT_TIME_LIMIT = env_int("PROCESSING_SOFT_TIME_LIMIT", 300)
+PROCESSING_TIME_LIMIT = env_int("PROCESSING_TIME_LIMIT", 360)
 
 # --- Celery -----------------------------------------------------------------------
 

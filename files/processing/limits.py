@@ -22,6 +22,8 @@ class Limits:
     # SVG is checked as text before it is accepted; these bound that check.
     max_svg_bytes: int
     max_svg_uses: int
+    # XML elements parsed from one office document before it counts as too complex.
+    max_xml_elements: int
     # The content types accepted at upload.
     allowed_types: frozenset[str]
     # Where the label classifier is cached as ONNX, and how long a process that could not

@@ -39,11 +39,13 @@ log = logging.getLogger(__name__)
 # else is the file's fault (ProcessingError) or a bug.
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (storage.StorageUnavailable, OperationalError)
 
-# The processing task's time limits (files.tasks.process_file). The hard one must stay below
+# The processing task's time limits (files.tasks.process_file), read as workers start. At the
+# soft one the run fails with `processing_timed_out`; the hard one stops what the soft one
+# could not interrupt (C code in a decoder). The hard one must stay below
 # PROCESSING_STALE_MINUTES (system check files.E001), or the stale sweep could queue a file
 # that a task is still working on.
-TASK_SOFT_TIME_LIMIT = 300
-TASK_TIME_LIMIT = 360
+TASK_SOFT_TIME_LIMIT: int = settings.PROCESSING_SOFT_TIME_LIMIT
+TASK_TIME_LIMIT: int = settings.PROCESSING_TIME_LIMIT
 
 
 def processing_limits() -> Limits:
@@ -55,6 +57,7 @@ def processing_limits() -> Limits:
         max_unzipped_bytes=settings.PROCESSING_MAX_UNZIPPED_BYTES,
         max_svg_bytes=settings.PROCESSING_MAX_SVG_BYTES,
         max_svg_uses=settings.PROCESSING_MAX_SVG_USES,
+        max_xml_elements=settings.PROCESSING_MAX_XML_ELEMENTS,
         allowed_types=frozenset(settings.ALLOWED_CONTENT_TYPES or DEFAULT_ALLOWED),
         model_cache_dir=Path(settings.MODEL_CACHE_DIR),
         labels_retry_minutes=settings.LABELS_RETRY_MINUTES,
@@ -187,6 +190,17 @@ def file_failed(*, file_id, version_id: int | None, code: str, message: str) -> 
     whichever version is current (a task queued before tasks named their version).
     """
     _fail(_processing(file_id, version_id), code=code, message=message)
+
+
+def processing_timed_out_now() -> dict[str, str]:
+    """The outcome of a run stopped at the soft time limit."""
+    return {
+        "code": "processing_timed_out",
+        "message": (
+            f"Processing took longer than {TASK_SOFT_TIME_LIMIT} seconds and was stopped; the file may be too "
+            "complex to process. Reprocess to try again."
+        ),
+    }
 
 
 def _timed_out() -> dict[str, str]:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from PIL import Image
 
@@ -37,6 +38,7 @@ from files.services.processing import (
     processing_limits,
     processing_start,
     processing_time_out,
+    processing_timed_out_now,
     processing_uncount,
 )
 
@@ -98,6 +100,11 @@ def _run(file: File) -> str:
     except ProcessingError as exc:
         processing_fail(file_id=file.pk, version_id=version_id, code=exc.code, message=exc.message)
         log.info("processing %s failed: %s", file.pk, exc.code)
+        return FileStatus.FAILED
+    except SoftTimeLimitExceeded:
+        # The worker's soft time limit, raised wherever the run was: the file is too much work.
+        processing_fail(file_id=file.pk, version_id=version_id, **processing_timed_out_now())
+        log.warning("processing %s failed: stopped at the soft time limit", file.pk)
         return FileStatus.FAILED
     processing_complete(
         file=file,

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -26,8 +28,45 @@ from mediaportal.exceptions import ApplicationError
 from mediaportal.progress import Progress
 
 
-def _chunks(path: Path, size: int = 1024 * 1024):
-    with open(path, "rb") as handle:
+class SourceChanged(Exception):
+    """A source file that is no longer a regular file reached without symbolic links."""
+
+
+def _source_files(root: Path) -> list[Path]:
+    """The regular files under `root`, relative to it; symbolic links (to files or to
+    directories) are neither followed nor listed."""
+    found = []
+    for directory, _dirs, names, directory_fd in os.fwalk(root, follow_symlinks=False):
+        for name in names:
+            if stat.S_ISREG(os.stat(name, dir_fd=directory_fd, follow_symlinks=False).st_mode):
+                found.append(Path(directory, name).relative_to(root))
+    return sorted(found)
+
+
+def _open_source(root_fd: int, relative: Path) -> int:
+    """A descriptor of the file at `relative` under the root, opened without following a
+    symbolic link at any step: what was listed may have been swapped for one since."""
+    opened: list[int] = []
+    directory_fd = root_fd
+    try:
+        for part in relative.parts[:-1]:
+            directory_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=directory_fd)
+            opened.append(directory_fd)
+        # O_NONBLOCK: a FIFO swapped in must not hang the import on open.
+        fd = os.open(relative.parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=directory_fd)
+    except OSError as exc:
+        raise SourceChanged(f"could not be opened as a regular file ({exc.strerror})") from None
+    finally:
+        for descriptor in opened:
+            os.close(descriptor)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SourceChanged("is no longer a regular file")
+    return fd
+
+
+def _chunks(fd: int, size: int = 1024 * 1024):
+    with open(fd, "rb") as handle:
         while chunk := handle.read(size):
             yield chunk
 
@@ -51,6 +90,16 @@ def _imported_before(*, membership: Membership, folder: Folder | None, name: str
     return matches[0][0] if matches else None
 
 
+@dataclass
+class _Run:
+    membership: Membership
+    folders: dict[Path, Folder | None]  # source directory (relative) → its folder
+    claimed: set = field(default_factory=set)  # files already matched to a source file in this run
+    imported: int = 0
+    skipped: int = 0
+    refused: list[str] = field(default_factory=list)
+
+
 class Command(BaseCommand):
     help = "Import a directory tree into a tenant (folders mirrored, duplicates skipped, unsupported files listed)."
 
@@ -70,39 +119,49 @@ class Command(BaseCommand):
             raise CommandError(f"{root} is not a directory.")
         membership = self._membership(options["tenant"], options["user"])
         base = self._folder_path(membership, options["folder"])
-        paths = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+        paths = _source_files(root)
         progress = Progress(len(paths), label="import", stream=self.stdout)
-        folders: dict[Path, Folder | None] = {root: base}
-        claimed: set = set()  # files already matched to a source file in this run
-        imported, skipped, refused = 0, 0, []
-        for path in paths:
-            folder = self._mirror(membership, folders, root, path.parent)
-            upload = HashedUpload.from_chunks(_chunks(path), name=path.name)
-            existing = _imported_before(
-                membership=membership, folder=folder, name=path.name, sha256=upload.sha256, claimed=claimed
-            )
-            if existing is not None:
-                claimed.add(existing)
-                skipped += 1
-            else:
-                try:
-                    file = file_upload(
-                        membership=membership,
-                        upload=upload,
-                        folder_id=folder.pk if folder else None,
-                        on_conflict="rename",
-                    )
-                    claimed.add(file.pk)
-                    imported += 1
-                except ApplicationError as exc:
-                    refused.append(f"{path.relative_to(root)}: {exc.detail}")
-            progress.advance(path.name)
+        run = _Run(membership=membership, folders={Path(): base})
+        root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for path in paths:
+                self._import(run, root_fd, path)
+                progress.advance(path.name)
+        finally:
+            os.close(root_fd)
         progress.close()
         self.stdout.write(
-            self.style.SUCCESS(f"Imported {imported}, skipped {skipped} already present, refused {len(refused)}.")
+            self.style.SUCCESS(
+                f"Imported {run.imported}, skipped {run.skipped} already present, refused {len(run.refused)}."
+            )
         )
-        for line in refused:
+        for line in run.refused:
             self.stdout.write(f"  refused {line}")
+
+    def _import(self, run: _Run, root_fd: int, path: Path) -> None:
+        """Import the file at `path` (relative to the root) unless an earlier run did."""
+        folder = self._mirror(run.membership, run.folders, path.parent)
+        try:
+            upload = HashedUpload.from_chunks(_chunks(_open_source(root_fd, path)), name=path.name)
+        except SourceChanged as exc:
+            run.refused.append(f"{path}: {exc}")
+            return
+        existing = _imported_before(
+            membership=run.membership, folder=folder, name=path.name, sha256=upload.sha256, claimed=run.claimed
+        )
+        if existing is not None:
+            run.claimed.add(existing)
+            run.skipped += 1
+            return
+        try:
+            file = file_upload(
+                membership=run.membership, upload=upload, folder_id=folder.pk if folder else None, on_conflict="rename"
+            )
+        except ApplicationError as exc:
+            run.refused.append(f"{path}: {exc.detail}")
+            return
+        run.claimed.add(file.pk)
+        run.imported += 1
 
     def _membership(self, slug: str, username: str | None) -> Membership:
         memberships = Membership.objects.select_related("tenant", "user").filter(tenant__slug=slug)
@@ -132,8 +191,8 @@ class Command(BaseCommand):
         ).first()
         return existing or folder_create(membership=membership, name=name, parent_id=parent.pk if parent else None)
 
-    def _mirror(self, membership, folders: dict, root: Path, directory: Path) -> Folder | None:
+    def _mirror(self, membership, folders: dict, directory: Path) -> Folder | None:
         if directory not in folders:
-            parent = self._mirror(membership, folders, root, directory.parent)
+            parent = self._mirror(membership, folders, directory.parent)
             folders[directory] = self._child(membership, parent, directory.name)
         return folders[directory]

@@ -83,6 +83,10 @@ def _ole_summary(ole: olefile.OleFileIO) -> dict[str, object]:
 
 def _ole_stream(ole: olefile.OleFileIO, name: str) -> bytes:
     try:
+        # Each sector of a real stream is in the file once; olefile follows a chain that loops
+        # for as many bytes as the stream declares, which may be gigabytes.
+        if ole.get_size(name) > (ole.nb_sect + 1) * ole.sectorsize:
+            raise ProcessingError("corrupt_document", f"The {name} stream claims to be larger than the whole file.")
         return ole.openstream(name).read()
     except _UNREADABLE:
         return b""
@@ -95,7 +99,7 @@ _WORD_CHARS = str.maketrans({"\x07": "\t", "\x0b": "\n", "\x0c": "\n", "\x1e": "
 def _doc_text(ole: olefile.OleFileIO, sink: TextSink, metadata: dict[str, object]) -> None:
     word = _ole_stream(ole, "WordDocument")
     if len(word) < 0x0C:
-        return
+        raise ProcessingError("corrupt_document", "The WordDocument stream is too short to hold a Word document.")
     flags = struct.unpack_from("<H", word, 0x0A)[0]
     if flags & 0x0100:  # FIB fEncrypted: the text is RC4 or XOR ciphertext
         metadata.update(encrypted=True, password_required=True)

@@ -2,7 +2,8 @@
 
 Parts are read against a budget of decompressed bytes, checked on the declared sizes before a
 part is opened and counted while it is read; XML parts are streamed with defusedxml, and a DTD
-or entity declaration is refused.
+or entity declaration is refused. Elements are counted against a limit per document, and only
+those inside the element being read are kept.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ _ZIP_RATIO_MIN_BYTES = 10 * 1024**2
 # Real packages have tens to a few thousand parts; zipfile holds the whole central directory in memory.
 _ZIP_MAX_MEMBERS = 20_000
 _READ_CHUNK = 64 * 1024
+# Elements one paragraph, row or shared string may hold: Excel's widest row is 16,384 cells of
+# two or three elements each; a Word paragraph of thousands of runs has tens of thousands.
+MAX_KEPT_ELEMENTS = 200_000
 
 
 def _human_size(size: int) -> str:
@@ -37,7 +41,7 @@ def _human_size(size: int) -> str:
 class Package:
     """A ZIP-based office file, read within a budget of decompressed bytes."""
 
-    def __init__(self, archive: zipfile.ZipFile, budget: int) -> None:
+    def __init__(self, archive: zipfile.ZipFile, budget: int, *, max_elements: int) -> None:
         infos = archive.infolist()
         if len(infos) > _ZIP_MAX_MEMBERS:
             raise ProcessingError(
@@ -56,6 +60,8 @@ class Package:
         self._members = {info.filename.lower(): info for info in infos}
         self._budget = budget
         self._remaining = budget
+        self._max_elements = max_elements
+        self._elements = 0
 
     @property
     def names(self) -> list[str]:
@@ -102,6 +108,15 @@ class Package:
                 f"Reading {name} passed the limit of {_human_size(self._budget)} decompressed for one document.",
             )
 
+    def count_element(self, name: str) -> None:
+        # Empty elements cost parsing time and no decompressed bytes to speak of: four bytes each.
+        self._elements += 1
+        if self._elements > self._max_elements:
+            raise ProcessingError(
+                "document_too_complex",
+                f"Reading {name} passed the limit of {self._max_elements:,} XML elements for one document.",
+            )
+
 
 class MemberReader:
     """A ZIP member stream that charges every decompressed byte to its package's budget."""
@@ -137,28 +152,36 @@ def xml_elements(
 ) -> Iterator[Element]:
     """Stream part `name`, yielding each complete element whose local name is in `wanted`.
 
-    Yielded elements are detached from their parent afterwards, so a huge part is read in near-constant
-    memory. Subtrees named in `drop` are never yielded and are detached when they end.
+    Only what a wanted element holds is kept until it is yielded; every other element is
+    detached from its parent as it ends, and a yielded one after the caller is done with it,
+    so a huge part is read in near-constant memory. Subtrees named in `drop` are never yielded.
+    Every element counts against the package's element limit.
     """
     parents: list[Element] = []
-    dropping = 0
+    dropping = keeping = kept = 0
     reader = package.open(name)
     try:
         # Office XML never has a DTD, so refusing one costs nothing and rules out entity tricks entirely.
         for event, elem in iterparse(reader, events=("start", "end"), forbid_dtd=True):
             tag = local(elem.tag)
             if event == "start":
+                package.count_element(name)
+                kept = _count_kept(kept, keeping, name)
                 parents.append(elem)
                 if tag in drop:
                     dropping += 1
+                elif tag in wanted and not dropping:
+                    keeping += 1
                 continue
             parents.pop()
             if tag in drop:
                 dropping -= 1
             elif tag in wanted and not dropping:
+                keeping -= 1
+                kept = kept if keeping else 0
                 yield elem
-            else:
-                continue
+            elif keeping:
+                continue  # part of a wanted element, still open
             if parents:
                 parents[-1].remove(elem)
     except ParseError as exc:
@@ -172,3 +195,16 @@ def xml_elements(
         ) from exc
     finally:
         reader.close()
+
+
+def _count_kept(kept: int, keeping: int, name: str) -> int:
+    """Elements held inside open wanted elements (a paragraph, a row), which stay in memory."""
+    if not keeping:
+        return 0
+    if kept >= MAX_KEPT_ELEMENTS:
+        raise ProcessingError(
+            "document_too_complex",
+            f"Part {name} has a paragraph, row or string of more than {MAX_KEPT_ELEMENTS:,} XML elements, "
+            "far more than any office file writes.",
+        )
+    return kept + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from datetime import UTC, datetime, timedelta, timezone
@@ -31,22 +32,18 @@ _PDFIUM_REASONS = {
 
 def extract(path: Path, sink: TextSink, limits: Limits) -> DocumentResult:
     with _PDFIUM_LOCK:
-        try:
-            pdf = pdfium.PdfDocument(path)
-        except pdfium.PdfiumError as exc:
-            if exc.err_code in (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY):
-                # A PDF that needs a password to open is a valid file the user chose to store, so it
-                # is not marked failed. Without the password even its page count and Info strings are
-                # encrypted, so all we can honestly report is that it is locked.
-                metadata = {"format": "PDF", "encrypted": True, "password_required": True}
-                return DocumentResult(metadata=metadata, text="", preview=None)
-            reason = _PDFIUM_REASONS.get(exc.err_code, "PDFium could not open it")
-            raise ProcessingError("corrupt_document", f"The PDF could not be parsed: {reason}.") from exc
+        pdf = _open(path)
+        if pdf is None:
+            # A PDF that needs a password to open is a valid file the user chose to store, so it
+            # is not marked failed. Without the password even its page count and Info strings are
+            # encrypted, so all we can honestly report is that it is locked.
+            metadata = {"format": "PDF", "encrypted": True, "password_required": True}
+            return DocumentResult(metadata=metadata, text="", preview=None)
 
         with pdf:
             metadata = _pdf_metadata(pdf)
             pdf.init_forms()  # so filled-in form fields show in the preview, as in a viewer
-            preview = None
+            preview, pages_read = None, 0
             for index in range(len(pdf)):
                 if index > 0 and sink.full:
                     break
@@ -54,13 +51,36 @@ def extract(path: Path, sink: TextSink, limits: Limits) -> DocumentResult:
                     page = pdf[index]
                 except pdfium.PdfiumError:
                     continue  # one broken page should not cost the rest of the text
+                pages_read += 1
                 try:
                     if index == 0:
                         preview = _pdf_preview(page)
                     sink.add(_pdf_page_text(page) + "\n\n")
                 finally:
                     page.close()
+    if not pages_read:
+        raise ProcessingError("corrupt_document", "The PDF could not be parsed: none of its pages can be read.")
     return DocumentResult(metadata=metadata, text=sink.text(), preview=preview)
+
+
+def _open(path: Path) -> pdfium.PdfDocument | None:
+    """The document, or None when it needs a password; ProcessingError when it is unreadable.
+
+    PDFium keeps one error code per process and sets it only when a load fails, so it is read
+    only then: a document that loads but has no page would otherwise be reported with the
+    code of whatever failed last in this worker (pypdfium2 reads it in that case too).
+    """
+    document = pdfium_c.FPDF_LoadDocument(os.fsencode(path) + b"\x00", None)
+    if not document:
+        code = pdfium_c.FPDF_GetLastError()
+        if code in (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY):
+            return None
+        reason = _PDFIUM_REASONS.get(code, "PDFium could not open it")
+        raise ProcessingError("corrupt_document", f"The PDF could not be parsed: {reason}.")
+    if pdfium_c.FPDF_GetPageCount(document) < 1:
+        pdfium_c.FPDF_CloseDocument(document)
+        raise ProcessingError("corrupt_document", "The PDF could not be parsed: it has no readable page.")
+    return pdfium.PdfDocument(document)
 
 
 def _pdf_metadata(pdf: pdfium.PdfDocument) -> dict[str, object]:

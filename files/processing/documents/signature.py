@@ -58,7 +58,7 @@ def _extract_zip_package(path: Path, sink: TextSink, limits: Limits, *, declared
             "The file is neither a readable ZIP package nor an OLE2 compound file, so it is not an Office document.",
         ) from exc
     with archive:
-        package = Package(archive, limits.max_unzipped_bytes)
+        package = Package(archive, limits.max_unzipped_bytes, max_elements=limits.max_xml_elements)
         if package.has("[Content_Types].xml"):
             return ooxml.extract(package, sink)
         if package.has("mimetype") or (package.has("content.xml") and package.has("META-INF/manifest.xml")):

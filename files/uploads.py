@@ -7,7 +7,7 @@ import binascii
 import hashlib
 import tempfile
 from collections.abc import Callable, Iterable
-from functools import cached_property
+from typing import NoReturn
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
@@ -82,20 +82,26 @@ class HashingUploadHandler(FileUploadHandler):
     Django's parser, which costs more per byte and keeps a file whose body was cut short
     (docs/benchmarks.md has the figures); each file goes through the usual `new_file` /
     `receive_data_chunk` / `file_complete` steps.
+
+    The handler is installed with the request but stays closed until the view has decided
+    who is asking, that they may upload here, and how much (`open`): whatever reads the body
+    before then (a CSRF check, an error page) gets an empty form and not one byte is read.
+    Once open, `max_bytes` bounds all file parts of the body together, not each one.
     """
 
-    def __init__(self, request=None, *, max_bytes: int | Callable[[], int]):
+    def __init__(self, request=None, *, max_bytes: int | None = None):
         super().__init__(request)
-        self._max_bytes = max_bytes
+        self.max_bytes = max_bytes
         self.too_large = False
         self.received = 0
 
-    @cached_property
-    def max_bytes(self) -> int:
-        """The per-file limit; a callable is asked once, when the first file's bytes arrive."""
-        return self._max_bytes() if callable(self._max_bytes) else self._max_bytes
+    def open(self, *, max_bytes: int) -> None:
+        """Let the body be read, its file parts together at most `max_bytes`."""
+        self.max_bytes = max_bytes
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        if self.max_bytes is None:
+            return QueryDict(), MultiValueDict()
         return MultipartReader(
             handler=self, stream=input_data, content_length=content_length, boundary=boundary, encoding=encoding
         ).parse()
@@ -103,16 +109,18 @@ class HashingUploadHandler(FileUploadHandler):
     def new_file(self, *args, **kwargs) -> None:
         super().new_file(*args, **kwargs)
         self._spool = HashingSpool()
-        self.received = 0
 
     def receive_data_chunk(self, raw_data: bytes | memoryview, start: int) -> None:
         self.received += len(raw_data)
         if self.received > self.max_bytes:
             self.too_large = True
-            self._spool.close()
-            raise StopUpload(connection_reset=True)
+            self._stop()
         self._spool.write(raw_data)
         return None
+
+    def _stop(self) -> NoReturn:
+        self._spool.close()
+        raise StopUpload(connection_reset=True)
 
     def file_complete(self, file_size: int) -> HashedUpload:
         return self._spool.upload(name=self.file_name, content_type=self.content_type or "")

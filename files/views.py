@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from functools import wraps
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -16,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from accounts.selectors import membership_get, tenant_upload_limit
+from accounts.selectors import membership_get
 from files import selectors
 from files.permissions import can_create
 from files.search import get_search_backend
@@ -97,28 +96,34 @@ def _back(tenant_slug: str, folder_id: str | None) -> HttpResponseRedirect:
     return redirect(f"{url}?folder={folder_id}" if folder_id else url)
 
 
-@csrf_exempt  # the body must get the hashing handler before the CSRF check reads it
+@csrf_exempt  # the CSRF check reads the body: `_upload` runs it once the caller may send it
 @login_required
 @portal_errors
 def upload(request, tenant_slug: str):
-    limit = tenant_upload_limit(tenant_slug=tenant_slug) or settings.PLATFORM_MAX_UPLOAD_BYTES
+    membership = membership_get(user=request.user, tenant_slug=tenant_slug)
+    folder_id = request.GET.get("folder") or None
+    if request.method != "POST":
+        return _back(tenant_slug, None)
+    # Decided before a byte of the body is read: who is asking (above), whether they may
+    # upload here, and how much they may send.
+    limit = membership.tenant.max_upload_bytes
+    if not can_create(membership=membership):
+        messages.error(request, "Viewers cannot upload files.")
+        return _back(tenant_slug, folder_id)
+    if declared_too_large(request, limit):
+        messages.error(request, f"Files are limited to {limit:,} bytes.")
+        return _back(tenant_slug, folder_id)
     handler = HashingUploadHandler(request, max_bytes=limit)
     request.upload_handlers = [handler]
-    return _upload(request, tenant_slug, handler)
+    return _upload(request, membership, handler, folder_id)
 
 
 @csrf_protect
-def _upload(request, tenant_slug: str, handler: HashingUploadHandler):
-    membership = membership_get(user=request.user, tenant_slug=tenant_slug)
-    if request.method != "POST":
-        return _back(tenant_slug, None)
-    folder_id = request.GET.get("folder") or None
+def _upload(request, membership, handler: HashingUploadHandler, folder_id: str | None):
     try:
-        if declared_too_large(request, membership.tenant.max_upload_bytes) or (
-            request.FILES is not None and handler.too_large
-        ):
-            raise PayloadTooLarge(f"Files are limited to {membership.tenant.max_upload_bytes:,} bytes.")
         uploads = request.FILES.getlist("file")
+        if handler.too_large:
+            raise PayloadTooLarge(f"Files are limited to {membership.tenant.max_upload_bytes:,} bytes.")
         if not uploads:
             messages.error(request, "Choose a file to upload.")
         for uploaded in uploads:
@@ -126,7 +131,7 @@ def _upload(request, tenant_slug: str, handler: HashingUploadHandler):
             messages.success(request, f"Uploaded “{file.name}”; it is being processed.")
     except ApplicationError as exc:
         messages.error(request, exc.detail)
-    return _back(tenant_slug, folder_id)
+    return _back(membership.tenant.slug, folder_id)
 
 
 @login_required

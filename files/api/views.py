@@ -8,24 +8,22 @@ import uuid
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.http import HttpResponseRedirect
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.mixins import TenantScopedMixin
-from accounts.selectors import tenant_upload_limit
 from files import selectors
 from files.api import serializers as s
+from files.api.receiving import StreamingUploadMixin
+from files.permissions import can_create
 from files.search import get_search_backend
 from files.services import direct, files, folders, trash
-from files.uploads import HashedUpload, HashingUploadHandler, declared_too_large
-from mediaportal.exceptions import PayloadTooLarge, ValidationFailed
+from mediaportal.exceptions import Forbidden, ValidationFailed
 from mediaportal.http import client_ip
 from mediaportal.openapi import PAGE_PARAMETERS, paginated
 from mediaportal.openapi import errors as _errors
@@ -40,42 +38,6 @@ def _truthy(value) -> bool:
 
 def _file_out(file) -> dict:
     return s.FileOutput(file).data
-
-
-class StreamingUploadMixin:
-    # Gives multipart POSTs a handler that hashes and counts the body as it arrives. The
-    # handler must be in place before anything reads the body, and session authentication's
-    # CSRF check reads it, so it is installed with the request itself.
-
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
-
-    def initialize_request(self, request, *args, **kwargs):
-        drf_request = super().initialize_request(request, *args, **kwargs)
-        if request.method == "POST":
-            slug = kwargs.get("tenant_slug", "")
-            self.upload_handler = HashingUploadHandler(request, max_bytes=lambda: self._upload_limit(slug))
-            request.upload_handlers = [self.upload_handler]
-        return drf_request
-
-    def _upload_limit(self, tenant_slug: str) -> int:
-        # Asked for when the body is first read: after the membership is resolved for token
-        # clients (so no query of its own), during authentication for session clients.
-        tenant = getattr(self, "tenant", None)
-        if tenant is not None:
-            return tenant.max_upload_bytes
-        return tenant_upload_limit(tenant_slug=tenant_slug) or settings.PLATFORM_MAX_UPLOAD_BYTES
-
-    def received_file(self, request) -> HashedUpload:
-        limit = self.tenant.max_upload_bytes
-        if declared_too_large(request, limit):
-            raise PayloadTooLarge(f"Files are limited to {limit} bytes in this tenant.")
-        request.data  # noqa: B018 - parse the body now, through the hashing handler
-        if self.upload_handler.too_large:
-            raise PayloadTooLarge(f"Files are limited to {limit} bytes in this tenant.")
-        upload = request.FILES.get("file")
-        if upload is None:
-            raise ValidationFailed("Send the file as the multipart field `file`.", code="file_required")
-        return upload
 
 
 REPEATABLE_FILTERS = ("tag", "label")
@@ -196,6 +158,8 @@ class FileListView(StreamingUploadMixin, TenantScopedMixin, APIView):
         responses={201: s.FileOutput, **_errors(400, 401, 403, 404, 409, 413, 503)},
     )
     def post(self, request, tenant_slug):
+        if not can_create(membership=self.membership):
+            raise Forbidden("Viewers cannot upload files.")
         upload = self.received_file(request)
         data = request.data
         file = files.file_upload(
@@ -310,6 +274,7 @@ class FileVersionListView(StreamingUploadMixin, TenantScopedMixin, APIView):
         responses={201: s.VersionOutput, **_errors(400, 401, 403, 404, 413, 503)},
     )
     def post(self, request, tenant_slug, file_id):
+        selectors.file_get_for_actor(membership=self.membership, file_id=file_id, perm="change")
         upload = self.received_file(request)
         version = files.file_version_upload(
             membership=self.membership,

@@ -51,13 +51,6 @@ def _filters(params) -> dict:
     return filters
 
 
-def _tags(request):
-    if hasattr(request.data, "getlist"):
-        values = request.data.getlist("tags")
-        return values or None
-    return request.data.get("tags")
-
-
 # --- Folders ----------------------------------------------------------------------
 
 
@@ -161,14 +154,15 @@ class FileListView(StreamingUploadMixin, TenantScopedMixin, APIView):
         if not can_create(membership=self.membership):
             raise Forbidden("Viewers cannot upload files.")
         upload = self.received_file(request)
-        data = request.data
+        data = s.FileUploadInput(data=request.data)
+        data.is_valid(raise_exception=True)
         file = files.file_upload(
             membership=self.membership,
             upload=upload,
-            folder_id=data.get("folder") or None,
-            description=data.get("description", ""),
-            tags=_tags(request),
-            on_conflict=data.get("on_conflict") or "rename",
+            folder_id=data.validated_data.get("folder"),
+            description=data.validated_data.get("description", ""),
+            tags=data.validated_data.get("tags"),
+            on_conflict=data.validated_data["on_conflict"],
             ip=client_ip(request),
         )
         return Response(_file_out(file), status=status.HTTP_201_CREATED)
@@ -276,11 +270,13 @@ class FileVersionListView(StreamingUploadMixin, TenantScopedMixin, APIView):
     def post(self, request, tenant_slug, file_id):
         selectors.file_get_for_actor(membership=self.membership, file_id=file_id, perm="change")
         upload = self.received_file(request)
+        data = s.VersionUploadInput(data=request.data)
+        data.is_valid(raise_exception=True)
         version = files.file_version_upload(
             membership=self.membership,
             file_id=file_id,
             upload=upload,
-            comment=request.data.get("comment", ""),
+            comment=data.validated_data.get("comment", ""),
             ip=client_ip(request),
         )
         body = s.VersionOutput(version, context={"current_version_id": version.pk}).data

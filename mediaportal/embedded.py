@@ -408,6 +408,16 @@ class EmbeddedStack:
         elapsed = time.monotonic() - started
         self.log(f"  S3          ready in {elapsed:.1f} s ({endpoint}, buckets {', '.join(buckets.values())})")
 
+    # --- Faults (tests stop, freeze and restart services to prove what survives) ---------
+
+    def pid(self, service: str) -> int:
+        """The process id of a running service: "postgres" (the postmaster), "redis", "weed"."""
+        if service == "postgres":
+            if self._postmaster is None:
+                raise StackError("PostgreSQL is not running here")
+            return self._postmaster.pid
+        return self._procs[service].pid
+
     def stop_s3(self) -> None:
         """Stop the S3 server alone (tests use this to prove behaviour while S3 is down)."""
         proc = self._procs.pop("weed", None)

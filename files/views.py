@@ -5,6 +5,7 @@ They call the same selectors and services as the API, with the same rules.
 
 from __future__ import annotations
 
+import uuid
 from functools import wraps
 
 from django.contrib import messages
@@ -21,6 +22,7 @@ from files.permissions import can_create
 from files.search import get_search_backend
 from files.services.files import file_download_url, file_upload, rendition_urls
 from files.services.folders import folder_create
+from files.services.idempotency import UploadOnce
 from files.uploads import HashingUploadHandler, declared_too_large
 from mediaportal.exceptions import ApplicationError, Forbidden, NotFound, PayloadTooLarge
 from mediaportal.http import client_ip
@@ -87,6 +89,7 @@ def browse(request, tenant_slug: str):
             "query": query,
             "suggestion": suggestion,
             "can_upload": can_create(membership=membership),
+            "upload_key": uuid.uuid4(),
         },
     )
 
@@ -126,9 +129,18 @@ def _upload(request, membership, handler: HashingUploadHandler, folder_id: str |
             raise PayloadTooLarge(f"Files are limited to {membership.tenant.max_upload_bytes:,} bytes.")
         if not uploads:
             messages.error(request, "Choose a file to upload.")
-        for uploaded in uploads:
-            file = file_upload(membership=membership, upload=uploaded, folder_id=folder_id, ip=client_ip(request))
-            messages.success(request, f"Uploaded “{file.name}”; it is being processed.")
+        # The page's form carries a key of its own, so sending it again (a reload, a retry
+        # after a timeout) does not upload the files twice; API-style clients send the header.
+        once = UploadOnce.from_header(request.headers.get("Idempotency-Key") or request.POST.get("idempotency_key"))
+        for index, uploaded in enumerate(uploads):
+            part = once.part(index) if once is not None else None
+            file = file_upload(
+                membership=membership, upload=uploaded, folder_id=folder_id, ip=client_ip(request), once=part
+            )
+            if part is not None and part.replayed:
+                messages.info(request, f"“{file.name}” was uploaded already.")
+            else:
+                messages.success(request, f"Uploaded “{file.name}”; it is being processed.")
     except ApplicationError as exc:
         messages.error(request, exc.detail)
     return _back(membership.tenant.slug, folder_id)

@@ -305,6 +305,10 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 
+# An upload sent again with the same Idempotency-Key within this many hours returns the first
+# upload's file instead of storing a copy.
+UPLOAD_IDEMPOTENCY_HOURS = env_int("UPLOAD_IDEMPOTENCY_HOURS", 24)
+
 # --- Processing -------------------------------------------------------------------
 
 # Images above this many pixels fail with `image_too_large` before being decoded.
@@ -351,6 +355,7 @@ CELERY_TASK_ROUTES = {
     "files.process_file": {"queue": "processing"},
     "files.trash_purge_expired": {"queue": "maintenance"},
     "files.upload_sessions_expire": {"queue": "maintenance"},
+    "files.upload_keys_expire": {"queue": "maintenance"},
     "files.orphan_sweep": {"queue": "maintenance"},
     "files.reindex_tenant": {"queue": "maintenance"},
     "files.requeue_stale_processing": {"queue": "maintenance"},

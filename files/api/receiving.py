@@ -3,6 +3,7 @@ how much they may send are decided before a byte of it is read."""
 
 from __future__ import annotations
 
+from drf_spectacular.authentication import SessionScheme
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 
@@ -26,6 +27,11 @@ class UploadSessionAuthentication(SessionAuthentication):
 
     def check_csrf(self, request) -> None:
         super().enforce_csrf(request)
+
+
+class UploadSessionScheme(SessionScheme):
+    # The same session cookie in the schema as SessionAuthentication's (`cookieAuth`).
+    target_class = "files.api.receiving.UploadSessionAuthentication"
 
 
 class StreamingUploadMixin:

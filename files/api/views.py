@@ -23,6 +23,7 @@ from files.api.receiving import StreamingUploadMixin
 from files.permissions import can_create
 from files.search import get_search_backend
 from files.services import direct, files, folders, trash
+from files.services.idempotency import UploadOnce
 from mediaportal.exceptions import Forbidden, ValidationFailed
 from mediaportal.http import client_ip
 from mediaportal.openapi import PAGE_PARAMETERS, paginated
@@ -38,6 +39,22 @@ def _truthy(value) -> bool:
 
 def _file_out(file) -> dict:
     return s.FileOutput(file).data
+
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    location=OpenApiParameter.HEADER,
+    description=(
+        "Any unique string (a UUID) up to 255 visible ASCII characters. Sent again with the same request by the "
+        "same user within a day (UPLOAD_IDEMPOTENCY_HOURS), the upload is not repeated: the answer is 200 with what the first one made. "
+        "The same key with another request is 422 `idempotency_key_reused`."
+    ),
+)
+
+
+def _created_or_replayed(once: UploadOnce | None) -> int:
+    return status.HTTP_200_OK if once is not None and once.replayed else status.HTTP_201_CREATED
 
 
 REPEATABLE_FILTERS = ("tag", "label")
@@ -148,11 +165,17 @@ class FileListView(StreamingUploadMixin, TenantScopedMixin, APIView):
     @extend_schema(
         tags=TAGS,
         request={"multipart/form-data": s.FileUploadInput},
-        responses={201: s.FileOutput, **_errors(400, 401, 403, 404, 409, 413, 503)},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: s.FileOutput,
+            200: OpenApiResponse(s.FileOutput, description="A retry: the file its Idempotency-Key uploaded"),
+            **_errors(400, 401, 403, 404, 409, 413, 422, 503),
+        },
     )
     def post(self, request, tenant_slug):
         if not can_create(membership=self.membership):
             raise Forbidden("Viewers cannot upload files.")
+        once = UploadOnce.from_header(request.headers.get("Idempotency-Key"))
         upload = self.received_file(request)
         data = s.FileUploadInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -164,8 +187,9 @@ class FileListView(StreamingUploadMixin, TenantScopedMixin, APIView):
             tags=data.validated_data.get("tags"),
             on_conflict=data.validated_data["on_conflict"],
             ip=client_ip(request),
+            once=once,
         )
-        return Response(_file_out(file), status=status.HTTP_201_CREATED)
+        return Response(_file_out(file), status=_created_or_replayed(once))
 
 
 class FileDetailView(TenantScopedMixin, APIView):
@@ -265,10 +289,16 @@ class FileVersionListView(StreamingUploadMixin, TenantScopedMixin, APIView):
     @extend_schema(
         tags=TAGS,
         request={"multipart/form-data": s.VersionUploadInput},
-        responses={201: s.VersionOutput, **_errors(400, 401, 403, 404, 413, 503)},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: s.VersionOutput,
+            200: OpenApiResponse(s.VersionOutput, description="A retry: the version its Idempotency-Key uploaded"),
+            **_errors(400, 401, 403, 404, 413, 422, 503),
+        },
     )
     def post(self, request, tenant_slug, file_id):
-        selectors.file_get_for_actor(membership=self.membership, file_id=file_id, perm="change")
+        file = selectors.file_get_for_actor(membership=self.membership, file_id=file_id, perm="change")
+        once = UploadOnce.from_header(request.headers.get("Idempotency-Key"))
         upload = self.received_file(request)
         data = s.VersionUploadInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -278,9 +308,11 @@ class FileVersionListView(StreamingUploadMixin, TenantScopedMixin, APIView):
             upload=upload,
             comment=data.validated_data.get("comment", ""),
             ip=client_ip(request),
+            once=once,
         )
-        body = s.VersionOutput(version, context={"current_version_id": version.pk}).data
-        return Response(body, status=status.HTTP_201_CREATED)
+        current = file.current_version_id if once is not None and once.replayed else version.pk
+        body = s.VersionOutput(version, context={"current_version_id": current}).data
+        return Response(body, status=_created_or_replayed(once))
 
 
 class FileVersionRestoreView(TenantScopedMixin, APIView):

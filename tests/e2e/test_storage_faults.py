@@ -39,14 +39,15 @@ def test_frozen_s3_is_a_503_within_15_s_and_leaves_nothing_after_the_sweep(edito
     with web_server(tmp_path, env=s3_env(disposable_s3.env)) as web:
         api = Api(web, editor, tenant)
         assert api.upload("kept.txt", kept).status_code == 201
-        for size in (10_000, 3 * 1024**2):  # in the socket buffers at once; more than they hold
+        retried = text(10_000)
+        for name, data in (("retried.txt", retried), ("abandoned.txt", text(3 * 1024**2))):
+            # 10 KB fit in the socket buffers at once; 3 MB do not, and the sends block.
             with frozen(disposable_s3.pid("weed")):
                 started = time.monotonic()
-                held = api.upload(f"held-{size}.txt", text(size), timeout=60)
+                held = api.upload(name, data, key=f"key-{name}", timeout=60)
                 elapsed = time.monotonic() - started
             assert held.status_code == 503, held.text
             assert held.json()["code"] == "storage_unavailable"
-            print("FROZEN", size, round(elapsed, 2))
             assert elapsed < 15, elapsed
             assert names(tenant) == ["kept.txt"]
         with frozen(disposable_s3.pid("weed")):
@@ -55,11 +56,19 @@ def test_frozen_s3_is_a_503_within_15_s_and_leaves_nothing_after_the_sweep(edito
             elapsed = time.monotonic() - started
         assert ready.status_code == 503 and ready.json()["failing"] == ["s3"]
         assert elapsed < 4, elapsed
-    # Thawed, the server still handles what it took in while frozen, and may store it: no
-    # row claims those objects, and the sweep removes them.
+
+        # Thawed: the client retries with its key and gets one file, not "retried (1).txt".
+        retry = api.upload("retried.txt", retried, key="key-retried.txt")
+        assert retry.status_code == 201, retry.text
+        again = api.upload("retried.txt", retried, key="key-retried.txt")
+        assert again.status_code == 200 and again.json()["id"] == retry.json()["id"]
+        assert names(tenant) == ["kept.txt", "retried.txt"]
+    # The server still handles what it took in while frozen, and may store it: no row claims
+    # the abandoned upload's object, and the sweep removes it.
     time.sleep(2)
     orphan_sweep(older_than=timedelta(0), tenant_ids=[tenant.id])
-    assert tenant_objects(tenant) == stored_keys(tenant) == [storage.blob_key(tenant.id, sha(kept))]
+    expected = sorted(storage.blob_key(tenant.id, sha(data)) for data in (kept, retried))
+    assert tenant_objects(tenant) == stored_keys(tenant) == expected
     assert b"".join(storage.object_chunks(storage.blob_key(tenant.id, sha(kept)))) == kept
 
 
@@ -82,7 +91,6 @@ def test_s3_stopped_mid_upload_is_a_503_and_keeps_nothing(editor, tenant, dispos
         finally:
             raw.close()
         assert status == 503, answer
-        print("STOPPED", round(elapsed, 2))
         assert json.loads(answer)["code"] == "storage_unavailable"
         assert elapsed < 15, elapsed
         assert names(tenant) == ["kept.txt"]

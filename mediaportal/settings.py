@@ -136,6 +136,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "mediaportal.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "mediaportal.urls"

@@ -297,8 +297,8 @@ def test_database_failure_after_s3_write_leaves_no_row_and_retry_reuses_object(e
         raise OperationalError("simulated database failure")
 
     monkeypatch.setattr(file_services, "_add_version", failing)
-    with pytest.raises(OperationalError):
-        upload(editor, tenant, "doc.txt", data)
+    failed = upload(editor, tenant, "doc.txt", data)
+    assert failed.status_code == 503 and failed.json()["code"] == "database_unavailable"
     assert not File.objects.filter(tenant=tenant).exists() and not Blob.objects.filter(tenant=tenant).exists()
     assert tenant_objects(tenant) == [storage.blob_key(tenant.id, sha(data))]
 

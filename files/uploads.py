@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import hashlib
 import tempfile
 from collections.abc import Callable, Iterable
@@ -28,6 +29,8 @@ SPOOL_IN_MEMORY_BYTES = 512 * 1024
 READ_CHUNK_BYTES = 1024 * 1024
 # Django refuses part headers over 1 KiB, which a long non-ASCII file name can exceed.
 MAX_PART_HEADER_BYTES = 8 * 1024
+# Writes to the spool that fail for want of room: a full disk, a quota, a file size limit.
+SPOOL_FULL_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 Sink = Callable[[memoryview], None]
 
@@ -93,6 +96,7 @@ class HashingUploadHandler(FileUploadHandler):
         super().__init__(request)
         self.max_bytes = max_bytes
         self.too_large = False
+        self.spool_full = False
         self.received = 0
 
     def open(self, *, max_bytes: int) -> None:
@@ -115,7 +119,15 @@ class HashingUploadHandler(FileUploadHandler):
         if self.received > self.max_bytes:
             self.too_large = True
             self._stop()
-        self._spool.write(raw_data)
+        try:
+            self._spool.write(raw_data)
+        except OSError as exc:
+            # No room left for the spool (its disk, a quota, the process's file size limit):
+            # the upload cannot be taken now, which says nothing about the file.
+            if exc.errno not in SPOOL_FULL_ERRORS:
+                raise
+            self.spool_full = True
+            self._stop()
         return None
 
     def _stop(self) -> NoReturn:

@@ -24,7 +24,7 @@ from files.services.files import file_download_url, file_upload, rendition_urls
 from files.services.folders import folder_create
 from files.services.idempotency import UploadOnce
 from files.uploads import HashingUploadHandler, declared_too_large
-from mediaportal.exceptions import ApplicationError, Forbidden, NotFound, PayloadTooLarge
+from mediaportal.exceptions import ApplicationError, Forbidden, InsufficientStorage, NotFound, PayloadTooLarge
 from mediaportal.http import client_ip
 
 PAGE_SIZE = 60
@@ -127,6 +127,8 @@ def _upload(request, membership, handler: HashingUploadHandler, folder_id: str |
         uploads = request.FILES.getlist("file")
         if handler.too_large:
             raise PayloadTooLarge(f"Files are limited to {membership.tenant.max_upload_bytes:,} bytes.")
+        if handler.spool_full:
+            raise InsufficientStorage()
         if not uploads:
             messages.error(request, "Choose a file to upload.")
         # The page's form carries a key of its own, so sending it again (a reload, a retry

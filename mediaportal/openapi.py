@@ -38,6 +38,7 @@ ERRORS = {
     422: OpenApiResponse(ErrorOutput, description="An Idempotency-Key sent again with a different request"),
     429: OpenApiResponse(ThrottledOutput, description="Too many attempts"),
     503: OpenApiResponse(ErrorOutput, description="Storage unavailable; nothing was saved"),
+    507: OpenApiResponse(ErrorOutput, description="No room to receive the upload now; nothing was saved"),
 }
 
 

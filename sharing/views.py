@@ -19,6 +19,7 @@ from files.uploads import HashingUploadHandler, declared_too_large
 from mediaportal.exceptions import (
     ApplicationError,
     Conflict,
+    InsufficientStorage,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
@@ -189,6 +190,8 @@ def _share_upload(request, token: str, link, handler: HashingUploadHandler):
         uploads = request.FILES.getlist("file")
         if handler.too_large:
             raise PayloadTooLarge(f"Files are limited to {link.tenant.max_upload_bytes:,} bytes.")
+        if handler.spool_full:
+            raise InsufficientStorage()
         if not uploads:
             raise ValidationFailed("Choose a file to upload.")
         for upload in uploads:
@@ -199,6 +202,7 @@ def _share_upload(request, token: str, link, handler: HashingUploadHandler):
         UnsupportedMediaType,
         Conflict,
         ServiceUnavailable,
+        InsufficientStorage,
     ) as exc:
         return _upload_refused(request, link, exc)
     return redirect(reverse("share-page", args=[token]) + f"?uploaded={len(uploads)}")

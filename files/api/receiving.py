@@ -9,7 +9,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 
 from accounts.authentication import ApiTokenAuthentication
 from files.uploads import HashedUpload, HashingUploadHandler, declared_too_large
-from mediaportal.exceptions import PayloadTooLarge, ValidationFailed
+from mediaportal.exceptions import InsufficientStorage, PayloadTooLarge, ValidationFailed
 
 
 class UploadSessionAuthentication(SessionAuthentication):
@@ -63,6 +63,8 @@ class StreamingUploadMixin:
         request.data  # noqa: B018 - parse the body now, through the hashing handler
         if self.upload_handler.too_large:
             raise PayloadTooLarge(f"Files are limited to {limit} bytes in this tenant.")
+        if self.upload_handler.spool_full:
+            raise InsufficientStorage()
         upload = request.FILES.get("file")
         if upload is None:
             raise ValidationFailed("Send the file as the multipart field `file`.", code="file_required")

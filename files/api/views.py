@@ -169,7 +169,7 @@ class FileListView(StreamingUploadMixin, TenantScopedMixin, APIView):
         responses={
             201: s.FileOutput,
             200: OpenApiResponse(s.FileOutput, description="A retry: the file its Idempotency-Key uploaded"),
-            **_errors(400, 401, 403, 404, 409, 413, 422, 503),
+            **_errors(400, 401, 403, 404, 409, 413, 422, 503, 507),
         },
     )
     def post(self, request, tenant_slug):
@@ -293,7 +293,7 @@ class FileVersionListView(StreamingUploadMixin, TenantScopedMixin, APIView):
         responses={
             201: s.VersionOutput,
             200: OpenApiResponse(s.VersionOutput, description="A retry: the version its Idempotency-Key uploaded"),
-            **_errors(400, 401, 403, 404, 413, 422, 503),
+            **_errors(400, 401, 403, 404, 413, 422, 503, 507),
         },
     )
     def post(self, request, tenant_slug, file_id):

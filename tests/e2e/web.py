@@ -57,6 +57,7 @@ class WebServer:
     url: str
     port: int
     log: Path
+    spool: Path  # its TMPDIR, where upload bodies are spooled
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -101,7 +102,7 @@ def web_server(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    server = WebServer(proc=proc, url=f"http://127.0.0.1:{port}", port=port, log=log)
+    server = WebServer(proc=proc, url=f"http://127.0.0.1:{port}", port=port, log=log, spool=spool)
     try:
         _wait_healthy(server)
         yield server

@@ -61,9 +61,3 @@ def token_get(*, user: User, token_id) -> ApiToken:
     if token is None:
         raise NotFound("Token not found.")
     return token
-
-
-def tenant_upload_limit(*, tenant_slug: str) -> int | None:
-    """The tenant's per-file limit, needed before the caller's membership is resolved
-    (the request body must be given its handler before anything reads it)."""
-    return Tenant.objects.filter(slug=tenant_slug).values_list("max_upload_bytes", flat=True).first()

@@ -12,6 +12,7 @@ from files.models import (
     FolderUserPermission,
     Rendition,
     SearchTerm,
+    UploadKey,
     UploadSession,
 )
 from files.services.files import file_update
@@ -156,6 +157,14 @@ class UploadSessionAdmin(ReadOnlyAdmin):
     list_filter = ["state", "tenant", "created_at"]
     search_fields = ["filename", "staging_key"]
     list_select_related = ["tenant", "created_by"]
+
+
+@admin.register(UploadKey)
+class UploadKeyAdmin(ReadOnlyAdmin):
+    list_display = ["key", "tenant", "user", "file", "version", "created_at"]
+    list_filter = ["tenant", "created_at"]
+    search_fields = ["key", "file__name"]
+    list_select_related = ["tenant", "user", "file", "version"]
 
 
 @admin.register(Rendition)

@@ -272,6 +272,30 @@ class UploadSession(models.Model):
         return f"{self.filename} ({self.state})"
 
 
+class UploadKey(models.Model):
+    """The `Idempotency-Key` an upload was made with, and what it made: a retry with the same
+    key, by the same user in the same tenant, gets that file or version instead of a copy
+    (files.services.idempotency). Kept for UPLOAD_IDEMPOTENCY_HOURS."""
+
+    # The unique constraint's index serves lookups by tenant.
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # SHA-256 of what the upload asked for (kind, target, bytes, fields): a key sent again
+    # with another request is refused, not answered with the first one's result.
+    fingerprint = models.CharField(max_length=64)
+    file = models.ForeignKey(File, null=True, on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey(FileVersion, null=True, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "user", "key"], name="uploadkey_unique")]
+        indexes = [models.Index(fields=["created_at"], name="uploadkey_created")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
 class SearchTerm(models.Model):
     """A word from some file name or tag in the tenant: the vocabulary "did you mean" draws on.
 

@@ -10,6 +10,14 @@ from mediaportal.exceptions import ValidationFailed
 MAX_NAME_LENGTH = 255
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 64
+# Unicode categories that print as nothing or as something else: control, format, surrogate,
+# private use, unassigned.
+UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
+def _printable(text: str) -> str:
+    """`text` without control, format (bidi, zero-width), surrogate, private or unassigned characters."""
+    return "".join(ch for ch in text if unicodedata.category(ch) not in UNPRINTABLE)
 
 
 def clean_name(raw: str, *, kind: str = "file") -> str:
@@ -19,7 +27,7 @@ def clean_name(raw: str, *, kind: str = "file") -> str:
     display as `evilexe.jpg`, and zero-width characters that make look-alike names.
     """
     name = (raw or "").replace("\\", "/").split("/")[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch) not in {"Cc", "Cf", "Cs", "Co", "Cn"})
+    name = _printable(name)
     name = unicodedata.normalize("NFC", name).strip().rstrip(". ")
     if name in {"", ".", ".."}:
         if kind == "folder":
@@ -40,14 +48,15 @@ def numbered_name(name: str, n: int, *, kind: str = "file") -> str:
 
 
 def clean_tags(raw) -> list[str]:
-    """Trimmed, lower-case, unique tags in the order given; a list or a comma-separated string."""
+    """Trimmed, lower-case, unique tags in the order given; a list or a comma-separated string.
+    Characters that print as nothing (NUL, escapes, bidi overrides) are dropped."""
     if raw is None:
         return []
     items = raw.split(",") if isinstance(raw, str) else [str(item) for item in raw]
     tags: list[str] = []
     for item in items:
         for part in item.split(",") if "," in item else [item]:
-            tag = " ".join(part.strip().lower().split())
+            tag = " ".join(word for word in (_printable(w) for w in part.lower().split()) if word)
             if not tag or tag in tags:
                 continue
             if len(tag) > MAX_TAG_LENGTH:

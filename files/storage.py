@@ -67,7 +67,11 @@ ROLE_SETTINGS = {
 MAX_PUT_BYTES = 5 * 1024**3
 
 
-def _client_config() -> Config:
+def _client_config(*, connect_timeout: float, read_timeout: float, attempts: int) -> Config:
+    """Every S3 call ends within `attempts` × (`connect_timeout` + `read_timeout`) and a
+    backoff of at most a second between attempts: an S3 that stops answering (frozen, not
+    down) must cost a request a 503 in seconds, not hold it until the server comes back.
+    The read timeout bounds each wait on the socket, not a whole transfer."""
     return Config(
         s3={
             "addressing_style": settings.S3_ADDRESSING_STYLE,
@@ -76,9 +80,9 @@ def _client_config() -> Config:
             "payload_signing_enabled": False,
         },
         signature_version="s3v4",
-        connect_timeout=3,
-        read_timeout=60,
-        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"total_max_attempts": attempts, "mode": "standard"},
         # Checksums only where S3 requires them or we send our own: a CRC that botocore
         # computed would be one more pass over bytes that are hashed already.
         request_checksum_calculation="when_required",
@@ -98,6 +102,7 @@ class BucketStorage(S3Storage):
         self._session = None
         self._shared_connection = None
         self._public_client = None
+        self._probe_client = None
         self._connection_lock = threading.Lock()
         super().__init__(**options)
 
@@ -109,7 +114,11 @@ class BucketStorage(S3Storage):
         defaults.update(
             addressing_style=settings.S3_ADDRESSING_STYLE,
             signature_version="s3v4",
-            client_config=_client_config(),
+            client_config=_client_config(
+                connect_timeout=settings.S3_CONNECT_TIMEOUT,
+                read_timeout=settings.S3_READ_TIMEOUT,
+                attempts=settings.S3_MAX_ATTEMPTS,
+            ),
             transfer_config=TransferConfig(use_threads=False, multipart_threshold=MAX_PUT_BYTES + 1),
             querystring_expire=min(settings.S3_PRESIGN_SECONDS, 300),
             file_overwrite=True,
@@ -156,6 +165,24 @@ class BucketStorage(S3Storage):
                         config=self.client_config,
                     )
         return self._public_client
+
+    @property
+    def probe_client(self):
+        """A client for health checks: one attempt, short timeouts, so a check answers in
+        about 3 s whatever the server does."""
+        if self._probe_client is None:
+            with self._connection_lock:
+                if self._probe_client is None:
+                    short = Config(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 1})
+                    self._probe_client = self._create_session().client(
+                        "s3",
+                        region_name=self.region_name,
+                        use_ssl=self.use_ssl,
+                        endpoint_url=self.endpoint_url,
+                        config=self.client_config.merge(short),
+                        verify=self.verify,
+                    )
+        return self._probe_client
 
     def url(self, name: str, parameters: dict | None = None, expire: int | None = None, http_method=None) -> str:
         params = {**(parameters or {}), "Bucket": self.bucket_name, "Key": self._normalize_name(clean_name(name))}

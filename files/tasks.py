@@ -13,7 +13,7 @@ from celery import shared_task
 from celery.signals import worker_process_init
 
 from files.search import get_search_backend
-from files.services import direct, orphans, processing, processing_run, trash
+from files.services import direct, idempotency, orphans, processing, processing_run, trash
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,11 @@ def trash_purge_expired() -> int:
 @shared_task(name="files.upload_sessions_expire", **MAINTENANCE)
 def upload_sessions_expire() -> int:
     return direct.upload_sessions_expire()
+
+
+@shared_task(name="files.upload_keys_expire", **MAINTENANCE)
+def upload_keys_expire() -> int:
+    return idempotency.upload_keys_expire()
 
 
 @shared_task(name="files.orphan_sweep", **MAINTENANCE)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import hashlib
 import tempfile
 from collections.abc import Callable, Iterable
-from functools import cached_property
+from typing import NoReturn
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
@@ -28,6 +29,8 @@ SPOOL_IN_MEMORY_BYTES = 512 * 1024
 READ_CHUNK_BYTES = 1024 * 1024
 # Django refuses part headers over 1 KiB, which a long non-ASCII file name can exceed.
 MAX_PART_HEADER_BYTES = 8 * 1024
+# Writes to the spool that fail for want of room: a full disk, a quota, a file size limit.
+SPOOL_FULL_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 Sink = Callable[[memoryview], None]
 
@@ -82,20 +85,27 @@ class HashingUploadHandler(FileUploadHandler):
     Django's parser, which costs more per byte and keeps a file whose body was cut short
     (docs/benchmarks.md has the figures); each file goes through the usual `new_file` /
     `receive_data_chunk` / `file_complete` steps.
+
+    The handler is installed with the request but stays closed until the view has decided
+    who is asking, that they may upload here, and how much (`open`): whatever reads the body
+    before then (a CSRF check, an error page) gets an empty form and not one byte is read.
+    Once open, `max_bytes` bounds all file parts of the body together, not each one.
     """
 
-    def __init__(self, request=None, *, max_bytes: int | Callable[[], int]):
+    def __init__(self, request=None, *, max_bytes: int | None = None):
         super().__init__(request)
-        self._max_bytes = max_bytes
+        self.max_bytes = max_bytes
         self.too_large = False
+        self.spool_full = False
         self.received = 0
 
-    @cached_property
-    def max_bytes(self) -> int:
-        """The per-file limit; a callable is asked once, when the first file's bytes arrive."""
-        return self._max_bytes() if callable(self._max_bytes) else self._max_bytes
+    def open(self, *, max_bytes: int) -> None:
+        """Let the body be read, its file parts together at most `max_bytes`."""
+        self.max_bytes = max_bytes
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        if self.max_bytes is None:
+            return QueryDict(), MultiValueDict()
         return MultipartReader(
             handler=self, stream=input_data, content_length=content_length, boundary=boundary, encoding=encoding
         ).parse()
@@ -103,16 +113,26 @@ class HashingUploadHandler(FileUploadHandler):
     def new_file(self, *args, **kwargs) -> None:
         super().new_file(*args, **kwargs)
         self._spool = HashingSpool()
-        self.received = 0
 
     def receive_data_chunk(self, raw_data: bytes | memoryview, start: int) -> None:
         self.received += len(raw_data)
         if self.received > self.max_bytes:
             self.too_large = True
-            self._spool.close()
-            raise StopUpload(connection_reset=True)
-        self._spool.write(raw_data)
+            self._stop()
+        try:
+            self._spool.write(raw_data)
+        except OSError as exc:
+            # No room left for the spool (its disk, a quota, the process's file size limit):
+            # the upload cannot be taken now, which says nothing about the file.
+            if exc.errno not in SPOOL_FULL_ERRORS:
+                raise
+            self.spool_full = True
+            self._stop()
         return None
+
+    def _stop(self) -> NoReturn:
+        self._spool.close()
+        raise StopUpload(connection_reset=True)
 
     def file_complete(self, file_size: int) -> HashedUpload:
         return self._spool.upload(name=self.file_name, content_type=self.content_type or "")

@@ -5,9 +5,9 @@ They call the same selectors and services as the API, with the same rules.
 
 from __future__ import annotations
 
+import uuid
 from functools import wraps
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -16,14 +16,15 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from accounts.selectors import membership_get, tenant_upload_limit
+from accounts.selectors import membership_get
 from files import selectors
 from files.permissions import can_create
 from files.search import get_search_backend
 from files.services.files import file_download_url, file_upload, rendition_urls
 from files.services.folders import folder_create
+from files.services.idempotency import UploadOnce
 from files.uploads import HashingUploadHandler, declared_too_large
-from mediaportal.exceptions import ApplicationError, Forbidden, NotFound, PayloadTooLarge
+from mediaportal.exceptions import ApplicationError, Forbidden, InsufficientStorage, NotFound, PayloadTooLarge
 from mediaportal.http import client_ip
 
 PAGE_SIZE = 60
@@ -88,6 +89,7 @@ def browse(request, tenant_slug: str):
             "query": query,
             "suggestion": suggestion,
             "can_upload": can_create(membership=membership),
+            "upload_key": uuid.uuid4(),
         },
     )
 
@@ -97,36 +99,53 @@ def _back(tenant_slug: str, folder_id: str | None) -> HttpResponseRedirect:
     return redirect(f"{url}?folder={folder_id}" if folder_id else url)
 
 
-@csrf_exempt  # the body must get the hashing handler before the CSRF check reads it
+@csrf_exempt  # the CSRF check reads the body: `_upload` runs it once the caller may send it
 @login_required
 @portal_errors
 def upload(request, tenant_slug: str):
-    limit = tenant_upload_limit(tenant_slug=tenant_slug) or settings.PLATFORM_MAX_UPLOAD_BYTES
+    membership = membership_get(user=request.user, tenant_slug=tenant_slug)
+    folder_id = request.GET.get("folder") or None
+    if request.method != "POST":
+        return _back(tenant_slug, None)
+    # Decided before a byte of the body is read: who is asking (above), whether they may
+    # upload here, and how much they may send.
+    limit = membership.tenant.max_upload_bytes
+    if not can_create(membership=membership):
+        messages.error(request, "Viewers cannot upload files.")
+        return _back(tenant_slug, folder_id)
+    if declared_too_large(request, limit):
+        messages.error(request, f"Files are limited to {limit:,} bytes.")
+        return _back(tenant_slug, folder_id)
     handler = HashingUploadHandler(request, max_bytes=limit)
     request.upload_handlers = [handler]
-    return _upload(request, tenant_slug, handler)
+    return _upload(request, membership, handler, folder_id)
 
 
 @csrf_protect
-def _upload(request, tenant_slug: str, handler: HashingUploadHandler):
-    membership = membership_get(user=request.user, tenant_slug=tenant_slug)
-    if request.method != "POST":
-        return _back(tenant_slug, None)
-    folder_id = request.GET.get("folder") or None
+def _upload(request, membership, handler: HashingUploadHandler, folder_id: str | None):
     try:
-        if declared_too_large(request, membership.tenant.max_upload_bytes) or (
-            request.FILES is not None and handler.too_large
-        ):
-            raise PayloadTooLarge(f"Files are limited to {membership.tenant.max_upload_bytes:,} bytes.")
         uploads = request.FILES.getlist("file")
+        if handler.too_large:
+            raise PayloadTooLarge(f"Files are limited to {membership.tenant.max_upload_bytes:,} bytes.")
+        if handler.spool_full:
+            raise InsufficientStorage()
         if not uploads:
             messages.error(request, "Choose a file to upload.")
-        for uploaded in uploads:
-            file = file_upload(membership=membership, upload=uploaded, folder_id=folder_id, ip=client_ip(request))
-            messages.success(request, f"Uploaded “{file.name}”; it is being processed.")
+        # The page's form carries a key of its own, so sending it again (a reload, a retry
+        # after a timeout) does not upload the files twice; API-style clients send the header.
+        once = UploadOnce.from_header(request.headers.get("Idempotency-Key") or request.POST.get("idempotency_key"))
+        for index, uploaded in enumerate(uploads):
+            part = once.part(index) if once is not None else None
+            file = file_upload(
+                membership=membership, upload=uploaded, folder_id=folder_id, ip=client_ip(request), once=part
+            )
+            if part is not None and part.replayed:
+                messages.info(request, f"“{file.name}” was uploaded already.")
+            else:
+                messages.success(request, f"Uploaded “{file.name}”; it is being processed.")
     except ApplicationError as exc:
         messages.error(request, exc.detail)
-    return _back(tenant_slug, folder_id)
+    return _back(membership.tenant.slug, folder_id)
 
 
 @login_required

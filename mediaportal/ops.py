@@ -31,7 +31,7 @@ def _check_redis() -> None:
 
 def _check_s3() -> None:
     storage = storages["primary"]
-    storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
+    storage.probe_client.head_bucket(Bucket=storage.bucket_name)  # one short attempt (files.storage)
 
 
 def _check_broker() -> None:

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SCHEDULES: dict[str, tuple[str, timedelta]] = {
     "trash-purge": ("files.trash_purge_expired", timedelta(days=1)),
     "upload-sessions-expire": ("files.upload_sessions_expire", timedelta(hours=1)),
+    "upload-keys-expire": ("files.upload_keys_expire", timedelta(hours=1)),
     "orphan-sweep": ("files.orphan_sweep", timedelta(hours=6)),
     "processing-requeue-stale": ("files.requeue_stale_processing", timedelta(minutes=5)),
 }

@@ -138,6 +138,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "mediaportal.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "mediaportal.urls"
@@ -198,6 +199,10 @@ SEARCH_BACKEND = {
 # --- Redis: cache, sessions, Celery broker ----------------------------------------
 
 REDIS_URL = env_str("REDIS_URL", "unix://" + str(VAR_DIR / "run" / "redis.sock"))
+# Seconds to connect to Redis and to wait for each reply (cache, sessions, broker): Redis
+# answers in milliseconds, so a wait this long means a hung server, which must cost a
+# request about a second, not hold it.
+REDIS_SOCKET_TIMEOUT = env_int("REDIS_SOCKET_TIMEOUT", 1)
 
 
 def _redis_db_url(url: str, db: int) -> str:
@@ -215,7 +220,7 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": _redis_db_url(REDIS_URL, 1),
         "KEY_PREFIX": "mp",
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 5},
+        "OPTIONS": {"socket_connect_timeout": REDIS_SOCKET_TIMEOUT, "socket_timeout": REDIS_SOCKET_TIMEOUT},
     }
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.cache"
@@ -285,6 +290,13 @@ S3_REPLICA_BUCKET = env_str("S3_REPLICA_BUCKET", "media-replica")
 S3_ARCHIVE_BUCKET = env_str("S3_ARCHIVE_BUCKET", "media-archive")
 S3_ADDRESSING_STYLE = env_str("S3_ADDRESSING_STYLE", "path")
 S3_PRESIGN_SECONDS = env_int("S3_PRESIGN_SECONDS", 300)
+# Every S3 call: seconds to connect (TLS included) and to wait on the socket (for each send
+# or receive, not a whole transfer), and attempts in all. An S3 that stops answering then
+# costs a call at most attempts × (connect + read) + 1 s of backoff: 13 s by default, so an
+# upload ends with a 503 within 15 s (a frozen server accepts the connection: about 10 s).
+S3_CONNECT_TIMEOUT = env_int("S3_CONNECT_TIMEOUT", 2)
+S3_READ_TIMEOUT = env_int("S3_READ_TIMEOUT", 4)
+S3_MAX_ATTEMPTS = env_int("S3_MAX_ATTEMPTS", 2)
 
 # One storage per bucket role, each django-storages' S3Storage (files.storage.BucketStorage)
 # built from that role's S3_* settings above; there is no `default`, so nothing can write to a
@@ -295,6 +307,10 @@ STORAGES = {
     "replica": {"BACKEND": "files.storage.BucketStorage", "OPTIONS": {"role": "replica"}},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+
+# An upload sent again with the same Idempotency-Key within this many hours returns the first
+# upload's file instead of storing a copy.
+UPLOAD_IDEMPOTENCY_HOURS = env_int("UPLOAD_IDEMPOTENCY_HOURS", 24)
 
 # --- Processing -------------------------------------------------------------------
 
@@ -350,6 +366,7 @@ CELERY_TASK_ROUTES = {
     "files.process_file": {"queue": "processing"},
     "files.trash_purge_expired": {"queue": "maintenance"},
     "files.upload_sessions_expire": {"queue": "maintenance"},
+    "files.upload_keys_expire": {"queue": "maintenance"},
     "files.orphan_sweep": {"queue": "maintenance"},
     "files.reindex_tenant": {"queue": "maintenance"},
     "files.requeue_stale_processing": {"queue": "maintenance"},
@@ -365,7 +382,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Sweeps for such tasks run every interval × throttle seconds (kombu's defaults: 10 × 10).
     "unacked_restore_interval": env_int("CELERY_RESTORE_INTERVAL", 10),
     "unacked_restore_throttle": env_int("CELERY_RESTORE_THROTTLE", 10),
+    # A hung broker (frozen, not down) would otherwise hold a publish, and the upload that
+    # queues its processing after commit, for as long as it hangs.
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
 }
+# A publish tries twice (one retry at once): about 2 s with a hung broker. What it fails to
+# queue stays pending, and the stale-processing sweep queues it later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 # Empty on purpose: the scheduler writes this over its tables at every start, undoing edits made

@@ -40,6 +40,18 @@ def not_found(request, exception=None):
     return render(request, "404.html", status=404)
 
 
+def service_unavailable(request, *, code: str):
+    """A backing service went away mid-request: nothing was kept; try again shortly."""
+    if _wants_json(request):
+        detail = "A backing service is unavailable; nothing was saved. Try again shortly."
+        response = JsonResponse({"detail": detail, "code": code}, status=503)
+    else:
+        # Plain, like 500.html: rendering the site's layout could need the service that is away.
+        response = render(request, "503.html", status=503)
+    response["Retry-After"] = "5"
+    return response
+
+
 def server_error(request):
     if _wants_json(request):
         return JsonResponse({"detail": "Internal server error.", "code": "server_error"}, status=500)

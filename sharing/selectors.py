@@ -37,16 +37,6 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def link_upload_limit(*, token: str) -> int | None:
-    """The per-file limit of the tenant behind a link (None: no such link), needed before the
-    body is read, so before the link is resolved and checked."""
-    return (
-        ShareLink.objects.filter(token_hash=token_hash(token))
-        .values_list("tenant__max_upload_bytes", flat=True)
-        .first()
-    )
-
-
 def share_list(*, membership: Membership) -> QuerySet[ShareLink]:
     links = ShareLink.objects.filter(tenant_id=membership.tenant_id).select_related("file", "folder")
     return share_links_visible(membership=membership, links=links)

@@ -11,13 +11,23 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET
 
+from files.permissions import can_create
 from files.selectors import public_file_get
 from files.services.files import blob_download_url, rendition_urls
 from files.storage import content_disposition
 from files.uploads import HashingUploadHandler, declared_too_large
-from mediaportal.exceptions import Conflict, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from mediaportal.exceptions import (
+    ApplicationError,
+    Conflict,
+    InsufficientStorage,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from mediaportal.http import client_ip
-from sharing.selectors import link_file_in_folder, link_folder_files, link_upload_limit
+from sharing.selectors import link_file_in_folder, link_folder_files
 from sharing.services import links
 from sharing.zipstream import zip_stream
 
@@ -157,34 +167,47 @@ def share_zip(request, token):
     return response
 
 
-@csrf_exempt  # the body must get the hashing handler before the CSRF check reads it
+@csrf_exempt  # the CSRF check reads the body: `_share_upload` runs it once the visitor may send it
+@_share_errors
 def share_upload(request, token):
-    handler = None
-    if request.method == "POST":
-        limit = link_upload_limit(token=token) or settings.PLATFORM_MAX_UPLOAD_BYTES
-        handler = HashingUploadHandler(request, max_bytes=limit)
-        request.upload_handlers = [handler]
-    return _share_upload(request, token, handler)
+    # Decided before a byte of the body is read: the link takes uploads, this visitor has
+    # unlocked it, its creator may still add files, and the declared size fits.
+    link = links.link_resolve(token=token, ip=client_ip(request))
+    if not link.allow_upload or not can_create(membership=link.creator_membership):
+        raise Http404
+    if request.method != "POST" or not _unlocked(request, link):
+        return redirect("share-page", token=token)
+    limit = link.tenant.max_upload_bytes
+    if declared_too_large(request, limit):
+        return _upload_refused(request, link, PayloadTooLarge(f"Files are limited to {limit:,} bytes."))
+    handler = HashingUploadHandler(request, max_bytes=limit)
+    request.upload_handlers = [handler]
+    return _share_upload(request, token, link, handler)
+
+
+def _upload_refused(request, link, exc: ApplicationError):
+    return render(request, "sharing/upload.html", {"link": link, "error": exc.detail}, status=exc.status_code)
 
 
 @csrf_protect
-@_share_errors
-def _share_upload(request, token, handler):
-    link = links.link_resolve(token=token, ip=client_ip(request))
-    if not link.allow_upload:
-        raise Http404
-    if request.method != "POST":
-        return redirect("share-page", token=token)
-    if not _unlocked(request, link):
-        return redirect("share-page", token=token)
+def _share_upload(request, token: str, link, handler: HashingUploadHandler):
     try:
-        if handler.too_large or declared_too_large(request, link.tenant.max_upload_bytes):
-            raise PayloadTooLarge(f"Files are limited to {link.tenant.max_upload_bytes:,} bytes.")
         uploads = request.FILES.getlist("file")
+        if handler.too_large:
+            raise PayloadTooLarge(f"Files are limited to {link.tenant.max_upload_bytes:,} bytes.")
+        if handler.spool_full:
+            raise InsufficientStorage()
         if not uploads:
             raise ValidationFailed("Choose a file to upload.")
         for upload in uploads:
             links.link_upload(link=link, upload=upload, ip=client_ip(request))
-    except (PayloadTooLarge, ValidationFailed, UnsupportedMediaType, Conflict) as exc:
-        return render(request, "sharing/upload.html", {"link": link, "error": exc.detail}, status=exc.status_code)
+    except (
+        PayloadTooLarge,
+        ValidationFailed,
+        UnsupportedMediaType,
+        Conflict,
+        ServiceUnavailable,
+        InsufficientStorage,
+    ) as exc:
+        return _upload_refused(request, link, exc)
     return redirect(reverse("share-page", args=[token]) + f"?uploaded={len(uploads)}")

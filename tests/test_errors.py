@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.test import Client, RequestFactory
 from django.urls import get_resolver
 
@@ -37,3 +38,33 @@ def test_permission_denied_outside_drf_is_json_under_the_api():
     assert b'"code": "permission_denied"' in api.content
     page = handler(RequestFactory().get("/t/team/"), exception=PermissionDenied())
     assert page.status_code == 403 and page["Content-Type"].startswith("text/html")
+
+
+def _end_session_of(conn) -> None:
+    """End the database session behind `conn` from another one, as a restart or failover does."""
+    pid = conn.connection.get_backend_pid()
+    other = conn.get_new_connection(conn.get_connection_params())
+    try:
+        other.cursor().execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_lost_mid_request_is_a_503_not_a_500(editor, tenant):
+    url = f"/api/v1/tenants/{tenant.slug}/files/"
+    assert editor.get(url).status_code == 200
+    _end_session_of(connection)
+    response = editor.get(url)
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response.json()["code"] == "database_unavailable"
+    # The end of a real request closes the broken connection (the test client skips that).
+    connection.close()
+    assert editor.get(url).status_code == 200
+
+    browser = Client()
+    browser.force_login(editor.user)
+    _end_session_of(connection)
+    page = browser.get(f"/t/{tenant.slug}/")
+    assert page.status_code == 503 and "Temporarily unavailable" in page.content.decode()
+    connection.close()

@@ -33,6 +33,7 @@ DESIGN_SCHEDULES = {
 # Sweeps the code has beyond those.
 OTHER_SCHEDULES = {
     "files.upload_sessions_expire": timedelta(hours=1),
+    "files.upload_keys_expire": timedelta(hours=1),
     "files.orphan_sweep": timedelta(hours=6),
     "files.requeue_stale_processing": timedelta(minutes=5),
 }

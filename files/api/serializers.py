@@ -92,7 +92,8 @@ class FileOutput(serializers.ModelSerializer):
 
 
 class FileUploadInput(serializers.Serializer):
-    file = serializers.FileField()
+    # An empty file is the service's to refuse (`empty_file`), like a missing one is the view's.
+    file = serializers.FileField(allow_empty_file=True)
     folder = serializers.UUIDField(required=False, allow_null=True)
     description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
     tags = serializers.ListField(
@@ -130,7 +131,7 @@ class VersionOutput(serializers.ModelSerializer):
 
 
 class VersionUploadInput(serializers.Serializer):
-    file = serializers.FileField()
+    file = serializers.FileField(allow_empty_file=True)
     comment = serializers.CharField(required=False, allow_blank=True, max_length=500)
 
 

@@ -8,24 +8,23 @@ import uuid
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.http import HttpResponseRedirect
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.mixins import TenantScopedMixin
-from accounts.selectors import tenant_upload_limit
 from files import selectors
 from files.api import serializers as s
+from files.api.receiving import StreamingUploadMixin
+from files.permissions import can_create
 from files.search import get_search_backend
 from files.services import direct, files, folders, trash
-from files.uploads import HashedUpload, HashingUploadHandler, declared_too_large
-from mediaportal.exceptions import PayloadTooLarge, ValidationFailed
+from files.services.idempotency import UploadOnce
+from mediaportal.exceptions import Forbidden, ValidationFailed
 from mediaportal.http import client_ip
 from mediaportal.openapi import PAGE_PARAMETERS, paginated
 from mediaportal.openapi import errors as _errors
@@ -42,40 +41,20 @@ def _file_out(file) -> dict:
     return s.FileOutput(file).data
 
 
-class StreamingUploadMixin:
-    # Gives multipart POSTs a handler that hashes and counts the body as it arrives. The
-    # handler must be in place before anything reads the body, and session authentication's
-    # CSRF check reads it, so it is installed with the request itself.
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    location=OpenApiParameter.HEADER,
+    description=(
+        "Any unique string (a UUID) up to 255 visible ASCII characters. Sent again with the same request by the "
+        "same user within a day (UPLOAD_IDEMPOTENCY_HOURS), the upload is not repeated: the answer is 200 with what the first one made. "
+        "The same key with another request is 422 `idempotency_key_reused`."
+    ),
+)
 
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
 
-    def initialize_request(self, request, *args, **kwargs):
-        drf_request = super().initialize_request(request, *args, **kwargs)
-        if request.method == "POST":
-            slug = kwargs.get("tenant_slug", "")
-            self.upload_handler = HashingUploadHandler(request, max_bytes=lambda: self._upload_limit(slug))
-            request.upload_handlers = [self.upload_handler]
-        return drf_request
-
-    def _upload_limit(self, tenant_slug: str) -> int:
-        # Asked for when the body is first read: after the membership is resolved for token
-        # clients (so no query of its own), during authentication for session clients.
-        tenant = getattr(self, "tenant", None)
-        if tenant is not None:
-            return tenant.max_upload_bytes
-        return tenant_upload_limit(tenant_slug=tenant_slug) or settings.PLATFORM_MAX_UPLOAD_BYTES
-
-    def received_file(self, request) -> HashedUpload:
-        limit = self.tenant.max_upload_bytes
-        if declared_too_large(request, limit):
-            raise PayloadTooLarge(f"Files are limited to {limit} bytes in this tenant.")
-        request.data  # noqa: B018 - parse the body now, through the hashing handler
-        if self.upload_handler.too_large:
-            raise PayloadTooLarge(f"Files are limited to {limit} bytes in this tenant.")
-        upload = request.FILES.get("file")
-        if upload is None:
-            raise ValidationFailed("Send the file as the multipart field `file`.", code="file_required")
-        return upload
+def _created_or_replayed(once: UploadOnce | None) -> int:
+    return status.HTTP_200_OK if once is not None and once.replayed else status.HTTP_201_CREATED
 
 
 REPEATABLE_FILTERS = ("tag", "label")
@@ -87,13 +66,6 @@ def _filters(params) -> dict:
     filters = {key: params.get(key) for key in params if key not in (*REPEATABLE_FILTERS, *NOT_FILTERS)}
     filters.update({key: params.getlist(key) for key in REPEATABLE_FILTERS})
     return filters
-
-
-def _tags(request):
-    if hasattr(request.data, "getlist"):
-        values = request.data.getlist("tags")
-        return values or None
-    return request.data.get("tags")
 
 
 # --- Folders ----------------------------------------------------------------------
@@ -193,21 +165,31 @@ class FileListView(StreamingUploadMixin, TenantScopedMixin, APIView):
     @extend_schema(
         tags=TAGS,
         request={"multipart/form-data": s.FileUploadInput},
-        responses={201: s.FileOutput, **_errors(400, 401, 403, 404, 409, 413, 503)},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: s.FileOutput,
+            200: OpenApiResponse(s.FileOutput, description="A retry: the file its Idempotency-Key uploaded"),
+            **_errors(400, 401, 403, 404, 409, 413, 422, 503, 507),
+        },
     )
     def post(self, request, tenant_slug):
+        if not can_create(membership=self.membership):
+            raise Forbidden("Viewers cannot upload files.")
+        once = UploadOnce.from_header(request.headers.get("Idempotency-Key"))
         upload = self.received_file(request)
-        data = request.data
+        data = s.FileUploadInput(data=request.data)
+        data.is_valid(raise_exception=True)
         file = files.file_upload(
             membership=self.membership,
             upload=upload,
-            folder_id=data.get("folder") or None,
-            description=data.get("description", ""),
-            tags=_tags(request),
-            on_conflict=data.get("on_conflict") or "rename",
+            folder_id=data.validated_data.get("folder"),
+            description=data.validated_data.get("description", ""),
+            tags=data.validated_data.get("tags"),
+            on_conflict=data.validated_data["on_conflict"],
             ip=client_ip(request),
+            once=once,
         )
-        return Response(_file_out(file), status=status.HTTP_201_CREATED)
+        return Response(_file_out(file), status=_created_or_replayed(once))
 
 
 class FileDetailView(TenantScopedMixin, APIView):
@@ -307,19 +289,30 @@ class FileVersionListView(StreamingUploadMixin, TenantScopedMixin, APIView):
     @extend_schema(
         tags=TAGS,
         request={"multipart/form-data": s.VersionUploadInput},
-        responses={201: s.VersionOutput, **_errors(400, 401, 403, 404, 413, 503)},
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: s.VersionOutput,
+            200: OpenApiResponse(s.VersionOutput, description="A retry: the version its Idempotency-Key uploaded"),
+            **_errors(400, 401, 403, 404, 413, 422, 503, 507),
+        },
     )
     def post(self, request, tenant_slug, file_id):
+        file = selectors.file_get_for_actor(membership=self.membership, file_id=file_id, perm="change")
+        once = UploadOnce.from_header(request.headers.get("Idempotency-Key"))
         upload = self.received_file(request)
+        data = s.VersionUploadInput(data=request.data)
+        data.is_valid(raise_exception=True)
         version = files.file_version_upload(
             membership=self.membership,
             file_id=file_id,
             upload=upload,
-            comment=request.data.get("comment", ""),
+            comment=data.validated_data.get("comment", ""),
             ip=client_ip(request),
+            once=once,
         )
-        body = s.VersionOutput(version, context={"current_version_id": version.pk}).data
-        return Response(body, status=status.HTTP_201_CREATED)
+        current = file.current_version_id if once is not None and once.replayed else version.pk
+        body = s.VersionOutput(version, context={"current_version_id": current}).data
+        return Response(body, status=_created_or_replayed(once))
 
 
 class FileVersionRestoreView(TenantScopedMixin, APIView):

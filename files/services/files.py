@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -18,6 +20,7 @@ from files.processing.sniff import Sniffed
 from files.selectors import file_get_for_actor, folder_get, rendition_get, version_get
 from files.services.blobs import BlobWrites, StoreBytes, blob_claim
 from files.services.folders import atomic_or_conflict, folder_lock_for_write
+from files.services.idempotency import UploadOnce, once_claim, once_record, upload_fingerprint
 from files.services.locks import content_lock
 from files.services.processing import queue_processing, upload_sniff
 from files.services.quota import quota_confirm
@@ -167,6 +170,61 @@ def _create(*, membership: Membership, file: File, claim, ip: str | None) -> Fil
     return file
 
 
+@dataclass
+class _NewFile:
+    """What an upload asks for, checked: where, under which name, with which fields."""
+
+    folder: Folder | None
+    name: str
+    description: str
+    tags: list[str]
+    on_conflict: str
+    extension_mismatch: bool
+
+    def fingerprint(self, upload: HashedUpload) -> str:
+        return upload_fingerprint(
+            kind="file",
+            folder=self.folder.pk if self.folder else None,
+            name=self.name,
+            sha256=upload.sha256,
+            description=self.description,
+            tags=self.tags,
+            on_conflict=self.on_conflict,
+        )
+
+
+def _write_new_file(claim, *, membership: Membership, new: _NewFile, ip: str | None, once, fingerprint: str) -> File:
+    """`file_upload`'s writes, in its transaction after the content lock (see `_store`)."""
+    if once is not None:
+        earlier = once_claim(once=once, membership=membership, fingerprint=fingerprint)
+        if earlier is not None:
+            return file_get_for_actor(membership=membership, file_id=earlier.file_id)
+    # 404 when the folder went to the trash since `folder_get`; kept out of it until commit.
+    target = folder_lock_for_write(folder=new.folder)
+    existing = _name_taken(tenant_id=membership.tenant_id, folder=target, name=new.name)
+    if existing is not None and new.on_conflict == "fail":
+        raise Conflict(f"“{new.name}” already exists in this folder.", code="name_conflict")
+    if existing is not None and new.on_conflict == "replace":
+        file = _replace(membership=membership, existing=existing, claim=claim, ip=ip)
+    else:
+        final = new.name
+        if existing is not None:
+            final = free_file_name(tenant_id=membership.tenant_id, folder=target, name=new.name)
+        file = File(
+            tenant_id=membership.tenant_id,
+            folder=target,
+            name=final,
+            owner=membership.user,
+            description=new.description,
+            tags=new.tags,
+            metadata={"extension_mismatch": new.extension_mismatch},
+        )
+        file = _create(membership=membership, file=file, claim=claim, ip=ip)
+    if once is not None:
+        once_record(once=once, file=file, version=file.current_version)
+    return file
+
+
 def file_upload(
     *,
     membership: Membership,
@@ -178,6 +236,7 @@ def file_upload(
     name: str | None = None,
     ip: str | None = None,
     store: StoreBytes | None = None,
+    once: UploadOnce | None = None,
 ) -> File:
     """Store an uploaded file (deduplicated per tenant) and create its first version.
 
@@ -185,6 +244,8 @@ def file_upload(
     "name (1).ext", `replace` adds a version to the existing file, `fail` is a 409.
     `store(key=, content_type=)` writes new bytes to their content address (default: a PUT
     from the upload; a direct upload copies its staged object). Every check runs before it.
+    With `once` (an Idempotency-Key), a retry of an upload made with the same key returns
+    that upload's file and stores nothing (`once.replayed`; files.services.idempotency).
     """
     if not can_create(membership=membership):
         raise Forbidden("Viewers cannot upload files.")
@@ -192,33 +253,21 @@ def file_upload(
         raise ValidationFailed("on_conflict must be rename, replace or fail.", code="invalid")
     clean = clean_name(name or upload.name)
     sniffed = _check_upload(membership=membership, upload=upload, name=clean)
-    folder = folder_get(membership=membership, folder_id=folder_id) if folder_id else None
-    content_type = sniffed.content_type
-    tag_list = clean_tags(tags)
-
-    def write(claim) -> File:
-        # 404 when the folder went to the trash since `folder_get`; kept out of it until commit.
-        target = folder_lock_for_write(folder=folder)
-        existing = _name_taken(tenant_id=membership.tenant_id, folder=target, name=clean)
-        if existing is not None and on_conflict == "fail":
-            raise Conflict(f"“{clean}” already exists in this folder.", code="name_conflict")
-        if existing is not None and on_conflict == "replace":
-            return _replace(membership=membership, existing=existing, claim=claim, ip=ip)
-        final = clean if existing is None else free_file_name(tenant_id=membership.tenant_id, folder=target, name=clean)
-        new = File(
-            tenant_id=membership.tenant_id,
-            folder=target,
-            name=final,
-            owner=membership.user,
-            description=description,
-            tags=tag_list,
-            metadata={"extension_mismatch": sniffed.extension_mismatch},
-        )
-        return _create(membership=membership, file=new, claim=claim, ip=ip)
-
+    new = _NewFile(
+        folder=folder_get(membership=membership, folder_id=folder_id) if folder_id else None,
+        name=clean,
+        description=description,
+        tags=clean_tags(tags),
+        on_conflict=on_conflict,
+        extension_mismatch=sniffed.extension_mismatch,
+    )
+    fingerprint = new.fingerprint(upload) if once is not None else ""
+    write = partial(_write_new_file, membership=membership, new=new, ip=ip, once=once, fingerprint=fingerprint)
     for _attempt in range(3):
         try:
-            return _store(membership=membership, upload=upload, content_type=content_type, write=write, store=store)
+            return _store(
+                membership=membership, upload=upload, content_type=sniffed.content_type, write=write, store=store
+            )
         except IntegrityError as exc:
             # Another upload took the same name between our check and insert: pick again.
             if "file_folder_name_unique" not in str(exc):
@@ -228,12 +277,24 @@ def file_upload(
 
 
 def file_version_upload(
-    *, membership: Membership, file_id, upload: HashedUpload, comment: str = "", ip: str | None = None
+    *,
+    membership: Membership,
+    file_id,
+    upload: HashedUpload,
+    comment: str = "",
+    ip: str | None = None,
+    once: UploadOnce | None = None,
 ) -> FileVersion:
+    """Add a version with the uploaded bytes; with `once`, as `file_upload` does."""
     file = file_get_for_actor(membership=membership, file_id=file_id, perm="change")
     content_type = _check_upload(membership=membership, upload=upload, name=file.name).content_type
+    fingerprint = upload_fingerprint(kind="version", file=file.pk, sha256=upload.sha256, comment=comment)
 
     def write(claim) -> FileVersion:
+        if once is not None:
+            earlier = once_claim(once=once, membership=membership, fingerprint=fingerprint)
+            if earlier is not None:
+                return earlier.version
         locked = _file_lock(file)
         version = _add_version(file=locked, blob=claim(), actor=membership.user, comment=comment)
         event_record(
@@ -244,6 +305,8 @@ def file_version_upload(
             ip=ip,
             data={"version": version.number},
         )
+        if once is not None:
+            once_record(once=once, file=locked, version=version)
         return version
 
     return _store(membership=membership, upload=upload, content_type=content_type, write=write, store=None)

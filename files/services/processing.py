@@ -264,7 +264,9 @@ def processing_requeue_stale(*, older_than: timedelta | None = None) -> int:
     whose PROCESSING_MAX_ATTEMPTS runs all never came back is failed instead: queued again, it
     would only run into the time limit again.
     """
-    cutoff = timezone.now() - (older_than or timedelta(minutes=settings.PROCESSING_STALE_MINUTES))
+    if older_than is None:
+        older_than = timedelta(minutes=settings.PROCESSING_STALE_MINUTES)
+    cutoff = timezone.now() - older_than
     stale = list(
         File.objects.filter(
             status__in=[FileStatus.PENDING, FileStatus.PROCESSING],

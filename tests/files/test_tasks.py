@@ -35,6 +35,7 @@ def test_tasks_are_routed_to_their_queues():
     for sweep in (
         "files.trash_purge_expired",
         "files.upload_sessions_expire",
+        "files.upload_keys_expire",
         "files.orphan_sweep",
         "files.reindex_tenant",
         "files.requeue_stale_processing",

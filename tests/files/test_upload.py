@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import io
+import uuid
+
 import pytest
 from django.db import OperationalError
 
@@ -214,6 +217,48 @@ def test_tags_as_repeated_fields_or_comma_separated(editor, tenant):
     assert comma.json()["tags"] == ["one", "two", "three"]
 
 
+def test_multipart_fields_are_validated_like_json_ones(editor, tenant):
+    """The upload's form fields go through the same input serializer as a JSON body would."""
+    long = upload(editor, tenant, "a.txt", b"a", description="x" * 2_500_000)
+    assert long.status_code == 400 and long.json()["code"] == "invalid"
+    assert set(long.json()["errors"]) == {"description"}
+    patched = editor.patch(f"/api/v1/tenants/{tenant.slug}/files/{uuid.uuid4()}/", {"description": "x" * 10_001})
+    assert patched.status_code == 400 and set(patched.json()["errors"]) == {"description"}
+    choice = upload(editor, tenant, "a.txt", b"a", on_conflict="overwrite")
+    assert choice.status_code == 400 and set(choice.json()["errors"]) == {"on_conflict"}
+    folder = upload(editor, tenant, "a.txt", b"a", folder="not-a-folder-id")
+    assert folder.status_code == 400 and set(folder.json()["errors"]) == {"folder"}
+    assert not File.objects.filter(tenant=tenant).exists() and tenant_objects(tenant) == []
+
+    file = upload(editor, tenant, "a.txt", b"a", description="x" * 10_000, folder="").json()
+    assert len(file["description"]) == 10_000 and file["folder"] is None
+    versions = f"/api/v1/tenants/{tenant.slug}/files/{file['id']}/versions/"
+    comment = editor.post(versions, {"file": io.BytesIO(b"b"), "comment": "c" * 501}, format="multipart")
+    assert comment.status_code == 400 and set(comment.json()["errors"]) == {"comment"}
+    assert FileVersion.objects.filter(file_id=file["id"]).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("tags", "stored"),
+    [
+        (["\x1b[31mred\x1b[0m"], ["[31mred[0m"]),
+        (["zero\u200bwidth", "bidi\u202eevil"], ["zerowidth", "bidievil"]),
+        (["tab\tand\nnewline", "\x01\x02", "bell\x07"], ["tab and newline", "bell"]),
+    ],
+)
+def test_tags_with_control_characters_are_cleaned(editor, tenant, tags, stored):
+    response = upload(editor, tenant, "a.txt", b"a", tags=tags)
+    assert response.status_code == 201, response.content
+    assert response.json()["tags"] == stored
+
+
+@pytest.mark.parametrize("field", ["tags", "description"])
+def test_nul_characters_in_fields_are_400(editor, tenant, field):
+    response = upload(editor, tenant, "a.txt", b"a", **{field: "before\x00after"})
+    assert response.status_code == 400 and set(response.json()["errors"]) == {field}
+    assert not File.objects.filter(tenant=tenant).exists()
+
+
 def test_viewer_cannot_upload(member, tenant):
     viewer = member(Role.VIEWER)
     response = upload(viewer, tenant, "a.txt", b"a")
@@ -252,8 +297,8 @@ def test_database_failure_after_s3_write_leaves_no_row_and_retry_reuses_object(e
         raise OperationalError("simulated database failure")
 
     monkeypatch.setattr(file_services, "_add_version", failing)
-    with pytest.raises(OperationalError):
-        upload(editor, tenant, "doc.txt", data)
+    failed = upload(editor, tenant, "doc.txt", data)
+    assert failed.status_code == 503 and failed.json()["code"] == "database_unavailable"
     assert not File.objects.filter(tenant=tenant).exists() and not Blob.objects.filter(tenant=tenant).exists()
     assert tenant_objects(tenant) == [storage.blob_key(tenant.id, sha(data))]
 

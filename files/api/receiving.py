@@ -4,6 +4,7 @@ how much they may send are decided before a byte of it is read."""
 from __future__ import annotations
 
 from drf_spectacular.authentication import SessionScheme
+from drf_spectacular.drainage import set_override
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 
@@ -27,6 +28,10 @@ class UploadSessionAuthentication(SessionAuthentication):
 
     def check_csrf(self, request) -> None:
         super().enforce_csrf(request)
+
+
+# For clients it is the session authentication the OpenAPI document calls cookieAuth.
+set_override(UploadSessionAuthentication, "suppress_collision_warning", True)
 
 
 class UploadSessionScheme(SessionScheme):

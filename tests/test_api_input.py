@@ -6,7 +6,11 @@ the API took values its schema calls invalid.
 
 from __future__ import annotations
 
+import base64
+
 import pytest
+
+from accounts.models import ApiToken
 
 pytestmark = pytest.mark.django_db
 
@@ -37,3 +41,44 @@ def test_a_nul_in_a_page_query_is_a_400_page(client):
     response = client.get("/login/", {"next": "/\x00"})
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/html")
+
+
+def _cursor(raw: str) -> str:
+    return base64.b64encode(raw.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",  # not base64: DRF answered 404
+        _cursor("p=not a date"),  # a position created_at cannot compare with: was a 500
+        _cursor("p=2024-13-45"),
+        _cursor("r=x"),
+    ],
+)
+def test_a_cursor_the_list_did_not_make_is_a_400(owner, cursor):
+    response = owner.get("/api/v1/tenants/", {"cursor": cursor})
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Invalid cursor.", "code": "invalid_cursor"}
+
+
+@pytest.mark.parametrize("path", ["files/", "analytics/activity/", "shares/"])
+def test_a_tampered_cursor_is_a_400_on_every_list(owner, tenant, path):
+    response = owner.get(t(tenant, path), {"cursor": _cursor("p=x")})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_cursor"
+
+
+@pytest.mark.parametrize("size", ["abc", "0", "-3", "1.5"])
+def test_a_page_size_that_is_not_a_whole_number_from_1_is_a_400(owner, size):
+    response = owner.get("/api/v1/tenants/", {"page_size": size})
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_page_size"
+
+
+def test_a_large_page_size_gives_the_largest_page(owner, tenant):
+    for n in range(3):
+        owner.post("/api/v1/auth/tokens/", {"name": f"t{n}"}, format="json")
+    response = owner.get("/api/v1/auth/tokens/", {"page_size": "100000"})
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == ApiToken.objects.filter(user=owner.user).count()

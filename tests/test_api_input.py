@@ -82,3 +82,30 @@ def test_a_large_page_size_gives_the_largest_page(owner, tenant):
     response = owner.get("/api/v1/auth/tokens/", {"page_size": "100000"})
     assert response.status_code == 200
     assert len(response.json()["results"]) == ApiToken.objects.filter(user=owner.user).count()
+
+
+@pytest.mark.parametrize(("path", "name"), [("files/", "subtree"), ("search/", "facets"), ("search/", "subtree")])
+def test_a_yes_no_parameter_takes_only_yes_or_no(owner, tenant, path, name):
+    response = owner.get(t(tenant, path), {name: "null"})
+    assert response.status_code == 400
+    assert response.json() == {"detail": f"{name} must be true or false.", "code": "invalid_parameter"}
+    assert owner.get(t(tenant, path), {name: "true"}).status_code == 200
+
+
+def test_deleting_takes_only_yes_or_no_for_permanent(owner, tenant):
+    folder = owner.post(t(tenant, "folders/"), {"name": "A"}, format="json").json()
+    response = owner.delete(t(tenant, f"folders/{folder['id']}/?permanent=maybe"))
+    assert response.status_code == 400
+    assert owner.get(t(tenant, f"folders/{folder['id']}/")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("files/", {"ordering": "", "status": "", "type": "", "tag": "", "created_after": "", "page_size": ""}),
+        ("search/", {"facets": "", "subtree": "", "taken_before": "", "cursor": ""}),
+        ("folders/", {"parent": "", "page_size": ""}),
+    ],
+)
+def test_an_empty_query_value_is_the_same_as_none(owner, tenant, path, params):
+    assert owner.get(t(tenant, path), params).json() == owner.get(t(tenant, path)).json()

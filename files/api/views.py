@@ -26,16 +26,12 @@ from files.search import get_search_backend
 from files.services import direct, files, folders, trash
 from files.uploads import HashedUpload, HashingUploadHandler, declared_too_large
 from mediaportal.exceptions import PayloadTooLarge, ValidationFailed
-from mediaportal.http import client_ip
+from mediaportal.http import client_ip, query_flag
 from mediaportal.openapi import PAGE_PARAMETERS, paginated
 from mediaportal.openapi import errors as _errors
 from mediaportal.pagination import CursorPagination, paginate
 
 TAGS = ["files"]
-
-
-def _truthy(value) -> bool:
-    return str(value).lower() in {"1", "true", "yes", "on"}
 
 
 def _file_out(file) -> dict:
@@ -83,10 +79,11 @@ NOT_FILTERS = ("q", "cursor", "ordering", "page_size", "facets")
 
 
 def _filters(params) -> dict:
-    """The list/search filters of a query string (tags and labels may repeat)."""
+    """The list/search filters of a query string (tags and labels may repeat); as everywhere in
+    the API, an empty value is the same as none."""
     filters = {key: params.get(key) for key in params if key not in (*REPEATABLE_FILTERS, *NOT_FILTERS)}
-    filters.update({key: params.getlist(key) for key in REPEATABLE_FILTERS})
-    return filters
+    filters.update({key: [value for value in params.getlist(key) if value] for key in REPEATABLE_FILTERS})
+    return {key: value for key, value in filters.items() if value}
 
 
 def _tags(request):
@@ -146,7 +143,7 @@ class FolderDetailView(TenantScopedMixin, APIView):
         responses={204: None, **_errors(401, 403, 404, 503)},
     )
     def delete(self, request, tenant_slug, folder_id):
-        if _truthy(request.query_params.get("permanent")):
+        if query_flag(request.query_params, "permanent"):
             trash.folder_delete_permanently(membership=self.membership, folder_id=folder_id, ip=client_ip(request))
         else:
             trash.folder_trash(membership=self.membership, folder_id=folder_id, ip=client_ip(request))
@@ -182,7 +179,7 @@ class FileListView(StreamingUploadMixin, TenantScopedMixin, APIView):
     def get(self, request, tenant_slug):
         params = request.query_params
         filters = _filters(params)
-        ordering = params.get("ordering", "-created_at")
+        ordering = params.get("ordering") or "-created_at"
         if ordering not in ORDERINGS:
             raise ValidationFailed(f"ordering must be one of {', '.join(sorted(ORDERINGS))}.", code="invalid_filter")
         queryset = selectors.file_list(membership=self.membership, filters=filters)
@@ -230,7 +227,7 @@ class FileDetailView(TenantScopedMixin, APIView):
         responses={204: None, **_errors(401, 403, 404, 503)},
     )
     def delete(self, request, tenant_slug, file_id):
-        if _truthy(request.query_params.get("permanent")):
+        if query_flag(request.query_params, "permanent"):
             trash.file_delete_permanently(membership=self.membership, file_id=file_id, ip=client_ip(request))
         else:
             trash.file_trash(membership=self.membership, file_id=file_id, ip=client_ip(request))
@@ -251,13 +248,13 @@ class FileDownloadView(TenantScopedMixin, APIView):
     )
     def get(self, request, tenant_slug, file_id):
         version = request.query_params.get("version")
-        if version is not None and not version.isdigit():
+        if version and not version.isdigit():
             raise ValidationFailed("version must be a version number.", code="invalid")
         url = files.file_download_url(
             membership=self.membership,
             file_id=file_id,
             version=int(version) if version else None,
-            inline=_truthy(request.query_params.get("inline")),
+            inline=query_flag(request.query_params, "inline"),
             ip=client_ip(request),
         )
         response = HttpResponseRedirect(url)
@@ -275,7 +272,7 @@ class FileRenditionView(TenantScopedMixin, APIView):
         },
     )
     def get(self, request, tenant_slug, file_id, kind):
-        fmt = request.query_params.get("format", "webp")
+        fmt = request.query_params.get("format") or "webp"
         if fmt not in ("webp", "jpeg"):
             raise ValidationFailed("format must be webp or jpeg.", code="invalid")
         url = files.rendition_url(membership=self.membership, file_id=file_id, kind=kind, fmt=fmt)
@@ -468,7 +465,7 @@ class SearchView(TenantScopedMixin, APIView):
             filters=filters,
             offset=offset,
             limit=self.page_size,
-            facets=params.get("facets", "true").lower() not in {"0", "false", "no", "off"},
+            facets=query_flag(params, "facets", default=True),
         )
         next_url = None
         if page.has_more:

@@ -10,6 +10,10 @@ from mediaportal.exceptions import ValidationFailed
 MAX_NAME_LENGTH = 255
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 64
+MAX_DESCRIPTION_LENGTH = 10_000
+MAX_COMMENT_LENGTH = 500
+# Control, format (bidi overrides, zero-width), surrogate, private-use and unassigned characters.
+_HIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn"}
 
 
 def clean_name(raw: str, *, kind: str = "file") -> str:
@@ -19,7 +23,7 @@ def clean_name(raw: str, *, kind: str = "file") -> str:
     display as `evilexe.jpg`, and zero-width characters that make look-alike names.
     """
     name = (raw or "").replace("\\", "/").split("/")[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch) not in {"Cc", "Cf", "Cs", "Co", "Cn"})
+    name = "".join(ch for ch in name if unicodedata.category(ch) not in _HIDDEN)
     name = unicodedata.normalize("NFC", name).strip().rstrip(". ")
     if name in {"", ".", ".."}:
         if kind == "folder":
@@ -47,6 +51,8 @@ def clean_tags(raw) -> list[str]:
     tags: list[str] = []
     for item in items:
         for part in item.split(",") if "," in item else [item]:
+            # Like names, without control and format characters (PostgreSQL cannot store NUL).
+            part = "".join(ch for ch in part if ch.isspace() or unicodedata.category(ch) not in _HIDDEN)
             tag = " ".join(part.strip().lower().split())
             if not tag or tag in tags:
                 continue
@@ -56,3 +62,13 @@ def clean_tags(raw) -> list[str]:
     if len(tags) > MAX_TAGS:
         raise ValidationFailed(f"A file has at most {MAX_TAGS} tags.", code="invalid_tags")
     return tags
+
+
+def checked_text(raw: str, *, field: str, max_length: int) -> str:
+    """A description or comment as given, refused when too long or holding NUL (PostgreSQL
+    cannot store it): the upload forms reach the services without a serializer's checks."""
+    if "\x00" in raw:
+        raise ValidationFailed(f"{field} may not contain NUL characters.", code="null_characters_not_allowed")
+    if len(raw) > max_length:
+        raise ValidationFailed(f"{field} is at most {max_length} characters.", code="invalid")
+    return raw

@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from files.models import File, FileVersion, Folder, Visibility
+from files.names import MAX_COMMENT_LENGTH, MAX_DESCRIPTION_LENGTH
 from files.services.files import rendition_urls
 
 
@@ -94,7 +95,7 @@ class FileOutput(serializers.ModelSerializer):
 class FileUploadInput(serializers.Serializer):
     file = serializers.FileField()
     folder = serializers.UUIDField(required=False, allow_null=True)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=MAX_DESCRIPTION_LENGTH)
     tags = serializers.ListField(
         child=serializers.CharField(), required=False, help_text="Repeat the field, or one comma-separated value."
     )
@@ -103,7 +104,7 @@ class FileUploadInput(serializers.Serializer):
 
 class FileUpdateInput(serializers.Serializer):
     name = serializers.CharField(max_length=1000, required=False)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=MAX_DESCRIPTION_LENGTH)
     tags = serializers.ListField(child=serializers.CharField(max_length=1000), required=False, max_length=1000)
     folder = serializers.UUIDField(required=False, allow_null=True)
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
@@ -131,7 +132,7 @@ class VersionOutput(serializers.ModelSerializer):
 
 class VersionUploadInput(serializers.Serializer):
     file = serializers.FileField()
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=MAX_COMMENT_LENGTH)
 
 
 class TrashEntryOutput(serializers.Serializer):
@@ -171,7 +172,7 @@ class UploadCreateOutput(serializers.Serializer):
 
 class UploadCompleteInput(serializers.Serializer):
     folder = serializers.UUIDField(required=False, allow_null=True)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=MAX_DESCRIPTION_LENGTH)
     tags = serializers.ListField(child=serializers.CharField(), required=False)
 
 

@@ -12,7 +12,14 @@ from accounts.models import Membership
 from accounts.services.audit import event_record
 from files import storage
 from files.models import Blob, File, FileStatus, FileVersion, Folder, Visibility
-from files.names import clean_name, clean_tags, numbered_name
+from files.names import (
+    MAX_COMMENT_LENGTH,
+    MAX_DESCRIPTION_LENGTH,
+    checked_text,
+    clean_name,
+    clean_tags,
+    numbered_name,
+)
 from files.permissions import can_change_file, can_create
 from files.processing.sniff import Sniffed
 from files.selectors import file_get_for_actor, folder_get, rendition_get, version_get
@@ -190,6 +197,7 @@ def file_upload(
         raise Forbidden("Viewers cannot upload files.")
     if on_conflict not in ON_CONFLICT:
         raise ValidationFailed("on_conflict must be rename, replace or fail.", code="invalid")
+    description = checked_text(description, field="description", max_length=MAX_DESCRIPTION_LENGTH)
     clean = clean_name(name or upload.name)
     sniffed = _check_upload(membership=membership, upload=upload, name=clean)
     folder = folder_get(membership=membership, folder_id=folder_id) if folder_id else None
@@ -231,6 +239,7 @@ def file_version_upload(
     *, membership: Membership, file_id, upload: HashedUpload, comment: str = "", ip: str | None = None
 ) -> FileVersion:
     file = file_get_for_actor(membership=membership, file_id=file_id, perm="change")
+    comment = checked_text(comment, field="comment", max_length=MAX_COMMENT_LENGTH)
     content_type = _check_upload(membership=membership, upload=upload, name=file.name).content_type
 
     def write(claim) -> FileVersion:

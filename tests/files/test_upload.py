@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError
 
 from accounts.models import ActivityEvent, Role
@@ -212,6 +213,41 @@ def test_tags_as_repeated_fields_or_comma_separated(editor, tenant):
     assert repeated.json()["tags"] == ["red", "blue"]
     comma = upload(editor, tenant, "b.txt", b"b", tags="One, two ,THREE")
     assert comma.json()["tags"] == ["one", "two", "three"]
+
+
+def test_tags_lose_control_and_format_characters(editor, tenant):
+    # A NUL in a multipart tag reached PostgreSQL, which cannot store it: a 500 (found by fuzzing).
+    response = upload(editor, tenant, "a.txt", b"a", tags=["sun\x00ny", "\x1bred\u200b", "tab\tbed"])
+    assert response.status_code == 201, response.content
+    assert response.json()["tags"] == ["sunny", "red", "tab bed"]
+    assert File.objects.get(pk=response.json()["id"]).tags == ["sunny", "red", "tab bed"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"description": "x\x00y"}, "null_characters_not_allowed"),
+        ({"description": "x" * 10_001}, "invalid"),
+    ],
+)
+def test_a_description_holding_nul_or_too_long_is_400_and_stores_nothing(editor, tenant, fields, code):
+    response = upload(editor, tenant, "a.txt", b"a", **fields)
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+    assert not File.objects.filter(tenant=tenant).exists()
+
+
+@pytest.mark.parametrize(("comment", "code"), [("x\x00y", "null_characters_not_allowed"), ("x" * 501, "invalid")])
+def test_a_version_comment_holding_nul_or_too_long_is_400(editor, tenant, comment, code):
+    file = upload(editor, tenant, "a.txt", b"a").json()
+    response = editor.post(
+        f"/api/v1/tenants/{tenant.slug}/files/{file['id']}/versions/",
+        {"file": SimpleUploadedFile("a.txt", b"b"), "comment": comment},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+    assert FileVersion.objects.filter(file_id=file["id"]).count() == 1
 
 
 def test_viewer_cannot_upload(member, tenant):

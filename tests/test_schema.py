@@ -144,3 +144,25 @@ def test_operations_do_not_inherit_mixin_docs(schema):
     for path, operations in schema["paths"].items():
         for operation in operations.values():
             assert "Resolves `tenant_slug`" not in operation.get("description", ""), path
+
+
+def _components(schema: dict) -> dict:
+    return schema["components"]["schemas"]
+
+
+def test_the_schema_states_the_rules_the_api_checks(schema):
+    # Each of these was a disagreement between the schema and the API that fuzzing found.
+    uploads = {"/api/v1/tenants/{tenant_slug}/files/", "/api/v1/tenants/{tenant_slug}/files/{file_id}/versions/"}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert "400" in operation["responses"], f"{method} {path}"
+            body = operation.get("requestBody", {}).get("content", {})
+            expected = {"multipart/form-data"} if path in uploads and method == "post" else {"application/json"}
+            assert not body or set(body) == expected, f"{method} {path}: {set(body)}"
+            for parameter in operation.get("parameters", []):
+                kind = parameter["schema"]
+                if parameter["in"] == "query" and kind.get("type") != "array" and kind != {"type": "string"}:
+                    assert parameter.get("allowEmptyValue") is True, f"{method} {path} {parameter['name']}"
+    for path in uploads:
+        assert "415" in schema["paths"][path]["post"]["responses"]
+    assert "errors" not in _components(schema)["ValidationErrorOutput"]["required"]

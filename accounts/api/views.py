@@ -28,7 +28,7 @@ class RegisterView(APIView):
     authentication_classes: list = []
     throttle_classes = [AnonRateThrottle]
 
-    @extend_schema(tags=["auth"], request=s.RegisterInput, responses={201: s.RegisterOutput, **_errors(400)})
+    @extend_schema(tags=["auth"], request=s.RegisterInput, responses={201: s.RegisterOutput, **_errors(400, 429)})
     def post(self, request):
         data = s.RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)

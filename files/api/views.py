@@ -27,7 +27,7 @@ from files.services import direct, files, folders, trash
 from files.uploads import HashedUpload, HashingUploadHandler, declared_too_large
 from mediaportal.exceptions import PayloadTooLarge, ValidationFailed
 from mediaportal.http import client_ip, query_flag
-from mediaportal.openapi import PAGE_PARAMETERS, paginated
+from mediaportal.openapi import DATE_OR_DATETIME, PAGE_PARAMETERS, paginated
 from mediaportal.openapi import errors as _errors
 from mediaportal.pagination import CursorPagination, paginate
 
@@ -161,8 +161,8 @@ FILE_FILTERS = [
     OpenApiParameter("label", str, many=True, description="Automatic label, e.g. animal or person"),
     OpenApiParameter("status", str, enum=["pending", "processing", "completed", "failed"]),
     OpenApiParameter("uploaded_by", str, description="User id or username"),
-    OpenApiParameter("created_after", str, description="ISO 8601 date or date-time"),
-    OpenApiParameter("created_before", str, description="ISO 8601 date or date-time"),
+    OpenApiParameter("created_after", DATE_OR_DATETIME, description="ISO 8601 date or date-time"),
+    OpenApiParameter("created_before", DATE_OR_DATETIME, description="ISO 8601 date or date-time"),
     OpenApiParameter("size_min", int),
     OpenApiParameter("size_max", int),
     OpenApiParameter("ordering", str, enum=["name", "-name", "created_at", "-created_at", "size", "-size"]),
@@ -190,7 +190,7 @@ class FileListView(StreamingUploadMixin, TenantScopedMixin, APIView):
     @extend_schema(
         tags=TAGS,
         request={"multipart/form-data": s.FileUploadInput},
-        responses={201: s.FileOutput, **_errors(400, 401, 403, 404, 409, 413, 503)},
+        responses={201: s.FileOutput, **_errors(400, 401, 403, 404, 409, 413, 415, 503)},
     )
     def post(self, request, tenant_slug):
         upload = self.received_file(request)
@@ -238,7 +238,11 @@ class FileDownloadView(TenantScopedMixin, APIView):
     @extend_schema(
         tags=TAGS,
         parameters=[
-            OpenApiParameter("version", int, description="Download this version instead of the current one"),
+            OpenApiParameter(
+                "version",
+                {"type": "integer", "minimum": 1},
+                description="Download this version instead of the current one",
+            ),
             OpenApiParameter("inline", bool, description="Show in the browser (raster images and PDF only)"),
         ],
         responses={
@@ -304,7 +308,7 @@ class FileVersionListView(StreamingUploadMixin, TenantScopedMixin, APIView):
     @extend_schema(
         tags=TAGS,
         request={"multipart/form-data": s.VersionUploadInput},
-        responses={201: s.VersionOutput, **_errors(400, 401, 403, 404, 413, 503)},
+        responses={201: s.VersionOutput, **_errors(400, 401, 403, 404, 413, 415, 503)},
     )
     def post(self, request, tenant_slug, file_id):
         upload = self.received_file(request)
@@ -446,8 +450,8 @@ class SearchView(TenantScopedMixin, APIView):
         parameters=[
             OpenApiParameter("q", str, description='Words, "phrases", or, -exclude; the last word matches as a prefix'),
             *FILE_FILTERS[:-1],
-            OpenApiParameter("taken_after", str),
-            OpenApiParameter("taken_before", str),
+            OpenApiParameter("taken_after", DATE_OR_DATETIME, description="ISO 8601 date or date-time"),
+            OpenApiParameter("taken_before", DATE_OR_DATETIME, description="ISO 8601 date or date-time"),
             OpenApiParameter("cursor", str),
             OpenApiParameter(
                 "facets", bool, description="false skips the counts (`facets` is then {}): faster while typing"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
 from mediaportal.pagination import CursorPagination
@@ -83,6 +83,19 @@ def paginated(item: type[serializers.Serializer]) -> type[PageOutput]:
 
 
 class AutoSchema(SpectacularAutoSchema):
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if (
+            direction == "request"
+            and type(field) is serializers.CharField
+            and field.trim_whitespace
+            and not field.allow_blank
+            and "pattern" not in schema
+        ):
+            # DRF trims the value, then refuses it blank: only spaces are as good as nothing.
+            schema["pattern"] = r"\S"
+        return schema
+
     def _get_parameters(self):
         parameters = super()._get_parameters()
         for parameter in parameters:
@@ -92,6 +105,11 @@ class AutoSchema(SpectacularAutoSchema):
             if parameter["in"] == "query" and schema.get("type") != "array" and schema != {"type": "string"}:
                 parameter["allowEmptyValue"] = True
         return parameters
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        # One of several shapes (grants, share links), each with required fields of its own.
+        return schema, required or isinstance(serializer, PolymorphicProxySerializer)
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)

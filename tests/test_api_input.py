@@ -10,7 +10,7 @@ import base64
 
 import pytest
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Role
 
 pytestmark = pytest.mark.django_db
 
@@ -109,3 +109,33 @@ def test_deleting_takes_only_yes_or_no_for_permanent(owner, tenant):
 )
 def test_an_empty_query_value_is_the_same_as_none(owner, tenant, path, params):
     assert owner.get(t(tenant, path), params).json() == owner.get(t(tenant, path)).json()
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("folders/", {"name": 2024}),
+        ("groups/", {"name": "Team", "members": [5]}),
+        ("shares/", {"file": 5}),
+        ("shares/", {"folder": "0b1f6e3c-5b5a-4d2b-9b1a-2f4f3c1d2e3f", "allow_upload": "yes"}),
+        ("uploads/", {"filename": "a.txt", "size": "5"}),
+    ],
+)
+def test_json_values_of_another_type_are_a_400(owner, tenant, path, body):
+    response = owner.post(t(tenant, path), body, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+
+
+def test_a_string_is_measured_as_sent(owner):
+    response = owner.post("/api/v1/tenants/", {"name": " " * 5 + "x" * 120}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"name": ["Ensure this field has no more than 120 characters."]}
+    assert owner.post("/api/v1/tenants/", {"name": " Padded "}, format="json").json()["name"] == "Padded"
+
+
+def test_changing_a_member_with_nothing_to_change_answers_the_member(owner, tenant, member):
+    colleague = member(Role.EDITOR).user
+    response = owner.patch(t(tenant, f"members/{colleague.id}/"), {}, format="json")
+    assert response.status_code == 200
+    assert response.json()["role"] == Role.EDITOR

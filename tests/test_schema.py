@@ -166,3 +166,23 @@ def test_the_schema_states_the_rules_the_api_checks(schema):
     for path in uploads:
         assert "415" in schema["paths"][path]["post"]["responses"]
     assert "errors" not in _components(schema)["ValidationErrorOutput"]["required"]
+
+
+def test_the_schema_states_the_shapes_of_inputs(schema):
+    components = _components(schema)
+    tenant = "/api/v1/tenants/{tenant_slug}/"
+    for path in (tenant + "files/{object_id}/permissions/", tenant + "shares/"):
+        body = schema["paths"][path]["post"]["requestBody"]
+        assert body["required"] is True, path
+        assert len(_resolve(schema, body["content"]["application/json"]["schema"])["oneOf"]) == 2, path
+    assert components["GrantToUserInputRequest"]["required"] == ["permissions", "user"]
+    assert components["GrantToUserInputRequest"]["properties"]["permissions"]["minItems"] == 1
+    assert components["ShareFileInputRequest"]["properties"]["max_downloads"]["maximum"] == 2**31 - 1
+    assert components["RegisterInputRequest"]["properties"]["username"]["pattern"] == r"^[\w.@+-]{3,150}$"
+    assert components["RegisterInputRequest"]["properties"]["password"]["minLength"] == 8
+    slug = components["TenantInputRequest"]["properties"]["slug"]["oneOf"][0]
+    assert slug["pattern"] == "^[a-z0-9]+(?:[-_][a-z0-9]+)*$"
+    assert components["FolderCreateInputRequest"]["properties"]["name"]["pattern"] == r"\S"
+    assert components["GroupInputRequest"]["required"] == ["name"]
+    page_size = next(p for p in schema["paths"]["/api/v1/tenants/"]["get"]["parameters"] if p["name"] == "page_size")
+    assert page_size["schema"]["minimum"] == 1

@@ -8,6 +8,7 @@ from rest_framework import serializers
 from files.models import File, FileVersion, Folder, Visibility
 from files.names import MAX_COMMENT_LENGTH, MAX_DESCRIPTION_LENGTH
 from files.services.files import rendition_urls
+from mediaportal.serializers import Input
 
 
 class UserBrief(serializers.Serializer):
@@ -25,12 +26,12 @@ class FolderOutput(serializers.ModelSerializer):
         fields = ["id", "name", "parent", "path", "created_at", "file_count", "folder_count"]
 
 
-class FolderCreateInput(serializers.Serializer):
+class FolderCreateInput(Input):
     name = serializers.CharField(max_length=255)
     parent = serializers.UUIDField(required=False, allow_null=True)
 
 
-class FolderUpdateInput(serializers.Serializer):
+class FolderUpdateInput(Input):
     name = serializers.CharField(max_length=255, required=False)
     parent = serializers.UUIDField(required=False, allow_null=True, help_text="Target folder id, or null for the root.")
 
@@ -92,9 +93,15 @@ class FileOutput(serializers.ModelSerializer):
         return {"id": file.owner.id, "username": file.owner.username} if file.owner else None
 
 
+@extend_schema_field({"type": "string", "anyOf": [{"format": "uuid"}, {"maxLength": 0}]})
+class _FormFolder(serializers.UUIDField):
+    # A form cannot say null: an empty `folder` is the root, as an absent one.
+    pass
+
+
 class FileUploadInput(serializers.Serializer):
     file = serializers.FileField()
-    folder = serializers.UUIDField(required=False, allow_null=True)
+    folder = _FormFolder(required=False, help_text="Folder id; empty or absent for the root.")
     description = serializers.CharField(required=False, allow_blank=True, max_length=MAX_DESCRIPTION_LENGTH)
     tags = serializers.ListField(
         child=serializers.CharField(), required=False, help_text="Repeat the field, or one comma-separated value."
@@ -102,7 +109,7 @@ class FileUploadInput(serializers.Serializer):
     on_conflict = serializers.ChoiceField(choices=["rename", "replace", "fail"], default="rename")
 
 
-class FileUpdateInput(serializers.Serializer):
+class FileUpdateInput(Input):
     name = serializers.CharField(max_length=1000, required=False)
     description = serializers.CharField(required=False, allow_blank=True, max_length=MAX_DESCRIPTION_LENGTH)
     tags = serializers.ListField(child=serializers.CharField(max_length=1000), required=False, max_length=1000)
@@ -157,7 +164,7 @@ class RestoredOutput(serializers.Serializer):
     path = serializers.CharField()
 
 
-class UploadCreateInput(serializers.Serializer):
+class UploadCreateInput(Input):
     filename = serializers.CharField(max_length=1000)
     size = serializers.IntegerField(min_value=1)
     content_type = serializers.CharField(max_length=255, required=False, allow_blank=True)
@@ -170,7 +177,7 @@ class UploadCreateOutput(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
 
-class UploadCompleteInput(serializers.Serializer):
+class UploadCompleteInput(Input):
     folder = serializers.UUIDField(required=False, allow_null=True)
     description = serializers.CharField(required=False, allow_blank=True, max_length=MAX_DESCRIPTION_LENGTH)
     tags = serializers.ListField(child=serializers.CharField(), required=False)

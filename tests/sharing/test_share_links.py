@@ -435,3 +435,17 @@ def test_every_share_access_is_one_activity_event_with_its_address(owner, editor
     listed = owner.get(f"/api/v1/tenants/{tenant.slug}/analytics/activity/", {"verb": "share."}).json()["results"]
     seen = [(e["verb"], e["ip"]) for e in listed if e["verb"] != "share.created"]
     assert seen[0] == ("share.throttled", "192.0.2.10") and ("share.viewed", "192.0.2.10") in seen
+
+
+def test_a_download_limit_beyond_what_the_link_can_count_is_400(editor, tenant, shared_file):
+    # 2**31 overflowed the column: a 500 (found by fuzzing).
+    file, link = shared_file
+    for response in (
+        editor.post(shares(tenant), {"file": file["id"], "max_downloads": 2**31}, format="json"),
+        editor.patch(shares(tenant, f"{link['id']}/"), {"max_downloads": 2**31}, format="json"),
+    ):
+        assert response.status_code == 400
+        assert response.json()["errors"] == {
+            "max_downloads": ["Ensure this value is less than or equal to 2147483647."]
+        }
+    assert ShareLink.objects.get(pk=link["id"]).max_downloads is None

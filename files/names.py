@@ -10,13 +10,15 @@ from mediaportal.exceptions import ValidationFailed
 MAX_NAME_LENGTH = 255
 MAX_TAGS = 50
 MAX_TAG_LENGTH = 64
-# Unicode categories that print as nothing or as something else: control, format, surrogate,
-# private use, unassigned.
+MAX_DESCRIPTION_LENGTH = 10_000
+MAX_COMMENT_LENGTH = 500
+# Unicode categories that print as nothing or as something else: control, format (bidi,
+# zero-width), surrogate, private use, unassigned.
 UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 
 
 def _printable(text: str) -> str:
-    """`text` without control, format (bidi, zero-width), surrogate, private or unassigned characters."""
+    """`text` without control, format, surrogate, private or unassigned characters."""
     return "".join(ch for ch in text if unicodedata.category(ch) not in UNPRINTABLE)
 
 
@@ -56,6 +58,7 @@ def clean_tags(raw) -> list[str]:
     tags: list[str] = []
     for item in items:
         for part in item.split(",") if "," in item else [item]:
+            # Like names, without control and format characters (PostgreSQL cannot store NUL).
             tag = " ".join(word for word in (_printable(w) for w in part.lower().split()) if word)
             if not tag or tag in tags:
                 continue
@@ -65,3 +68,13 @@ def clean_tags(raw) -> list[str]:
     if len(tags) > MAX_TAGS:
         raise ValidationFailed(f"A file has at most {MAX_TAGS} tags.", code="invalid_tags")
     return tags
+
+
+def checked_text(raw: str, *, field: str, max_length: int) -> str:
+    """A description or comment as given, refused when too long or holding NUL (PostgreSQL
+    cannot store it): the upload forms reach the services without a serializer's checks."""
+    if "\x00" in raw:
+        raise ValidationFailed(f"{field} may not contain NUL characters.", code="null_characters_not_allowed")
+    if len(raw) > max_length:
+        raise ValidationFailed(f"{field} is at most {max_length} characters.", code="invalid")
+    return raw

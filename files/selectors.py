@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -10,7 +10,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import make_aware
 
 from accounts.models import Membership
-from files.models import File, FileVersion, Folder, Rendition
+from files.models import File, FileStatus, FileVersion, Folder, Rendition
 from files.permissions import (
     can_change_file,
     file_ids_visible_to,
@@ -19,6 +19,7 @@ from files.permissions import (
     trash_folders_visible,
 )
 from mediaportal.exceptions import Forbidden, NotFound, ValidationFailed, parse_id
+from mediaportal.http import query_flag
 
 TYPE_GROUPS: dict[str, Q] = {
     "image": Q(content_type__startswith="image/"),
@@ -109,25 +110,34 @@ def file_get_for_actor(*, membership: Membership, file_id, perm: str = "view") -
     return file
 
 
-def _parse_date(value: str, name: str) -> datetime:
-    parsed = parse_datetime(value)
+def _parse_date(value: str, name: str, *, utc: bool = False) -> datetime:
+    """An ISO 8601 date or date-time, aware; `utc` converts it (PostgreSQL takes offsets up to
+    15:59, Python up to 23:59), which for a moment at the edge of time may not exist."""
+    try:
+        # Both return None for what is not a date, and raise for an impossible one (2024-13-45).
+        parsed = parse_datetime(value)
+        if parsed is None:
+            day = parse_date(value)
+            parsed = None if day is None else datetime(day.year, day.month, day.day)
+        if parsed is not None:
+            parsed = parsed if parsed.tzinfo else make_aware(parsed)
+            parsed = parsed.astimezone(UTC) if utc else parsed
+    except (ValueError, OverflowError):
+        parsed = None
     if parsed is None:
-        day = parse_date(value)
-        if day is None:
-            raise ValidationFailed(f"{name} must be an ISO 8601 date or date-time.", code="invalid_filter")
-        parsed = datetime(day.year, day.month, day.day)
-    return parsed if parsed.tzinfo else make_aware(parsed)
+        raise ValidationFailed(f"{name} must be an ISO 8601 date or date-time.", code="invalid_filter")
+    return parsed
 
 
 def file_list(*, membership: Membership, filters: dict) -> QuerySet[File]:
     """Visible live files, filtered by folder, type, tags, status, uploader and dates."""
     files = _files().filter(tenant_id=membership.tenant_id, id__in=file_ids_visible_to(membership=membership))
-    folder = filters.get("folder")
+    folder, subtree = filters.get("folder"), query_flag(filters, "subtree")
     if folder in ("root", "null"):
         files = files.filter(folder__isnull=True)
     elif folder:
         target = folder_get(membership=membership, folder_id=folder)
-        if str(filters.get("subtree", "")).lower() in {"1", "true", "yes"}:
+        if subtree:
             files = files.filter(folder__path__startswith=target.path)
         else:
             files = files.filter(folder=target)
@@ -144,6 +154,8 @@ def file_list(*, membership: Membership, filters: dict) -> QuerySet[File]:
         # jsonb containment: some label object in the list has this name.
         files = files.filter(labels__contains=[{"name": label.strip().lower()}])
     if filters.get("status"):
+        if filters["status"] not in FileStatus.values:
+            raise ValidationFailed(f"status must be one of {', '.join(FileStatus.values)}.", code="invalid_filter")
         files = files.filter(status=filters["status"])
     uploader = filters.get("uploaded_by") or filters.get("owner")
     if uploader:
@@ -153,9 +165,9 @@ def file_list(*, membership: Membership, filters: dict) -> QuerySet[File]:
             else files.filter(owner__username=uploader)
         )
     if filters.get("created_after"):
-        files = files.filter(created_at__gte=_parse_date(filters["created_after"], "created_after"))
+        files = files.filter(created_at__gte=_parse_date(filters["created_after"], "created_after", utc=True))
     if filters.get("created_before"):
-        files = files.filter(created_at__lt=_parse_date(filters["created_before"], "created_before"))
+        files = files.filter(created_at__lt=_parse_date(filters["created_before"], "created_before", utc=True))
     # Capture times are ISO 8601 strings in metadata, so they compare correctly as text.
     if filters.get("taken_after"):
         files = files.filter(

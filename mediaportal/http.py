@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from mediaportal.exceptions import ValidationFailed
+
 
 def client_ip(request) -> str | None:
     """The caller's address; X-Forwarded-For is believed only for the configured proxy hops."""
@@ -11,3 +13,21 @@ def client_ip(request) -> str | None:
         if len(forwarded) >= hops:
             return forwarded[-hops]
     return request.META.get("REMOTE_ADDR") or None
+
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+
+
+def query_flag(params, name: str, *, default: bool = False) -> bool:
+    """A yes/no query parameter (`true`/`false`, also 1/0, yes/no, on/off); anything else is a 400.
+
+    Empty is the same as absent, as for every query parameter of the API.
+    """
+    raw = params.get(name)
+    if not raw:
+        return default
+    value = raw.strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise ValidationFailed(f"{name} must be true or false.", code="invalid_parameter")
+    return value in _TRUE

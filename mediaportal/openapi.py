@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
 from mediaportal.pagination import CursorPagination
@@ -21,7 +21,9 @@ class ErrorOutput(serializers.Serializer):
 
 
 class ValidationErrorOutput(ErrorOutput):
-    errors = serializers.JSONField(help_text="Messages per field, as DRF reports them.")
+    errors = serializers.JSONField(
+        required=False, help_text="Messages per field, as DRF reports them; only when fields failed validation."
+    )
 
 
 class ThrottledOutput(ErrorOutput):
@@ -35,11 +37,16 @@ ERRORS = {
     404: OpenApiResponse(ErrorOutput, description="Not found or not visible"),
     409: OpenApiResponse(ErrorOutput, description="Conflict"),
     413: OpenApiResponse(ErrorOutput, description="Too large, or over the tenant's quota"),
+    415: OpenApiResponse(ErrorOutput, description="A type of file that is not accepted"),
     422: OpenApiResponse(ErrorOutput, description="An Idempotency-Key sent again with a different request"),
     429: OpenApiResponse(ThrottledOutput, description="Too many attempts"),
     503: OpenApiResponse(ErrorOutput, description="Storage unavailable; nothing was saved"),
     507: OpenApiResponse(ErrorOutput, description="No room to receive the upload now; nothing was saved"),
 }
+
+
+# An ISO 8601 date or date-time, as list and search filters take them.
+DATE_OR_DATETIME = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
 
 
 def errors(*codes: int) -> dict[int, OpenApiResponse]:
@@ -50,8 +57,11 @@ PAGE_PARAMETERS = [
     OpenApiParameter("cursor", str, description="Where to continue: taken from a page's `next` or `previous`."),
     OpenApiParameter(
         "page_size",
-        int,
-        description=f"Items per page (default {CursorPagination.page_size}, at most {CursorPagination.max_page_size}).",
+        {"type": "integer", "minimum": 1},
+        description=(
+            f"Items per page (default {CursorPagination.page_size}; more than {CursorPagination.max_page_size} "
+            f"gives {CursorPagination.max_page_size})."
+        ),
     ),
 ]
 
@@ -75,6 +85,43 @@ def paginated(item: type[serializers.Serializer]) -> type[PageOutput]:
 
 
 class AutoSchema(SpectacularAutoSchema):
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if (
+            direction == "request"
+            and type(field) is serializers.CharField
+            and field.trim_whitespace
+            and not field.allow_blank
+            and "pattern" not in schema
+        ):
+            # DRF trims the value, then refuses it blank: only spaces are as good as nothing.
+            schema["pattern"] = r"\S"
+        return schema
+
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            # Every view reads `?name=` as if the parameter were absent (forms send them so);
+            # said where the schema alone would refuse an empty value.
+            if parameter["in"] == "query" and schema.get("type") != "array" and schema != {"type": "string"}:
+                parameter["allowEmptyValue"] = True
+        return parameters
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        # One of several shapes (grants, share links), each with required fields of its own.
+        return schema, required or isinstance(serializer, PolymorphicProxySerializer)
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        if "400" not in responses:
+            # Any request can be refused as malformed: a query string holding NUL, a body that
+            # does not parse, a cursor or page size a list cannot use. (Views document their
+            # responses with extend_schema, whose schema class replaces get_response_serializers.)
+            responses["400"] = self._get_response_for_code(ERRORS[400], "400", direction=direction)
+        return responses
+
     def get_operation_id(self) -> str:
         # drf-spectacular names an operation `…_list` only when it returns a bare array; a page
         # is a list too, and without this a list and its detail view are both `…_retrieve`.

@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.views import defaults
 
 
-def _wants_json(request) -> bool:
+def wants_json(request) -> bool:
     return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
 
 
@@ -18,7 +18,7 @@ def _wants_json(request) -> bool:
 
 
 def bad_request(request, exception=None):
-    if not _wants_json(request):
+    if not wants_json(request):
         return defaults.bad_request(request, exception)
     if isinstance(exception, RequestDataTooBig):
         return JsonResponse({"detail": "The request body is too large.", "code": "request_too_large"}, status=413)
@@ -28,21 +28,21 @@ def bad_request(request, exception=None):
 
 
 def permission_denied(request, exception=None):
-    if _wants_json(request):
+    if wants_json(request):
         detail = "You do not have permission to perform this action."
         return JsonResponse({"detail": detail, "code": "permission_denied"}, status=403)
     return defaults.permission_denied(request, exception)
 
 
 def not_found(request, exception=None):
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
     return render(request, "404.html", status=404)
 
 
 def service_unavailable(request, *, code: str):
     """A backing service went away mid-request: nothing was kept; try again shortly."""
-    if _wants_json(request):
+    if wants_json(request):
         detail = "A backing service is unavailable; nothing was saved. Try again shortly."
         response = JsonResponse({"detail": detail, "code": code}, status=503)
     else:
@@ -53,6 +53,6 @@ def service_unavailable(request, *, code: str):
 
 
 def server_error(request):
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"detail": "Internal server error.", "code": "server_error"}, status=500)
     return render(request, "500.html", status=500)

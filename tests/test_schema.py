@@ -144,3 +144,45 @@ def test_operations_do_not_inherit_mixin_docs(schema):
     for path, operations in schema["paths"].items():
         for operation in operations.values():
             assert "Resolves `tenant_slug`" not in operation.get("description", ""), path
+
+
+def _components(schema: dict) -> dict:
+    return schema["components"]["schemas"]
+
+
+def test_the_schema_states_the_rules_the_api_checks(schema):
+    # Each of these was a disagreement between the schema and the API that fuzzing found.
+    uploads = {"/api/v1/tenants/{tenant_slug}/files/", "/api/v1/tenants/{tenant_slug}/files/{file_id}/versions/"}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            assert "400" in operation["responses"], f"{method} {path}"
+            body = operation.get("requestBody", {}).get("content", {})
+            expected = {"multipart/form-data"} if path in uploads and method == "post" else {"application/json"}
+            assert not body or set(body) == expected, f"{method} {path}: {set(body)}"
+            for parameter in operation.get("parameters", []):
+                kind = parameter["schema"]
+                if parameter["in"] == "query" and kind.get("type") != "array" and kind != {"type": "string"}:
+                    assert parameter.get("allowEmptyValue") is True, f"{method} {path} {parameter['name']}"
+    for path in uploads:
+        assert "415" in schema["paths"][path]["post"]["responses"]
+    assert "errors" not in _components(schema)["ValidationErrorOutput"]["required"]
+
+
+def test_the_schema_states_the_shapes_of_inputs(schema):
+    components = _components(schema)
+    tenant = "/api/v1/tenants/{tenant_slug}/"
+    for path in (tenant + "files/{object_id}/permissions/", tenant + "shares/"):
+        body = schema["paths"][path]["post"]["requestBody"]
+        assert body["required"] is True, path
+        assert len(_resolve(schema, body["content"]["application/json"]["schema"])["oneOf"]) == 2, path
+    assert components["GrantToUserInputRequest"]["required"] == ["permissions", "user"]
+    assert components["GrantToUserInputRequest"]["properties"]["permissions"]["minItems"] == 1
+    assert components["ShareFileInputRequest"]["properties"]["max_downloads"]["maximum"] == 2**31 - 1
+    assert components["RegisterInputRequest"]["properties"]["username"]["pattern"] == r"^[\w.@+-]{3,150}$"
+    assert components["RegisterInputRequest"]["properties"]["password"]["minLength"] == 8
+    slug = components["TenantInputRequest"]["properties"]["slug"]["oneOf"][0]
+    assert slug["pattern"] == "^[a-z0-9]+(?:[-_][a-z0-9]+)*$"
+    assert components["FolderCreateInputRequest"]["properties"]["name"]["pattern"] == r"\S"
+    assert components["GroupInputRequest"]["required"] == ["name"]
+    page_size = next(p for p in schema["paths"]["/api/v1/tenants/"]["get"]["parameters"] if p["name"] == "page_size")
+    assert page_size["schema"]["minimum"] == 1

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinLengthValidator, RegexValidator
 from rest_framework import serializers
 
 from accounts.models import ApiToken, Membership, PublicFiles, Role, Tenant, User
-from accounts.services.tenants import SEARCH_CONFIGS, TENANT_SETTINGS
+from accounts.services.tenants import SEARCH_CONFIGS, SLUG_RE, TENANT_SETTINGS
+from accounts.services.users import USERNAME_RE
+from mediaportal.serializers import Input
 
 
 class UserOutput(serializers.ModelSerializer):
@@ -20,10 +24,29 @@ class TenantBrief(serializers.ModelSerializer):
         fields = ["slug", "name"]
 
 
-class RegisterInput(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
+# The length AUTH_PASSWORD_VALIDATORS asks, which the schema can show; the validators' other
+# rules (common, all digits, like the username) it cannot, and they answer 400 `weak_password` too.
+PASSWORD_MIN_LENGTH = 8
+
+
+class _PasswordLength(MinLengthValidator):
+    code = "weak_password"
+    message = "This password is too short. It must contain at least %(limit_value)d characters."
+
+
+class RegisterInput(Input):
+    # Not trimmed: the pattern the schema shows is the whole rule.
+    username = serializers.CharField(
+        max_length=150,
+        trim_whitespace=False,
+        validators=[
+            RegexValidator(USERNAME_RE, "Usernames are 3-150 letters, digits or . @ + - _.", "invalid_username")
+        ],
+    )
     email = serializers.EmailField()
-    password = serializers.CharField(write_only=True, max_length=256, trim_whitespace=False)
+    password = serializers.CharField(
+        write_only=True, max_length=256, trim_whitespace=False, validators=[_PasswordLength(PASSWORD_MIN_LENGTH)]
+    )
     tenant_name = serializers.CharField(max_length=120, required=False, allow_blank=True)
 
 
@@ -33,7 +56,7 @@ class RegisterOutput(serializers.Serializer):
     token = serializers.CharField(help_text="API key; shown only in this response.")
 
 
-class LoginInput(serializers.Serializer):
+class LoginInput(Input):
     username = serializers.CharField(max_length=254)
     password = serializers.CharField(max_length=256, trim_whitespace=False)
 
@@ -57,7 +80,7 @@ class MeOutput(serializers.Serializer):
     memberships = MembershipOfUser(many=True)
 
 
-class TokenInput(serializers.Serializer):
+class TokenInput(Input):
     name = serializers.CharField(max_length=100)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
@@ -82,9 +105,16 @@ class TokenCreatedOutput(TokenOutput):
         fields = TokenOutput.Meta.fields + ["token"]
 
 
-class TenantInput(serializers.Serializer):
+class TenantInput(Input):
     name = serializers.CharField(max_length=120)
-    slug = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    slug = serializers.CharField(
+        max_length=50,
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        validators=[RegexValidator(SLUG_RE, "Slugs are lower-case letters, digits and hyphens.", "invalid_slug")],
+        help_text="Made from the name when blank.",
+    )
 
 
 class TenantOutput(serializers.ModelSerializer):
@@ -104,9 +134,17 @@ class TenantOutput(serializers.ModelSerializer):
         return roles.get(tenant.pk)
 
 
-class TenantUpdateInput(serializers.Serializer):
+class _UploadLimit(MaxValueValidator):
+    # The platform's ceiling, in the schema too (`maximum`); the service answers the same.
+    code = "invalid_limit"
+    message = "max_upload_bytes must be at most %(limit_value)s."
+
+
+class TenantUpdateInput(Input):
     name = serializers.CharField(max_length=120, required=False)
-    max_upload_bytes = serializers.IntegerField(required=False, min_value=1)
+    max_upload_bytes = serializers.IntegerField(
+        required=False, min_value=1, validators=[_UploadLimit(settings.PLATFORM_MAX_UPLOAD_BYTES)]
+    )
     archive_after_days = serializers.IntegerField(required=False, min_value=1, max_value=36500)
     noncurrent_archive_days = serializers.IntegerField(required=False, min_value=1, max_value=36500)
     trash_retention_days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
@@ -135,10 +173,10 @@ class MemberOutput(serializers.ModelSerializer):
         fields = ["user", "role", "created_at"]
 
 
-class MemberAddInput(serializers.Serializer):
+class MemberAddInput(Input):
     username = serializers.CharField(max_length=150, help_text="The new member's exact username.")
     role = serializers.ChoiceField(choices=Role.choices, default=Role.VIEWER)
 
 
-class MemberUpdateInput(serializers.Serializer):
+class MemberUpdateInput(Input):
     role = serializers.ChoiceField(choices=Role.choices)

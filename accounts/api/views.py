@@ -28,7 +28,7 @@ class RegisterView(APIView):
     authentication_classes: list = []
     throttle_classes = [AnonRateThrottle]
 
-    @extend_schema(tags=["auth"], request=s.RegisterInput, responses={201: s.RegisterOutput, **_errors(400)})
+    @extend_schema(tags=["auth"], request=s.RegisterInput, responses={201: s.RegisterOutput, **_errors(400, 429)})
     def post(self, request):
         data = s.RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -173,12 +173,13 @@ class MemberDetailView(TenantScopedMixin, APIView):
         responses={200: s.MemberOutput, **_errors(400, 401, 403, 404, 409)},
     )
     def patch(self, request, tenant_slug, user_id):
-        data = s.MemberUpdateInput(data=request.data)
+        data = s.MemberUpdateInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         member = selectors.member_get(tenant=self.tenant, user_id=user_id)
-        member = tenants.member_change_role(
-            actor=self.membership, member=member, role=data.validated_data["role"], ip=client_ip(request)
-        )
+        if "role" in data.validated_data:
+            member = tenants.member_change_role(
+                actor=self.membership, member=member, role=data.validated_data["role"], ip=client_ip(request)
+            )
         return Response(s.MemberOutput(member).data)
 
     @extend_schema(tags=["tenants"], responses={204: None, **_errors(401, 403, 404, 409)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 from celery import current_app
@@ -15,6 +16,8 @@ from accounts.services.audit import event_record
 from mediaportal.exceptions import Conflict, Forbidden, ValidationFailed
 
 RESERVED_SLUGS = {"api", "admin", "static", "media", "new", "settings", "me"}
+# A slug a client chooses (the API documents this pattern): slugify() output, one separator at a time.
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 
 
 # --- Tenants ----------------------------------------------------------------------
@@ -38,9 +41,10 @@ def tenant_create(*, actor: User, name: str, slug: str = "", ip: str | None = No
         raise ValidationFailed("A tenant needs a name.", code="invalid_name")
     if slug:
         slug = slug.strip().lower()
-        if slugify(slug) != slug or slug in RESERVED_SLUGS:
+        if not SLUG_RE.match(slug):
             raise ValidationFailed("Slugs are lower-case letters, digits and hyphens.", code="invalid_slug")
-        if Tenant.objects.filter(slug=slug).exists():
+        # The site's own paths hold the reserved ones.
+        if slug in RESERVED_SLUGS or Tenant.objects.filter(slug=slug).exists():
             raise Conflict("That slug is taken.", code="slug_taken")
     else:
         slug = _unique_slug(name)

@@ -6,7 +6,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from files.models import File, FileVersion, Folder, Visibility
+from files.names import MAX_COMMENT_LENGTH, MAX_DESCRIPTION_LENGTH
 from files.services.files import rendition_urls
+from mediaportal.serializers import Input
 
 
 class UserBrief(serializers.Serializer):
@@ -24,12 +26,12 @@ class FolderOutput(serializers.ModelSerializer):
         fields = ["id", "name", "parent", "path", "created_at", "file_count", "folder_count"]
 
 
-class FolderCreateInput(serializers.Serializer):
+class FolderCreateInput(Input):
     name = serializers.CharField(max_length=255)
     parent = serializers.UUIDField(required=False, allow_null=True)
 
 
-class FolderUpdateInput(serializers.Serializer):
+class FolderUpdateInput(Input):
     name = serializers.CharField(max_length=255, required=False)
     parent = serializers.UUIDField(required=False, allow_null=True, help_text="Target folder id, or null for the root.")
 
@@ -91,20 +93,32 @@ class FileOutput(serializers.ModelSerializer):
         return {"id": file.owner.id, "username": file.owner.username} if file.owner else None
 
 
+# A folder's id, or nothing: one pattern (validators may leave a `uuid` format unchecked, and
+# an empty string is not one).
+FORM_FOLDER_PATTERN = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
+
+
+@extend_schema_field({"type": "string", "pattern": FORM_FOLDER_PATTERN})
+class _FormFolder(serializers.UUIDField):
+    # A form cannot say null: an empty `folder` is the root, as an absent one.
+    def to_internal_value(self, data):
+        return None if data == "" else super().to_internal_value(data)
+
+
 class FileUploadInput(serializers.Serializer):
     # An empty file is the service's to refuse (`empty_file`), like a missing one is the view's.
     file = serializers.FileField(allow_empty_file=True)
-    folder = serializers.UUIDField(required=False, allow_null=True)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+    folder = _FormFolder(required=False, help_text="Folder id; empty or absent for the root.")
+    description = serializers.CharField(required=False, allow_blank=True, max_length=MAX_DESCRIPTION_LENGTH)
     tags = serializers.ListField(
         child=serializers.CharField(), required=False, help_text="Repeat the field, or one comma-separated value."
     )
     on_conflict = serializers.ChoiceField(choices=["rename", "replace", "fail"], default="rename")
 
 
-class FileUpdateInput(serializers.Serializer):
+class FileUpdateInput(Input):
     name = serializers.CharField(max_length=1000, required=False)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=MAX_DESCRIPTION_LENGTH)
     tags = serializers.ListField(child=serializers.CharField(max_length=1000), required=False, max_length=1000)
     folder = serializers.UUIDField(required=False, allow_null=True)
     visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
@@ -132,7 +146,7 @@ class VersionOutput(serializers.ModelSerializer):
 
 class VersionUploadInput(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True)
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=MAX_COMMENT_LENGTH)
 
 
 class TrashEntryOutput(serializers.Serializer):
@@ -157,7 +171,7 @@ class RestoredOutput(serializers.Serializer):
     path = serializers.CharField()
 
 
-class UploadCreateInput(serializers.Serializer):
+class UploadCreateInput(Input):
     filename = serializers.CharField(max_length=1000)
     size = serializers.IntegerField(min_value=1)
     content_type = serializers.CharField(max_length=255, required=False, allow_blank=True)
@@ -170,9 +184,9 @@ class UploadCreateOutput(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
 
-class UploadCompleteInput(serializers.Serializer):
+class UploadCompleteInput(Input):
     folder = serializers.UUIDField(required=False, allow_null=True)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=10000)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=MAX_DESCRIPTION_LENGTH)
     tags = serializers.ListField(child=serializers.CharField(), required=False)
 
 

@@ -25,16 +25,12 @@ from files.search import get_search_backend
 from files.services import direct, files, folders, trash
 from files.services.idempotency import UploadOnce
 from mediaportal.exceptions import Forbidden, ValidationFailed
-from mediaportal.http import client_ip
-from mediaportal.openapi import PAGE_PARAMETERS, paginated
+from mediaportal.http import client_ip, query_flag
+from mediaportal.openapi import DATE_OR_DATETIME, PAGE_PARAMETERS, paginated
 from mediaportal.openapi import errors as _errors
 from mediaportal.pagination import CursorPagination, paginate
 
 TAGS = ["files"]
-
-
-def _truthy(value) -> bool:
-    return str(value).lower() in {"1", "true", "yes", "on"}
 
 
 def _file_out(file) -> dict:
@@ -43,7 +39,8 @@ def _file_out(file) -> dict:
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    str,
+    # The pattern the service checks (files.services.idempotency.KEY_PATTERN), so clients see it.
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
     location=OpenApiParameter.HEADER,
     description=(
         "Any unique string (a UUID) up to 255 visible ASCII characters. Sent again with the same request by the "
@@ -62,10 +59,11 @@ NOT_FILTERS = ("q", "cursor", "ordering", "page_size", "facets")
 
 
 def _filters(params) -> dict:
-    """The list/search filters of a query string (tags and labels may repeat)."""
+    """The list/search filters of a query string (tags and labels may repeat); as everywhere in
+    the API, an empty value is the same as none."""
     filters = {key: params.get(key) for key in params if key not in (*REPEATABLE_FILTERS, *NOT_FILTERS)}
-    filters.update({key: params.getlist(key) for key in REPEATABLE_FILTERS})
-    return filters
+    filters.update({key: [value for value in params.getlist(key) if value] for key in REPEATABLE_FILTERS})
+    return {key: value for key, value in filters.items() if value}
 
 
 # --- Folders ----------------------------------------------------------------------
@@ -118,7 +116,7 @@ class FolderDetailView(TenantScopedMixin, APIView):
         responses={204: None, **_errors(401, 403, 404, 503)},
     )
     def delete(self, request, tenant_slug, folder_id):
-        if _truthy(request.query_params.get("permanent")):
+        if query_flag(request.query_params, "permanent"):
             trash.folder_delete_permanently(membership=self.membership, folder_id=folder_id, ip=client_ip(request))
         else:
             trash.folder_trash(membership=self.membership, folder_id=folder_id, ip=client_ip(request))
@@ -136,8 +134,8 @@ FILE_FILTERS = [
     OpenApiParameter("label", str, many=True, description="Automatic label, e.g. animal or person"),
     OpenApiParameter("status", str, enum=["pending", "processing", "completed", "failed"]),
     OpenApiParameter("uploaded_by", str, description="User id or username"),
-    OpenApiParameter("created_after", str, description="ISO 8601 date or date-time"),
-    OpenApiParameter("created_before", str, description="ISO 8601 date or date-time"),
+    OpenApiParameter("created_after", DATE_OR_DATETIME, description="ISO 8601 date or date-time"),
+    OpenApiParameter("created_before", DATE_OR_DATETIME, description="ISO 8601 date or date-time"),
     OpenApiParameter("size_min", int),
     OpenApiParameter("size_max", int),
     OpenApiParameter("ordering", str, enum=["name", "-name", "created_at", "-created_at", "size", "-size"]),
@@ -154,7 +152,7 @@ class FileListView(StreamingUploadMixin, TenantScopedMixin, APIView):
     def get(self, request, tenant_slug):
         params = request.query_params
         filters = _filters(params)
-        ordering = params.get("ordering", "-created_at")
+        ordering = params.get("ordering") or "-created_at"
         if ordering not in ORDERINGS:
             raise ValidationFailed(f"ordering must be one of {', '.join(sorted(ORDERINGS))}.", code="invalid_filter")
         queryset = selectors.file_list(membership=self.membership, filters=filters)
@@ -169,7 +167,7 @@ class FileListView(StreamingUploadMixin, TenantScopedMixin, APIView):
         responses={
             201: s.FileOutput,
             200: OpenApiResponse(s.FileOutput, description="A retry: the file its Idempotency-Key uploaded"),
-            **_errors(400, 401, 403, 404, 409, 413, 422, 503, 507),
+            **_errors(400, 401, 403, 404, 409, 413, 415, 422, 503, 507),
         },
     )
     def post(self, request, tenant_slug):
@@ -212,7 +210,7 @@ class FileDetailView(TenantScopedMixin, APIView):
         responses={204: None, **_errors(401, 403, 404, 503)},
     )
     def delete(self, request, tenant_slug, file_id):
-        if _truthy(request.query_params.get("permanent")):
+        if query_flag(request.query_params, "permanent"):
             trash.file_delete_permanently(membership=self.membership, file_id=file_id, ip=client_ip(request))
         else:
             trash.file_trash(membership=self.membership, file_id=file_id, ip=client_ip(request))
@@ -223,7 +221,11 @@ class FileDownloadView(TenantScopedMixin, APIView):
     @extend_schema(
         tags=TAGS,
         parameters=[
-            OpenApiParameter("version", int, description="Download this version instead of the current one"),
+            OpenApiParameter(
+                "version",
+                {"type": "integer", "minimum": 1},
+                description="Download this version instead of the current one",
+            ),
             OpenApiParameter("inline", bool, description="Show in the browser (raster images and PDF only)"),
         ],
         responses={
@@ -233,13 +235,13 @@ class FileDownloadView(TenantScopedMixin, APIView):
     )
     def get(self, request, tenant_slug, file_id):
         version = request.query_params.get("version")
-        if version is not None and not version.isdigit():
+        if version and not version.isdigit():
             raise ValidationFailed("version must be a version number.", code="invalid")
         url = files.file_download_url(
             membership=self.membership,
             file_id=file_id,
             version=int(version) if version else None,
-            inline=_truthy(request.query_params.get("inline")),
+            inline=query_flag(request.query_params, "inline"),
             ip=client_ip(request),
         )
         response = HttpResponseRedirect(url)
@@ -257,7 +259,7 @@ class FileRenditionView(TenantScopedMixin, APIView):
         },
     )
     def get(self, request, tenant_slug, file_id, kind):
-        fmt = request.query_params.get("format", "webp")
+        fmt = request.query_params.get("format") or "webp"
         if fmt not in ("webp", "jpeg"):
             raise ValidationFailed("format must be webp or jpeg.", code="invalid")
         url = files.rendition_url(membership=self.membership, file_id=file_id, kind=kind, fmt=fmt)
@@ -293,7 +295,7 @@ class FileVersionListView(StreamingUploadMixin, TenantScopedMixin, APIView):
         responses={
             201: s.VersionOutput,
             200: OpenApiResponse(s.VersionOutput, description="A retry: the version its Idempotency-Key uploaded"),
-            **_errors(400, 401, 403, 404, 413, 422, 503, 507),
+            **_errors(400, 401, 403, 404, 413, 415, 422, 503, 507),
         },
     )
     def post(self, request, tenant_slug, file_id):
@@ -442,8 +444,8 @@ class SearchView(TenantScopedMixin, APIView):
         parameters=[
             OpenApiParameter("q", str, description='Words, "phrases", or, -exclude; the last word matches as a prefix'),
             *FILE_FILTERS[:-1],
-            OpenApiParameter("taken_after", str),
-            OpenApiParameter("taken_before", str),
+            OpenApiParameter("taken_after", DATE_OR_DATETIME, description="ISO 8601 date or date-time"),
+            OpenApiParameter("taken_before", DATE_OR_DATETIME, description="ISO 8601 date or date-time"),
             OpenApiParameter("cursor", str),
             OpenApiParameter(
                 "facets", bool, description="false skips the counts (`facets` is then {}): faster while typing"
@@ -461,7 +463,7 @@ class SearchView(TenantScopedMixin, APIView):
             filters=filters,
             offset=offset,
             limit=self.page_size,
-            facets=params.get("facets", "true").lower() not in {"0", "false", "no", "off"},
+            facets=query_flag(params, "facets", default=True),
         )
         next_url = None
         if page.has_more:

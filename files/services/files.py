@@ -14,7 +14,14 @@ from accounts.models import Membership
 from accounts.services.audit import event_record
 from files import storage
 from files.models import Blob, File, FileStatus, FileVersion, Folder, Visibility
-from files.names import clean_name, clean_tags, numbered_name
+from files.names import (
+    MAX_COMMENT_LENGTH,
+    MAX_DESCRIPTION_LENGTH,
+    checked_text,
+    clean_name,
+    clean_tags,
+    numbered_name,
+)
 from files.permissions import can_change_file, can_change_visibility, can_create
 from files.processing.sniff import Sniffed
 from files.selectors import file_get_for_actor, folder_get, rendition_get, version_get
@@ -251,6 +258,7 @@ def file_upload(
         raise Forbidden("Viewers cannot upload files.")
     if on_conflict not in ON_CONFLICT:
         raise ValidationFailed("on_conflict must be rename, replace or fail.", code="invalid")
+    description = checked_text(description, field="description", max_length=MAX_DESCRIPTION_LENGTH)
     clean = clean_name(name or upload.name)
     sniffed = _check_upload(membership=membership, upload=upload, name=clean)
     new = _NewFile(
@@ -287,6 +295,7 @@ def file_version_upload(
 ) -> FileVersion:
     """Add a version with the uploaded bytes; with `once`, as `file_upload` does."""
     file = file_get_for_actor(membership=membership, file_id=file_id, perm="change")
+    comment = checked_text(comment, field="comment", max_length=MAX_COMMENT_LENGTH)
     content_type = _check_upload(membership=membership, upload=upload, name=file.name).content_type
     fingerprint = upload_fingerprint(kind="version", file=file.pk, sha256=upload.sha256, comment=comment)
 

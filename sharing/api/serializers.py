@@ -1,23 +1,59 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from mediaportal.serializers import Input
 from sharing.models import ShareLink
 
+PERMISSIONS = ["view", "change", "delete", "share"]
+MAX_DOWNLOADS = 2**31 - 1  # the column's range
 
-class ShareInput(serializers.Serializer):
+
+class ShareInput(Input):
     file = serializers.UUIDField(required=False, allow_null=True)
     folder = serializers.UUIDField(required=False, allow_null=True)
     expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Default: 7 days from now")
     password = serializers.CharField(required=False, allow_blank=True, max_length=256, trim_whitespace=False)
-    max_downloads = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    max_downloads = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_DOWNLOADS)
     allow_upload = serializers.BooleanField(required=False, default=False, help_text="Folder links: upload-only")
 
 
-class ShareUpdateInput(serializers.Serializer):
+@extend_schema_field({"type": "boolean", "enum": [False]})
+class _NoUploads(serializers.BooleanField):
+    pass
+
+
+class _ShareFileInput(ShareInput):
+    # Documentation only (ShareInput validates): the two shapes a link takes.
+    file = serializers.UUIDField()
+    folder = None
+    allow_upload = _NoUploads(required=False, help_text="File links take no uploads.")
+
+    class Meta:
+        ref_name = "ShareFileInput"
+
+
+class _ShareFolderInput(ShareInput):
+    file = None
+    folder = serializers.UUIDField()
+
+    class Meta:
+        ref_name = "ShareFolderInput"
+
+
+SHARE_INPUT = PolymorphicProxySerializer(
+    component_name="ShareInput",
+    serializers=[_ShareFileInput, _ShareFolderInput],
+    resource_type_field_name=None,
+    many=False,
+)
+
+
+class ShareUpdateInput(Input):
     expires_at = serializers.DateTimeField(required=False)
     password = serializers.CharField(required=False, allow_blank=True, max_length=256, trim_whitespace=False)
-    max_downloads = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    max_downloads = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_DOWNLOADS)
 
 
 class ShareOutput(serializers.ModelSerializer):
@@ -60,10 +96,35 @@ class ShareCreatedOutput(ShareOutput):
         fields = ShareOutput.Meta.fields + ["token"]
 
 
-class GrantInput(serializers.Serializer):
+class GrantInput(Input):
     user = serializers.UUIDField(required=False, allow_null=True)
     group = serializers.UUIDField(required=False, allow_null=True)
-    permissions = serializers.ListField(child=serializers.ChoiceField(choices=["view", "change", "delete", "share"]))
+    permissions = serializers.ListField(child=serializers.ChoiceField(choices=PERMISSIONS), min_length=1)
+
+
+class _GrantToUserInput(GrantInput):
+    # Documentation only (GrantInput validates): a grant names one user or one group.
+    user = serializers.UUIDField()
+    group = None
+
+    class Meta:
+        ref_name = "GrantToUserInput"
+
+
+class _GrantToGroupInput(GrantInput):
+    user = None
+    group = serializers.UUIDField()
+
+    class Meta:
+        ref_name = "GrantToGroupInput"
+
+
+GRANT_INPUT = PolymorphicProxySerializer(
+    component_name="GrantInput",
+    serializers=[_GrantToUserInput, _GrantToGroupInput],
+    resource_type_field_name=None,
+    many=False,
+)
 
 
 class GrantOutput(serializers.Serializer):
@@ -75,8 +136,8 @@ class GrantOutput(serializers.Serializer):
     permissions = serializers.ListField(child=serializers.CharField())
 
 
-class GroupInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False)
+class GroupInput(Input):
+    name = serializers.CharField(max_length=100, help_text="Optional when changing a group.")
     members = serializers.ListField(child=serializers.UUIDField(), required=False)
 
 

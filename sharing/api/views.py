@@ -28,7 +28,7 @@ class ShareListView(TenantScopedMixin, APIView):
         return paginate(self, request, selectors.share_list(membership=self.membership), s.ShareOutput)
 
     @extend_schema(
-        tags=TAGS, request=s.ShareInput, responses={201: s.ShareCreatedOutput, **_errors(400, 401, 403, 404)}
+        tags=TAGS, request=s.SHARE_INPUT, responses={201: s.ShareCreatedOutput, **_errors(400, 401, 403, 404)}
     )
     def post(self, request, tenant_slug):
         data = s.ShareInput(data=request.data)
@@ -83,7 +83,7 @@ class GrantListView(TenantScopedMixin, APIView):
             }
         )
 
-    @extend_schema(tags=TAGS, request=s.GrantInput, responses={201: s.GrantOutput, **_errors(400, 401, 403, 404)})
+    @extend_schema(tags=TAGS, request=s.GRANT_INPUT, responses={201: s.GrantOutput, **_errors(400, 401, 403, 404)})
     def post(self, request, tenant_slug, object_id):
         # The object first: an invisible one is a 404 whatever the body says.
         target = grants.grant_target(membership=self.membership, kind=self.kind, object_id=object_id)

@@ -87,6 +87,7 @@ def test_duplicate_username_or_email_is_400_with_code(api, overrides, code):
         ({"password": "short"}, "weak_password"),
         ({"email": "not-an-email"}, "invalid"),
         ({"username": "a b"}, "invalid_username"),
+        ({"username": " alice"}, "invalid_username"),  # taken as "alice" before; the schema's pattern says no
     ],
 )
 def test_invalid_registration_changes_nothing(api, overrides, code):

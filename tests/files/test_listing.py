@@ -127,3 +127,24 @@ def test_viewer_does_not_see_private_files_of_others(editor, tenant, member):
     assert viewer.get(f"{files_url(tenant)}{private['id']}/download/").status_code == 404
     assert sorted(names(editor.get(files_url(tenant)))) == ["secret.txt", "shared.txt"]
     assert len(names(member(Role.ADMIN).get(files_url(tenant)))) == 2
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"status": "done"},
+        {"created_after": "2024-13-45"},  # well formed, impossible: was a 500
+        {"created_after": "2024-01-01T25:00"},
+        {"created_after": "0001-01-01T00:00:00+23:59"},  # before year 1 in UTC: was a 500
+        {"taken_after": "2024-02-30"},
+    ],
+)
+def test_a_filter_value_that_cannot_be_is_a_400(editor, tenant, params):
+    response = editor.get(files_url(tenant), params)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_filter"
+
+
+def test_a_date_with_any_offset_python_takes_still_filters(editor, tenant, library):
+    # PostgreSQL takes offsets up to 15:59: this one was a 500. It is 2100-01-01 16:00 in UTC.
+    assert len(names(editor.get(files_url(tenant), {"created_before": "2099-12-31T20:00:00-20:00"}))) == 4

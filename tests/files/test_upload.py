@@ -4,6 +4,7 @@ import io
 import uuid
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import OperationalError
 
 from accounts.models import ActivityEvent, Role
@@ -257,6 +258,42 @@ def test_nul_characters_in_fields_are_400(editor, tenant, field):
     response = upload(editor, tenant, "a.txt", b"a", **{field: "before\x00after"})
     assert response.status_code == 400 and set(response.json()["errors"]) == {field}
     assert not File.objects.filter(tenant=tenant).exists()
+
+
+def test_tags_lose_control_and_format_characters(editor, tenant):
+    # Tags of control characters reached PostgreSQL (a NUL it cannot store: a 500, found by
+    # fuzzing; a NUL is now refused, see test_nul_characters_in_fields_are_400).
+    response = upload(editor, tenant, "a.txt", b"a", tags=["sun\x01ny", "\x1bred\u200b", "tab\tbed"])
+    assert response.status_code == 201, response.content
+    assert response.json()["tags"] == ["sunny", "red", "tab bed"]
+    assert File.objects.get(pk=response.json()["id"]).tags == ["sunny", "red", "tab bed"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"description": "x\x00y"}, "null_characters_not_allowed"),
+        ({"description": "x" * 10_001}, "invalid"),
+    ],
+)
+def test_a_description_holding_nul_or_too_long_is_400_and_stores_nothing(editor, tenant, fields, code):
+    response = upload(editor, tenant, "a.txt", b"a", **fields)
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+    assert not File.objects.filter(tenant=tenant).exists()
+
+
+@pytest.mark.parametrize(("comment", "code"), [("x\x00y", "null_characters_not_allowed"), ("x" * 501, "invalid")])
+def test_a_version_comment_holding_nul_or_too_long_is_400(editor, tenant, comment, code):
+    file = upload(editor, tenant, "a.txt", b"a").json()
+    response = editor.post(
+        f"/api/v1/tenants/{tenant.slug}/files/{file['id']}/versions/",
+        {"file": SimpleUploadedFile("a.txt", b"b"), "comment": comment},
+        format="multipart",
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == code
+    assert FileVersion.objects.filter(file_id=file["id"]).count() == 1
 
 
 def test_viewer_cannot_upload(member, tenant):

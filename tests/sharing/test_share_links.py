@@ -465,3 +465,17 @@ def test_a_limited_link_previews_at_thumbnail_size_only(editor, tenant):
     assert "large.webp" in unlimited_page
     assert "large.webp" not in limited_page and "medium.webp" not in limited_page
     assert "thumbnail.webp" in limited_page
+
+
+def test_a_download_limit_beyond_what_the_link_can_count_is_400(editor, tenant, shared_file):
+    # 2**31 overflowed the column: a 500 (found by fuzzing).
+    file, link = shared_file
+    for response in (
+        editor.post(shares(tenant), {"file": file["id"], "max_downloads": 2**31}, format="json"),
+        editor.patch(shares(tenant, f"{link['id']}/"), {"max_downloads": 2**31}, format="json"),
+    ):
+        assert response.status_code == 400
+        assert response.json()["errors"] == {
+            "max_downloads": ["Ensure this value is less than or equal to 2147483647."]
+        }
+    assert ShareLink.objects.get(pk=link["id"]).max_downloads is None

@@ -33,8 +33,10 @@ lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+## The upload bench, then the 10-minute load and soak (figures into docs/benchmarks.md).
 bench: $(VENV)/.dev-installed
 	$(PY) bench/upload.py
+	$(PY) bench/load.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
+from datetime import datetime
 from urllib.parse import parse_qs, urlparse
 
+import botocore.auth
 import pytest
 import requests
 from botocore.exceptions import ClientError
@@ -70,3 +73,41 @@ def test_every_storage_names_its_bucket_role(settings):
     # No `default`: nothing writes to a bucket without saying which.
     with pytest.raises(InvalidStorageError):
         storages["default"]
+
+
+FIXED = time.struct_time((2026, 3, 4, 5, 6, 7, 2, 63, 0))
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [None, "http://media.example.test:9000", "https://media.example.test", "http://media.example.test:80/s3/"],
+)
+def test_presigned_get_is_the_url_botocore_signs(settings, monkeypatch, endpoint):
+    """The GET URLs the storage signs itself are, byte for byte, the ones botocore signs."""
+    if endpoint:
+        settings.S3_PUBLIC_ENDPOINT_URL = endpoint
+    gmtime = time.gmtime
+    monkeypatch.setattr(time, "gmtime", lambda secs=None: FIXED if secs is None else gmtime(secs))
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: datetime(*FIXED[:6]))
+    primary = storages["primary"]
+    for key, filename, content_type, inline in [
+        ("tenants/1/renditions/ab/abc/thumbnail.webp", "thumbnail.webp", "image/webp", True),
+        ("tenants/2/blobs/x y+z~!'()*&=ü.bin", "Résumé – 2024 “final”.pdf", "application/pdf", False),
+        ("tenants/3/x%2Fy:z;@$,[]{}.txt", 'quote" back\\slash\t%20;.txt', "text/plain", False),
+    ]:
+        parameters = {
+            "ResponseContentDisposition": storage.content_disposition(filename, inline=inline),
+            "ResponseContentType": content_type,
+        }
+        for params in (parameters, {}, {"ResponseContentType": content_type}):
+            ours = primary.url(key, parameters=params)
+            theirs = primary.public_client.generate_presigned_url(
+                "get_object", Params={**params, "Bucket": primary.bucket_name, "Key": key}, ExpiresIn=300
+            )
+            assert ours == theirs
+
+
+def test_other_presigned_urls_are_left_to_botocore():
+    primary = storages["primary"]
+    url = primary.url("tests/k", parameters={"VersionId": "3"}, http_method="HEAD")
+    assert "versionId=3" in url and "X-Amz-Signature=" in url

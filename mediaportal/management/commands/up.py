@@ -36,6 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+        parser.add_argument("--web-threads", type=int, default=int(os.environ.get("WEB_THREADS", "4")))
         parser.add_argument("--worker-concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "2")))
 
     def handle(self, *args, **options) -> None:
@@ -116,7 +117,7 @@ class Command(BaseCommand):
             f"--bind={options['host']}:{options['port']}",
             f"--workers={options['web_workers']}",
             "--worker-class=gthread",
-            "--threads=4",
+            f"--threads={options['web_threads']}",
             "--timeout=120",
             "--access-logfile=-",
             "--logger-class=mediaportal.logs.GunicornLogger",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import make_aware
@@ -81,13 +81,19 @@ def folder_list(*, membership: Membership, parent_id=None) -> QuerySet[Folder]:
 # --- Files ------------------------------------------------------------------------
 
 
+def webp_renditions() -> Prefetch:
+    """The renditions a file's answer links to (its WebP ones), for `prefetch_related`: one
+    query per page, and a list of photos builds no rows for their JPEG fallbacks."""
+    return Prefetch("current_version__blob__renditions", queryset=Rendition.objects.filter(format="webp"))
+
+
 def _files() -> QuerySet[File]:
     # Renditions are prefetched in one query per page, not one per file. The text and the
     # vector stay in the database: no list shows them, and at 1M files carrying them made
     # search's sort spill to disk (bench/search.py).
     return (
         File.objects.select_related("owner", "folder", "current_version__blob")
-        .prefetch_related("current_version__blob__renditions")
+        .prefetch_related(webp_renditions())
         .defer("content_text", "search_vector")
     )
 
@@ -215,7 +221,7 @@ def public_file_get(*, file_id) -> File:
     """A live file anyone may see because its visibility is `public`; 404 otherwise."""
     file = (
         File.objects.select_related("tenant", "current_version__blob")
-        .prefetch_related("current_version__blob__renditions")
+        .prefetch_related(webp_renditions())
         .filter(publicly_visible(), pk=parse_id(file_id, "File"), current_version__isnull=False)
         .first()
     )

@@ -10,19 +10,19 @@ the boto3 client that the storage object holds. A storage outage surfaces as one
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import io
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from boto3.s3.transfer import TransferConfig
+from botocore.auth import S3SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files import File
@@ -112,8 +112,8 @@ class BucketStorage(S3Storage):
         self._shared_connection = None
         self._public_client = None
         self._probe_client = None
-        self._signing_cache: tuple[str, bytes, str, str] | None = None
-        self._presign_base: tuple[str, str, str] | None = None
+        self._static_credentials: Credentials | None = None
+        self._presign_base: tuple[str, str] | None = None
         self._connection_lock = threading.Lock()
         super().__init__(**options)
 
@@ -208,10 +208,11 @@ class BucketStorage(S3Storage):
         )
 
     # Lists and pages hand out presigned URLs by the hundred (a page of 50 photos: ~150
-    # rendition URLs), and botocore builds a whole request through its service model and event
-    # hooks for each: that was most of a file list's time in the web worker (docs/benchmarks.md,
-    # load). A path-style GET with static credentials is signed here instead, the same SigV4
-    # query string botocore makes (tests compare the two); anything else goes to botocore.
+    # rendition URLs), and the client builds a whole request through botocore's service model
+    # and event hooks for each: most of a file list's time in the web worker (docs/benchmarks.md,
+    # load). A path-style GET with static credentials is signed with botocore's own query-string
+    # signer on the URL alone, the same SigV4 URL the client makes (tests compare the two);
+    # anything else goes through the client.
 
     def _signs_itself(self, parameters: dict) -> bool:
         return bool(
@@ -224,49 +225,31 @@ class BucketStorage(S3Storage):
             and parameters.keys() <= PRESIGN_PARAMETERS.keys()
         )
 
-    def _signing_scope(self, day: str) -> tuple[bytes, str, str]:
-        """The day's signing key, credential scope and URL-encoded credential (kept for the day)."""
-        cached = self._signing_cache
-        if cached is None or cached[0] != day:
-            key = ("AWS4" + self.secret_key).encode()
-            for part in (day, self.region_name, "s3", "aws4_request"):
-                key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-            scope = f"{day}/{self.region_name}/s3/aws4_request"
-            cached = self._signing_cache = (day, key, scope, quote(f"{self.access_key}/{scope}", safe="-_.~"))
-        return cached[1:]
-
-    def _presign_endpoint(self) -> tuple[str, str, str]:
-        """The public endpoint's scheme and address, its path, and the Host header as signed."""
+    def _presign_endpoint(self) -> tuple[str, str]:
+        """The public endpoint's scheme and address, and the bucket's path on it."""
         if self._presign_base is None:
             endpoint = urlsplit(self.public_endpoint_url or self.endpoint_url)
-            host = f"[{endpoint.hostname}]" if ":" in endpoint.hostname else endpoint.hostname
-            if endpoint.port is not None and endpoint.port != {"http": 80, "https": 443}.get(endpoint.scheme):
-                host = f"{host}:{endpoint.port}"
             path = f"{endpoint.path.rstrip('/')}/{self.bucket_name}/"
-            self._presign_base = (f"{endpoint.scheme}://{endpoint.netloc}", path, host)
+            self._presign_base = (f"{endpoint.scheme}://{endpoint.netloc}", path)
         return self._presign_base
 
     def _presigned_get(self, key: str, parameters: dict, expires: int) -> str:
-        origin, prefix, host = self._presign_endpoint()
-        path = prefix + quote(key, safe="/~")
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        signing_key, scope, credential = self._signing_scope(stamp[:8])
-        # Names and the values other than these two need no encoding.
-        query = [
-            (PRESIGN_PARAMETERS[n], quote(parameters[n], safe="-_.~")) for n in PRESIGN_PARAMETERS if n in parameters
-        ]
-        query += [
-            ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"),
-            ("X-Amz-Credential", credential),
-            ("X-Amz-Date", stamp),
-            ("X-Amz-Expires", str(int(expires))),
-            ("X-Amz-SignedHeaders", "host"),
-        ]
-        canonical_query = "&".join(f"{name}={value}" for name, value in sorted(query))
-        canonical = f"GET\n{path}\n{canonical_query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
-        to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        signature = hmac.new(signing_key, to_sign.encode(), hashlib.sha256).hexdigest()
-        return f"{origin}{path}?{'&'.join(f'{name}={value}' for name, value in query)}&X-Amz-Signature={signature}"
+        origin, prefix = self._presign_endpoint()
+        query = "&".join(
+            f"{PRESIGN_PARAMETERS[name]}={quote(parameters[name], safe='-_.~')}"
+            for name in PRESIGN_PARAMETERS
+            if name in parameters
+        )
+        request = AWSRequest(
+            method="GET", url=f"{origin}{prefix}{quote(key, safe='/~')}" + (f"?{query}" if query else "")
+        )
+        S3SigV4QueryAuth(self._credentials(), "s3", self.region_name, expires=int(expires)).add_auth(request)
+        return request.url
+
+    def _credentials(self) -> Credentials:
+        if self._static_credentials is None:
+            self._static_credentials = Credentials(self.access_key, self.secret_key)
+        return self._static_credentials
 
     def _get_write_parameters(self, name: str, content=None) -> dict:
         # django-storages' hook for a write's parameters. The type is the one we sniffed (never

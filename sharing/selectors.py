@@ -16,6 +16,7 @@ from files.models import (
     FolderUserPermission,
 )
 from files.permissions import GRANTS, file_ids_visible_to, share_links_visible
+from files.selectors import webp_renditions
 from mediaportal.exceptions import NotFound, parse_id
 from sharing.models import ShareLink
 
@@ -66,7 +67,7 @@ def link_folder_files(*, link: ShareLink) -> QuerySet[File]:
             id__in=visible,
         )
         .select_related("folder", "current_version__blob")
-        .prefetch_related("current_version__blob__renditions")
+        .prefetch_related(webp_renditions())
         .order_by("folder__path", "name")
     )
 

@@ -443,7 +443,8 @@ def blob_download_url(
 
 
 def rendition_urls(*, file: File) -> dict[str, str]:
-    """Presigned URLs of the current version's WebP renditions (uses prefetched rows)."""
+    """Presigned URLs of the current version's WebP renditions (uses prefetched rows, see
+    files.selectors.webp_renditions)."""
     renditions = file.current_version.blob.renditions.all()
     return {
         r.kind: storage.presigned_get(

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run dev test lint bench clean
+.PHONY: run dev test browser lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,22 @@ run: $(VENV)/.base-installed
 dev: $(VENV)/.base-installed
 	$(PY) manage.py up --dev
 
+CHROMIUM ?= /usr/bin/chromium
+
+## The browser tests drive Debian's chromium; install it through apt when it is missing and
+## we may (CI runs as root). Without it those tests fail and say why; they never skip.
+browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "Installing Debian's chromium for the browser tests ..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "No $(CHROMIUM): the browser tests will fail. Install it with: sudo apt-get install chromium"; \
+		fi; \
+	fi
+
 ## Install what is missing and run every test against real PostgreSQL, Redis and S3.
-test: $(VENV)/.dev-installed
+test: $(VENV)/.dev-installed browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed

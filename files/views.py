@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from accounts.portal import tenant_page
 from accounts.selectors import membership_get
 from files import selectors
 from files.permissions import can_create
@@ -53,11 +54,9 @@ def _breadcrumbs(folder) -> list[tuple[str, str | None]]:
     return [("All files", None), *reversed(crumbs)]
 
 
-@login_required
-@portal_errors
-def browse(request, tenant_slug: str):
-    membership = membership_get(user=request.user, tenant_slug=tenant_slug)
-    folder_id = request.GET.get("folder") or None
+@tenant_page
+def browse(request, membership, folder_id=None):
+    folder_id = str(folder_id) if folder_id else request.GET.get("folder") or None
     query = request.GET.get("q", "").strip()
     folder = selectors.folder_get(membership=membership, folder_id=folder_id) if folder_id else None
     suggestion = None
@@ -81,6 +80,7 @@ def browse(request, tenant_slug: str):
         "files/browse.html",
         {
             "membership": membership,
+            "section": "files",
             "tenant": membership.tenant,
             "folder": folder,
             "breadcrumbs": _breadcrumbs(folder),
@@ -95,8 +95,9 @@ def browse(request, tenant_slug: str):
 
 
 def _back(tenant_slug: str, folder_id: str | None) -> HttpResponseRedirect:
-    url = reverse("portal-browse", args=[tenant_slug])
-    return redirect(f"{url}?folder={folder_id}" if folder_id else url)
+    if folder_id:
+        return redirect(reverse("portal-folder", args=[tenant_slug, folder_id]))
+    return redirect(reverse("portal-browse", args=[tenant_slug]))
 
 
 @csrf_exempt  # the CSRF check reads the body: `_upload` runs it once the caller may send it
@@ -169,3 +170,19 @@ def new_folder(request, tenant_slug: str):
 def download(request, tenant_slug: str, file_id):
     membership = membership_get(user=request.user, tenant_slug=tenant_slug)
     return HttpResponseRedirect(file_download_url(membership=membership, file_id=file_id, ip=client_ip(request)))
+
+
+@tenant_page
+def file_page(request, membership, file_id):
+    file = selectors.file_get_for_actor(membership=membership, file_id=file_id)
+    urls = rendition_urls(file=file) if file.status == "completed" else {}
+    return render(
+        request,
+        "files/file.html",
+        {
+            "membership": membership,
+            "section": "files",
+            "file": file,
+            "preview": urls.get("large") or urls.get("medium"),
+        },
+    )

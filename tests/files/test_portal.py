@@ -33,7 +33,7 @@ def test_home_links_to_the_tenant_and_the_page_lists_folders_and_files(browser, 
     token = csrf(browser, url)
     response = browser.post(f"/t/{tenant.slug}/folders/new/", {"name": "Holidays", "csrfmiddlewaretoken": token})
     folder = Folder.objects.get(tenant=tenant, name="Holidays")
-    assert response.status_code == 302 and response["Location"].endswith(f"?folder={folder.pk}")
+    assert response.status_code == 302 and response["Location"].endswith(f"/folders/{folder.pk}/")
     with open(CORPUS / "photo_exif" / "court-exif.jpg", "rb") as photo:
         uploaded = browser.post(f"{url}upload/?folder={folder.pk}", {"file": photo, "csrfmiddlewaretoken": token})
     assert uploaded.status_code == 302

@@ -6,8 +6,10 @@ from accounts.selectors import membership_list_for_user
 
 
 def portal(request) -> dict:
-    user = getattr(request, "user", None)
-    if user is None or not user.is_authenticated or request.path.startswith(("/api/", "/admin/")):
-        return {}
-    # Lazy: pages that never show the switcher (public share pages) run no query.
-    return {"teams": lambda: list(membership_list_for_user(user=user))}
+    # Lazy, user included: only the team layout asks for the teams, and an error page (the
+    # database gone, say) must render without touching the database at all.
+    def teams() -> list:
+        user = request.user
+        return list(membership_list_for_user(user=user)) if user.is_authenticated else []
+
+    return {"teams": teams}

@@ -93,3 +93,16 @@ def test_members_read_groups_viewers_cannot_change_them_and_foreign_ids_are_404(
     assert admin_client.get(f"/t/{other.tenant.slug}/groups/").status_code == 404
     assert signed_in(other.user).get(base).status_code == 404
     assert TenantGroup.objects.filter(pk=foreign.pk, name="Theirs").exists()
+
+
+def test_the_groups_page_runs_the_same_queries_for_one_group_or_many(tenant, admin, django_assert_num_queries):
+    client = signed_in(admin.user)
+    users = [MembershipFactory(tenant=tenant, role=Role.EDITOR).user_id for _ in range(3)]
+    group_create(membership=admin, name="G0", member_ids=[str(users[0])])
+    client.get(f"/t/{tenant.slug}/groups/")  # session and CSRF cookie settle
+    with django_assert_num_queries(6) as first:
+        client.get(f"/t/{tenant.slug}/groups/")
+    for n in range(1, 6):
+        group_create(membership=admin, name=f"G{n}", member_ids=[str(u) for u in users])
+    with django_assert_num_queries(len(first.captured_queries)):
+        assert "G5" in client.get(f"/t/{tenant.slug}/groups/").content.decode()

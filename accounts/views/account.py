@@ -11,6 +11,7 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_POST
@@ -43,6 +44,9 @@ TOKEN_FIELDS = {"invalid_scope": "scope", "invalid_expiry": "expires_in_days", "
 @login_required
 def home(request):
     """The user's teams with their role and storage, and a form to create another team."""
+    switch = _switched_team(request.GET.get("team", ""))
+    if switch:
+        return redirect(switch)
     form = TenantCreateForm(request.POST if request.method == "POST" else None)
     status = 200
     if form.is_bound and form.is_valid():
@@ -56,6 +60,16 @@ def home(request):
         status = 400
     memberships = selectors.membership_list_with_usage(user=request.user)
     return render(request, "accounts/home.html", {"memberships": memberships, "form": form}, status=status)
+
+
+def _switched_team(target: str) -> str | None:
+    # The team switcher without JavaScript submits its choice here as `team`: follow it only
+    # to a team's browse page (the page itself answers 404 to a team that is not the user's).
+    try:
+        match = resolve(target) if target.startswith("/t/") else None
+    except Resolver404:
+        return None
+    return target if match is not None and match.url_name == "portal-browse" else None
 
 
 def register(request):

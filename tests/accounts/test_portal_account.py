@@ -439,3 +439,10 @@ def test_members_read_settings_viewers_cannot_change_them_outsiders_404(tenant, 
     outsider = signed_in(UserFactory())
     assert outsider.get(f"/t/{tenant.slug}/settings/").status_code == 404
     assert outsider.post(f"/t/{tenant.slug}/settings/", settings_body(tenant)).status_code == 404
+
+
+def test_the_team_switcher_works_without_javascript(tenant, owner):
+    client = signed_in(owner.user)
+    assert client.get("/", {"team": f"/t/{tenant.slug}/"})["Location"] == f"/t/{tenant.slug}/"
+    for elsewhere in ("https://evil.example/t/x/", "//evil.example/t/x/", "/admin/", f"/t/{tenant.slug}/members/"):
+        assert client.get("/", {"team": elsewhere}).status_code == 200

@@ -105,11 +105,21 @@ class MembershipAdmin(ServiceAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(ServiceAdmin):
-    list_display = ["name", "user", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
-    list_filter = ["created_at", "expires_at", "revoked_at"]
+    list_display = ["name", "user", "prefix", "scope", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = ["scope", "created_at", "expires_at", "revoked_at"]
     search_fields = ["name", "prefix", "user__username"]
     # The key itself never exists server-side; nothing here can reveal or forge one.
-    readonly_fields = ["user", "name", "prefix", "key_hash", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    readonly_fields = [
+        "user",
+        "name",
+        "prefix",
+        "key_hash",
+        "scope",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_select_related = ["user"]
     actions = ["revoke"]
 

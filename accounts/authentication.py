@@ -1,13 +1,24 @@
 from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, permissions
 
+from accounts.models import TokenScope
 from accounts.services.users import token_authenticate
 
 
+class ReadOnlyToken(exceptions.PermissionDenied):
+    default_detail = "This token may only read (scope `read`): use a `write` token to change anything."
+    default_code = "read_only_token"
+
+
 class ApiTokenAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Token <key>`; expired, revoked or unknown keys get 401."""
+    """`Authorization: Token <key>`; expired, revoked or unknown keys get 401.
+
+    A token's scope is kept here, where every API request with a key passes, rather than in a
+    permission class that a view setting its own `permission_classes` would leave out: a
+    `read` token's request with an unsafe method is refused before any view runs.
+    """
 
     keyword = "Token"
 
@@ -24,6 +35,8 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         token = token_authenticate(key)
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.", code="invalid_token")
+        if token.scope == TokenScope.READ and request.method not in permissions.SAFE_METHODS:
+            raise ReadOnlyToken()
         return token.user, token
 
     def authenticate_header(self, request) -> str:
@@ -39,5 +52,8 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": 'API key, sent as "Token <key>".',
+            "description": (
+                'API key, sent as "Token <key>". A token of scope `read` may only use GET, HEAD and '
+                'OPTIONS: any other method answers 403 `{"code": "read_only_token"}`.'
+            ),
         }

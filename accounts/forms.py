@@ -1,12 +1,16 @@
-"""Login forms for the portal and the admin, counted by the same throttle as the API login."""
+"""Forms of the portal's account pages, and the login forms of the portal and the admin
+(counted by the same throttle as the API login)."""
 
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 
 from accounts import throttling
+from accounts.models import PublicFiles, Role, Tenant, TokenScope
+from accounts.services.tenants import SEARCH_CONFIGS, SETTING_BOUNDS
 from mediaportal.http import client_ip
 
 
@@ -39,3 +43,156 @@ class PortalLoginForm(ThrottledLoginMixin, AuthenticationForm):
 
 class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
     pass
+
+
+# --- Portal forms: they only shape input; the accounts services decide and refuse ----------
+
+
+class RegisterForm(forms.Form):
+    username = forms.CharField(
+        label="Username", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "username", "autofocus": True})
+    )
+    email = forms.EmailField(label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    password = forms.CharField(
+        label="Password",
+        max_length=256,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters, not a common password, not all digits.",
+    )
+    tenant_name = forms.CharField(
+        label="Team name",
+        max_length=120,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+        help_text="Your first team; you can create more later.",
+    )
+
+
+class TenantCreateForm(forms.Form):
+    name = forms.CharField(label="Team name", max_length=120)
+    slug = forms.CharField(
+        label="Address",
+        max_length=50,
+        required=False,
+        strip=False,
+        help_text="Lower-case letters, digits and hyphens, as in /t/<address>/. Made from the name when empty.",
+    )
+
+
+class PasswordChangeForm(forms.Form):
+    old_password = forms.CharField(
+        label="Current password",
+        max_length=256,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+    new_password = forms.CharField(
+        label="New password",
+        max_length=256,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters, not a common password, not all digits, not like your username.",
+    )
+    new_password_repeat = forms.CharField(
+        label="Repeat new password",
+        max_length=256,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        new, repeat = cleaned.get("new_password"), cleaned.get("new_password_repeat")
+        if new and repeat and new != repeat:
+            self.add_error("new_password_repeat", "The two new passwords differ.")
+        return cleaned
+
+
+class TokenCreateForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=100, help_text="What the token is for, e.g. “backup script”.")
+    scope = forms.ChoiceField(
+        label="Scope",
+        choices=TokenScope.choices,
+        initial=TokenScope.READ,
+        widget=forms.RadioSelect,
+        help_text="A read-only token can list, search and download, and change nothing.",
+    )
+    expires_in_days = forms.IntegerField(label="Expires in (days)", min_value=1)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The service's bound, read per request so a changed setting shows at once.
+        days = settings.API_TOKEN_TTL.days
+        field = self.fields["expires_in_days"]
+        field.initial = days
+        field.widget.attrs.update({"min": 1, "max": days})
+        field.help_text = f"At most {days} days; every token expires."
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(
+        label="Username", max_length=150, help_text="Their exact username; they need an account already."
+    )
+    # Optional, as in the API: a member added without a role is a viewer.
+    role = forms.ChoiceField(label="Role", choices=Role.choices, initial=Role.VIEWER, required=False)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(label="Role", choices=Role.choices)
+
+
+MIB = 1024 * 1024
+
+
+class TenantSettingsForm(forms.Form):
+    """The settings `tenant_update` takes; bounds are shown to the browser, the service keeps them."""
+
+    name = forms.CharField(label="Team name", max_length=120)
+    max_upload_mib = forms.IntegerField(label="Max upload size (MiB)")
+    trash_retention_days = forms.IntegerField(label="Keep deleted files in the trash for (days)")
+    share_max_days = forms.IntegerField(label="Share links last at most (days)")
+    archive_after_days = forms.IntegerField(label="Archive files untouched for (days)")
+    noncurrent_archive_days = forms.IntegerField(label="Archive old versions after (days)")
+    search_config = forms.ChoiceField(
+        label="Search language", help_text="Changing it rebuilds the search index in the background."
+    )
+    public_files = forms.ChoiceField(label="Who may make files public", choices=PublicFiles.choices)
+
+    # Form field → the tenant setting it edits (the upload limit is shown in MiB).
+    SETTING = {
+        "name": "name",
+        "max_upload_mib": "max_upload_bytes",
+        "trash_retention_days": "trash_retention_days",
+        "share_max_days": "share_max_days",
+        "archive_after_days": "archive_after_days",
+        "noncurrent_archive_days": "noncurrent_archive_days",
+        "search_config": "search_config",
+        "public_files": "public_files",
+    }
+
+    def __init__(self, *args, tenant: Tenant, **kwargs):
+        initial = {field: getattr(tenant, setting) for field, setting in self.SETTING.items()}
+        initial["max_upload_mib"] = max(1, round(tenant.max_upload_bytes / MIB))
+        super().__init__(*args, initial=initial, **kwargs)
+        self.fields["search_config"].choices = [(c, c.capitalize()) for c in SEARCH_CONFIGS]
+        ceiling = settings.PLATFORM_MAX_UPLOAD_BYTES // MIB
+        self.fields["max_upload_mib"].widget.attrs.update({"min": 1, "max": ceiling})
+        self.fields["max_upload_mib"].help_text = f"One file, at most {ceiling:,} MiB."
+        for field, (low, high) in SETTING_BOUNDS.items():
+            self.fields[field].widget.attrs.update({"min": low, "max": high})
+            self.fields[field].help_text = f"{low} to {high:,}."
+
+    def changes(self) -> dict:
+        """The settings the user changed, as `tenant_update` takes them.
+
+        Only changed fields: the upload limit shown rounded to MiB must not be rewritten by a
+        save that did not touch it.
+        """
+        data = {self.SETTING[field]: self.cleaned_data[field] for field in self.changed_data}
+        if "max_upload_bytes" in data:
+            data["max_upload_bytes"] *= MIB
+        return data
+
+    def field_for(self, setting: str) -> str | None:
+        return next((field for field, name in self.SETTING.items() if name == setting), None)

@@ -61,3 +61,9 @@ def token_get(*, user: User, token_id) -> ApiToken:
     if token is None:
         raise NotFound("Token not found.")
     return token
+
+
+def membership_list_with_usage(*, user: User) -> QuerySet[Membership]:
+    """The user's memberships with their tenants and each tenant's `used_bytes`, in one query."""
+    used = Tenant.objects.filter(pk=OuterRef("tenant_id")).annotate(total=Sum("usage__bytes")).values("total")
+    return membership_list_for_user(user=user).annotate(used_bytes=Coalesce(Subquery(used), 0))

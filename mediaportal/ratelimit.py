@@ -149,6 +149,19 @@ def forget(limit: Limit) -> None:
     cache.delete_many([limit.slot_key(s) for s in range(slot - SLOTS, slot + 2)])
 
 
+def anon_limit(request, rate: str | None, scope: str = "anon") -> Limit | None:
+    """The per-address limit of anonymous requests for a DRF-style rate ("120/min"); None for no rate.
+
+    The API's anonymous throttle and the portal's anonymous forms (registration) count here
+    together, so one is no way around the other.
+    """
+    if not rate:
+        return None
+    count, period = rate.split("/")
+    window = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
+    return Limit(key=f"{scope}:{hashed(client_ip(request) or 'unknown')}", limit=int(count), window=window)
+
+
 class AnonRateThrottle(BaseThrottle):
     """DRF's anonymous throttle on this module's counts: `DEFAULT_THROTTLE_RATES["anon"]` per address."""
 
@@ -157,12 +170,9 @@ class AnonRateThrottle(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         if request.user is not None and request.user.is_authenticated:
             return True
-        rate = view.settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-        if not rate:
+        limit = anon_limit(request, view.settings.DEFAULT_THROTTLE_RATES.get(self.scope), self.scope)
+        if limit is None:
             return True
-        count, period = rate.split("/")
-        window = {"s": 1, "m": 60, "h": 3600, "d": 86400}[period[0]]
-        limit = Limit(key=f"{self.scope}:{hashed(client_ip(request) or 'unknown')}", limit=int(count), window=window)
         self._taken = take([limit])
         return not self._taken.retry_after
 

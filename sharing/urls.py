@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sharing import views
+from sharing import views, views_groups
 
 urlpatterns = [
     path("p/<uuid:file_id>", views.public_file, name="public-file"),
@@ -10,4 +10,22 @@ urlpatterns = [
     path("s/<str:token>/files/<uuid:file_id>/download", views.share_file_download, name="share-file-download"),
     path("s/<str:token>/zip", views.share_zip, name="share-zip"),
     path("s/<str:token>/upload", views.share_upload, name="share-upload"),
+]
+
+# The team's groups page (portal); views_groups is its own module so the public pages' views
+# can grow apart from it.
+urlpatterns += [
+    path("t/<slug:tenant_slug>/groups/", views_groups.group_index, name="portal-groups"),
+    path("t/<slug:tenant_slug>/groups/<uuid:group_id>/rename/", views_groups.group_rename, name="portal-group-rename"),
+    path(
+        "t/<slug:tenant_slug>/groups/<uuid:group_id>/members/add/",
+        views_groups.group_member_add,
+        name="portal-group-member-add",
+    ),
+    path(
+        "t/<slug:tenant_slug>/groups/<uuid:group_id>/members/<uuid:user_id>/remove/",
+        views_groups.group_member_remove,
+        name="portal-group-member-remove",
+    ),
+    path("t/<slug:tenant_slug>/groups/<uuid:group_id>/delete/", views_groups.group_delete, name="portal-group-delete"),
 ]

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinLengthValidator, RegexValidator
 from rest_framework import serializers
 
-from accounts.models import ApiToken, Membership, PublicFiles, Role, Tenant, User
+from accounts.models import ApiToken, Membership, PublicFiles, Role, Tenant, TokenScope, User
 from accounts.services.tenants import SEARCH_CONFIGS, SLUG_RE, TENANT_SETTINGS
 from accounts.services.users import USERNAME_RE
 from mediaportal.serializers import Input
@@ -82,6 +82,12 @@ class MeOutput(serializers.Serializer):
 
 class TokenInput(Input):
     name = serializers.CharField(max_length=100)
+    scope = serializers.ChoiceField(
+        choices=TokenScope.choices,
+        default=TokenScope.WRITE,
+        help_text="`read`: GET, HEAD and OPTIONS only (anything else answers 403 `read_only_token`); "
+        "`write`: everything the user may do.",
+    )
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
@@ -90,7 +96,7 @@ class TokenOutput(serializers.ModelSerializer):
 
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at", "state"]
+        fields = ["id", "name", "prefix", "scope", "created_at", "expires_at", "last_used_at", "revoked_at", "state"]
 
     def get_state(self, token: ApiToken) -> str:
         if token.revoked_at is not None:

@@ -80,7 +80,7 @@ class TokenListView(APIView):
     def get(self, request):
         return paginate(self, request, selectors.token_list(user=request.user), s.TokenOutput)
 
-    @extend_schema(tags=["auth"], request=s.TokenInput, responses={201: s.TokenCreatedOutput, **_errors(400, 401)})
+    @extend_schema(tags=["auth"], request=s.TokenInput, responses={201: s.TokenCreatedOutput, **_errors(400, 401, 403)})
     def post(self, request):
         data = s.TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -94,7 +94,7 @@ class TokenDetailView(APIView):
     def get(self, request, token_id):
         return Response(s.TokenOutput(selectors.token_get(user=request.user, token_id=token_id)).data)
 
-    @extend_schema(tags=["auth"], responses={204: None, **_errors(401, 404)})
+    @extend_schema(tags=["auth"], responses={204: None, **_errors(401, 403, 404)})
     def delete(self, request, token_id):
         users.token_revoke(token=selectors.token_get(user=request.user, token_id=token_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

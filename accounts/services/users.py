@@ -16,7 +16,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts import throttling
-from accounts.models import ApiToken, Membership, Role, Tenant, User
+from accounts.models import ApiToken, Membership, Role, Tenant, TokenScope, User
 from accounts.services.audit import event_record
 from accounts.services.tenants import tenant_create
 from mediaportal.exceptions import ApplicationError, Conflict, ValidationFailed
@@ -73,14 +73,49 @@ def user_create(*, username: str, email: str, password: str | None, is_staff: bo
 
 @transaction.atomic
 def user_register(
-    *, username: str, email: str, password: str, tenant_name: str = "", ip: str | None = None
-) -> tuple[User, Tenant, str]:
-    """Create a user, a personal tenant they own, and a first API token (returned once)."""
+    *,
+    username: str,
+    email: str,
+    password: str,
+    tenant_name: str = "",
+    ip: str | None = None,
+    with_token: bool = True,
+) -> tuple[User, Tenant, str | None]:
+    """Create a user, a personal tenant they own, and a first API token (returned once).
+
+    The portal registers `with_token=False`: it signs the user in with a session, and a key
+    nobody was shown would only be a live credential in the token list that nobody holds.
+    """
     user = user_create(username=username, email=email, password=password)
     tenant = tenant_create(actor=user, name=tenant_name or f"{user.username}'s team", ip=ip)
-    _token, key = token_create(user=user, name="registration")
+    key = token_create(user=user, name="registration")[1] if with_token else None
     event_record(verb="user.registered", tenant=tenant, actor=user, target=user, ip=ip)
     return user, tenant, key
+
+
+@transaction.atomic
+def user_password_change(*, user: User, old_password: str, new_password: str, ip: str | None = None) -> User:
+    """Change a signed-in user's password, proving the current one first.
+
+    A wrong current password counts as a failed login: a borrowed session must not become a
+    way to guess the password without the login throttle. Django's session auth hash changes
+    with the password, so the user's other sessions end; the caller keeps its own
+    (`update_session_auth_hash`).
+    """
+    attempt = throttling.login_attempt(username=user.username, ip=ip)
+    if attempt.retry_after:
+        raise LoginThrottled(
+            f"Too many wrong passwords. Try again in {attempt.retry_after} seconds.",
+            extra={"retry_after": attempt.retry_after},
+        )
+    if not user.check_password(old_password):
+        raise ValidationFailed("Your current password is wrong.", code="wrong_password")
+    throttling.login_succeeded(attempt)
+    _check_password(new_password, user)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    event_record(verb="user.password_changed", actor=user, target=user, ip=ip)
+    return user
 
 
 # --- Login and tokens -------------------------------------------------------------
@@ -92,12 +127,17 @@ def _hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def token_create(*, user: User, name: str, expires_at: datetime | None = None) -> tuple[ApiToken, str]:
+def token_create(
+    *, user: User, name: str, expires_at: datetime | None = None, scope: str = TokenScope.WRITE
+) -> tuple[ApiToken, str]:
     """Create an API token; the returned key is the only copy that will ever exist.
 
     Every token expires, by API_TOKEN_TTL_DAYS at the latest (and by then when no time is given):
-    a key that leaks stops working on its own.
+    a key that leaks stops working on its own. A `read` token may only read
+    (accounts.authentication refuses its other requests).
     """
+    if scope not in TokenScope.values:
+        raise ValidationFailed(f"scope must be one of {', '.join(TokenScope.values)}.", code="invalid_scope")
     now = timezone.now()
     latest = now + settings.API_TOKEN_TTL
     expires_at = expires_at or latest
@@ -111,7 +151,12 @@ def token_create(*, user: User, name: str, expires_at: datetime | None = None) -
     secret = secrets.token_urlsafe(32)
     key = f"{TOKEN_PREFIX}{secret}"
     token = ApiToken.objects.create(
-        user=user, name=name.strip()[:100] or "token", prefix=key[:10], key_hash=_hash_key(key), expires_at=expires_at
+        user=user,
+        name=name.strip()[:100] or "token",
+        prefix=key[:10],
+        key_hash=_hash_key(key),
+        scope=scope,
+        expires_at=expires_at,
     )
     return token, key
 

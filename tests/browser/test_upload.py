@@ -114,8 +114,9 @@ def test_a_dropped_folder_keeps_its_structure(page, shot, tmp_path):
     assert Folder.objects.filter(tenant=tenant).count() == 2
 
 
-def test_a_file_over_the_limit_shows_why_next_to_its_name(page, shot):
+def test_a_file_over_the_limit_shows_why_next_to_its_name_on_a_phone(new_page, shot):
     tenant = _team(max_upload_bytes=1 * MIB)
+    page = new_page(width=390, height=844)
     log_in(page, "uma")
     page.goto(f"/t/{tenant.slug}/")
     page.get_by_label("Upload", exact=True).set_input_files(
@@ -124,6 +125,7 @@ def test_a_file_over_the_limit_shows_why_next_to_its_name(page, shot):
     row = page.get_by_role("listitem").filter(has=page.get_by_role("progressbar", name="poster.txt"))
     expect(row).to_contain_text(f"Files are limited to {MIB} bytes in this tenant.")
     shot(page, "too large")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
     assert not File.objects.filter(tenant=tenant).exists() and not UploadSession.objects.exists()
 
 

@@ -154,31 +154,41 @@ def _assemble(session: UploadSession) -> UploadSession:
         session_check_open(session)
         held = storage.multipart_parts(key=session.staging_key, upload_id=session.multipart_id)
         if held is None:
-            raise Conflict("S3 no longer holds this upload; start a new one.", code="upload_expired")
-        missing = [
-            number
-            for number in range(1, session.part_count + 1)
-            if held.get(number, {}).get("size") != session.part_bytes(number)
-        ]
-        if missing:
-            raise Conflict(
-                f"{len(missing)} of {session.part_count} parts are missing or incomplete; send them, then complete.",
-                code="parts_missing",
-                extra={"missing": missing},
-            )
-        try:
-            storage.multipart_complete(
-                key=session.staging_key,
-                upload_id=session.multipart_id,
-                etags={number: held[number]["etag"] for number in range(1, session.part_count + 1)},
-            )
-        except storage.ObjectChanged:
-            raise Conflict(
-                "A part was sent again while the upload was completed; complete it again.", code="upload_changed"
-            ) from None
+            _check_joined_before(session)
+        else:
+            _join(session, held)
         UploadSession.objects.filter(pk=session.pk).update(parts_assembled=True)
         session.parts_assembled = True
     return session
+
+
+def _check_joined_before(session: UploadSession) -> None:
+    """S3 has no such upload: joined by an earlier complete whose commit was lost (S3
+    answered, then we failed), so the object is there; or aborted."""
+    staged = storage.object_head(session.staging_key)
+    if staged is None or staged["ContentLength"] != session.size:
+        raise Conflict("S3 no longer holds this upload; start a new one.", code="upload_expired")
+
+
+def _join(session: UploadSession, held: dict[int, dict]) -> None:
+    numbers = range(1, session.part_count + 1)
+    missing = [number for number in numbers if held.get(number, {}).get("size") != session.part_bytes(number)]
+    if missing:
+        raise Conflict(
+            f"{len(missing)} of {session.part_count} parts are missing or incomplete; send them, then complete.",
+            code="parts_missing",
+            extra={"missing": missing},
+        )
+    try:
+        storage.multipart_complete(
+            key=session.staging_key,
+            upload_id=session.multipart_id,
+            etags={number: held[number]["etag"] for number in numbers},
+        )
+    except storage.ObjectChanged:
+        raise Conflict(
+            "A part was sent again while the upload was completed; complete it again.", code="upload_changed"
+        ) from None
 
 
 def _staged_upload(session: UploadSession) -> tuple[storage.OpenedObject, HashedUpload]:

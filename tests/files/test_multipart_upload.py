@@ -277,3 +277,22 @@ def test_openapi_documents_the_multipart_endpoints():
     assert {"part_size", "part_count", "parts", "missing"} <= set(session)
     upload_input = schema["components"]["schemas"]["MultipartCreateInputRequest"]["properties"]
     assert {"filename", "size", "folder", "relative_path"} <= set(upload_input)
+
+
+def test_a_complete_whose_commit_was_lost_finds_the_parts_joined(editor, tenant, after_commit):
+    data = b"joined by S3, then the server failed before it noted so"
+    session = start(editor, tenant, "joined.txt", len(data)).json()
+    put_parts(editor, tenant, session["id"], data, [1], session["part_size"])
+    row = UploadSession.objects.get(pk=session["id"])
+    held = storage.multipart_parts(key=row.staging_key, upload_id=row.multipart_id)
+    storage.multipart_complete(key=row.staging_key, upload_id=row.multipart_id, etags={1: held[1]["etag"]})
+    with after_commit():
+        done = complete(editor, tenant, session["id"])
+    assert done.status_code == 201 and done.json()["sha256"] == sha(data)
+
+    # One S3 aborted (and no object): the session is over.
+    other = start(editor, tenant, "aborted.txt", len(data)).json()
+    row = UploadSession.objects.get(pk=other["id"])
+    storage.multipart_abort(key=row.staging_key, upload_id=row.multipart_id)
+    gone = complete(editor, tenant, other["id"])
+    assert gone.status_code == 409 and gone.json()["code"] == "upload_expired"

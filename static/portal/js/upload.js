@@ -19,7 +19,14 @@ const PART_URLS_PER_REQUEST = 8;
 const ATTEMPTS = 3;
 const STORAGE_PREFIX = "mediaportal.upload.";
 
-class UploadError extends Error {}
+// A refusal to show next to the file: the API's `detail`, with its status and `code`.
+class UploadError extends Error {
+  constructor(message, { status = 0, code = "" } = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
 
 function setUp(root) {
   const config = {
@@ -71,7 +78,8 @@ function setUp(root) {
   document.addEventListener("drop", async (event) => {
     depth = 0;
     document.body.classList.remove("upload-dragging");
-    if (!event.dataTransfer || !event.dataTransfer.files) return;
+    // Text or links dragged within the page (into the search box, say) are not ours.
+    if (!carriesFiles(event)) return;
     event.preventDefault();
     queue.add(await droppedFiles(event.dataTransfer));
   });
@@ -250,6 +258,18 @@ class Multipart {
   }
 
   async run() {
+    try {
+      return await this.send();
+    } catch (error) {
+      // Refused for good (expired, completed, not allowed): the next try starts afresh. Lost
+      // connections and server errors keep the session, to resume from.
+      const final = error.status >= 400 && error.status < 500 && error.code !== "parts_missing";
+      if (final) localStorage.removeItem(this.storageKey);
+      throw error;
+    }
+  }
+
+  async send() {
     let session = await this.resume();
     if (!session) session = await this.start();
     this.session = session;
@@ -268,9 +288,6 @@ class Multipart {
         for (const number of session.missing) this.sent.delete(number);
         continue;
       }
-      if (answer.status >= 400 && answer.status < 500 && answer.json?.code !== "parts_missing") {
-        localStorage.removeItem(this.storageKey);
-      }
       throw refusal(answer);
     }
   }
@@ -280,7 +297,8 @@ class Multipart {
     const id = localStorage.getItem(this.storageKey);
     if (!id) return null;
     const answer = await this.api("GET", `${id}/`);
-    if (answer.status === 200 && answer.json.state === "pending" && answer.json.size === this.item.file.size) {
+    const live = answer.status === 200 && answer.json.state === "pending";
+    if (live && answer.json.size === this.item.file.size && new Date(answer.json.expires_at) > new Date()) {
       this.item.show("sending", "resuming");
       return answer.json;
     }
@@ -341,7 +359,7 @@ class Multipart {
         return;
       }
       this.report(part.number, 0);
-      if (attempt >= ATTEMPTS) throw new UploadError("Storage did not accept a part of this file; try again.");
+      if (attempt >= ATTEMPTS) throw new UploadError("Storage did not accept a part of this file; choose it again to resume.");
       forgetUrl();
       await pause(attempt);
     }
@@ -398,9 +416,10 @@ function retryable(status) {
 }
 
 function refusal(answer) {
-  if (answer.json && answer.json.detail) return new UploadError(answer.json.detail);
-  if (answer.status === 0) return new UploadError("The connection was lost; choose the file again to retry.");
-  return new UploadError(`The upload failed (HTTP ${answer.status}); try again.`);
+  const about = { status: answer.status, code: answer.json?.code || "" };
+  if (answer.json && answer.json.detail) return new UploadError(answer.json.detail, about);
+  if (answer.status === 0) return new UploadError("The connection was lost; choose the file again to retry.", about);
+  return new UploadError(`The upload failed (HTTP ${answer.status}); try again.`, about);
 }
 
 function pause(attempt) {

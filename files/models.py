@@ -251,7 +251,12 @@ class UploadState(models.TextChoices):
 
 
 class UploadSession(models.Model):
-    """A direct-to-S3 upload: the browser posts the bytes to a staging key, then completes."""
+    """A direct-to-S3 upload: the browser sends the bytes to a staging key, then completes.
+
+    Either in one presigned POST, or, with `multipart_id` set, as an S3 multipart upload whose
+    parts the browser PUTs (resumable: S3 lists the parts it holds). `parts_assembled` is set
+    once S3 has joined the parts into the staged object (a retried complete skips that step).
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
@@ -264,12 +269,35 @@ class UploadSession(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     file = models.ForeignKey(File, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    multipart_id = models.CharField(max_length=1024, blank=True)
+    part_size = models.BigIntegerField(default=0)
+    parts_assembled = models.BooleanField(default=False)
+    # Where the file goes: checked when the upload starts and again when it completes. No
+    # database constraint: a folder purged meanwhile makes the complete a 404, not a file
+    # silently filed at the root.
+    folder = models.ForeignKey(
+        Folder, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+    # Folders below `folder` to create or find (a folder upload keeps its structure): "A/B".
+    relative_path = models.TextField(blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["state", "expires_at"], name="upload_state_expires")]
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.state})"
+
+    @property
+    def is_multipart(self) -> bool:
+        return bool(self.multipart_id)
+
+    @property
+    def part_count(self) -> int:
+        return -(-self.size // self.part_size) if self.part_size else 0
+
+    def part_bytes(self, number: int) -> int:
+        """The size part `number` (1-based) must have: `part_size`, the last one the rest."""
+        return min(self.part_size, self.size - (number - 1) * self.part_size)
 
 
 class UploadKey(models.Model):

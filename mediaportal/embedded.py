@@ -164,6 +164,24 @@ def _kill_stale(pid: int | None, name: str) -> None:
         pass
 
 
+def bucket_cors_set(client, bucket: str, origins: list[str]) -> None:
+    """Let the portal's pages PUT to the bucket from `origins`: browsers send the parts of a
+    multipart upload straight to S3 (files.services.multipart), cross-origin, so S3 must
+    answer their preflight. PUT (the presigned part URLs carry the authority; no cookie
+    is involved; GET and HEAD for pages that read a presigned object, such as a viewer),
+    with ETag readable for clients that want it. SeaweedFS matches an origin
+    exactly or "*" (no "http://127.0.0.1:*"), so a test stack, whose portal port is not known
+    yet, allows any until a test narrows it to its portal's origin."""
+    rule = {
+        "AllowedOrigins": origins,
+        "AllowedMethods": ["GET", "HEAD", "PUT"],
+        "AllowedHeaders": ["*"],
+        "ExposeHeaders": ["ETag"],
+        "MaxAgeSeconds": 3600,
+    }
+    client.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [rule]})
+
+
 @dataclass
 class EmbeddedStack:
     """Starts the services missing from `configured` under `var_dir` and stops them again."""
@@ -175,6 +193,7 @@ class EmbeddedStack:
     _pgdata: Path | None = None
     _postmaster: psutil.Process | None = None
     _lock: RunLock | None = None
+    _cors_origins: list[str] = field(default_factory=lambda: ["*"])
 
     @property
     def state_file(self) -> Path:
@@ -194,8 +213,13 @@ class EmbeddedStack:
             lock.acquire()
             self._lock = lock
 
-    def start(self, *, postgres: bool = True, redis: bool = True, s3: bool = True) -> dict[str, str]:
-        """Start the requested services; returns the environment that points at them."""
+    def start(
+        self, *, postgres: bool = True, redis: bool = True, s3: bool = True, cors_origins: list[str] | None = None
+    ) -> dict[str, str]:
+        """Start the requested services; returns the environment that points at them.
+        `cors_origins`: the web origins whose pages may PUT to the primary bucket (see
+        `bucket_cors_set`); by default $S3_CORS_ORIGINS (comma-separated), else any."""
+        self._cors_origins = cors_origins or [o for o in os.environ.get("S3_CORS_ORIGINS", "").split(",") if o] or ["*"]
         self.claim()
         (self.var_dir / "run").mkdir(exist_ok=True)
         # Holding the lock proves whoever recorded these pids has exited, so a process still
@@ -396,6 +420,7 @@ class EmbeddedStack:
             return True
 
         _wait_for(buckets_ready, timeout=90, what="S3 server (SeaweedFS)", log_file=log_file, proc=proc)
+        bucket_cors_set(client, buckets["S3_BUCKET"], self._cors_origins)
         self.env.update(
             {
                 "S3_ENDPOINT_URL": endpoint,

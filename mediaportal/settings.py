@@ -315,6 +315,14 @@ STORAGES = {
 # An upload sent again with the same Idempotency-Key within this many hours returns the first
 # upload's file instead of storing a copy.
 UPLOAD_IDEMPOTENCY_HOURS = env_int("UPLOAD_IDEMPOTENCY_HOURS", 24)
+# The portal sends files above this size as resumable multipart uploads straight to S3 (the
+# parts go in parallel and survive a page reload); smaller ones in one POST to the API.
+UPLOAD_MULTIPART_THRESHOLD_BYTES = env_int("UPLOAD_MULTIPART_THRESHOLD_BYTES", 16 * 1024**2)
+# The smallest part of a multipart upload (S3's own minimum is 5 MiB); bigger files get bigger
+# parts so that none has more than S3's 10,000.
+UPLOAD_MULTIPART_PART_BYTES = max(env_int("UPLOAD_MULTIPART_PART_BYTES", 5 * 1024**2), 5 * 1024**2)
+# How long a multipart upload may take, reloads and resumes included, before the sweep aborts it.
+UPLOAD_MULTIPART_HOURS = env_int("UPLOAD_MULTIPART_HOURS", 24)
 
 # --- Processing -------------------------------------------------------------------
 

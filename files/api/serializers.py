@@ -93,6 +93,11 @@ class FileOutput(serializers.ModelSerializer):
         return {"id": file.owner.id, "username": file.owner.username} if file.owner else None
 
 
+RELATIVE_PATH_HELP = (
+    "Folders below `folder` to put the file in, created when missing (a dropped folder keeps "
+    "its structure): `Trip/Day 1`. No `..`; at most 32 deep."
+)
+
 # A folder's id, or nothing: one pattern (validators may leave a `uuid` format unchecked, and
 # an empty string is not one).
 FORM_FOLDER_PATTERN = "^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?$"
@@ -114,6 +119,9 @@ class FileUploadInput(serializers.Serializer):
         child=serializers.CharField(), required=False, help_text="Repeat the field, or one comma-separated value."
     )
     on_conflict = serializers.ChoiceField(choices=["rename", "replace", "fail"], default="rename")
+    relative_path = serializers.CharField(
+        max_length=4096, required=False, allow_blank=True, help_text=RELATIVE_PATH_HELP
+    )
 
 
 class FileUpdateInput(Input):
@@ -185,9 +193,65 @@ class UploadCreateOutput(serializers.Serializer):
 
 
 class UploadCompleteInput(Input):
-    folder = serializers.UUIDField(required=False, allow_null=True)
+    folder = serializers.UUIDField(
+        required=False, allow_null=True, help_text="Folder id; a multipart upload defaults to the one it started with."
+    )
     description = serializers.CharField(required=False, allow_blank=True, max_length=MAX_DESCRIPTION_LENGTH)
     tags = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class MultipartCreateInput(Input):
+    filename = serializers.CharField(max_length=1000)
+    size = serializers.IntegerField(min_value=1)
+    content_type = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    folder = serializers.UUIDField(required=False, allow_null=True, help_text="Folder id; the root when absent.")
+    relative_path = serializers.CharField(
+        max_length=4096, required=False, allow_blank=True, help_text=RELATIVE_PATH_HELP
+    )
+
+
+class MultipartPartOutput(serializers.Serializer):
+    number = serializers.IntegerField(help_text="Part number, from 1.")
+    size = serializers.IntegerField(help_text="Bytes the part must have (all `part_size` but the last).")
+
+
+class MultipartSessionOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    filename = serializers.CharField()
+    size = serializers.IntegerField()
+    part_size = serializers.IntegerField()
+    part_count = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=["pending", "completed", "expired"])
+    expires_at = serializers.DateTimeField()
+    file = serializers.UUIDField(allow_null=True, help_text="The file, once completed.")
+    parts = MultipartPartOutput(many=True, help_text="The parts S3 holds now, as S3 lists them.")
+    missing = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Part numbers still to send (all of them, or none once joined)."
+    )
+
+
+class MultipartPartsInput(Input):
+    parts = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), min_length=1, max_length=1000, help_text="Part numbers."
+    )
+
+
+class MultipartPartUrlOutput(MultipartPartOutput):
+    url = serializers.URLField(help_text="PUT the part's bytes here (exactly `size` bytes, no other headers needed).")
+
+
+class MultipartPartUrlsOutput(serializers.Serializer):
+    parts = MultipartPartUrlOutput(many=True)
+
+
+class UploadConflictOutput(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.ChoiceField(
+        choices=["parts_missing", "upload_changed", "upload_expired", "already_completed", "name_conflict", "retry"]
+    )
+    missing = serializers.ListField(
+        child=serializers.IntegerField(), required=False, help_text="With `parts_missing`: the parts still to send."
+    )
 
 
 class SearchHitOutput(serializers.Serializer):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from files.api import views
+from files.api import multipart, views
 
 T = "tenants/<slug:tenant_slug>/"
 
@@ -24,5 +24,8 @@ urlpatterns = [
     path(T + "trash/<uuid:item_id>/restore/", views.TrashRestoreView.as_view(), name="trash-restore"),
     path(T + "search/", views.SearchView.as_view(), name="search"),
     path(T + "uploads/", views.UploadListView.as_view(), name="upload-list"),
+    path(T + "uploads/multipart/", multipart.MultipartCreateView.as_view(), name="upload-multipart"),
+    path(T + "uploads/<uuid:upload_id>/", multipart.UploadDetailView.as_view(), name="upload-detail"),
+    path(T + "uploads/<uuid:upload_id>/parts/", multipart.MultipartPartsView.as_view(), name="upload-parts"),
     path(T + "uploads/<uuid:upload_id>/complete/", views.UploadCompleteView.as_view(), name="upload-complete"),
 ]

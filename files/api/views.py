@@ -186,6 +186,7 @@ class FileListView(StreamingUploadMixin, TenantScopedMixin, APIView):
             on_conflict=data.validated_data["on_conflict"],
             ip=client_ip(request),
             once=once,
+            relative_path=data.validated_data.get("relative_path", ""),
         )
         return Response(_file_out(file), status=_created_or_replayed(once))
 
@@ -416,8 +417,18 @@ class UploadCompleteView(TenantScopedMixin, APIView):
     @extend_schema(
         tags=TAGS,
         request=s.UploadCompleteInput,
-        responses={201: s.FileOutput, 200: s.FileOutput, **_errors(400, 401, 403, 404, 409, 413, 503)},
-        description="201 with the new file; 200 with the same file when the upload was completed before.",
+        responses={
+            201: s.FileOutput,
+            200: s.FileOutput,
+            409: OpenApiResponse(s.UploadConflictOutput, description="Parts missing, changed, or the upload expired"),
+            **_errors(400, 401, 403, 404, 413, 415, 503),
+        },
+        description=(
+            "201 with the new file; 200 with the same file when the upload was completed before. "
+            "A multipart upload's parts are joined first, as S3 lists them: 409 `parts_missing` (with `missing`, "
+            "the part numbers still to send) while any is missing or incomplete, 409 `upload_changed` when a part "
+            "was sent again meanwhile. 409 `upload_expired` after the session's expiry."
+        ),
     )
     def post(self, request, tenant_slug, upload_id):
         data = s.UploadCompleteInput(data=request.data)

@@ -13,6 +13,10 @@ A refusal about the content or the tenant's limits (413, 415) ends the session: 
 object is deleted at once. One about the request (a folder not found, 403) leaves the
 session pending so that the client can complete again; the staged object goes with the
 session's expiry (`upload_sessions_expire`) if it never is.
+
+A multipart session (files.services.multipart) differs only in how the staged object comes
+to be: complete first asks S3 which parts it holds, and joins exactly those (409
+`parts_missing` while any is missing or of the wrong size); from there on it is the same.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -46,6 +51,9 @@ from mediaportal.exceptions import (
 log = logging.getLogger(__name__)
 
 UPLOAD_SESSION_TTL = timedelta(hours=1)
+# Rows of completed or expired sessions are kept this long past their expiry, so that a late
+# retry of a complete still gets its file (or a clear 409) rather than a 404.
+SESSION_ROWS_KEPT = timedelta(days=7)
 
 
 def upload_session_create(
@@ -53,14 +61,7 @@ def upload_session_create(
 ) -> tuple[UploadSession, dict]:
     """Open a direct upload; returns the session and the presigned POST (`url`, `fields`)."""
     tenant = membership.tenant
-    if not can_create(membership=membership):
-        raise Forbidden("Viewers cannot upload files.")
-    if size <= 0:
-        raise ValidationFailed("size must be positive.", code="empty_file")
-    if size > tenant.max_upload_bytes:
-        raise PayloadTooLarge(f"Files are limited to {tenant.max_upload_bytes} bytes in this tenant.")
-    if tenant_usage_bytes(tenant=tenant) + size > tenant.quota_bytes:
-        raise PayloadTooLarge("The tenant's storage quota is used up.", code="quota_exceeded")
+    upload_start_check(membership=membership, size=size)
     session = UploadSession(
         tenant=tenant,
         created_by=membership.user,
@@ -76,6 +77,20 @@ def upload_session_create(
         key=session.staging_key, max_bytes=size, expires_in=int(UPLOAD_SESSION_TTL.total_seconds())
     )
     return session, post
+
+
+def upload_start_check(*, membership: Membership, size: int) -> None:
+    """What every direct upload is refused for before S3 is asked for anything: a viewer
+    (403), an empty or too large file, a tenant whose quota it would overfill (413)."""
+    tenant = membership.tenant
+    if not can_create(membership=membership):
+        raise Forbidden("Viewers cannot upload files.")
+    if size <= 0:
+        raise ValidationFailed("size must be positive.", code="empty_file")
+    if size > tenant.max_upload_bytes:
+        raise PayloadTooLarge(f"Files are limited to {tenant.max_upload_bytes} bytes in this tenant.")
+    if tenant_usage_bytes(tenant=tenant) + size > tenant.quota_bytes:
+        raise PayloadTooLarge("The tenant's storage quota is used up.", code="quota_exceeded")
 
 
 def upload_session_get(*, membership: Membership, upload_id) -> UploadSession:
@@ -95,7 +110,11 @@ def upload_session_complete(
     session = upload_session_get(membership=membership, upload_id=upload_id)
     if session.state == UploadState.COMPLETED:
         return _completed_file(membership=membership, session=session), False
-    _check_open(session)
+    session_check_open(session)
+    if session.is_multipart and not session.parts_assembled:
+        session = _assemble(session)
+        if session.state == UploadState.COMPLETED:
+            return _completed_file(membership=membership, session=session), False
     staged, upload = _staged_upload(session)
     copy_staged = _copier(session=session, staged=staged, upload=upload)
     try:
@@ -104,15 +123,16 @@ def upload_session_complete(
             session = UploadSession.objects.select_for_update().get(pk=session.pk)
             if session.state == UploadState.COMPLETED:
                 return _completed_file(membership=membership, session=session), False
-            _check_open(session)
+            session_check_open(session)
             file = file_upload(
                 membership=membership,
                 upload=upload,
-                folder_id=folder_id,
+                folder_id=folder_id or session.folder_id,
                 description=description,
                 tags=tags,
                 ip=ip,
                 store=copy_staged,
+                relative_path=session.relative_path,
             )
             UploadSession.objects.filter(pk=session.pk).update(state=UploadState.COMPLETED, file=file)
             transaction.on_commit(lambda: _delete_staged(session), robust=True)
@@ -121,6 +141,54 @@ def upload_session_complete(
         _end_session(session)
         raise
     return file, True
+
+
+def _assemble(session: UploadSession) -> UploadSession:
+    """Join the parts S3 holds into the staged object, once: the session's row is locked
+    meanwhile, so a second complete waits and then finds the parts joined. Checked against
+    S3's own list, not what the client believes it sent: every part there, each its size."""
+    with transaction.atomic():
+        session = UploadSession.objects.select_for_update().get(pk=session.pk)
+        if session.parts_assembled or session.state != UploadState.PENDING:
+            return session
+        session_check_open(session)
+        held = storage.multipart_parts(key=session.staging_key, upload_id=session.multipart_id)
+        if held is None:
+            _check_joined_before(session)
+        else:
+            _join(session, held)
+        UploadSession.objects.filter(pk=session.pk).update(parts_assembled=True)
+        session.parts_assembled = True
+    return session
+
+
+def _check_joined_before(session: UploadSession) -> None:
+    """S3 has no such upload: joined by an earlier complete whose commit was lost (S3
+    answered, then we failed), so the object is there; or aborted."""
+    staged = storage.object_head(session.staging_key)
+    if staged is None or staged["ContentLength"] != session.size:
+        raise Conflict("S3 no longer holds this upload; start a new one.", code="upload_expired")
+
+
+def _join(session: UploadSession, held: dict[int, dict]) -> None:
+    numbers = range(1, session.part_count + 1)
+    missing = [number for number in numbers if held.get(number, {}).get("size") != session.part_bytes(number)]
+    if missing:
+        raise Conflict(
+            f"{len(missing)} of {session.part_count} parts are missing or incomplete; send them, then complete.",
+            code="parts_missing",
+            extra={"missing": missing},
+        )
+    try:
+        storage.multipart_complete(
+            key=session.staging_key,
+            upload_id=session.multipart_id,
+            etags={number: held[number]["etag"] for number in numbers},
+        )
+    except storage.ObjectChanged:
+        raise Conflict(
+            "A part was sent again while the upload was completed; complete it again.", code="upload_changed"
+        ) from None
 
 
 def _staged_upload(session: UploadSession) -> tuple[storage.OpenedObject, HashedUpload]:
@@ -161,7 +229,7 @@ def _copier(*, session: UploadSession, staged: storage.OpenedObject, upload: Has
     return copy_staged
 
 
-def _check_open(session: UploadSession) -> None:
+def session_check_open(session: UploadSession) -> None:
     if session.state == UploadState.EXPIRED or session.expires_at <= timezone.now():
         raise Conflict("This upload has expired; start a new one.", code="upload_expired")
 
@@ -191,16 +259,47 @@ def _end_session(session: UploadSession) -> None:
     _delete_staged(session)
 
 
+def staged_bytes_delete(session: UploadSession) -> None:
+    """Delete what S3 holds for a session that will not complete: its multipart upload with
+    the parts, and the staged object (a POST's, or the joined parts')."""
+    if session.is_multipart:
+        storage.multipart_abort(key=session.staging_key, upload_id=session.multipart_id)
+    storage.object_delete(session.staging_key)
+
+
 def upload_sessions_expire(*, now=None) -> int:
-    """Remove staged objects of uploads never completed (the periodic cleanup)."""
+    """Remove staged objects and multipart uploads of sessions never completed (the periodic
+    cleanup), then S3 multipart uploads no pending session knows of, and finally the rows of
+    sessions long over."""
     now = now or timezone.now()
     expired = 0
     for session in UploadSession.objects.filter(state=UploadState.PENDING, expires_at__lte=now).iterator():
         try:
-            storage.object_delete(session.staging_key)
+            staged_bytes_delete(session)
         except storage.StorageUnavailable:
             log.warning("could not delete staged upload %s; will retry", session.pk)
             continue
         UploadSession.objects.filter(pk=session.pk, state=UploadState.PENDING).update(state=UploadState.EXPIRED)
         expired += 1
+    _multipart_strays_abort(now=now)
+    UploadSession.objects.filter(expires_at__lte=now - SESSION_ROWS_KEPT).exclude(state=UploadState.PENDING).delete()
     return expired
+
+
+def _multipart_strays_abort(*, now) -> None:
+    """Abort multipart uploads that S3 holds for no pending session: a start whose session
+    row was never written (the process died between S3's answer and the insert), or a row
+    deleted with its tenant. Only past the longest session's life, so a start in progress is
+    never taken for one."""
+    cutoff = now - timedelta(hours=settings.UPLOAD_MULTIPART_HOURS) - UPLOAD_SESSION_TTL
+    try:
+        for upload in storage.multipart_uploads(storage.TENANTS_PREFIX):
+            if upload["Initiated"] > cutoff:
+                continue
+            pending = UploadSession.objects.filter(
+                multipart_id=upload["UploadId"], state=UploadState.PENDING, expires_at__gt=now
+            )
+            if not pending.exists():
+                storage.multipart_abort(key=upload["Key"], upload_id=upload["UploadId"])
+    except storage.StorageUnavailable:
+        log.warning("could not list or abort stray multipart uploads; will retry")

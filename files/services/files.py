@@ -26,7 +26,7 @@ from files.permissions import can_change_file, can_change_visibility, can_create
 from files.processing.sniff import Sniffed
 from files.selectors import file_get_for_actor, folder_get, rendition_get, version_get
 from files.services.blobs import BlobWrites, StoreBytes, blob_claim
-from files.services.folders import atomic_or_conflict, folder_lock_for_write
+from files.services.folders import atomic_or_conflict, folder_ensure_path, folder_lock_for_write
 from files.services.idempotency import UploadOnce, once_claim, once_record, upload_fingerprint
 from files.services.locks import content_lock
 from files.services.processing import queue_processing, upload_sniff
@@ -244,6 +244,7 @@ def file_upload(
     ip: str | None = None,
     store: StoreBytes | None = None,
     once: UploadOnce | None = None,
+    relative_path: str = "",
 ) -> File:
     """Store an uploaded file (deduplicated per tenant) and create its first version.
 
@@ -253,6 +254,8 @@ def file_upload(
     from the upload; a direct upload copies its staged object). Every check runs before it.
     With `once` (an Idempotency-Key), a retry of an upload made with the same key returns
     that upload's file and stores nothing (`once.replayed`; files.services.idempotency).
+    `relative_path` ("Trip/Day 1", from a dropped folder) puts the file in those folders
+    below `folder_id`, made when missing (once the file itself is known to be acceptable).
     """
     if not can_create(membership=membership):
         raise Forbidden("Viewers cannot upload files.")
@@ -261,8 +264,12 @@ def file_upload(
     description = checked_text(description, field="description", max_length=MAX_DESCRIPTION_LENGTH)
     clean = clean_name(name or upload.name)
     sniffed = _check_upload(membership=membership, upload=upload, name=clean)
+    if relative_path:
+        folder = folder_ensure_path(membership=membership, path=relative_path, parent_id=folder_id, ip=ip)
+    else:
+        folder = folder_get(membership=membership, folder_id=folder_id) if folder_id else None
     new = _NewFile(
-        folder=folder_get(membership=membership, folder_id=folder_id) if folder_id else None,
+        folder=folder,
         name=clean,
         description=description,
         tags=clean_tags(tags),

@@ -216,3 +216,63 @@ def _folder_update(*, membership: Membership, folder_id, data: dict, ip: str | N
         data={"from": old_path, "to": folder.path},
     )
     return folder
+
+
+# A folder upload's structure is at most this deep below the folder it is dropped into.
+MAX_RELATIVE_DEPTH = 32
+
+
+def relative_path_names(path: str) -> list[str]:
+    """The folder names of a relative path ("Trip/Day 1" → ["Trip", "Day 1"]), each cleaned
+    like a folder name; 400 `invalid_path` for ".." or a path too deep."""
+    parts = [part for part in (path or "").replace("\\", "/").split("/") if part.strip() not in ("", ".")]
+    if any(part.strip() == ".." for part in parts):
+        raise ValidationFailed("relative_path may not contain “..”.", code="invalid_path")
+    if len(parts) > MAX_RELATIVE_DEPTH:
+        raise ValidationFailed(f"relative_path is at most {MAX_RELATIVE_DEPTH} folders deep.", code="invalid_path")
+    return [clean_name(part, kind="folder") for part in parts]
+
+
+def folder_ensure_path(*, membership: Membership, path: str, parent_id=None, ip: str | None = None) -> Folder | None:
+    """The folder at `path` below `parent_id` (the root when None), creating the folders
+    that are missing; returns the parent itself for an empty path.
+
+    Many uploads of one dropped folder arrive at once and all want the same new folders:
+    each missing folder is inserted in a transaction of its own, and an insert that loses
+    the race on the sibling-name constraint (it waits for the winner's commit) reads the
+    winner's folder instead of failing.
+    """
+    names = relative_path_names(path)
+    parent = folder_get(membership=membership, folder_id=parent_id) if parent_id else None
+    if names and not can_create(membership=membership):
+        raise Forbidden("Viewers cannot create folders.")
+    for name in names:
+        parent = _child_folder(membership=membership, parent=parent, name=name, ip=ip)
+    return parent
+
+
+def _child_folder(*, membership: Membership, parent: Folder | None, name: str, ip: str | None) -> Folder:
+    for _attempt in range(3):
+        existing = Folder.objects.filter(
+            tenant_id=membership.tenant_id, parent=parent, name__iexact=name, deleted_at__isnull=True
+        ).first()
+        if existing is not None:
+            return existing
+        try:
+            with transaction.atomic():
+                locked = folder_lock_for_write(folder=parent)
+                folder = Folder.objects.create(
+                    tenant_id=membership.tenant_id,
+                    parent=locked,
+                    name=name,
+                    path=folder_path(locked, name),
+                    created_by=membership.user,
+                )
+                event_record(
+                    verb="folder.created", tenant=membership.tenant, actor=membership.user, target=folder, ip=ip
+                )
+            return folder
+        except IntegrityError as exc:
+            if "folder_sibling_name_unique" not in str(exc):
+                raise
+    raise Conflict("The folder was changed while this upload made it; try again.", code="retry")

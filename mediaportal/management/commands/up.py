@@ -67,7 +67,7 @@ class Command(BaseCommand):
         try:
             if any(wanted.values()):
                 self.stdout.write(f"Starting embedded services under {settings.VAR_DIR} ...")
-            env = {**os.environ, **stack.start(**wanted), "PORT": str(port)}
+            env = {**os.environ, **stack.start(**wanted, cors_origins=_portal_origins(host, port)), "PORT": str(port)}
             env.setdefault("SITE_URL", f"http://{host}:{port}")
             self._run_step(["migrate", "--noinput", "-v", "0"], env, "Migrating the database")
             self._run_step(["bootstrap"], env, "Checking the first admin and tenant", show_output=True)
@@ -189,3 +189,16 @@ class Command(BaseCommand):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self._children.clear()
+
+
+def _portal_origins(host: str, port: int) -> list[str] | None:
+    """The origins the portal's pages come from, which may PUT upload parts to the embedded
+    S3 (None: $S3_CORS_ORIGINS or any, when the portal listens on every address)."""
+    if os.environ.get("S3_CORS_ORIGINS") or host in ("0.0.0.0", "::"):
+        return None
+    names = {host, "127.0.0.1", "localhost"} if host in ("127.0.0.1", "localhost") else {host}
+    origins = {f"http://{name}:{port}" for name in names}
+    if os.environ.get("SITE_URL"):
+        scheme, _, rest = os.environ["SITE_URL"].partition("://")
+        origins.add(f"{scheme}://{rest.split('/', 1)[0]}")
+    return sorted(origins)

@@ -85,9 +85,12 @@ def _missing(request, what: str = "link"):
     return _public(render(request, "sharing/missing.html", {"what": what}, status=404))
 
 
-def _public(response):
+def _public(response, *, form: bool = False):
     response["X-Robots-Tag"] = "noindex"
-    response["Referrer-Policy"] = "no-referrer"  # the page URL is the capability; don't leak it
+    # The page URL is the capability: no other site may see it. A page with a form sends it
+    # to us, though, for a browser posting under `no-referrer` sends `Origin: null`, which the
+    # CSRF check refuses.
+    response["Referrer-Policy"] = "same-origin" if form else "no-referrer"
     return response
 
 
@@ -97,7 +100,8 @@ def _unlocked(request, link) -> bool:
 
 
 def _locked_response(request, link, error: str = ""):
-    return _public(render(request, "sharing/password.html", {"error": error}, status=401 if error else 200))
+    context = {"error": error}
+    return _public(render(request, "sharing/password.html", context, status=401 if error else 200), form=True)
 
 
 @csrf_protect
@@ -113,7 +117,7 @@ def share_page(request, token):
     if not _unlocked(request, link):
         return _locked_response(request, link)
     if link.allow_upload:
-        return _public(render(request, "sharing/upload.html", _upload_context(request, link)))
+        return _public(render(request, "sharing/upload.html", _upload_context(request, link)), form=True)
     if link.file is not None:
         previews = rendition_urls(file=link.file) if link.file.status == "completed" else {}
         # A link with a download limit previews at thumbnail size: a full-size preview would be
@@ -220,7 +224,7 @@ def _upload_refused(request, link, exc: ApplicationError):
     if _wants_json(request):
         return JsonResponse({"detail": exc.detail, "code": exc.code}, status=exc.status_code)
     context = _upload_context(request, link, error=exc.detail)
-    return _public(render(request, "sharing/upload.html", context, status=exc.status_code))
+    return _public(render(request, "sharing/upload.html", context, status=exc.status_code), form=True)
 
 
 @csrf_protect

@@ -116,3 +116,27 @@ def test_an_upload_only_link_takes_dropped_files_from_a_logged_out_visitor(new_p
     shot(visitor, "sent")
     names = sorted(File.objects.filter(folder_id=inbox["id"]).values_list("name", flat=True))
     assert names == ["first.txt", "second.txt"]
+
+
+def test_search_trash_shares_and_a_share_page_fit_a_phone(new_page, shot):
+    user, tenant, api = _owner()
+    kept = upload(api, tenant, "a-rather-long-file-name-for-a-small-screen.txt", b"walrus text").json()
+    gone = upload(api, tenant, "another-rather-long-file-name-in-the-trash.txt", b"gone").json()
+    api.delete(f"/api/v1/tenants/{tenant.slug}/files/{gone['id']}/")
+    token = api.post(
+        f"/api/v1/tenants/{tenant.slug}/shares/", {"file": kept["id"], "password": "pw"}, format="json"
+    ).json()["token"]
+
+    phone = new_page(width=390, height=844)
+    log_in(phone, user.username)
+    for path in (f"/t/{tenant.slug}/search/?q=walrus", f"/t/{tenant.slug}/trash/", f"/t/{tenant.slug}/shares/"):
+        phone.goto(path)
+        expect(phone.get_by_role("heading", level=1)).to_be_visible()
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390, path
+        shot(phone, path.strip("/").replace("/", "-"))
+    phone.goto(f"/s/{token}")
+    phone.get_by_label("Password").fill("pw")
+    phone.get_by_role("button", name="Unlock").click()
+    expect(phone.get_by_role("link", name="Download")).to_be_visible()
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(phone, "share-page")

@@ -66,7 +66,7 @@ def test_each_link_shows_its_target_use_and_state(tenant):
     file_row, folder_row = sorted(rows(page), key=lambda row: "Inbox" in row)
     assert f'href="/t/{tenant.slug}/files/{file["id"]}/">report.txt</a>' in file_row
     assert f"by {editor.user.username}" in file_row and ">Yes<" in file_row
-    assert re.search(r'class="num">1 / 3</td>\s*<td class="num">1</td>', file_row)  # downloads, opens
+    assert re.search(r'data-label="Downloads">1 / 3</td>\s*<td class="num" data-label="Opens">1</td>', file_row)
     assert ">active<" in file_row
     assert f'href="/t/{tenant.slug}/folders/{folder["id"]}/">Inbox</a>' in folder_row
     assert "upload only" in folder_row and ">No<" in folder_row

@@ -17,6 +17,7 @@ from django.http import QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.dateparse import parse_date
+from django_htmx.http import push_url
 
 from accounts.portal import tenant_page
 from files.search import SearchPage, get_search_backend
@@ -168,8 +169,17 @@ def search(request, membership):
         "more_url": _more_url(base, params, c) if page.has_more else None,
         "filtered": bool(c.filters),
     }
-    template = "files/_search_more.html" if more else "files/_search_area.html" if partial else "files/search.html"
-    return render(request, template, context)
+    if more:
+        return render(request, "files/_search_more.html", context)
+    if not partial:
+        return render(request, "files/search.html", context)
+    response = render(request, "files/_search_area.html", {**context, "partial": True})
+    # The address bar gets the search as a link would write it, without the empty fields of the form.
+    return push_url(response, _url(base, QueryDict(mutable=True), **_non_empty(params)))
+
+
+def _non_empty(params: QueryDict) -> dict[str, list[str]]:
+    return {key: [v for v in params.getlist(key) if v] for key in params if key != "cursor"}
 
 
 def _more_url(base: str, params: QueryDict, c: Criteria) -> str:

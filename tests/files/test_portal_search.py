@@ -129,8 +129,11 @@ def test_htmx_requests_get_the_results_area_and_more_results_the_next_rows(membe
     monkeypatch.setattr(views_search, "PAGE_SIZE", 2)
     ids = [upload(member_browser.api, tenant, f"n{i}.txt", b"x", description="walrus").json()["id"] for i in range(5)]
 
-    area = html(member_browser.get(url(tenant), {"q": "walrus"}, HTTP_HX_REQUEST="true"))
-    assert area.lstrip().startswith('<div id="search-area"') and "<html" not in area
+    response = member_browser.get(url(tenant), {"q": "walrus", "taken_from": "", "tag": ""}, HTTP_HX_REQUEST="true")
+    area = html(response)
+    assert re.match(r'\s*<title>“walrus” · Search · [^<]+</title>\s*<div id="search-area"', area)
+    assert "<html" not in area
+    assert response["HX-Push-Url"] == f"/t/{tenant.slug}/search/?q=walrus"  # without the empty fields
     first = list(result_links(area, tenant))
     more = re.search(r'<a class="btn" href="([^"]+)"[^>]*>More results</a>', area).group(1).replace("&amp;", "&")
 

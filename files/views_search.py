@@ -146,6 +146,16 @@ def _field_id(name: str, value: str) -> str:
     return f"facet-{name}-{hashlib.sha1(value.encode()).hexdigest()[:10]}"
 
 
+def _non_empty(params: QueryDict) -> dict[str, list[str]]:
+    return {key: [v for v in params.getlist(key) if v] for key in params if key != "cursor"}
+
+
+def _more_url(base: str, params: QueryDict, c: Criteria) -> str:
+    query = params.copy()
+    query["cursor"] = offset_encode(c.offset + PAGE_SIZE)
+    return f"{base}?{query.urlencode()}"
+
+
 @tenant_page
 def search(request, membership):
     params = request.GET
@@ -176,13 +186,3 @@ def search(request, membership):
     response = render(request, "files/_search_area.html", {**context, "partial": True})
     # The address bar gets the search as a link would write it, without the empty fields of the form.
     return push_url(response, _url(base, QueryDict(mutable=True), **_non_empty(params)))
-
-
-def _non_empty(params: QueryDict) -> dict[str, list[str]]:
-    return {key: [v for v in params.getlist(key) if v] for key in params if key != "cursor"}
-
-
-def _more_url(base: str, params: QueryDict, c: Criteria) -> str:
-    query = params.copy()
-    query["cursor"] = offset_encode(c.offset + PAGE_SIZE)
-    return f"{base}?{query.urlencode()}"

@@ -29,6 +29,8 @@ from sharing.selectors import link_file_in_folder, link_folder_files
 from sharing.services import links
 from sharing.zipstream import zip_stream
 
+EXCERPT_CHARS = 3000
+
 
 def _public_file(file_id):
     try:
@@ -45,7 +47,13 @@ def public_file(request, file_id):
         return _missing(request, what="file")
     previews = rendition_urls(file=file) if file.status == "completed" else {}
     preview = previews.get("large") or previews.get("medium")
-    return _public(render(request, "sharing/public_file.html", {"file": file, "preview": preview}))
+    context = {"file": file, "preview": preview, "excerpt": "" if preview else _excerpt(file)}
+    return _public(render(request, "sharing/public_file.html", context))
+
+
+def _excerpt(file) -> str:
+    """The start of a document's text, shown where a picture has no preview."""
+    return (file.content_text or "")[:EXCERPT_CHARS].strip() if file.status == "completed" else ""
 
 
 @require_GET
@@ -125,7 +133,9 @@ def share_page(request, token):
         kinds = ("thumbnail",) if link.max_downloads is not None else ("large", "medium")
         preview = next((previews[kind] for kind in kinds if kind in previews), None)
         remaining = None if link.max_downloads is None else max(link.max_downloads - link.download_count, 0)
-        context = {"link": link, "file": link.file, "preview": preview, "remaining": remaining}
+        # The text of a document, likewise, only when downloads are not counted.
+        excerpt = _excerpt(link.file) if preview is None and link.max_downloads is None else ""
+        context = {"link": link, "file": link.file, "preview": preview, "excerpt": excerpt, "remaining": remaining}
     else:
         context = {"link": link, "folder": link.folder, "items": _folder_items(link)}
     return _public(render(request, "sharing/share.html", {**context, "token": token}))

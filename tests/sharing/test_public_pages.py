@@ -161,3 +161,16 @@ def test_names_like_markup_are_text_on_public_pages(editor, tenant):
         html = page_of(Client().get(f"/s/{share(editor, tenant, **body)['token']}"))
         assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1).txt" in html
         assert "<b>Box" not in html
+
+
+def test_a_document_without_a_picture_shows_the_start_of_its_text_unless_downloads_are_counted(editor, tenant):
+    file = upload(editor, tenant, "minutes.txt", b"Minutes of the walrus & carpenter meeting").json()
+    assert file_process(file_id=file["id"]) == "completed"
+    open_link = share(editor, tenant, file=file["id"])
+    limited = share(editor, tenant, file=file["id"], max_downloads=2)
+
+    html = page_of(Client().get(f"/s/{open_link['token']}"))
+    assert "Minutes of the walrus &amp; carpenter meeting</pre>" in html
+    limited_html = page_of(Client().get(f"/s/{limited['token']}"))
+    assert "walrus" not in limited_html and "No preview of this file" in limited_html
+    assert "2 downloads left" in limited_html

@@ -183,6 +183,8 @@ def file_list(*, membership: Membership, filters: dict) -> QuerySet[File]:
         files = files.filter(
             metadata__taken_at__lt=_parse_date(filters["taken_before"], "taken_before").isoformat()[:19]
         )
+    if filters.get("year"):
+        files = files.filter(_in_year(filters["year"]))
     for bound, lookup in (("size_min", "size__gte"), ("size_max", "size__lte")):
         if filters.get(bound):
             try:
@@ -190,6 +192,15 @@ def file_list(*, membership: Membership, filters: dict) -> QuerySet[File]:
             except ValueError:
                 raise ValidationFailed(f"{bound} must be a number of bytes.", code="invalid_filter") from None
     return files
+
+
+def _in_year(value: str) -> Q:
+    """The search's `year` facet as a filter: the capture year when the file states one, else
+    the upload year (files.search.postgres.facets)."""
+    if not (len(str(value)) == 4 and str(value).isdigit()):
+        raise ValidationFailed("year must be four digits.", code="invalid_filter")
+    no_capture_time = Q(metadata__taken_at__isnull=True) | Q(metadata__taken_at=None) | Q(metadata__taken_at="")
+    return Q(metadata__taken_at__startswith=value) | (no_capture_time & Q(created_at__year=int(value)))
 
 
 def version_list(*, file: File) -> QuerySet[FileVersion]:

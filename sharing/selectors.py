@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 
-from django.db.models import QuerySet
+from django.db.models import CharField, Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Coalesce
+from django.utils import timezone
 
-from accounts.models import Membership, TenantGroup
+from accounts.models import ActivityEvent, Membership, TenantGroup
 from files.models import (
     File,
     FileGroupPermission,
@@ -17,7 +19,7 @@ from files.models import (
 )
 from files.permissions import GRANTS, file_ids_visible_to, share_links_visible
 from files.selectors import webp_renditions
-from mediaportal.exceptions import NotFound, parse_id
+from mediaportal.exceptions import NotFound, ValidationFailed, parse_id
 from sharing.models import ShareLink
 
 GRANT_TABLES = {
@@ -41,6 +43,45 @@ def token_hash(token: str) -> str:
 def share_list(*, membership: Membership) -> QuerySet[ShareLink]:
     links = ShareLink.objects.filter(tenant_id=membership.tenant_id).select_related("file", "folder")
     return share_links_visible(membership=membership, links=links)
+
+
+SHARE_STATES = ("active", "expired", "exhausted", "revoked")
+
+
+def _in_state(state: str, now) -> Q:
+    """ShareLink.state as a filter."""
+    revoked = Q(revoked_at__isnull=False)
+    expired = Q(expires_at__lte=now)
+    exhausted = Q(max_downloads__isnull=False, download_count__gte=F("max_downloads"))
+    return {
+        "revoked": revoked,
+        "expired": ~revoked & expired,
+        "exhausted": ~revoked & ~expired & exhausted,
+        "active": ~revoked & ~expired & ~exhausted,
+    }[state]
+
+
+def share_list_annotated(*, membership: Membership, state: str | None = None) -> QuerySet[ShareLink]:
+    """The links the member may see (as `share_list`), newest first, with who made them and
+    `opens`, the visits of their public page; `state` one of SHARE_STATES, or all."""
+    if state is not None and state not in SHARE_STATES:
+        raise ValidationFailed(f"state must be one of {', '.join(SHARE_STATES)}.", code="invalid_filter")
+    opens = (
+        ActivityEvent.objects.filter(
+            tenant_id=membership.tenant_id,
+            verb="share.viewed",
+            target_type="sharelink",
+            target_id=Cast(OuterRef("pk"), output_field=CharField()),
+        )
+        .order_by()
+        .values("target_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    links = share_list(membership=membership).select_related("created_by", "file__folder")
+    if state is not None:
+        links = links.filter(_in_state(state, timezone.now()))
+    return links.annotate(opens=Coalesce(Subquery(opens), Value(0))).order_by("-created_at", "-id")
 
 
 def share_get(*, membership: Membership, share_id) -> ShareLink:

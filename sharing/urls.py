@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sharing import views, views_groups
+from sharing import views, views_groups, views_shares
 
 urlpatterns = [
     path("p/<uuid:file_id>", views.public_file, name="public-file"),
@@ -10,6 +10,8 @@ urlpatterns = [
     path("s/<str:token>/files/<uuid:file_id>/download", views.share_file_download, name="share-file-download"),
     path("s/<str:token>/zip", views.share_zip, name="share-zip"),
     path("s/<str:token>/upload", views.share_upload, name="share-upload"),
+    path("t/<slug:tenant_slug>/shares/", views_shares.shares_page, name="portal-shares"),
+    path("t/<slug:tenant_slug>/shares/<uuid:share_id>/revoke/", views_shares.share_revoke, name="portal-share-revoke"),
 ]
 
 # The team's groups page (portal); views_groups is its own module so the public pages' views

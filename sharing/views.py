@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from functools import wraps
 
 from django.conf import settings
-from django.http import Http404, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -18,18 +19,17 @@ from files.storage import content_disposition
 from files.uploads import HashingUploadHandler, declared_too_large
 from mediaportal.exceptions import (
     ApplicationError,
-    Conflict,
     InsufficientStorage,
     NotFound,
     PayloadTooLarge,
-    ServiceUnavailable,
-    UnsupportedMediaType,
     ValidationFailed,
 )
 from mediaportal.http import client_ip
 from sharing.selectors import link_file_in_folder, link_folder_files
 from sharing.services import links
 from sharing.zipstream import zip_stream
+
+EXCERPT_CHARS = 3000
 
 
 def _public_file(file_id):
@@ -41,13 +41,19 @@ def _public_file(file_id):
 
 @require_GET
 def public_file(request, file_id):
-    file = _public_file(file_id)
+    try:
+        file = public_file_get(file_id=file_id)
+    except NotFound:
+        return _missing(request, what="file")
     previews = rendition_urls(file=file) if file.status == "completed" else {}
     preview = previews.get("large") or previews.get("medium")
-    response = render(request, "sharing/public_file.html", {"file": file, "preview": preview})
-    response["X-Robots-Tag"] = "noindex"
-    response["Referrer-Policy"] = "no-referrer"  # the page URL is the capability; don't leak it
-    return response
+    context = {"file": file, "preview": preview, "excerpt": "" if preview else _excerpt(file)}
+    return _public(render(request, "sharing/public_file.html", context))
+
+
+def _excerpt(file) -> str:
+    """The start of a document's text, shown where a picture has no preview."""
+    return (file.content_text or "")[:EXCERPT_CHARS].strip() if file.status == "completed" else ""
 
 
 @require_GET
@@ -63,22 +69,37 @@ def public_download(request, file_id):
 
 
 def _share_errors(view):
-    """Unknown or revoked → 404 page; expired or used up → 410 page; guessing → 429 page."""
+    """Unknown (or its target gone) → 404 page; revoked, expired or used up → 410 page;
+    guessing → 429 page, each saying what happened."""
 
     @wraps(view)
     def wrapper(request, token, *args, **kwargs):
         try:
             return view(request, token, *args, **kwargs)
         except NotFound:
-            raise Http404 from None
-        except links.LinkGone:
-            return render(request, "sharing/gone.html", status=410)
+            return _missing(request)
+        except links.LinkGone as exc:
+            return _public(render(request, "sharing/gone.html", {"state": exc.state}, status=410))
         except links.TooManyAttempts:
-            response = render(request, "sharing/throttled.html", status=429)
-            response["Retry-After"] = str(settings.LOGIN_THROTTLE_WINDOW)
-            return response
+            window = settings.LOGIN_THROTTLE_WINDOW
+            response = render(request, "sharing/throttled.html", {"minutes": max(1, -(-window // 60))}, status=429)
+            response["Retry-After"] = str(window)
+            return _public(response)
 
     return wrapper
+
+
+def _missing(request, what: str = "link"):
+    return _public(render(request, "sharing/missing.html", {"what": what}, status=404))
+
+
+def _public(response, *, form: bool = False):
+    response["X-Robots-Tag"] = "noindex"
+    # The page URL is the capability: no other site may see it. A page with a form sends it
+    # to us, though, for a browser posting under `no-referrer` sends `Origin: null`, which the
+    # CSRF check refuses.
+    response["Referrer-Policy"] = "same-origin" if form else "no-referrer"
+    return response
 
 
 def _unlocked(request, link) -> bool:
@@ -87,7 +108,8 @@ def _unlocked(request, link) -> bool:
 
 
 def _locked_response(request, link, error: str = ""):
-    return render(request, "sharing/password.html", {"error": error}, status=401 if error else 200)
+    context = {"error": error}
+    return _public(render(request, "sharing/password.html", context, status=401 if error else 200), form=True)
 
 
 @csrf_protect
@@ -103,22 +125,29 @@ def share_page(request, token):
     if not _unlocked(request, link):
         return _locked_response(request, link)
     if link.allow_upload:
-        return render(request, "sharing/upload.html", {"link": link, "uploaded": request.GET.get("uploaded")})
+        return _public(render(request, "sharing/upload.html", _upload_context(request, link)), form=True)
     if link.file is not None:
         previews = rendition_urls(file=link.file) if link.file.status == "completed" else {}
         # A link with a download limit previews at thumbnail size: a full-size preview would be
         # an uncounted download.
         kinds = ("thumbnail",) if link.max_downloads is not None else ("large", "medium")
         preview = next((previews[kind] for kind in kinds if kind in previews), None)
-        context = {"link": link, "file": link.file, "preview": preview}
+        remaining = None if link.max_downloads is None else max(link.max_downloads - link.download_count, 0)
+        # The text of a document, likewise, only when downloads are not counted.
+        excerpt = _excerpt(link.file) if preview is None and link.max_downloads is None else ""
+        context = {"link": link, "file": link.file, "preview": preview, "excerpt": excerpt, "remaining": remaining}
     else:
-        files = list(link_folder_files(link=link))
-        thumbs = {f.pk: rendition_urls(file=f).get("thumbnail") for f in files if f.status == "completed"}
-        context = {"link": link, "folder": link.folder, "items": [(f, thumbs.get(f.pk)) for f in files]}
-    response = render(request, "sharing/share.html", context)
-    response["X-Robots-Tag"] = "noindex"
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+        context = {"link": link, "folder": link.folder, "items": _folder_items(link)}
+    return _public(render(request, "sharing/share.html", {**context, "token": token}))
+
+
+def _folder_items(link) -> list[tuple]:
+    """(file, thumbnail URL, subfolder it is in below the shared folder) for a folder link."""
+    items, top = [], link.folder.display_path
+    for file in link_folder_files(link=link):
+        thumbnail = rendition_urls(file=file).get("thumbnail") if file.status == "completed" else None
+        items.append((file, thumbnail, file.folder.display_path[len(top) :]))
+    return items
 
 
 def _download(request, link, file):
@@ -185,8 +214,27 @@ def share_upload(request, token):
     return _share_upload(request, token, link, handler)
 
 
+def _wants_json(request) -> bool:
+    # share_upload.js sends one file per request and shows each file's outcome beside it.
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _upload_context(request, link, **extra) -> dict:
+    uploaded = request.GET.get("uploaded", "")
+    return {
+        "link": link,
+        "uploaded": int(uploaded) if uploaded.isdigit() else None,
+        "upload_key": uuid.uuid4(),  # a reload sending the form again does not add the files twice
+        "max_bytes": link.tenant.max_upload_bytes,
+        **extra,
+    }
+
+
 def _upload_refused(request, link, exc: ApplicationError):
-    return render(request, "sharing/upload.html", {"link": link, "error": exc.detail}, status=exc.status_code)
+    if _wants_json(request):
+        return JsonResponse({"detail": exc.detail, "code": exc.code}, status=exc.status_code)
+    context = _upload_context(request, link, error=exc.detail)
+    return _public(render(request, "sharing/upload.html", context, status=exc.status_code), form=True)
 
 
 @csrf_protect
@@ -199,15 +247,16 @@ def _share_upload(request, token: str, link, handler: HashingUploadHandler):
             raise InsufficientStorage()
         if not uploads:
             raise ValidationFailed("Choose a file to upload.")
-        for upload in uploads:
-            links.link_upload(link=link, upload=upload, ip=client_ip(request))
-    except (
-        PayloadTooLarge,
-        ValidationFailed,
-        UnsupportedMediaType,
-        Conflict,
-        ServiceUnavailable,
-        InsufficientStorage,
-    ) as exc:
+        key = request.headers.get("Idempotency-Key") or request.POST.get("idempotency_key")
+        once = links.link_upload_once(link=link, key=key)
+        names = [
+            links.link_upload(link=link, upload=upload, ip=client_ip(request), once=once.part(i) if once else None).name
+            for i, upload in enumerate(uploads)
+        ]
+    except (NotFound, links.LinkGone, links.TooManyAttempts):
+        raise  # the link's own pages (_share_errors)
+    except ApplicationError as exc:  # too large, unsupported, over quota, a reused key, ...
         return _upload_refused(request, link, exc)
+    if _wants_json(request):
+        return JsonResponse({"files": [{"name": name} for name in names]}, status=201)
     return redirect(reverse("share-page", args=[token]) + f"?uploaded={len(uploads)}")

@@ -3,14 +3,9 @@ parse input, call one service or selector, and shape the output."""
 
 from __future__ import annotations
 
-import base64
-import uuid
-from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.http import HttpResponseRedirect
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
@@ -22,6 +17,7 @@ from files.api import serializers as s
 from files.api.receiving import StreamingUploadMixin
 from files.permissions import can_create
 from files.search import get_search_backend
+from files.search.cursor import offset_decode, offset_encode
 from files.services import direct, files, folders, trash
 from files.services.idempotency import UploadOnce
 from mediaportal.exceptions import Forbidden, ValidationFailed
@@ -136,6 +132,7 @@ FILE_FILTERS = [
     OpenApiParameter("uploaded_by", str, description="User id or username"),
     OpenApiParameter("created_after", DATE_OR_DATETIME, description="ISO 8601 date or date-time"),
     OpenApiParameter("created_before", DATE_OR_DATETIME, description="ISO 8601 date or date-time"),
+    OpenApiParameter("year", str, description="The capture year when known, else the upload year (the `year` facet)"),
     OpenApiParameter("size_min", int),
     OpenApiParameter("size_max", int),
     OpenApiParameter("ordering", str, enum=["name", "-name", "created_at", "-created_at", "size", "-size"]),
@@ -331,22 +328,6 @@ class FileVersionRestoreView(TenantScopedMixin, APIView):
 # --- Trash ------------------------------------------------------------------------
 
 
-def _trash_cursor(raw: str | None) -> tuple[datetime, uuid.UUID] | None:
-    """`<deleted_at>_<id>` as the list wrote it; anything else is a 400, like the search's."""
-    if not raw:
-        return None
-    stamp, _, item_id = raw.partition("_")
-    try:
-        # parse_datetime returns None for what isn't a date, and raises on an impossible one.
-        moment = parse_datetime(stamp.replace(" ", "+"))
-        item_uuid = uuid.UUID(item_id)
-    except ValueError:
-        raise ValidationFailed("Invalid cursor.", code="invalid_cursor") from None
-    if moment is None:
-        raise ValidationFailed("Invalid cursor.", code="invalid_cursor")
-    return (timezone.make_aware(moment, UTC) if timezone.is_naive(moment) else moment), item_uuid
-
-
 class TrashListView(TenantScopedMixin, APIView):
     page_size = 50
 
@@ -354,13 +335,12 @@ class TrashListView(TenantScopedMixin, APIView):
         tags=TAGS, parameters=[OpenApiParameter("cursor", str)], responses={200: s.TrashListOutput, **_errors(401, 404)}
     )
     def get(self, request, tenant_slug):
-        after = _trash_cursor(request.query_params.get("cursor"))
+        after = trash.trash_cursor_parse(request.query_params.get("cursor"))
         entries = trash.trash_entries(membership=self.membership, limit=self.page_size + 1, after=after)
         page, more = entries[: self.page_size], len(entries) > self.page_size
         next_url = None
         if more:
-            last = page[-1]
-            cursor = f"{last['deleted_at'].isoformat()}_{last['id']}"
+            cursor = trash.trash_cursor(page[-1])
             next_url = request.build_absolute_uri(request.path) + "?" + _query(cursor=cursor)
         return Response({"results": s.TrashEntryOutput(page, many=True).data, "next": next_url, "previous": None})
 
@@ -467,7 +447,7 @@ class SearchView(TenantScopedMixin, APIView):
     def get(self, request, tenant_slug):
         params = request.query_params
         filters = _filters(params)
-        offset = _offset_cursor(params.get("cursor"))
+        offset = offset_decode(params.get("cursor"))
         page = get_search_backend().search(
             membership=self.membership,
             query=params.get("q", ""),
@@ -479,7 +459,7 @@ class SearchView(TenantScopedMixin, APIView):
         next_url = None
         if page.has_more:
             query = params.copy()
-            query["cursor"] = _encode_offset(offset + self.page_size)
+            query["cursor"] = offset_encode(offset + self.page_size)
             next_url = request.build_absolute_uri(request.path) + "?" + query.urlencode()
         body = {
             "results": [{"file": hit.file, "rank": hit.rank, "highlight": hit.highlight} for hit in page.hits],
@@ -488,20 +468,3 @@ class SearchView(TenantScopedMixin, APIView):
             "suggestion": page.suggestion,
         }
         return Response(s.SearchOutput(body).data)
-
-
-def _encode_offset(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
-
-
-def _offset_cursor(raw: str | None) -> int:
-    if not raw:
-        return 0
-    try:
-        kind, _, value = base64.urlsafe_b64decode(raw.encode()).decode().partition(":")
-        offset = int(value)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationFailed("Invalid cursor.", code="invalid_cursor") from None
-    if kind != "o" or not 0 <= offset <= 10_000:
-        raise ValidationFailed("Invalid cursor.", code="invalid_cursor")
-    return offset

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import logging
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Concat, Substr
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from accounts.models import Membership, Tenant
 from accounts.services.audit import event_record
@@ -21,7 +23,7 @@ from files.services.blobs import blob_release_if_unused
 from files.services.files import free_file_name
 from files.services.folders import atomic_or_conflict, folder_lock_for_write, folder_path, sibling_taken
 from files.services.quota import usage_settle
-from mediaportal.exceptions import Conflict, Forbidden, NotFound, parse_id
+from mediaportal.exceptions import Conflict, Forbidden, NotFound, ValidationFailed, parse_id
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +78,8 @@ def folder_trash(*, membership: Membership, folder_id, ip: str | None = None) ->
 
 def trash_entries(*, membership: Membership, limit: int, after: tuple | None = None) -> list[dict]:
     """Trash entries, newest first, `limit` of them after the cursor (deleted_at, id)."""
-    files = trash_files(membership=membership).select_related("folder")
-    folders = trash_folders(membership=membership)
+    files = trash_files(membership=membership).select_related("folder", "deleted_by")
+    folders = trash_folders(membership=membership).select_related("deleted_by")
     if after is not None:
         deleted_at, item_id = after
         keyset = Q(deleted_at__lt=deleted_at) | Q(deleted_at=deleted_at, id__lt=item_id)
@@ -90,6 +92,7 @@ def trash_entries(*, membership: Membership, limit: int, after: tuple | None = N
             "deleted_at": f.deleted_at,
             "original_path": (f.folder.display_path if f.folder else "/") + f.name,
             "size": f.size,
+            "deleted_by": f.deleted_by,
         }
         for f in files.order_by("-deleted_at", "-id")[:limit]
     ] + [
@@ -100,11 +103,39 @@ def trash_entries(*, membership: Membership, limit: int, after: tuple | None = N
             "deleted_at": d.deleted_at,
             "original_path": d.display_path,
             "size": None,
+            "deleted_by": d.deleted_by,
         }
         for d in folders.order_by("-deleted_at", "-id")[:limit]
     ]
     entries.sort(key=lambda e: (e["deleted_at"], e["id"]), reverse=True)
     return entries[:limit]
+
+
+def trash_cursor(entry: dict) -> str:
+    """The cursor of the entries after `entry` (see `trash_cursor_parse`)."""
+    return f"{entry['deleted_at'].isoformat()}_{entry['id']}"
+
+
+def trash_cursor_parse(raw: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """`<deleted_at>_<id>` as `trash_cursor` wrote it; anything else is a 400 `invalid_cursor`."""
+    if not raw:
+        return None
+    stamp, _, item_id = raw.partition("_")
+    try:
+        # parse_datetime returns None for what isn't a date, and raises on an impossible one.
+        # A "+" of the offset arrives as a space when the cursor was not URL-encoded.
+        moment = parse_datetime(stamp.replace(" ", "+"))
+        item_uuid = uuid.UUID(item_id)
+    except ValueError:
+        raise ValidationFailed("Invalid cursor.", code="invalid_cursor") from None
+    if moment is None:
+        raise ValidationFailed("Invalid cursor.", code="invalid_cursor")
+    return (timezone.make_aware(moment, UTC) if timezone.is_naive(moment) else moment), item_uuid
+
+
+def trash_purge_date(*, tenant: Tenant, deleted_at: datetime) -> datetime:
+    """When the daily sweep purges an entry (`trash_purge_expired`)."""
+    return deleted_at + timedelta(days=tenant.trash_retention_days)
 
 
 def _trash_item(*, membership: Membership, item_id) -> File | Folder:

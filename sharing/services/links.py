@@ -18,6 +18,7 @@ from files.models import File
 from files.permissions import can_share
 from files.selectors import file_get_for_actor, folder_get
 from files.services.files import file_upload
+from files.services.idempotency import UploadOnce
 from mediaportal import ratelimit
 from mediaportal.exceptions import ApplicationError, Forbidden, NotFound, ValidationFailed
 from sharing.models import ShareLink
@@ -31,6 +32,10 @@ class LinkGone(ApplicationError):
     status_code = 410
     default_code = "link_gone"
     default_detail = "This link has expired or reached its download limit."
+
+    def __init__(self, detail: str | None = None, *, state: str = "expired", **kwargs) -> None:
+        super().__init__(detail, **kwargs)
+        self.state = state  # what the visitor's page says: expired, exhausted or revoked
 
 
 class TooManyAttempts(ApplicationError):
@@ -184,7 +189,7 @@ def _creator_membership(link: ShareLink) -> Membership | None:
 
 
 def link_resolve(*, token: str, ip: str | None) -> ShareLink:
-    """The link behind a token: 404 unknown or revoked or its target gone, 410 expired or used up.
+    """The link behind a token: 404 unknown or its target gone, 410 revoked, expired or used up.
 
     Repeated unknown tokens from one address are throttled (429), so tokens cannot be guessed.
     A link is also 404 once its creator has left the tenant or lost the share right on its
@@ -200,10 +205,12 @@ def link_resolve(*, token: str, ip: str | None) -> ShareLink:
             raise _throttled(link=None, ip=ip, reason="token_guessing")
         raise NotFound("This link does not exist.")
     target = link.file or link.folder
-    if link.revoked_at is not None or target is None or target.deleted_at is not None:
+    if target is None or target.deleted_at is not None:
         raise NotFound("This link does not exist.")
-    if link.state in ("expired", "exhausted"):
-        raise LinkGone()
+    # The visitor holds the token, so saying that it was revoked tells them nothing new, and
+    # spares them asking whether they copied it wrong.
+    if link.state != "active":
+        raise LinkGone("This link was revoked." if link.state == "revoked" else None, state=link.state)
     link.creator_membership = _creator_membership(link)
     if link.creator_membership is None:
         raise NotFound("This link does not exist.")
@@ -236,7 +243,8 @@ def link_count_download(*, link: ShareLink, ip: str | None, file: File | None) -
             download_count=F("download_count") + 1, last_accessed_at=now
         )
         if not updated:
-            raise LinkGone()
+            now_link = ShareLink.objects.filter(pk=link.pk).first()
+            raise LinkGone(state=now_link.state if now_link else "expired")
         event_record(
             verb="share.downloaded" if file else "share.zip_downloaded",
             tenant=link.tenant,
@@ -246,12 +254,30 @@ def link_count_download(*, link: ShareLink, ip: str | None, file: File | None) -
         )
 
 
-def link_upload(*, link: ShareLink, upload, ip: str | None) -> File:
-    """A visitor adds a file through an upload-only folder link, as the link's creator."""
+def link_upload_once(*, link: ShareLink, key: str | None) -> UploadOnce | None:
+    """A visitor's `Idempotency-Key`, kept apart from the creator's own keys: the upload is
+    made as the link's creator, whose keys are scoped to their user (files.services.idempotency)."""
+    once = UploadOnce.from_header(key)
+    return None if once is None else UploadOnce(key=f"share:{link.pk}:{once.key}"[:255])
+
+
+def link_upload(*, link: ShareLink, upload, ip: str | None, once: UploadOnce | None = None) -> File:
+    """A visitor adds a file through an upload-only folder link, as the link's creator.
+
+    With `once` (link_upload_once), sending the same file again with the same key returns
+    the first upload's file (`once.replayed`) instead of adding "name (1).ext".
+    """
     if not link.allow_upload or link.folder is None:
         raise NotFound("This link does not take uploads.")
     file = file_upload(
-        membership=link.creator_membership, upload=upload, folder_id=link.folder_id, on_conflict="rename", ip=ip
+        membership=link.creator_membership,
+        upload=upload,
+        folder_id=link.folder_id,
+        on_conflict="rename",
+        ip=ip,
+        once=once,
     )
+    if once is not None and once.replayed:
+        return file
     event_record(verb="share.uploaded", tenant=link.tenant, target=file, ip=ip, data={"share": str(link.pk)})
     return file

@@ -114,7 +114,7 @@ def test_every_state(editor, tenant, shared_file):
     assert editor.patch(url, {"max_downloads": 5}, format="json").json()["state"] == "active"
     assert editor.delete(url).status_code == 204
     assert editor.get(url).json()["state"] == "revoked"
-    assert anonymous.get(f"/s/{token}").status_code == 404
+    assert anonymous.get(f"/s/{token}").status_code == 410
     assert anonymous.get("/s/not-a-real-token").status_code == 404
 
 
@@ -347,9 +347,9 @@ def test_download_and_zip_stop_at_once_when_a_link_is_revoked(editor, tenant, sh
     assert visitor.get(f"/s/{folder_link['token']}/zip").status_code == 200
     for link in (body, folder_link):
         assert editor.delete(shares(tenant, f"{link['id']}/")).status_code == 204
-    assert visitor.get(f"/s/{body['token']}/download").status_code == 404
-    assert visitor.get(f"/s/{folder_link['token']}/zip").status_code == 404
-    assert visitor.get(f"/s/{folder_link['token']}/files/{inside['id']}/download").status_code == 404
+    assert visitor.get(f"/s/{body['token']}/download").status_code == 410
+    assert visitor.get(f"/s/{folder_link['token']}/zip").status_code == 410
+    assert visitor.get(f"/s/{folder_link['token']}/files/{inside['id']}/download").status_code == 410
     assert [link.download_count for link in ShareLink.objects.filter(pk__in=[body["id"], folder_link["id"]])] == [1, 1]
 
 

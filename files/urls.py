@@ -1,12 +1,22 @@
 from django.urls import path
 
-from files import views
+from files import views, views_file
+
+F = "t/<slug:tenant_slug>/files/<uuid:file_id>/"
 
 urlpatterns = [
     path("t/<slug:tenant_slug>/", views.browse, name="portal-browse"),
     path("t/<slug:tenant_slug>/folders/<uuid:folder_id>/", views.browse, name="portal-folder"),
-    path("t/<slug:tenant_slug>/files/<uuid:file_id>/", views.file_page, name="portal-file"),
     path("t/<slug:tenant_slug>/upload/", views.upload, name="portal-upload"),
     path("t/<slug:tenant_slug>/folders/new/", views.new_folder, name="portal-new-folder"),
-    path("t/<slug:tenant_slug>/files/<uuid:file_id>/download/", views.download, name="portal-download"),
+    path(F + "download/", views.download, name="portal-download"),
+    # The file page and its actions.
+    path(F, views_file.file_page, name="portal-file"),
+    path(F + "status/", views_file.file_status, name="portal-file-status"),
+    path(F + "edit/", views_file.file_edit, name="portal-file-edit"),
+    path(F + "delete/", views_file.file_delete, name="portal-file-delete"),
+    path(F + "reprocess/", views_file.file_reprocess_view, name="portal-file-reprocess"),
+    path(F + "versions/", views_file.version_upload, name="portal-file-version-upload"),
+    path(F + "versions/<int:number>/restore/", views_file.version_restore, name="portal-file-version-restore"),
+    path(F + "versions/<int:number>/download/", views_file.version_download, name="portal-file-version-download"),
 ]

@@ -27,17 +27,18 @@ PDF = CORPUS / "document_pdf" / "crazyones.pdf"
 TEXT = CORPUS / "text" / "crazyones.txt"
 
 
+def someone(tenant, role: str = Role.EDITOR) -> SimpleNamespace:
+    """A member of `tenant` with a signed-in browser (`web`) and an API client (`api`)."""
+    membership = MembershipFactory(tenant=tenant, role=role)
+    web = Client()
+    web.force_login(membership.user)
+    return SimpleNamespace(web=web, api=client_for(membership.user), user=membership.user, membership=membership)
+
+
 @pytest.fixture
 def person(tenant):
-    """person(role): a member of `tenant` with a signed-in browser (`web`) and an API client."""
-
-    def make(role: str = Role.EDITOR, tenant_=None):
-        membership = MembershipFactory(tenant=tenant_ or tenant, role=role)
-        web = Client()
-        web.force_login(membership.user)
-        return SimpleNamespace(web=web, api=client_for(membership.user), user=membership.user, membership=membership)
-
-    return make
+    """person(role, tenant_=None): someone in `tenant` (or `tenant_`)."""
+    return lambda role=Role.EDITOR, tenant_=None: someone(tenant_ or tenant, role)
 
 
 def put(who, tenant, path, *, name=None, process=True, **fields) -> File:

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
@@ -269,15 +269,15 @@ def file_page(request, membership, file_id):
 @require_GET
 @tenant_page
 def file_status(request, membership, file_id):
-    """The preview while the file is processed, polled by htmx; once processing is done the
-    whole page reloads, since the metadata, the preview and the actions all change."""
+    """The preview, polled by htmx while the file is processed. Once processing is done it
+    comes without polling, with the `file-processed` event: file.js then reloads the page
+    (metadata and actions change too) unless the member is busy in a form or a dialog."""
     file = selectors.file_get_for_actor(membership=membership, file_id=file_id)
-    if file.status in BUSY:
-        rights = file_rights(membership=membership, file=file)
-        context = {"membership": membership, "file": file, "preview": _preview(file), "rights": rights}
-        return render(request, "files/file/_preview.html", context)
-    response = HttpResponse(status=204)
-    response["HX-Refresh"] = "true"
+    rights = file_rights(membership=membership, file=file)
+    context = {"membership": membership, "file": file, "preview": _preview(file), "rights": rights}
+    response = render(request, "files/file/_preview.html", context)
+    if file.status not in BUSY:
+        response["HX-Trigger"] = "file-processed"
     return response
 
 

@@ -162,12 +162,11 @@ def _expiry(raw: str) -> datetime | None:
     if not raw:
         return None
     try:
-        moment = parse_datetime(raw)
-        day = None if moment else parse_date(raw)
+        day = parse_date(raw)
+        # A bare date would parse as a date-time at its first second: it means its last here.
+        moment = datetime.combine(day, time(23, 59, 59)) if day else parse_datetime(raw)
     except ValueError:
-        moment = day = None
-    if day is not None:
-        moment = datetime.combine(day, time.max.replace(microsecond=0))
+        moment = None
     if moment is None:
         raise ValidationFailed("Expires must be a date.", code="invalid_expiry")
     return timezone.make_aware(moment) if timezone.is_naive(moment) else moment

@@ -17,3 +17,12 @@ document.addEventListener("click", (event) => {
   const result = dialog?.querySelector("[data-result]");
   if (result) result.replaceChildren();
 }, true);
+
+// Processing finished (the polled preview says so): reload for the new details and
+// actions, unless the member is in the middle of something (a dialog, a form field).
+document.body.addEventListener("file-processed", () => {
+  const active = document.activeElement;
+  const busy = document.querySelector("dialog[open]")
+    || (active && active.closest("form") && active.matches("input, textarea, select"));
+  if (!busy) window.location.reload();
+});

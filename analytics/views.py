@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.portal import tenant_page
-from analytics.selectors import file_activity
+from analytics.selectors import activity_list
 from files.permissions import can_read_file_activity
 from files.selectors import file_get_for_actor
 
@@ -47,5 +47,7 @@ def file_activity_panel(request, membership, file_id):
     file = file_get_for_actor(membership=membership, file_id=file_id)
     if not can_read_file_activity(membership=membership, file=file):
         return HttpResponse(status=204)  # htmx leaves the page as it is
-    events = [(event, _says(event)) for event in file_activity(membership=membership, file=file, limit=SHOWN)]
+    events = [
+        (event, _says(event)) for event in activity_list(membership=membership, file=file).order_by("-at")[:SHOWN]
+    ]
     return render(request, "analytics/_file_activity.html", {"file": file, "events": events, "shown": SHOWN})

@@ -49,7 +49,16 @@ def test_photo_page_edit_versions_and_a_limited_share_link(page, new_page, shot)
     expect(page.get_by_role("heading", level=1)).to_have_text("court-exif.jpg")
     expect(page.get_by_role("img", name="Preview of court-exif.jpg")).to_be_visible()
     shot(page, "photo")
+    _edit(page, photo)
+    _versions(page, photo)
+    shot(page, "versions")
+    url = _share(page)
+    shot(page, "share-link")
+    _use_link(new_page(), url, shot)
+    assert csp == []
 
+
+def _edit(page, photo) -> None:
     page.get_by_label("Tags", exact=True).fill("tennis, Court")
     page.get_by_label("Description").fill("Centre court, 2003")
     page.get_by_role("button", name="Save changes").click()
@@ -58,6 +67,8 @@ def test_photo_page_edit_versions_and_a_limited_share_link(page, new_page, shot)
     photo.refresh_from_db()
     assert photo.tags == ["tennis", "court"] and photo.description == "Centre court, 2003"
 
+
+def _versions(page, photo) -> None:
     versions = page.get_by_role("region", name="Versions")
     page.get_by_label("File of the new version").set_input_files(str(SECOND))
     page.get_by_label("Comment").fill("another shot")
@@ -74,8 +85,10 @@ def test_photo_page_edit_versions_and_a_limited_share_link(page, new_page, shot)
     wait_until(lambda: File.objects.get(pk=photo.pk).status == "completed", what="processing", timeout=60)
     page.reload()
     expect(page.get_by_role("row", name=re.compile(r"^Dimensions 500 × 375$"))).to_be_visible()
-    shot(page, "versions")
 
+
+def _share(page) -> str:
+    """Creates a link with a password and a download limit of one; returns its address."""
     page.get_by_role("button", name="Share", exact=True).click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_label("Password").fill("open sesame")
@@ -86,11 +99,13 @@ def test_photo_page_edit_versions_and_a_limited_share_link(page, new_page, shot)
     expect(link_field).to_have_value(re.compile(r"^http://.+/s/.+"))
     expect(link_field).to_have_attribute("readonly", "")
     url = link_field.input_value()
-    shot(page, "share-link")
     dialog.get_by_role("button", name="Close").click()
     expect(page.get_by_role("region", name="Share links").get_by_role("cell", name="0 of 1")).to_be_visible()
+    return url
 
-    stranger = new_page()
+
+def _use_link(stranger, url: str, shot) -> None:
+    """A logged-out browser unlocks the link, downloads the photo, and then finds it used up."""
     stranger.goto(url)
     stranger.get_by_label("Password").fill("open sesame")
     stranger.get_by_role("button", name=re.compile(r"^(Unlock|Open)$")).click()
@@ -104,7 +119,6 @@ def test_photo_page_edit_versions_and_a_limited_share_link(page, new_page, shot)
     assert again.status == 410
     expect(stranger.get_by_role("heading", name="This link has expired")).to_be_visible()
     shot(stranger, "expired")
-    assert csp == []
 
 
 def test_a_pdf_page_shows_its_first_page_and_the_viewer_on_a_phone(new_page, shot):

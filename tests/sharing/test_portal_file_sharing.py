@@ -230,3 +230,15 @@ def test_the_file_activity_lists_its_events_newest_first(person, tenant):
     assert said == ["downloaded it", "changed its tags", "uploaded it"]
     # Others' files' activity is their owner's and the admins' to read.
     assert panel(colleague, tenant, file, "activity/").status_code == 204
+
+
+def test_the_activity_api_filters_by_file_with_the_same_rule(person, tenant):
+    owner, colleague = person(Role.EDITOR), person(Role.EDITOR)
+    file = put(owner, tenant, TEXT, process=False)
+    put(colleague, tenant, TEXT, name="other.txt", process=False)
+    url = f"/api/v1/tenants/{tenant.slug}/analytics/activity/"
+    mine = owner.api.get(url, {"file": str(file.pk)})
+    assert mine.status_code == 200
+    assert [(e["verb"], e["target_id"]) for e in mine.json()["results"]] == [("file.uploaded", str(file.pk))]
+    assert colleague.api.get(url, {"file": str(file.pk)}).status_code == 403
+    assert owner.api.get(url).status_code == 403  # the whole trail stays with owners and admins

@@ -136,4 +136,12 @@ def test_a_pdf_page_shows_its_first_page_and_the_viewer_on_a_phone(new_page, sho
     expect(page.get_by_role("button", name="Share", exact=True)).to_be_visible()  # the panels are in
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "pdf")
+    # While a file is processed its state shows and is polled; once done the page reloads.
+    File.objects.filter(pk=pdf.pk).update(status="processing")
+    page.reload()
+    expect(page.get_by_role("progressbar", name="Processing crazyones.pdf")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("processing")
+    with page.expect_navigation(timeout=15_000):
+        File.objects.filter(pk=pdf.pk).update(status="completed")
+    expect(page.get_by_role("progressbar", name="Processing crazyones.pdf")).to_have_count(0)
     assert csp == []

@@ -25,7 +25,7 @@ from accounts.portal import tenant_page
 from files import selectors
 from files.models import File, FileStatus, Visibility
 from files.names import MAX_COMMENT_LENGTH, MAX_DESCRIPTION_LENGTH
-from files.permissions import can_change_visibility, file_rights
+from files.permissions import file_rights
 from files.services.files import (
     file_download_url,
     file_reprocess,
@@ -217,12 +217,9 @@ def _preview(file: File) -> dict:
 
 
 def _edit_form(membership, file: File, rights: set[str], data=None) -> FileEditForm:
-    visibilities = [v for v in Visibility.values if v == file.visibility or "share" in rights]
-    visibilities = [
-        v
-        for v in visibilities
-        if v == file.visibility or can_change_visibility(membership=membership, file=file, visibility=v)
-    ]
+    # Every choice for those who may share: making a file public also depends on the team's
+    # setting, and the service's refusal says why, next to the field.
+    visibilities = Visibility.values if "share" in rights else [file.visibility]
     folders = selectors.folder_choices(membership=membership) if "share" in rights else []
     if file.folder_id and str(file.folder_id) not in {pk for pk, _path in folders}:
         folders.append((str(file.folder_id), file.folder.display_path))

@@ -178,7 +178,11 @@ def test_edit_refusals_are_shown_next_to_the_field_and_change_nothing(person, te
     tenant.public_files = PublicFiles.NOBODY
     tenant.save()
     public = owner.web.post(page_url(tenant, file, "edit/"), {**base, "visibility": "public"})
-    assert public.status_code == 400 and "Select a valid choice." in public.content.decode()
+    assert public.status_code == 400
+    assert (
+        '<ul class="errorlist" id="edit-visibility-error"><li>This tenant does not allow public files; '
+        "share a link instead.</li>" in public.content.decode()
+    )
     file.refresh_from_db()
     assert file.name == "crazyones.txt" and file.tags == [] and file.visibility == "tenant"
 

@@ -176,6 +176,12 @@ def can_change_visibility(*, membership: Membership, file: File, visibility: str
     return sees_all(membership) or (allowed == PublicFiles.FILE_OWNERS and file.owner_id == membership.user_id)
 
 
+def can_read_file_activity(*, membership: Membership, file: File) -> bool:
+    """Whether the member may read the audit events of one file: those who may read the whole
+    trail, and the file's owner (what happened to their own file)."""
+    return sees_all(membership) or file.owner_id == membership.user_id
+
+
 def publicly_visible() -> Q:
     """Files anyone may see without an account (`/p/<id>`)."""
     return Q(visibility=Visibility.PUBLIC, deleted_at__isnull=True)

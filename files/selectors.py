@@ -214,6 +214,20 @@ def version_get(*, file: File, number: int) -> FileVersion:
     return version
 
 
+def file_renditions(*, file: File) -> list[Rendition]:
+    """Every rendition of the file's current version, both formats: the file page offers
+    JPEG fallbacks beside the WebP ones that lists prefetch (one query)."""
+    if file.current_version_id is None:
+        return []
+    return list(Rendition.objects.filter(tenant_id=file.tenant_id, blob_id=file.current_version.blob_id))
+
+
+def folder_choices(*, membership: Membership, limit: int = 1000) -> list[tuple[str, str]]:
+    """(id, path) of the tenant's live folders by path, for a move target picker (bounded)."""
+    folders = Folder.objects.filter(tenant_id=membership.tenant_id, deleted_at__isnull=True).order_by("path")
+    return [(str(pk), path) for pk, path in folders.values_list("pk", "path")[:limit]]
+
+
 # --- Trash ------------------------------------------------------------------------
 
 

@@ -170,19 +170,3 @@ def new_folder(request, tenant_slug: str):
 def download(request, tenant_slug: str, file_id):
     membership = membership_get(user=request.user, tenant_slug=tenant_slug)
     return HttpResponseRedirect(file_download_url(membership=membership, file_id=file_id, ip=client_ip(request)))
-
-
-@tenant_page
-def file_page(request, membership, file_id):
-    file = selectors.file_get_for_actor(membership=membership, file_id=file_id)
-    urls = rendition_urls(file=file) if file.status == "completed" else {}
-    return render(
-        request,
-        "files/file.html",
-        {
-            "membership": membership,
-            "section": "files",
-            "file": file,
-            "preview": urls.get("large") or urls.get("medium"),
-        },
-    )

@@ -480,6 +480,8 @@ CONTENT_SECURITY_POLICY = {
         "img-src": ["'self'", "data:", _S3_SOURCE],
         "media-src": ["'self'", _S3_SOURCE],
         "connect-src": ["'self'", _S3_SOURCE],
+        # The file page's PDF viewer: a frame of the PDF's presigned URL, served inline.
+        "frame-src": ["'self'", _S3_SOURCE],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "form-action": ["'self'"],

@@ -8,7 +8,7 @@ from django.db.models import CharField, Count, F, OuterRef, Q, QuerySet, Subquer
 from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
-from accounts.models import ActivityEvent, Membership, TenantGroup
+from accounts.models import ActivityEvent, Membership, Role, TenantGroup
 from files.models import (
     File,
     FileGroupPermission,
@@ -91,6 +91,30 @@ def share_get(*, membership: Membership, share_id) -> ShareLink:
     return link
 
 
+def file_links(*, membership: Membership, file: File, limit: int = 50) -> list[ShareLink]:
+    """The links to one file that the member may see (`share_links_visible`), newest first."""
+    return list(
+        share_list(membership=membership).filter(file=file).select_related("created_by").order_by("-created_at")[:limit]
+    )
+
+
+def link_opens(*, links: list[ShareLink]) -> dict:
+    """How often each link's page was opened (its `share.viewed` events), in one query."""
+    if not links:
+        return {}
+    opens = (
+        ActivityEvent.objects.filter(
+            tenant_id=links[0].tenant_id,
+            verb="share.viewed",
+            target_type="sharelink",
+            target_id__in=[str(link.pk) for link in links],
+        )
+        .values("target_id")
+        .annotate(n=Count("id"))
+    )
+    return {row["target_id"]: row["n"] for row in opens}
+
+
 def link_folder_files(*, link: ShareLink) -> QuerySet[File]:
     """Live files anywhere under the shared folder that the link's creator may share.
 
@@ -158,6 +182,53 @@ def grant_list(*, target: File | Folder) -> list[dict]:
     for entry in grants.values():
         entry["permissions"] = [perm for perm in GRANTS if perm in entry["permissions"]]
     return list(grants.values())
+
+
+def _ancestor_paths(path: str) -> list[str]:
+    return [path[: i + 1] for i, char in enumerate(path) if char == "/" and i > 0]
+
+
+def inherited_grants(*, file: File) -> list[dict]:
+    """Grants on the folders above the file that reach it, one entry per folder and
+    grantee, nearest folder last: the same rows `files.permissions` counts (live folders,
+    effective re-grants, and a grant of someone who is not a root only over what they own)."""
+    if file.folder_id is None:
+        return []
+    managers = Membership.objects.filter(tenant_id=file.tenant_id, role__in=[Role.OWNER, Role.ADMIN]).values("user_id")
+    reach = Q(granted_by__isnull=True) | Q(granted_by_id=file.owner_id) | Q(granted_by__in=managers)
+    effective = Q(grantor__isnull=True) | Q(grantor__role__in=[Role.EDITOR, Role.ADMIN, Role.OWNER])
+    entries: dict[tuple, dict] = {}
+    user_table, group_table = GRANT_TABLES["folder"]
+    for table, grantee in ((user_table, "user"), (group_table, "group__tenant_group")):
+        rows = (
+            table.objects.filter(reach, effective)
+            .filter(
+                content_object__tenant_id=file.tenant_id,
+                content_object__deleted_at__isnull=True,
+                content_object__path__in=_ancestor_paths(file.folder.path),
+            )
+            .select_related("content_object", "permission", grantee)
+        )
+        for row in rows:
+            user = getattr(row, "user", None)
+            name = user.username if user is not None else row.group.tenant_group.name
+            key = (row.content_object.path, "user" if user is not None else "group", name)
+            entry = entries.setdefault(
+                key, {"folder": row.content_object, "kind": key[1], "name": name, "permissions": []}
+            )
+            entry["permissions"].append(row.permission.codename.split("_")[0])
+    for entry in entries.values():
+        entry["permissions"] = [perm for perm in GRANTS if perm in entry["permissions"]]
+    return [entries[key] for key in sorted(entries)]
+
+
+def grantee_by_username(*, membership: Membership, username: str) -> Membership | None:
+    """The member of the tenant with exactly this username, if any."""
+    return (
+        Membership.objects.select_related("user")
+        .filter(tenant_id=membership.tenant_id, user__username=username.strip())
+        .first()
+    )
 
 
 def group_list(*, membership: Membership) -> QuerySet[TenantGroup]:

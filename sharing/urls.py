@@ -1,6 +1,8 @@
 from django.urls import path
 
-from sharing import views, views_groups, views_shares
+from sharing import views, views_file, views_groups, views_shares
+
+F = "t/<slug:tenant_slug>/files/<uuid:file_id>/"
 
 urlpatterns = [
     path("p/<uuid:file_id>", views.public_file, name="public-file"),
@@ -12,6 +14,15 @@ urlpatterns = [
     path("s/<str:token>/upload", views.share_upload, name="share-upload"),
     path("t/<slug:tenant_slug>/shares/", views_shares.shares_page, name="portal-shares"),
     path("t/<slug:tenant_slug>/shares/<uuid:share_id>/revoke/", views_shares.share_revoke, name="portal-share-revoke"),
+    # The file page's panels (loaded into files' page by htmx).
+    path(F + "permissions/", views_file.file_permissions, name="portal-file-permissions"),
+    path(
+        F + "permissions/<uuid:grant_id>/remove/",
+        views_file.file_permission_remove,
+        name="portal-file-permission-remove",
+    ),
+    path(F + "links/", views_file.file_links, name="portal-file-links"),
+    path(F + "links/<uuid:share_id>/revoke/", views_file.file_link_revoke, name="portal-file-link-revoke"),
 ]
 
 # The team's groups page (portal); views_groups is its own module so the public pages' views

@@ -462,6 +462,31 @@ def rendition_urls(*, file: File) -> dict[str, str]:
     }
 
 
+def rendition_sources(*, renditions) -> dict[str, dict[str, dict]]:
+    """Presigned URLs and widths of renditions, by kind and format: what a `<picture>` with
+    WebP sources and a JPEG fallback needs."""
+    sources: dict[str, dict[str, dict]] = {}
+    for r in renditions:
+        url = storage.presigned_get(
+            key=r.storage_key, filename=f"{r.kind}.{r.format}", content_type=f"image/{r.format}", inline=True
+        )
+        sources.setdefault(r.kind, {})[r.format] = {"url": url, "width": r.width, "height": r.height}
+    return sources
+
+
+def file_view_url(*, file: File) -> str | None:
+    """A presigned URL (≤ 5 minutes) showing the current version inline, for the file page's
+    PDF viewer; None for types a browser may not render from our storage.
+
+    No access is recorded: like the renditions, this is the page's preview, shown on every
+    visit; the Download button is what records an access.
+    """
+    blob = file.current_version.blob if file.current_version_id else None
+    if blob is None or blob.content_type not in INLINE_SAFE_TYPES:
+        return None
+    return storage.presigned_get(key=blob.storage_key, filename=file.name, content_type=blob.content_type, inline=True)
+
+
 def rendition_url(*, membership: Membership, file_id, kind: str, fmt: str = "webp") -> str:
     file = file_get_for_actor(membership=membership, file_id=file_id)
     rendition = rendition_get(file=file, kind=kind, fmt=fmt)

@@ -16,6 +16,7 @@ from files.selectors import public_file_get
 from files.services.files import blob_download_url, rendition_urls
 from files.storage import content_disposition
 from files.uploads import HashingUploadHandler, declared_too_large
+from files.zipstream import zip_stream
 from mediaportal.exceptions import (
     ApplicationError,
     Conflict,
@@ -29,7 +30,6 @@ from mediaportal.exceptions import (
 from mediaportal.http import client_ip
 from sharing.selectors import link_file_in_folder, link_folder_files
 from sharing.services import links
-from sharing.zipstream import zip_stream
 
 
 def _public_file(file_id):

@@ -23,12 +23,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from playwright.sync_api import sync_playwright
 
 from tests.e2e.web import WebServer, database_url, web_server
-
-# Playwright's sync API keeps an event loop running in this thread; the test's own ORM calls
-# (factories, assertions on rows) are still plain synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -42,6 +39,11 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.browser)
             item.add_marker(pytest.mark.django_db(transaction=True))
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher():
+    """Passwords set here are checked by the web process, which knows only the real hashers."""
 
 
 @pytest.fixture(scope="session")
@@ -80,14 +82,20 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[WebS
         log.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
+    """One chromium per test module. Playwright's sync API keeps an event loop running in
+    this thread while it is open, which Django takes for async code: the tests' own ORM calls
+    (factories, assertions on rows) are plain synchronous code, so they are allowed for as long
+    as the browser lives, and only then (the module scope ends the loop before other tests)."""
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            instance = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+            yield instance
+            instance.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
 @pytest.fixture
@@ -138,4 +146,4 @@ def log_in(page, username: str, password: str = PASSWORD) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/(t/[^/]+/)?$"))
+    page.wait_for_url(re.compile(r"^https?://[^/]+/(t/[^/]+/)?$"))

@@ -31,7 +31,7 @@ def test_team_switcher_moves_between_teams_and_sections_follow_the_role(page, sh
     expect(team_nav.get_by_role("link", name="Files")).to_have_attribute("aria-current", "page")
     expect(page.get_by_role("search")).to_be_visible()
     shot(page, "alpha")
-    page.get_by_label("Team").select_option(label="Beta Press")
+    page.get_by_label("Switch team").select_option(label="Beta Press")
     expect(page).to_have_url(re.compile(r"/t/beta/$"))
     # A viewer is not shown the owner's sections.
     expect(page.get_by_role("navigation", name="Team").get_by_role("link", name="Members")).to_have_count(0)
@@ -41,6 +41,7 @@ def test_keyboard_reaches_the_content_and_focus_is_visible(page):
     _user_in_two_teams()
     log_in(page, "ines")
     page.goto("/t/alpha/")
+    page.bring_to_front()
     page.keyboard.press("Tab")
     skip = page.get_by_role("link", name="Skip to content")
     expect(skip).to_be_focused()

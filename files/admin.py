@@ -134,8 +134,10 @@ class FileAdmin(ServiceAdmin):
     def _per_tenant(self, request, queryset, act, verb: str) -> None:
         """Run a bulk service per tenant with an owner's rights there; report what it did."""
         result = BulkResult()
-        for tenant_id in queryset.values_list("tenant_id", flat=True).distinct():
-            files = [f for f in queryset if f.tenant_id == tenant_id]
+        by_tenant: dict = {}
+        for file in queryset.select_related("tenant"):
+            by_tenant.setdefault(file.tenant_id, []).append(file)
+        for files in by_tenant.values():
             staff = staff_membership(user=request.user, tenant=files[0].tenant)
             done = act(membership=staff, files=files, ip=client_ip(request))
             result.done += done.done

@@ -11,6 +11,7 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/browse/folders/", browse.folder_picker, name="portal-folder-picker"),
     path("t/<slug:tenant_slug>/browse/bulk/", bulk.bulk_action, name="portal-bulk"),
     path("t/<slug:tenant_slug>/files/<uuid:file_id>/", file.file_page, name="portal-file"),
+    path("t/<slug:tenant_slug>/files/<uuid:file_id>/thumbnail/<str:fmt>/", browse.thumbnail, name="portal-thumbnail"),
     path("t/<slug:tenant_slug>/upload/", actions.upload, name="portal-upload"),
     path("t/<slug:tenant_slug>/folders/new/", actions.new_folder, name="portal-new-folder"),
     path("t/<slug:tenant_slug>/folders/<uuid:folder_id>/rename/", folders.folder_rename, name="portal-folder-rename"),

@@ -15,8 +15,9 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from django.http import HttpResponse, HttpResponseBadRequest
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 
 from accounts.portal import tenant_page
@@ -24,7 +25,8 @@ from files import selectors
 from files.models import File, FileStatus, Folder
 from files.permissions import can_change_folder, can_create
 from files.search import get_search_backend
-from files.services.thumbnails import thumbnail_urls
+from files.services.files import rendition_url
+from files.services.thumbnails import thumbnail_formats, thumbnail_urls
 from mediaportal.exceptions import ValidationFailed
 
 PAGE_SIZE = 48
@@ -36,8 +38,17 @@ BUSY = (FileStatus.PENDING, FileStatus.PROCESSING)
 
 @dataclass
 class Item:
+    """A file as a tile or row shows it: its page, and its thumbnail once processed.
+
+    The WebP thumbnail (what browsers load) is presigned on the page; the JPEG fallback is
+    the address of a redirect to it, signed only by the rare browser that asks, which halves
+    the page's signing (bench/portal.py).
+    """
+
     file: File
-    thumbnails: dict[str, str]
+    url: str
+    webp: str | None = None
+    img: str | None = None
     highlight: str = ""
 
     @property
@@ -45,8 +56,17 @@ class Item:
         return self.file.status in BUSY
 
 
-def _items(files) -> list[Item]:
-    return [Item(file=f, thumbnails=thumbnail_urls(file=f)) for f in files]
+def _items(files, tenant_slug: str) -> list[Item]:
+    # Links are built from one reversed prefix: reversing two URLs per file was a visible
+    # part of the page's time.
+    base = reverse("portal-browse", args=[tenant_slug]) + "files/"
+    items = []
+    for file in files:
+        formats = thumbnail_formats(file=file)
+        webp = thumbnail_urls(file=file, formats=("webp",)).get("webp") if "webp" in formats else None
+        img = f"{base}{file.pk}/thumbnail/jpeg/" if "jpeg" in formats else webp
+        items.append(Item(file=file, url=f"{base}{file.pk}/", webp=webp, img=img))
+    return items
 
 
 # --- The cursor: opaque to the browser, the (key, id) of the last file shown ----------
@@ -84,8 +104,8 @@ class Listing:
     poll_id: str
 
     @property
-    def busy(self) -> list[Item]:
-        return [item for item in self.items if item.busy]
+    def busy(self) -> list[File]:
+        return [item.file for item in self.items if item.busy]
 
     @property
     def order(self) -> str:
@@ -138,7 +158,7 @@ def _listing(request, membership, folder: Folder | None) -> Listing:
         view=view,
         sort=sort,
         descending=descending,
-        items=_items(files),
+        items=_items(files, membership.tenant.slug),
         next_cursor=_cursor_encode(files[-1], sort) if more else None,
         poll_id=uuid.uuid4().hex[:12],
     )
@@ -210,7 +230,8 @@ def _search(request, membership):
     # The top bar's search lands here until the search page (`portal-search`) exists.
     query = request.GET["q"].strip()
     page = get_search_backend().search(membership=membership, query=query, filters={}, limit=PAGE_SIZE, facets=False)
-    items = [Item(file=hit.file, thumbnails={}, highlight=hit.highlight) for hit in page.hits]
+    base = reverse("portal-browse", args=[membership.tenant.slug]) + "files/"
+    items = [Item(file=hit.file, url=f"{base}{hit.file.pk}/", highlight=hit.highlight) for hit in page.hits]
     return render(
         request,
         "files/search_results.html",
@@ -238,7 +259,7 @@ def browse_status(request, membership):
         return HttpResponseBadRequest(exc.detail)
     changed = [f for f in files if f.status != shown.get(str(f.pk))]
     view = request.GET.get("view") if request.GET.get("view") in VIEWS else "grid"
-    busy = [Item(file=f, thumbnails={}) for f in files if f.status in BUSY]
+    busy = [f for f in files if f.status in BUSY]
     return render(
         request,
         "files/_status.html",
@@ -248,7 +269,7 @@ def browse_status(request, membership):
             "view": view,
             "poll_id": poll_id,
             "busy": busy,
-            "changed": _items(changed),
+            "changed": _items(changed, membership.tenant.slug),
         },
     )
 
@@ -276,3 +297,12 @@ def browse_count(request, membership):
     folder = selectors.folder_get(membership=membership, folder_id=folder_id) if folder_id else None
     count = selectors.file_browse_count(membership=membership, folder=folder)
     return HttpResponse(f"Select all {count:,} in this folder", content_type="text/plain; charset=utf-8")
+
+
+@tenant_page
+def thumbnail(request, membership, file_id, fmt: str):
+    """A redirect to the file's thumbnail in `fmt` (the JPEG fallback of a tile's <picture>)."""
+    response = HttpResponseRedirect(rendition_url(membership=membership, file_id=file_id, kind="thumbnail", fmt=fmt))
+    # The signed address stays valid for minutes: the browser may reuse the redirect a while.
+    response["Cache-Control"] = "private, max-age=120"
+    return response

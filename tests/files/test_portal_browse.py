@@ -421,3 +421,17 @@ def test_admin_file_list_shows_thumbnails_and_status_and_its_actions_use_the_ser
     assert File.objects.filter(deleted_at__isnull=False).count() == 2
     assert _messages(reprocessed)[0] == "1 file queued for processing."
     assert _messages(trashed)[0] == "2 files moved to the trash."
+
+
+def test_the_jpeg_fallback_redirects_to_a_signed_thumbnail(web, tenant, editor_member):
+    file = make_files(tenant, editor_member.user, 1)[0]
+    html = web.get(f"/t/{tenant.slug}/").content.decode()
+    fallback = f"/t/{tenant.slug}/files/{file.pk}/thumbnail/jpeg/"
+    assert f'<img src="{fallback}"' in html
+
+    response = web.get(fallback)
+    assert response.status_code == 302 and "X-Amz-Signature" in response["Location"]
+    assert "thumbnail.jpeg" in response["Location"]
+    other = MembershipFactory(role=Role.OWNER)
+    foreign = make_files(other.tenant, other.user, 1)[0]
+    assert web.get(f"/t/{tenant.slug}/files/{foreign.pk}/thumbnail/jpeg/").status_code == 404

@@ -69,12 +69,8 @@ def main() -> None:
 
 def build(size: int, suffix: str):
     """A tenant with an owner, an editor, a few folders, and `size` files in "Photos"."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     from accounts.models import Membership, Role, Tenant, User
-    from files.models import Blob, File, FileStatus, FileVersion, Folder, Rendition
+    from files.models import Folder
 
     tenant = Tenant.objects.create(slug=f"bench-{suffix}", name=f"Bench {suffix}")
     owner = User.objects.create(username=f"owner-{suffix}", email=f"o{suffix}@example.com")
@@ -86,64 +82,81 @@ def build(size: int, suffix: str):
         Folder.objects.create(tenant=tenant, name=name, path=f"/{name}/", created_by=owner)
     for year in range(2015, 2026):
         Folder.objects.create(tenant=tenant, name=str(year), path=f"/Photos/{year}/", parent=photos)
-    now = timezone.now()
     for start in range(0, size, 2000):
-        chunk = range(start, min(size, start + 2000))
-        files = File.objects.bulk_create(
-            [
-                File(
-                    tenant=tenant,
-                    folder=photos,
-                    name=f"IMG_{i:06d}.{'jpg' if i % 10 < 6 else 'pdf'}",
-                    owner=owner if i % 3 else editor,
-                    size=10_000 + (i * 7919) % 9_000_000,
-                    content_type=TYPES[i % len(TYPES)],
-                    status=_status(i),
-                    error="The image data is truncated." if _status(i) == FileStatus.FAILED else "",
-                )
-                for i in chunk
-            ]
-        )
-        blobs = Blob.objects.bulk_create(
-            [
-                Blob(
-                    tenant=tenant,
-                    sha256=hashlib.sha256(f.pk.bytes).hexdigest(),
-                    size=f.size,
-                    content_type=f.content_type,
-                    storage_key=f"tenants/{tenant.pk}/blobs/{f.pk.hex}",
-                )
-                for f in files
-            ]
-        )
-        versions = FileVersion.objects.bulk_create(
-            [
-                FileVersion(tenant=tenant, file=f, number=1, blob=b, uploaded_by=owner)
-                for f, b in zip(files, blobs, strict=True)
-            ]
-        )
-        for i, (file, version) in zip(chunk, zip(files, versions, strict=True), strict=True):
-            file.current_version = version
-            file.updated_at = now - timedelta(minutes=(i * 7477) % 500_000)
-        File.objects.bulk_update(files, ["current_version", "updated_at"])
-        Rendition.objects.bulk_create(
-            [
-                Rendition(
-                    tenant=tenant,
-                    blob=b,
-                    kind="thumbnail",
-                    format=fmt,
-                    width=200,
-                    height=150,
-                    size=9000,
-                    storage_key=f"tenants/{tenant.pk}/renditions/{b.sha256}/thumbnail.{fmt}",
-                )  # fmt: skip
-                for i, b in zip(chunk, blobs, strict=True)
-                if i % 10 < 6 and _status(i) == FileStatus.COMPLETED
-                for fmt in ("webp", "jpeg")
-            ]
-        )
+        _fill(tenant, photos, owner, editor, range(start, min(size, start + 2000)))
     return tenant, photos, owner_m, editor_m
+
+
+def _fill(tenant, photos, owner, editor, chunk: range) -> None:
+    """Files number `chunk` as rows: file, blob, version, and thumbnails for most photos."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from files.models import Blob, File, FileStatus, FileVersion
+
+    now = timezone.now()
+    files = File.objects.bulk_create(
+        [
+            File(
+                tenant=tenant,
+                folder=photos,
+                name=f"IMG_{i:06d}.{'jpg' if i % 10 < 6 else 'pdf'}",
+                owner=owner if i % 3 else editor,
+                size=10_000 + (i * 7919) % 9_000_000,
+                content_type=TYPES[i % len(TYPES)],
+                status=_status(i),
+                error="The image data is truncated." if _status(i) == FileStatus.FAILED else "",
+            )
+            for i in chunk
+        ]
+    )
+    blobs = Blob.objects.bulk_create(
+        [
+            Blob(
+                tenant=tenant,
+                sha256=hashlib.sha256(f.pk.bytes).hexdigest(),
+                size=f.size,
+                content_type=f.content_type,
+                storage_key=f"tenants/{tenant.pk}/blobs/{f.pk.hex}",
+            )
+            for f in files
+        ]
+    )
+    versions = FileVersion.objects.bulk_create(
+        [
+            FileVersion(tenant=tenant, file=f, number=1, blob=b, uploaded_by=owner)
+            for f, b in zip(files, blobs, strict=True)
+        ]
+    )
+    for i, (file, version) in zip(chunk, zip(files, versions, strict=True), strict=True):
+        file.current_version = version
+        file.updated_at = now - timedelta(minutes=(i * 7477) % 500_000)
+    File.objects.bulk_update(files, ["current_version", "updated_at"])
+    _thumbnails(tenant, chunk, blobs)
+
+
+def _thumbnails(tenant, chunk: range, blobs) -> None:
+    """WebP and JPEG thumbnails of the processed photos among them."""
+    from files.models import FileStatus, Rendition
+
+    Rendition.objects.bulk_create(
+        [
+            Rendition(
+                tenant=tenant,
+                blob=b,
+                kind="thumbnail",
+                format=fmt,
+                width=200,
+                height=150,
+                size=9000,
+                storage_key=f"tenants/{tenant.pk}/renditions/{b.sha256}/thumbnail.{fmt}",
+            )  # fmt: skip
+            for i, b in zip(chunk, blobs, strict=True)
+            if i % 10 < 6 and _status(i) == FileStatus.COMPLETED
+            for fmt in ("webp", "jpeg")
+        ]
+    )
 
 
 def _status(i: int) -> str:

@@ -56,9 +56,12 @@ def test_grid_list_sort_and_infinite_scroll(page, shot):
     first_row = page.get_by_role("row").nth(1)
     expect(first_row.get_by_role("link")).to_have_text(largest.name)
     shot(page, "list sorted by size")
-    # The list view is remembered.
+    # The list view is remembered, and fits a phone without scrolling sideways.
+    page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/t/studio/")
-    expect(page.get_by_role("columnheader", name="Owner")).to_be_visible()
+    expect(page.get_by_role("columnheader", name="Status")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "list on a phone")
 
 
 def test_a_pending_file_becomes_completed_with_its_thumbnail_without_reload(page, shot):
@@ -88,9 +91,14 @@ def test_a_pending_file_becomes_completed_with_its_thumbnail_without_reload(page
 def test_shift_click_selects_a_range_and_moves_it(page, shot):
     membership = _owner()
     make_files(membership.tenant, membership.user, 6)
-    target = Folder.objects.create(tenant=membership.tenant, name="Target", path="/Target/")
     log_in(page, "olga")
     page.goto("/t/studio/")
+    page.get_by_role("button", name="New folder").click()
+    page.get_by_label("Folder name").fill("Target")
+    page.get_by_role("button", name="Create", exact=True).click()
+    expect(page.get_by_role("heading", name="Target")).to_be_attached()
+    target = Folder.objects.get(tenant=membership.tenant, name="Target")
+    page.get_by_role("navigation", name="Breadcrumbs").get_by_role("link", name="All files").click()
 
     page.get_by_role("checkbox", name="Select file-001.jpg").click()
     page.get_by_role("checkbox", name="Select file-004.jpg").click(modifiers=["Shift"])
@@ -104,6 +112,16 @@ def test_shift_click_selects_a_range_and_moves_it(page, shot):
     moved = File.objects.filter(folder=target).values_list("name", flat=True)
     assert sorted(moved) == [f"file-00{i}.jpg" for i in range(1, 5)]
     expect(_checkboxes(page, "file-")).to_have_count(2)
+
+    # Select all on the page, then everything in the folder, and tag it.
+    page.get_by_role("checkbox", name="Select all", exact=True).check()
+    page.get_by_role("button", name="Select all 2 in this folder").click()
+    expect(page.get_by_text("All files in this folder selected")).to_be_visible()
+    page.get_by_role("button", name="Tag files").click()
+    page.get_by_label("Tags").fill("keep")
+    page.get_by_role("button", name="Add tags").click()
+    expect(page.get_by_text("2 files tagged.")).to_be_visible()
+    assert File.objects.filter(tenant=membership.tenant, tags__contains=["keep"]).count() == 2
 
 
 def test_download_the_chosen_files_as_a_zip(page, tmp_path):

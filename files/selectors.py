@@ -54,10 +54,16 @@ def folder_get(*, membership: Membership, folder_id, include_trashed: bool = Fal
     return folder
 
 
-def folder_list(*, membership: Membership, parent_id=None) -> QuerySet[Folder]:
-    """Live children of `parent_id` (the root when None), with file and subfolder counts."""
-    parent = folder_get(membership=membership, folder_id=parent_id) if parent_id else None
-    visible = file_ids_visible_to(membership=membership)
+def folder_list(
+    *, membership: Membership, parent_id=None, parent: Folder | None = None, visible: QuerySet | None = None
+) -> QuerySet[Folder]:
+    """Live children of `parent_id` (the root when None), with file and subfolder counts.
+
+    A caller that holds the parent folder, or the member's `file_ids_visible_to` subquery
+    (the browse page: building it is most of an editor's query-building time), passes them."""
+    if parent is None and parent_id:
+        parent = folder_get(membership=membership, folder_id=parent_id)
+    visible = file_ids_visible_to(membership=membership) if visible is None else visible
     file_counts = (
         File.objects.filter(folder=OuterRef("pk"), deleted_at__isnull=True, id__in=visible)
         .order_by()
@@ -231,14 +237,23 @@ def _browse_files() -> QuerySet[File]:
 
 
 def file_browse_page(
-    *, membership: Membership, folder: Folder | None, sort: str, descending: bool, after: tuple | None, limit: int
+    *,
+    membership: Membership,
+    folder: Folder | None,
+    sort: str,
+    descending: bool,
+    after: tuple | None,
+    limit: int,
+    visible: QuerySet | None = None,
 ) -> list[File]:
     """One page of the visible live files directly in `folder` (the root when None), ordered
-    by `sort` then id; `after` is the (key, id) of the previous page's last file (keyset)."""
+    by `sort` then id; `after` is the (key, id) of the previous page's last file (keyset).
+    `visible`: the member's `file_ids_visible_to`, when the caller has it already."""
+    visible = file_ids_visible_to(membership=membership) if visible is None else visible
     files = (
         _browse_files()
         .filter(tenant_id=membership.tenant_id, folder=folder, deleted_at__isnull=True)
-        .filter(id__in=file_ids_visible_to(membership=membership))
+        .filter(id__in=visible)
         .annotate(sort_key=BROWSE_SORTS[sort])
     )
     if after is not None:

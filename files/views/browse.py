@@ -23,7 +23,7 @@ from django.utils.dateparse import parse_datetime
 from accounts.portal import tenant_page
 from files import selectors
 from files.models import File, FileStatus, Folder
-from files.permissions import can_change_folder, can_create
+from files.permissions import can_change_folder, can_create, file_ids_visible_to
 from files.search import get_search_backend
 from files.services.files import rendition_url
 from files.services.thumbnails import thumbnail_formats, thumbnail_urls
@@ -143,14 +143,20 @@ class Listing:
         }
 
 
-def _listing(request, membership, folder: Folder | None) -> Listing:
+def _listing(request, membership, folder: Folder | None, visible=None) -> Listing:
     view = request.GET.get("view") or request.COOKIES.get(VIEW_COOKIE)
     view = view if view in VIEWS else "grid"
     sort = request.GET.get("sort") if request.GET.get("sort") in SORT_LABELS else "name"
     descending = request.GET.get("order") == "desc"
     after = _cursor_decode(request.GET["cursor"], sort) if request.GET.get("cursor") else None
     files = selectors.file_browse_page(
-        membership=membership, folder=folder, sort=sort, descending=descending, after=after, limit=PAGE_SIZE + 1
+        membership=membership,
+        folder=folder,
+        sort=sort,
+        descending=descending,
+        after=after,
+        limit=PAGE_SIZE + 1,
+        visible=visible,
     )
     more = len(files) > PAGE_SIZE
     files = files[:PAGE_SIZE]
@@ -201,8 +207,9 @@ def browse(request, membership, folder_id=None):
     if request.GET.get("q", "").strip():
         return _search(request, membership)
     folder = selectors.folder_get(membership=membership, folder_id=folder_id) if folder_id else None
+    visible = file_ids_visible_to(membership=membership)  # built once: the files and the folders' counts
     try:
-        listing = _listing(request, membership, folder)
+        listing = _listing(request, membership, folder, visible)
     except ValidationFailed as exc:
         return HttpResponseBadRequest(exc.detail)
     context = {"membership": membership, "tenant": membership.tenant, "folder": folder, "listing": listing}
@@ -214,7 +221,7 @@ def browse(request, membership, folder_id=None):
         "section": "files",
         "breadcrumbs": chain,
         "tree": _tree(membership, chain),
-        "folders": list(selectors.folder_list(membership=membership, parent_id=folder_id).order_by("name")),
+        "folders": list(selectors.folder_list(membership=membership, parent=folder, visible=visible).order_by("name")),
         "can_create": can_create(membership=membership),
         "can_change_folder": folder is not None and can_change_folder(membership=membership, folder=folder),
         "sorts": SORT_LABELS,

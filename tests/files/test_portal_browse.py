@@ -170,7 +170,7 @@ def test_an_invalid_cursor_is_a_400(web, tenant):
     assert web.get(f"/t/{tenant.slug}/", {"cursor": "WzEsMl0", "sort": "name"}).status_code == 400
 
 
-QUERIES = 12
+QUERIES = 11
 
 
 def _queries(web, url: str, params: dict | None = None) -> int:
@@ -190,9 +190,9 @@ def test_query_count_of_the_page_is_constant_in_the_files_shown(
     make_files(tenant, editor_member.user, 5, folder=folder)
     web.get(url, {"view": view})  # warm the session and the cookie
 
-    # user, membership, the teams (switcher), folder, breadcrumbs, tree, subfolders (and their
-    # parent again), files, thumbnails, and the editor's rights on the folder (grants to
-    # them and to their groups) for the folder actions.
+    # user, membership, the teams (switcher), folder, breadcrumbs, tree, subfolders, files,
+    # thumbnails, and the editor's rights on the folder (grants to them and to their groups)
+    # for the folder actions.
     with django_assert_num_queries(QUERIES):
         web.get(url, {"view": view})
     make_files(tenant, editor_member.user, 45, folder=folder, prefix="more")

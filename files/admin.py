@@ -1,4 +1,5 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.html import format_html
 
 from accounts.services.tenants import staff_membership
 from files.models import (
@@ -15,8 +16,11 @@ from files.models import (
     UploadKey,
     UploadSession,
 )
+from files.selectors import thumbnail_renditions
+from files.services.bulk import BulkResult, files_bulk_reprocess, files_bulk_trash
 from files.services.files import file_update
 from files.services.folders import folder_update
+from files.services.thumbnails import thumbnail_urls
 from files.services.trash import file_delete_permanently, folder_delete_permanently, trash_purge
 from mediaportal.admin import ReadOnlyAdmin, ServiceAdmin
 from mediaportal.http import client_ip
@@ -81,6 +85,7 @@ class FileAdmin(ServiceAdmin):
     values); deleting purges the file and frees its bytes as the trash does."""
 
     list_display = [
+        "thumbnail",
         "name",
         "tenant",
         "owner",
@@ -113,6 +118,41 @@ class FileAdmin(ServiceAdmin):
     ]
     readonly_fields = [field for field in fields if field not in FILE_EDITABLE]
     inlines = [VersionInline]
+    actions = ["reprocess", "move_to_trash"]
+
+    def get_queryset(self, request):
+        # The thumbnails of a page of files in one query, not one per row.
+        queryset = super().get_queryset(request).select_related("current_version__blob")
+        return queryset.prefetch_related(thumbnail_renditions())
+
+    @admin.display(description="Thumbnail")
+    def thumbnail(self, obj: File) -> str:
+        urls = thumbnail_urls(file=obj) if obj.deleted_at is None else {}
+        url = urls.get("jpeg") or urls.get("webp")
+        return format_html('<img src="{}" alt="" width="64" loading="lazy">', url) if url else "–"
+
+    def _per_tenant(self, request, queryset, act, verb: str) -> None:
+        """Run a bulk service per tenant with an owner's rights there; report what it did."""
+        result = BulkResult()
+        by_tenant: dict = {}
+        for file in queryset.select_related("tenant"):
+            by_tenant.setdefault(file.tenant_id, []).append(file)
+        for files in by_tenant.values():
+            staff = staff_membership(user=request.user, tenant=files[0].tenant)
+            done = act(membership=staff, files=files, ip=client_ip(request))
+            result.done += done.done
+            result.refused += done.refused
+        self.message_user(request, result.summary(verb), level=messages.WARNING if result.refused else messages.SUCCESS)
+
+    @admin.action(description="Reprocess selected files")
+    def reprocess(self, request, queryset) -> None:
+        self._per_tenant(
+            request, queryset.filter(deleted_at__isnull=True), files_bulk_reprocess, "queued for processing"
+        )
+
+    @admin.action(description="Move selected files to the trash")
+    def move_to_trash(self, request, queryset) -> None:
+        self._per_tenant(request, queryset.filter(deleted_at__isnull=True), files_bulk_trash, "moved to the trash")
 
     def has_add_permission(self, request) -> bool:
         return False  # files arrive by upload

@@ -183,6 +183,17 @@ class File(models.Model):
                 condition=models.Q(deleted_at__isnull=False),
             ),
             GinIndex(fields=["tags"], name="file_tags_gin"),
+            # Browsing a folder sorted by one of these (files.selectors.file_browse_page): a
+            # keyset page is a range scan of live files, however large the folder. Sorting by
+            # name uses the unique constraint's index on (tenant, folder, lower(name)).
+            *(
+                models.Index(
+                    fields=["tenant", "folder", key, "id"],
+                    name=f"file_browse_{key}",
+                    condition=models.Q(deleted_at__isnull=True),
+                )
+                for key in ("updated_at", "size", "content_type")
+            ),
         ]
 
     def __str__(self) -> str:

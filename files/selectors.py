@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Lower
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import make_aware
 
 from accounts.models import Membership
-from files.models import File, FileStatus, FileVersion, Folder, Rendition
+from files.models import File, FileStatus, FileVersion, Folder, Rendition, RenditionKind
 from files.permissions import (
     can_change_file,
     file_ids_visible_to,
@@ -54,10 +54,16 @@ def folder_get(*, membership: Membership, folder_id, include_trashed: bool = Fal
     return folder
 
 
-def folder_list(*, membership: Membership, parent_id=None) -> QuerySet[Folder]:
-    """Live children of `parent_id` (the root when None), with file and subfolder counts."""
-    parent = folder_get(membership=membership, folder_id=parent_id) if parent_id else None
-    visible = file_ids_visible_to(membership=membership)
+def folder_list(
+    *, membership: Membership, parent_id=None, parent: Folder | None = None, visible: QuerySet | None = None
+) -> QuerySet[Folder]:
+    """Live children of `parent_id` (the root when None), with file and subfolder counts.
+
+    A caller that holds the parent folder, or the member's `file_ids_visible_to` subquery
+    (the browse page: building it is most of an editor's query-building time), passes them."""
+    if parent is None and parent_id:
+        parent = folder_get(membership=membership, folder_id=parent_id)
+    visible = file_ids_visible_to(membership=membership) if visible is None else visible
     file_counts = (
         File.objects.filter(folder=OuterRef("pk"), deleted_at__isnull=True, id__in=visible)
         .order_by()
@@ -201,6 +207,117 @@ def _in_year(value: str) -> Q:
         raise ValidationFailed("year must be four digits.", code="invalid_filter")
     no_capture_time = Q(metadata__taken_at__isnull=True) | Q(metadata__taken_at=None) | Q(metadata__taken_at="")
     return Q(metadata__taken_at__startswith=value) | (no_capture_time & Q(created_at__year=int(value)))
+
+
+# --- Browsing a folder --------------------------------------------------------------
+
+# The keys a folder can be sorted by. Each, with the id as tie-breaker, has an index that
+# leads with (tenant, folder) and holds only live files (migration 0015; the name's is the
+# unique constraint's), so a page is an index range scan wherever the cursor points.
+BROWSE_SORTS = {"name": Lower("name"), "modified": F("updated_at"), "size": F("size"), "type": F("content_type")}
+# Bounds of what the folder tree shows at once: children of one folder, and in all.
+TREE_CHILDREN_LIMIT = 200
+
+
+def thumbnail_renditions() -> Prefetch:
+    """A file's thumbnails in both formats (WebP for <source>, JPEG for the <img> fallback),
+    for `prefetch_related`: one query per page, kept as `blob.thumbnails`."""
+    return Prefetch(
+        "current_version__blob__renditions",
+        queryset=Rendition.objects.filter(kind=RenditionKind.THUMBNAIL).only(
+            "blob_id", "kind", "format", "storage_key"
+        ),
+        to_attr="thumbnails",
+    )
+
+
+# What a tile or a row shows: building model instances of 50 files with their owner, version
+# and blob in full was a fifth of the page's time (bench/portal.py).
+BROWSE_FIELDS = (
+    "id", "tenant_id", "folder_id", "name", "size", "content_type", "status", "error", "updated_at", "tags",
+    "owner__username", "current_version__id", "current_version__blob__id",
+)  # fmt: skip
+
+
+def _browse_files() -> QuerySet[File]:
+    return (
+        File.objects.select_related("owner", "current_version__blob")
+        .prefetch_related(thumbnail_renditions())
+        .only(*BROWSE_FIELDS)
+    )
+
+
+def file_browse_page(
+    *,
+    membership: Membership,
+    folder: Folder | None,
+    sort: str,
+    descending: bool,
+    after: tuple | None,
+    limit: int,
+    visible: QuerySet | None = None,
+) -> list[File]:
+    """One page of the visible live files directly in `folder` (the root when None), ordered
+    by `sort` then id; `after` is the (key, id) of the previous page's last file (keyset).
+    `visible`: the member's `file_ids_visible_to`, when the caller has it already."""
+    visible = file_ids_visible_to(membership=membership) if visible is None else visible
+    files = (
+        _browse_files()
+        .filter(tenant_id=membership.tenant_id, folder=folder, deleted_at__isnull=True)
+        .filter(id__in=visible)
+        .annotate(sort_key=BROWSE_SORTS[sort])
+    )
+    if after is not None:
+        key, last_id = after
+        # The redundant `key >=` (or `<=`) is what the index can seek to; the OR alone it cannot.
+        if descending:
+            files = files.filter(sort_key__lte=key).filter(Q(sort_key__lt=key) | Q(sort_key=key, id__lt=last_id))
+        else:
+            files = files.filter(sort_key__gte=key).filter(Q(sort_key__gt=key) | Q(sort_key=key, id__gt=last_id))
+    order = ("-sort_key", "-id") if descending else ("sort_key", "id")
+    return list(files.order_by(*order)[:limit])
+
+
+def file_browse_count(*, membership: Membership, folder: Folder | None) -> int:
+    """How many visible live files are directly in `folder`: what "select all" acts on."""
+    return (
+        File.objects.filter(tenant_id=membership.tenant_id, folder=folder, deleted_at__isnull=True)
+        .filter(id__in=file_ids_visible_to(membership=membership))
+        .count()
+    )
+
+
+def file_browse_items(*, membership: Membership, ids: list) -> list[File]:
+    """The visible live files among `ids`, as a browse page shows them (the live status)."""
+    return list(
+        _browse_files()
+        .filter(
+            tenant_id=membership.tenant_id,
+            id__in=[parse_id(pk, "File") for pk in ids],
+            deleted_at__isnull=True,
+        )
+        .filter(id__in=file_ids_visible_to(membership=membership))
+    )
+
+
+def folder_ancestors(*, folder: Folder) -> list[Folder]:
+    """The folder and those above it, from the top: one query by path, whatever the depth."""
+    paths = [folder.path[: i + 1] for i, char in enumerate(folder.path) if char == "/" and i > 0]
+    folders = Folder.objects.filter(tenant_id=folder.tenant_id, path__in=paths, deleted_at__isnull=True)
+    return sorted(folders, key=lambda f: len(f.path))
+
+
+def folder_tree(*, membership: Membership, parent_ids: list) -> list[Folder]:
+    """Live children of the given folders (None: the root), each marked `has_children`, in
+    name order; one query, bounded by TREE_CHILDREN_LIMIT per parent asked for."""
+    ids = [pk for pk in parent_ids if pk is not None]
+    parents = Q(parent_id__in=ids) | (Q(parent__isnull=True) if None in parent_ids else Q(pk__in=[]))
+    children = Folder.objects.filter(parent=OuterRef("pk"), deleted_at__isnull=True)
+    return list(
+        Folder.objects.filter(parents, tenant_id=membership.tenant_id, deleted_at__isnull=True)
+        .annotate(has_children=Exists(children))
+        .order_by(Lower("name"), "id")[: TREE_CHILDREN_LIMIT * max(len(parent_ids), 1)]
+    )
 
 
 def version_list(*, file: File) -> QuerySet[FileVersion]:

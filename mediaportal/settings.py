@@ -278,6 +278,15 @@ TENANT_DEFAULT_MAX_UPLOAD_BYTES = env_int("TENANT_DEFAULT_MAX_UPLOAD_BYTES", 10 
 # The largest per-file limit a tenant admin may choose; raising it is an operator decision.
 PLATFORM_MAX_UPLOAD_BYTES = env_int("PLATFORM_MAX_UPLOAD_BYTES", 5 * 1024**3)
 
+# --- Portal: bulk actions and ZIP downloads ------------------------------------------
+
+# Each file of a bulk action goes through its own service call and transaction, so one
+# request handles a bounded number; a ZIP is streamed from S3, bounded so one click cannot
+# tie up a web worker for hours.
+PORTAL_BULK_MAX_FILES = env_int("PORTAL_BULK_MAX_FILES", 1000)
+PORTAL_ZIP_MAX_FILES = env_int("PORTAL_ZIP_MAX_FILES", 1000)
+PORTAL_ZIP_MAX_BYTES = env_int("PORTAL_ZIP_MAX_BYTES", 2 * 1024**3)
+
 # --- S3 ---------------------------------------------------------------------------
 
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")

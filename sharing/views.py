@@ -17,6 +17,7 @@ from files.selectors import public_file_get
 from files.services.files import blob_download_url, rendition_urls
 from files.storage import content_disposition
 from files.uploads import HashingUploadHandler, declared_too_large
+from files.zipstream import zip_stream
 from mediaportal.exceptions import (
     ApplicationError,
     InsufficientStorage,
@@ -27,7 +28,6 @@ from mediaportal.exceptions import (
 from mediaportal.http import client_ip
 from sharing.selectors import link_file_in_folder, link_folder_files
 from sharing.services import links
-from sharing.zipstream import zip_stream
 
 EXCERPT_CHARS = 3000
 

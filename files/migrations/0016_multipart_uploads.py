@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("files", "0014_upload_keys"),
+        ("files", "0015_browse_indexes"),
     ]
 
     operations = [

@@ -1,34 +1,29 @@
-"""Portal pages for a tenant's files: browse folders, search, upload, download.
+"""Portal actions on a tenant's files and folders: upload, new folder, rename, move, trash
+and download. Each answers with a redirect back to the page it came from (errors as messages).
 
 They call the same selectors and services as the API, with the same rules.
 """
 
 from __future__ import annotations
 
-import uuid
 from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from accounts.portal import tenant_page
 from accounts.selectors import membership_get
-from files import selectors
 from files.permissions import can_create
-from files.search import get_search_backend
-from files.services.files import file_download_url, file_upload, rendition_urls
+from files.services.files import file_download_url, file_upload
 from files.services.folders import folder_create
 from files.services.idempotency import UploadOnce
 from files.uploads import HashingUploadHandler, declared_too_large
 from mediaportal.exceptions import ApplicationError, Forbidden, InsufficientStorage, NotFound, PayloadTooLarge
 from mediaportal.http import client_ip
-
-PAGE_SIZE = 60
 
 
 def portal_errors(view):
@@ -46,55 +41,7 @@ def portal_errors(view):
     return wrapper
 
 
-def _breadcrumbs(folder) -> list[tuple[str, str | None]]:
-    crumbs = []
-    while folder is not None:
-        crumbs.append((folder.name, str(folder.pk)))
-        folder = folder.parent
-    return [("All files", None), *reversed(crumbs)]
-
-
-@tenant_page
-def browse(request, membership, folder_id=None):
-    folder_id = str(folder_id) if folder_id else request.GET.get("folder") or None
-    query = request.GET.get("q", "").strip()
-    folder = selectors.folder_get(membership=membership, folder_id=folder_id) if folder_id else None
-    suggestion = None
-    if query:
-        page = get_search_backend().search(
-            membership=membership, query=query, filters={}, limit=PAGE_SIZE, facets=False
-        )
-        files = [hit.file for hit in page.hits]
-        highlights = {hit.file.pk: hit.highlight for hit in page.hits}
-        suggestion = page.suggestion
-        folders = []
-    else:
-        filters = {"folder": folder_id or "root"}
-        files = list(selectors.file_list(membership=membership, filters=filters).order_by("name")[:PAGE_SIZE])
-        highlights = {}
-        folders = list(selectors.folder_list(membership=membership, parent_id=folder_id).order_by("name"))
-    thumbnails = {f.pk: rendition_urls(file=f).get("thumbnail") for f in files if f.status == "completed"}
-    items = [{"file": f, "thumbnail": thumbnails.get(f.pk), "highlight": highlights.get(f.pk, "")} for f in files]
-    return render(
-        request,
-        "files/browse.html",
-        {
-            "membership": membership,
-            "section": "files",
-            "tenant": membership.tenant,
-            "folder": folder,
-            "breadcrumbs": _breadcrumbs(folder),
-            "folders": folders,
-            "items": items,
-            "query": query,
-            "suggestion": suggestion,
-            "can_upload": can_create(membership=membership),
-            "upload_key": uuid.uuid4(),
-        },
-    )
-
-
-def _back(tenant_slug: str, folder_id: str | None) -> HttpResponseRedirect:
+def back(tenant_slug: str, folder_id: str | None) -> HttpResponseRedirect:
     if folder_id:
         return redirect(reverse("portal-folder", args=[tenant_slug, folder_id]))
     return redirect(reverse("portal-browse", args=[tenant_slug]))
@@ -107,16 +54,16 @@ def upload(request, tenant_slug: str):
     membership = membership_get(user=request.user, tenant_slug=tenant_slug)
     folder_id = request.GET.get("folder") or None
     if request.method != "POST":
-        return _back(tenant_slug, None)
+        return back(tenant_slug, None)
     # Decided before a byte of the body is read: who is asking (above), whether they may
     # upload here, and how much they may send.
     limit = membership.tenant.max_upload_bytes
     if not can_create(membership=membership):
         messages.error(request, "Viewers cannot upload files.")
-        return _back(tenant_slug, folder_id)
+        return back(tenant_slug, folder_id)
     if declared_too_large(request, limit):
         messages.error(request, f"Files are limited to {limit:,} bytes.")
-        return _back(tenant_slug, folder_id)
+        return back(tenant_slug, folder_id)
     handler = HashingUploadHandler(request, max_bytes=limit)
     request.upload_handlers = [handler]
     return _upload(request, membership, handler, folder_id)
@@ -146,7 +93,7 @@ def _upload(request, membership, handler: HashingUploadHandler, folder_id: str |
                 messages.success(request, f"Uploaded “{file.name}”; it is being processed.")
     except ApplicationError as exc:
         messages.error(request, exc.detail)
-    return _back(membership.tenant.slug, folder_id)
+    return back(membership.tenant.slug, folder_id)
 
 
 @login_required
@@ -159,10 +106,10 @@ def new_folder(request, tenant_slug: str):
             folder = folder_create(
                 membership=membership, name=request.POST.get("name", ""), parent_id=parent_id, ip=client_ip(request)
             )
-            return _back(tenant_slug, str(folder.pk))
+            return back(tenant_slug, str(folder.pk))
         except ApplicationError as exc:
             messages.error(request, exc.detail)
-    return _back(tenant_slug, parent_id)
+    return back(tenant_slug, parent_id)
 
 
 @login_required

@@ -10,6 +10,7 @@ import zipfile
 from collections.abc import Iterator
 
 from files import storage
+from files.names import numbered_name
 
 
 class _Sink:
@@ -34,13 +35,26 @@ class _Sink:
         return data
 
 
+def _unique(name: str, taken: set[str]) -> str:
+    """`name`, numbered when the archive already holds it: files picked from several folders
+    may share a name, and unzipping would let the later overwrite the earlier."""
+    candidate, n = name, 1
+    while candidate.lower() in taken:
+        n += 1
+        candidate = numbered_name(name, n)
+    taken.add(candidate.lower())
+    return candidate
+
+
 def zip_stream(folder, files) -> Iterator[bytes]:
-    """Yield the ZIP of `files`, paths relative to `folder`; images and PDFs are stored, not deflated."""
+    """Yield the ZIP of `files`, paths relative to `folder` (flat names when `folder` is None);
+    images and PDFs are stored, not deflated."""
     sink = _Sink()
+    taken: set[str] = set()
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for file in files:
-            relative = file.folder.path[len(folder.path) :] if file.folder else ""
-            info = zipfile.ZipInfo(relative + file.name, date_time=file.created_at.timetuple()[:6])
+            relative = file.folder.path[len(folder.path) :] if folder is not None and file.folder else ""
+            info = zipfile.ZipInfo(_unique(relative + file.name, taken), date_time=file.created_at.timetuple()[:6])
             with archive.open(info, mode="w", force_zip64=file.size > 2**31) as member:
                 for chunk in storage.object_chunks(file.current_version.blob.storage_key):
                     member.write(chunk)

@@ -1,4 +1,4 @@
-"""The portal's file page (files.views_file): preview, metadata, edit, versions, delete."""
+"""The portal's file page (files.views.file): preview, metadata, edit, versions, delete."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Role
-from files import views_search
+from files.views import search as views_search
 from files.models import File
 from files.services.processing_run import file_process
 from tests.factories import PASSWORD, MembershipFactory

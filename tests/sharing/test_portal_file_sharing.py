@@ -1,4 +1,4 @@
-"""The file page's sharing panels (sharing.views_file) and its activity (analytics.views)."""
+"""The file page's sharing panels (sharing.views.file) and its activity (analytics.views)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
 
@@ -24,7 +24,6 @@ from accounts.portal import tenant_page
 from files import selectors
 from files.models import File, FileStatus, Folder
 from files.permissions import can_change_folder, can_create, file_ids_visible_to
-from files.search import get_search_backend
 from files.services.files import rendition_url
 from files.services.thumbnails import thumbnail_formats, thumbnail_urls
 from mediaportal.exceptions import ValidationFailed
@@ -204,8 +203,10 @@ def _tree(membership, chain: list[Folder]) -> list[Node]:
 @tenant_page
 def browse(request, membership, folder_id=None):
     folder_id = folder_id or request.GET.get("folder") or None
-    if request.GET.get("q", "").strip():
-        return _search(request, membership)
+    if request.GET.get("q", "").strip():  # an old bookmark of the search: it has a page of its own
+        return redirect(
+            reverse("portal-search", args=[membership.tenant.slug]) + "?" + urlencode({"q": request.GET["q"]})
+        )
     folder = selectors.folder_get(membership=membership, folder_id=folder_id) if folder_id else None
     visible = file_ids_visible_to(membership=membership)  # built once: the files and the folders' counts
     try:
@@ -231,19 +232,6 @@ def browse(request, membership, folder_id=None):
     if request.GET.get("view") in VIEWS:
         response.set_cookie(VIEW_COOKIE, listing.view, max_age=365 * 24 * 3600, samesite="Lax")
     return response
-
-
-def _search(request, membership):
-    # The top bar's search lands here until the search page (`portal-search`) exists.
-    query = request.GET["q"].strip()
-    page = get_search_backend().search(membership=membership, query=query, filters={}, limit=PAGE_SIZE, facets=False)
-    base = reverse("portal-browse", args=[membership.tenant.slug]) + "files/"
-    items = [Item(file=hit.file, url=f"{base}{hit.file.pk}/", highlight=hit.highlight) for hit in page.hits]
-    return render(
-        request,
-        "files/search_results.html",
-        {"membership": membership, "section": "files", "query": query, "suggestion": page.suggestion, "items": items},
-    )
 
 
 _POLL_ID = re.compile(r"^[0-9a-f]{1,32}$")

@@ -86,7 +86,8 @@ def test_search_snippets_show_the_text_as_written_with_the_matches_marked(browse
     file_id = upload(api, tenant, "cartoon.txt", b"nothing here", description=description).json()["id"]
     file_process(file_id=file_id)
 
-    page = browser.get(f"/t/{tenant.slug}/", {"q": "walrus"}).content.decode()
+    assert browser.get(f"/t/{tenant.slug}/", {"q": "walrus"})["Location"] == f"/t/{tenant.slug}/search/?q=walrus"
+    page = browser.get(f"/t/{tenant.slug}/search/", {"q": "walrus"}).content.decode()
 
     assert "<mark>walrus</mark>" in page
     assert "Tom &amp; Jerry&#x27;s &quot;<mark>walrus</mark>&quot; show" in page

@@ -10,9 +10,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Role
-from files.views import search as views_search
 from files.models import File
 from files.services.processing_run import file_process
+from files.views import search as views_search
 from tests.factories import PASSWORD, MembershipFactory
 from tests.files.conftest import upload
 from tests.helpers import CORPUS, client_for

@@ -252,6 +252,23 @@ def profile(client: Client, meter: Meter, data: dict, kind: str, n: int) -> None
     print(out.getvalue())
 
 
+def queries(client: Client, meter: Meter, data: dict, kind: str, n: int) -> None:
+    """Each statement of `kind`'s requests by total time over `n` requests, slowest first."""
+    from django.db import connection  # only after django.setup()
+    from django.test.utils import CaptureQueriesContext
+
+    rng, body = random.Random(13), upload_body()[33:]
+    run_kind(client, meter, kind, data, n=3, rng=rng, body=body)
+    with CaptureQueriesContext(connection) as captured:
+        run_kind(client, meter, kind, data, n=n, rng=rng, body=body)
+    totals: dict[str, list[float]] = {}
+    for query in captured.captured_queries:
+        totals.setdefault(query["sql"][:160], []).append(float(query["time"]))
+    print(f"\n{kind}: {len(captured.captured_queries) / n:.1f} statements per request")
+    for sql, times in sorted(totals.items(), key=lambda item: -sum(item[1]))[:15]:
+        print(f"  {sum(times) / n * 1000:6.2f} ms/request  {len(times) / n:4.1f}x  {sql}")
+
+
 def report(costs: dict[str, dict[str, float]], args) -> str:
     weights = sum(KINDS.values())
     mix = {part: sum(KINDS[k] * costs[k][part] for k in KINDS) / weights for part in PARTS}
@@ -293,6 +310,7 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=SHARED_PHOTOS + 2 * PER_FOLDER)
     parser.add_argument("--notes", type=int, default=2 * PER_FOLDER)
     parser.add_argument("--profile", choices=list(KINDS), help="print a cProfile of this kind first")
+    parser.add_argument("--queries", choices=list(KINDS), help="print the statements of this kind first")
     parser.add_argument("--title", default="")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -314,6 +332,8 @@ def main() -> None:
         meter = Meter(stack)
         if args.profile:
             profile(client, meter, data, args.profile, args.requests)
+        if args.queries:
+            queries(client, meter, data, args.queries, args.requests)
         body = report(measure(client, meter, data, args), args)
         print("\n" + body)
         if not args.no_write:

@@ -4,9 +4,10 @@ behind it spend on one request, measured so that other work on the machine does 
 Starts a private embedded PostgreSQL, Redis and S3, migrates, and prepares the load bench's
 data shape through the API (bench/load_data.py: folders of 50 corpus photos or short notes,
 each photo with bytes of its own, a share link to a folder of 12 photos), processing each
-file in this process. Then, in rounds, it sends each kind `--requests` times through the WSGI
-application (as gunicorn calls it, without sockets) and takes the CPU time this process used
-(`time.process_time`) and the CPU time PostgreSQL's processes, Redis and S3 used
+file in this process. Then a fresh process loads the application from `mediaportal.wsgi`, as
+a gunicorn worker does, and in rounds sends each kind `--requests` times through it (as
+gunicorn calls it, without sockets), taking the CPU time it used (`time.process_time`; the
+part in the garbage collector too) and the CPU time PostgreSQL's processes, Redis and S3 used
 (/proc/<pid>/task/*/schedstat, nanoseconds on the CPU), per request. Kinds alternate within
 each round; the figures are medians over rounds. CPU time, unlike throughput, stays put when
 the machine is busy (within a few per cent: caches and frequency still move).
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import json
 import os
@@ -26,6 +28,7 @@ import pstats
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +46,23 @@ from bench.report import write_section  # noqa: E402
 from mediaportal.embedded import EmbeddedStack  # noqa: E402
 
 PARTS = ("web", "postgres", "redis", "s3")
+
+
+class GcClock:
+    """CPU time this process spent in the cyclic garbage collector (part of "web")."""
+
+    def __init__(self) -> None:
+        self.seconds, self._started = 0.0, 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._started
+
+
+GC = GcClock()
 
 
 def cpu_ns(pid: int, *, children: bool = False) -> int:
@@ -68,11 +88,8 @@ def cpu_ns(pid: int, *, children: bool = False) -> int:
 class Client:
     """Calls the WSGI application as a server would, with the environ of one HTTP request."""
 
-    def __init__(self) -> None:
-        from django.core.wsgi import get_wsgi_application  # only once the settings point at the stack
-
-        self.app = get_wsgi_application()
-        self.token = ""
+    def __init__(self, app, token: str = "") -> None:
+        self.app, self.token = app, token
 
     def call(self, method: str, path: str, *, body: bytes = b"", content_type: str = "", auth: bool = True):
         path, _, query = path.partition("?")
@@ -175,7 +192,15 @@ def prepare(client: Client, *, photos: int, notes: int) -> dict:
         "POST", f"{api}/shares/", 201, body=json.dumps({"folder": shared}).encode(), content_type="application/json"
     )["token"]
     print(f"  data ready in {time.monotonic() - started:.1f} s: {photos} photos, {notes} notes")
-    return {"api": api, "folders": folders, "photos": photo_ids, "notes": note_ids, "inbox": inbox, "share": share}
+    return {
+        "api": api,
+        "token": client.token,
+        "folders": folders,
+        "photos": photo_ids,
+        "notes": note_ids,
+        "inbox": inbox,
+        "share": share,
+    }
 
 
 def requests_of(kind: str, data: dict, rng: random.Random, body: bytes):
@@ -197,11 +222,12 @@ def requests_of(kind: str, data: dict, rng: random.Random, body: bytes):
 
 
 class Meter:
-    def __init__(self, stack: EmbeddedStack) -> None:
-        self.pids = {"postgres": stack.pid("postgres"), "redis": stack.pid("redis"), "s3": stack.pid("weed")}
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
 
     def sample(self) -> dict[str, float]:
         return {
+            "gc": GC.seconds,
             "web": time.process_time(),
             "postgres": cpu_ns(self.pids["postgres"], children=True) / 1e9,
             "redis": cpu_ns(self.pids["redis"]) / 1e9,
@@ -218,7 +244,7 @@ def run_kind(client: Client, meter: Meter, kind: str, data: dict, *, n: int, rng
         if code != expect:
             raise RuntimeError(f"{kind}: {method} {path}: {code} {content[:300]!r}")
     after = meter.sample()
-    return {part: (after[part] - before[part]) / n for part in PARTS}
+    return {part: (after[part] - before[part]) / n for part in (*PARTS, "gc")}
 
 
 def measure(client: Client, meter: Meter, data: dict, args) -> dict[str, dict[str, float]]:
@@ -231,9 +257,12 @@ def measure(client: Client, meter: Meter, data: dict, args) -> dict[str, dict[st
         rng.shuffle(order)
         for kind in order:
             samples[kind].append(run_kind(client, meter, kind, data, n=args.requests, rng=rng, body=body))
-        print(f"  round {r + 1}/{args.rounds}: " + ", ".join(f"{k} {samples[k][-1]['web'] * 1000:.1f}" for k in KINDS))
+        print(
+            f"  round {r + 1}/{args.rounds}: "
+            + ", ".join(f"{k} {samples[k][-1]['web'] * 1000:.1f} (gc {samples[k][-1]['gc'] * 1000:.1f})" for k in KINDS)
+        )
     return {
-        kind: {part: statistics.median(s[part] for s in rows) * 1000 for part in PARTS}
+        kind: {part: statistics.median(s[part] for s in rows) * 1000 for part in (*PARTS, "gc")}
         for kind, rows in samples.items()
     }
 
@@ -271,8 +300,8 @@ def queries(client: Client, meter: Meter, data: dict, kind: str, n: int) -> None
 
 def report(costs: dict[str, dict[str, float]], args) -> str:
     weights = sum(KINDS.values())
-    mix = {part: sum(KINDS[k] * costs[k][part] for k in KINDS) / weights for part in PARTS}
-    total = sum(mix.values())
+    mix = {part: sum(KINDS[k] * costs[k][part] for k in KINDS) / weights for part in (*PARTS, "gc")}
+    total = sum(mix[part] for part in PARTS)
     lines = [
         "## CPU per request, in-process (bench/request_cost.py)" + (f": {args.title}" if args.title else ""),
         "",
@@ -282,17 +311,17 @@ def report(costs: dict[str, dict[str, float]], args) -> str:
         "(`time.process_time`), the others their processes' time on the CPU (schedstat). No gunicorn, "
         "no sockets and no load generator: through gunicorn a request costs a few ms more.",
         "",
-        "| kind | weight | web | PostgreSQL | Redis | S3 | all |",
-        "|---|---|---|---|---|---|---|",
+        "| kind | weight | web | of which GC | PostgreSQL | Redis | S3 | all |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for kind in KINDS:
         c = costs[kind]
         lines.append(
-            f"| {kind} | {KINDS[kind]} | {c['web']:.1f} | {c['postgres']:.1f} | {c['redis']:.2f} | {c['s3']:.1f} "
-            f"| {sum(c.values()):.1f} |"
+            f"| {kind} | {KINDS[kind]} | {c['web']:.1f} | {c['gc']:.1f} | {c['postgres']:.1f} | {c['redis']:.2f} "
+            f"| {c['s3']:.1f} | {sum(c[p] for p in PARTS):.1f} |"
         )
     lines.append(
-        f"| **mix** | {weights} | {mix['web']:.1f} | {mix['postgres']:.1f} | {mix['redis']:.2f} | {mix['s3']:.1f} "
+        f"| **mix** | {weights} | {mix['web']:.1f} | {mix['gc']:.1f} | {mix['postgres']:.1f} | {mix['redis']:.2f} | {mix['s3']:.1f} "
         f"| **{total:.1f}** |"
     )
     lines += [
@@ -309,11 +338,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--photos", type=int, default=SHARED_PHOTOS + 2 * PER_FOLDER)
     parser.add_argument("--notes", type=int, default=2 * PER_FOLDER)
-    parser.add_argument("--profile", choices=list(KINDS), help="print a cProfile of this kind first")
+    parser.add_argument("--profile", default="", help="print a cProfile of these kinds (comma-separated) first")
     parser.add_argument("--queries", choices=list(KINDS), help="print the statements of this kind first")
     parser.add_argument("--title", default="")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--serve", metavar="DATA", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve(args)
+        return
 
     var_dir = Path(tempfile.mkdtemp(prefix="mp-bench-cost-"))
     stack = EmbeddedStack(var_dir=var_dir, log=print)
@@ -324,24 +357,37 @@ def main() -> None:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediaportal.settings")
         import django  # the settings read the environment the stack just gave
         from django.core.management import call_command
+        from django.core.wsgi import get_wsgi_application
 
         django.setup()
         call_command("migrate", verbosity=0)
-        client = Client()
-        data = prepare(client, photos=args.photos, notes=args.notes)
-        meter = Meter(stack)
-        if args.profile:
-            profile(client, meter, data, args.profile, args.requests)
-        if args.queries:
-            queries(client, meter, data, args.queries, args.requests)
-        body = report(measure(client, meter, data, args), args)
-        print("\n" + body)
-        if not args.no_write:
-            write_section("request-cost", body)
-            print("\nwritten to docs/benchmarks.md")
+        data = prepare(Client(get_wsgi_application()), photos=args.photos, notes=args.notes)
+        data["pids"] = {"postgres": stack.pid("postgres"), "redis": stack.pid("redis"), "s3": stack.pid("weed")}
+        path = var_dir / "data.json"
+        path.write_text(json.dumps(data))
+        # Measured in a process of its own that loads the application as a gunicorn worker does,
+        # so that what the preparation left in memory does not weigh on it.
+        subprocess.run([sys.executable, __file__, *sys.argv[1:], "--serve", str(path)], check=True)
     finally:
         stack.stop()
         shutil.rmtree(var_dir, ignore_errors=True)
+
+
+def serve(args) -> None:
+    """The measuring process: the application as `mediaportal.wsgi` makes it, the data prepared."""
+    from mediaportal.wsgi import application  # the environment names the stack
+
+    data = json.loads(Path(args.serve).read_text())
+    client, meter = Client(application, data["token"]), Meter(data["pids"])
+    for kind in filter(None, args.profile.split(",")):
+        profile(client, meter, data, kind, args.requests)
+    if args.queries:
+        queries(client, meter, data, args.queries, args.requests)
+    body = report(measure(client, meter, data, args), args)
+    print("\n" + body)
+    if not args.no_write:
+        write_section("request-cost", body)
+        print("\nwritten to docs/benchmarks.md")
 
 
 if __name__ == "__main__":

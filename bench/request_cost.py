@@ -306,10 +306,11 @@ def report(costs: dict[str, dict[str, float]], args) -> str:
         "## CPU per request, in-process (bench/request_cost.py)" + (f": {args.title}" if args.title else ""),
         "",
         f"The load bench's data shape ({args.photos} photos, {args.notes} notes, folders of {PER_FOLDER}, a share "
-        f"of {SHARED_PHOTOS} photos); each kind sent {args.requests} times per round through the WSGI application "
-        f"in this process, {args.rounds} rounds, medians. CPU ms per request: web is this process "
-        "(`time.process_time`), the others their processes' time on the CPU (schedstat). No gunicorn, "
-        "no sockets and no load generator: through gunicorn a request costs a few ms more.",
+        f"of {SHARED_PHOTOS} photos); each kind sent {args.requests} times per round through `mediaportal.wsgi`'s "
+        f"application in a process of its own, {args.rounds} rounds, medians. CPU ms per request: web is that "
+        'process (`time.process_time`; "of which GC" its time in the cyclic garbage collector), the others '
+        "their processes' time on the CPU (schedstat). No gunicorn, no sockets and no load generator: through "
+        "gunicorn a request costs a few ms more (the soak's web figure was ~4 ms above this one's).",
         "",
         "| kind | weight | web | of which GC | PostgreSQL | Redis | S3 | all |",
         "|---|---|---|---|---|---|---|---|",
@@ -326,8 +327,8 @@ def report(costs: dict[str, dict[str, float]], args) -> str:
     )
     lines += [
         "",
-        f"The mix costs {total:.1f} ms of CPU per request here, so 2 idle cores would serve about "
-        f"{2000 / total:.0f} requests/s of it before gunicorn's and the load generator's share.",
+        f"The mix costs {total:.1f} ms of CPU per request here: at most {2000 / total:.0f} requests/s on 2 idle "
+        "cores before gunicorn's and the load generator's share.",
     ]
     return "\n".join(lines)
 

@@ -93,21 +93,22 @@ def webp_renditions() -> Prefetch:
     return Prefetch("current_version__blob__renditions", queryset=Rendition.objects.filter(format="webp"))
 
 
-def _files() -> QuerySet[File]:
+def _files(*, renditions: bool = True) -> QuerySet[File]:
     # Renditions are prefetched in one query per page, not one per file. The text and the
     # vector stay in the database: no list shows them, and at 1M files carrying them made
     # search's sort spill to disk (bench/search.py).
-    return (
-        File.objects.select_related("owner", "folder", "current_version__blob")
-        .prefetch_related(webp_renditions())
-        .defer("content_text", "search_vector")
+    files = File.objects.select_related("owner", "folder", "current_version__blob").defer(
+        "content_text", "search_vector"
     )
+    return files.prefetch_related(webp_renditions()) if renditions else files
 
 
-def file_get_for_actor(*, membership: Membership, file_id, perm: str = "view") -> File:
-    """Fetch and authorise in one call: 404 when invisible, 403 when visible but not allowed."""
+def file_get_for_actor(*, membership: Membership, file_id, perm: str = "view", renditions: bool = True) -> File:
+    """Fetch and authorise in one call: 404 when invisible, 403 when visible but not allowed.
+    `renditions=False` leaves out the prefetch of the renditions its answer links to (a
+    download or a rendition's redirect links to none of them)."""
     file = (
-        _files()
+        _files(renditions=renditions)
         .filter(
             tenant_id=membership.tenant_id,
             pk=parse_id(file_id, "File"),

@@ -16,13 +16,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from boto3.s3.transfer import TransferConfig
-from botocore.auth import S3SigV4QueryAuth
-from botocore.awsrequest import AWSRequest
 from botocore.config import Config
-from botocore.credentials import Credentials
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files import File
@@ -30,6 +27,7 @@ from django.core.files.storage import storages
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 
+from files.presign import PRESIGN_PARAMETERS, GetSigner
 from mediaportal.exceptions import ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -63,12 +61,6 @@ ROLE_SETTINGS = {
         "access_key": "S3_REPLICA_ACCESS_KEY_ID",
         "secret_key": "S3_REPLICA_SECRET_ACCESS_KEY",
     },
-}
-
-# The presigned GET's parameters `BucketStorage.url` signs itself, and their names in the URL.
-PRESIGN_PARAMETERS = {
-    "ResponseContentDisposition": "response-content-disposition",
-    "ResponseContentType": "response-content-type",
 }
 
 # S3's largest single PUT. An object is written in one PUT whose SHA-256 checksum S3 checks
@@ -112,8 +104,7 @@ class BucketStorage(S3Storage):
         self._shared_connection = None
         self._public_client = None
         self._probe_client = None
-        self._static_credentials: Credentials | None = None
-        self._presign_base: tuple[str, str] | None = None
+        self._signer: GetSigner | None = None
         self._connection_lock = threading.Lock()
         super().__init__(**options)
 
@@ -199,7 +190,7 @@ class BucketStorage(S3Storage):
         key = self._normalize_name(clean_name(name))
         expires = self.querystring_expire if expire is None else expire
         if http_method in (None, "GET") and self._signs_itself(parameters or {}):
-            return self._presigned_get(key, parameters or {}, expires)
+            return self.signer.url(key, parameters or {}, int(expires))
         return self.public_client.generate_presigned_url(
             "get_object",
             Params={**(parameters or {}), "Bucket": self.bucket_name, "Key": key},
@@ -207,11 +198,7 @@ class BucketStorage(S3Storage):
             HttpMethod=http_method,
         )
 
-    # Lists and pages hand out presigned URLs by the hundred (a page of 50 photos: ~150
-    # rendition URLs), and the client builds a whole request through botocore's service model
-    # and event hooks for each: most of a file list's time in the web worker (docs/benchmarks.md,
-    # load). A path-style GET with static credentials is signed with botocore's own query-string
-    # signer on the URL alone, the same SigV4 URL the client makes (tests compare the two);
+    # A path-style GET with static credentials is signed on the URL alone (files.presign);
     # anything else goes through the client.
 
     def _signs_itself(self, parameters: dict) -> bool:
@@ -225,31 +212,17 @@ class BucketStorage(S3Storage):
             and parameters.keys() <= PRESIGN_PARAMETERS.keys()
         )
 
-    def _presign_endpoint(self) -> tuple[str, str]:
-        """The public endpoint's scheme and address, and the bucket's path on it."""
-        if self._presign_base is None:
-            endpoint = urlsplit(self.public_endpoint_url or self.endpoint_url)
-            path = f"{endpoint.path.rstrip('/')}/{self.bucket_name}/"
-            self._presign_base = (f"{endpoint.scheme}://{endpoint.netloc}", path)
-        return self._presign_base
-
-    def _presigned_get(self, key: str, parameters: dict, expires: int) -> str:
-        origin, prefix = self._presign_endpoint()
-        query = "&".join(
-            f"{PRESIGN_PARAMETERS[name]}={quote(parameters[name], safe='-_.~')}"
-            for name in PRESIGN_PARAMETERS
-            if name in parameters
-        )
-        request = AWSRequest(
-            method="GET", url=f"{origin}{prefix}{quote(key, safe='/~')}" + (f"?{query}" if query else "")
-        )
-        S3SigV4QueryAuth(self._credentials(), "s3", self.region_name, expires=int(expires)).add_auth(request)
-        return request.url
-
-    def _credentials(self) -> Credentials:
-        if self._static_credentials is None:
-            self._static_credentials = Credentials(self.access_key, self.secret_key)
-        return self._static_credentials
+    @property
+    def signer(self) -> GetSigner:
+        if self._signer is None:
+            self._signer = GetSigner(
+                endpoint_url=self.public_endpoint_url or self.endpoint_url,
+                bucket=self.bucket_name,
+                region=self.region_name,
+                access_key=self.access_key,
+                secret_key=self.secret_key,
+            )
+        return self._signer
 
     def _get_write_parameters(self, name: str, content=None) -> dict:
         # django-storages' hook for a write's parameters. The type is the one we sniffed (never

@@ -424,7 +424,7 @@ def file_download_url(
     *, membership: Membership, file_id, version: int | None = None, inline: bool = False, ip: str | None = None
 ) -> str:
     """A presigned URL (≤ 5 minutes) for the file's bytes, recording the access."""
-    file = file_get_for_actor(membership=membership, file_id=file_id)
+    file = file_get_for_actor(membership=membership, file_id=file_id, renditions=False)
     blob = version_get(file=file, number=version).blob if version is not None else file.current_version.blob
     return blob_download_url(file=file, blob=blob, actor=membership.user, inline=inline, ip=ip, version=version)
 
@@ -488,7 +488,7 @@ def file_view_url(*, file: File) -> str | None:
 
 
 def rendition_url(*, membership: Membership, file_id, kind: str, fmt: str = "webp") -> str:
-    file = file_get_for_actor(membership=membership, file_id=file_id)
+    file = file_get_for_actor(membership=membership, file_id=file_id, renditions=False)
     rendition = rendition_get(file=file, kind=kind, fmt=fmt)
     stem = file.name.rsplit(".", 1)[0]
     return storage.presigned_get(

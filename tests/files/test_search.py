@@ -449,3 +449,14 @@ def test_highlights_escape_the_files_markup_and_mark_only_the_matches(editor, te
     assert "3 &lt; 4 &amp; 5 &gt; 2" in highlight
     assert highlight.count("<mark>") == highlight.count("</mark>") == 2
     assert "<mark>walrus</mark>" in highlight and "\ue000" not in highlight
+
+
+def test_highlights_find_a_match_far_into_a_long_text(editor, tenant):
+    filler = "Quarterly figures for the harbour office were filed without comment.\n" * 120
+    early = upload(editor, tenant, "early.txt", ("A walrus early on.\n" + filler).encode()).json()["id"]
+    late = upload(editor, tenant, "late.txt", (filler + "A narwhal far in.\n" + filler).encode()).json()["id"]
+    for file_id in (early, late):
+        assert file_process(file_id=file_id) == "completed"
+
+    assert "<mark>walrus</mark>" in find(editor, tenant, q="walrus")["results"][0]["highlight"]
+    assert "<mark>narwhal</mark>" in find(editor, tenant, q="narwhal")["results"][0]["highlight"]

@@ -26,6 +26,9 @@ MARK_START, MARK_STOP = "\ue000", "\ue001"
 HEADLINE_OPTIONS = (
     f"StartSel={MARK_START}, StopSel={MARK_STOP}, MaxWords=30, MinWords=12, MaxFragments=2, FragmentDelimiter= … "
 )
+# ts_headline's cost grows with the text it parses, and most matches of a long text show
+# early; octet_length reads a long text's size from its TOAST pointer without fetching it.
+HEADLINE_WINDOW, HEADLINE_MAX_WINDOW = 5000, 50000
 # A prefix ("walr:*") makes GIN collect every matching lexeme's entries, across all tenants,
 # into one bitmap; in the default 4 MB it turns lossy at a few hundred thousand files and
 # PostgreSQL then re-reads each candidate's vector from TOAST.
@@ -134,22 +137,36 @@ def _corrected(
 
 
 def highlights(q: Query, ids: list) -> dict:
-    """Snippets for the page only: ts_headline is the most expensive part of a search."""
+    """Snippets for the page only: ts_headline is the most expensive part of a search.
+
+    It parses and stems every word it is given, so it reads each text's first
+    HEADLINE_WINDOW characters; a long text whose snippet marks nothing there (its matches
+    lie further in) is read again up to HEADLINE_MAX_WINDOW."""
     if not ids:
         return {}
+    snippets = _headlines(q, ids, HEADLINE_WINDOW)
+    further = [file_id for file_id, (snippet, longer) in snippets.items() if longer and MARK_START not in snippet]
+    if further:
+        snippets.update(_headlines(q, further, HEADLINE_MAX_WINDOW))
+    return {file_id: safe_snippet(snippet) for file_id, (snippet, _longer) in snippets.items()}
+
+
+def _headlines(q: Query, ids: list, window: int) -> dict:
+    """{id: (headline over the text's first `window` characters, whether the text is longer)}."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             SELECT id, ts_headline(%s::regconfig,
                 translate(
-                    concat_ws(' … ', NULLIF(left(content_text, 50000), ''), NULLIF(description, ''), name), %s, ''
+                    concat_ws(' … ', NULLIF(left(content_text, %s), ''), NULLIF(description, ''), name), %s, ''
                 ),
-                {q.sql}, %s)
+                {q.sql}, %s),
+                octet_length(content_text) > %s
             FROM files_file WHERE id = ANY(%s)
             """,
-            [q.config, MARK_START + MARK_STOP, *q.params, HEADLINE_OPTIONS, ids],
+            [q.config, window, MARK_START + MARK_STOP, *q.params, HEADLINE_OPTIONS, window, ids],
         )
-        return {file_id: safe_snippet(snippet) for file_id, snippet in cursor.fetchall()}
+        return {file_id: (snippet, longer) for file_id, snippet, longer in cursor.fetchall()}
 
 
 def safe_snippet(snippet: str) -> str:

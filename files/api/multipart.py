@@ -92,6 +92,8 @@ class MultipartPartsView(TenantScopedMixin, APIView):
         ),
     )
     def post(self, request, tenant_slug, upload_id):
+        # Found first: someone else's upload is a 404 whatever the body says.
+        multipart.multipart_get(membership=self.membership, upload_id=upload_id)
         data = s.MultipartPartsInput(data=request.data)
         data.is_valid(raise_exception=True)
         parts = multipart.multipart_part_urls(

@@ -78,7 +78,7 @@ def multipart_session_create(
     return session
 
 
-def _multipart_get(*, membership: Membership, upload_id) -> UploadSession:
+def multipart_get(*, membership: Membership, upload_id) -> UploadSession:
     session = upload_session_get(membership=membership, upload_id=upload_id)
     if not session.is_multipart:
         raise NotFound("Multipart upload not found.")
@@ -103,7 +103,7 @@ class Progress:
 
 def multipart_progress(*, membership: Membership, upload_id) -> Progress:
     """The session and the parts S3 holds (none once joined or over): what a client resumes from."""
-    session = _multipart_get(membership=membership, upload_id=upload_id)
+    session = multipart_get(membership=membership, upload_id=upload_id)
     if session.state != UploadState.PENDING or session.parts_assembled:
         return Progress(session=session, parts={})
     held = storage.multipart_parts(key=session.staging_key, upload_id=session.multipart_id) or {}
@@ -112,7 +112,7 @@ def multipart_progress(*, membership: Membership, upload_id) -> Progress:
 
 def multipart_part_urls(*, membership: Membership, upload_id, numbers: list[int]) -> list[dict]:
     """Presigned UploadPart URLs of the parts `numbers` ([{"number", "size", "url"}])."""
-    session = _multipart_get(membership=membership, upload_id=upload_id)
+    session = multipart_get(membership=membership, upload_id=upload_id)
     if session.state == UploadState.COMPLETED or session.parts_assembled:
         raise Conflict("This upload is complete; its parts cannot be sent again.", code="already_completed")
     session_check_open(session)
@@ -141,7 +141,7 @@ def multipart_part_urls(*, membership: Membership, upload_id, numbers: list[int]
 def multipart_session_abort(*, membership: Membership, upload_id) -> None:
     """Give the upload up: S3 drops its parts, the session ends (again: nothing to do);
     409 `already_completed` once it made its file."""
-    session = _multipart_get(membership=membership, upload_id=upload_id)
+    session = multipart_get(membership=membership, upload_id=upload_id)
     with transaction.atomic():
         # Waits for a complete in progress (it holds the row), then sees what it did.
         session = UploadSession.objects.select_for_update().get(pk=session.pk)

@@ -64,6 +64,8 @@ OBJECT_ROUTES: dict[str, dict] = {
     "shares/<uuid:share_id>/": {"visible": "links are seen by their creator and admins only", "hidden": {}},
     "trash/<uuid:item_id>/": {"visible": OWN_ONLY.format("trash"), "hidden": {}},
     "trash/<uuid:item_id>/restore/": {"visible": OWN_ONLY.format("trash"), "hidden": {}},
+    "uploads/<uuid:upload_id>/": {"visible": OWN_ONLY.format("uploads"), "hidden": {}},
+    "uploads/<uuid:upload_id>/parts/": {"visible": OWN_ONLY.format("uploads"), "hidden": {}},
     "uploads/<uuid:upload_id>/complete/": {"visible": OWN_ONLY.format("uploads"), "hidden": {}},
 }
 

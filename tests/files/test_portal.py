@@ -45,7 +45,7 @@ def test_home_links_to_the_tenant_and_the_page_lists_folders_and_files(browser, 
     assert "Holidays" in root and "1 file" in root and "it is being processed" in root
     inside = browser.get(url, {"folder": str(folder.pk)}).content.decode()
     assert "court-exif.jpg" in inside and "<img src=" in inside
-    found = browser.get(url, {"q": "nikon"}).content.decode()
+    found = browser.get(f"{url}search/", {"q": "nikon"}).content.decode()
     assert "court-exif.jpg" in found
     download = browser.get(f"/t/{tenant.slug}/files/{file.pk}/download/")
     assert download.status_code == 302 and "X-Amz-Signature" in download["Location"]

@@ -78,7 +78,7 @@ def test_the_api_and_the_portal_search_through_the_configured_backend(recording,
     membership = MembershipFactory(tenant=tenant)
     browser = Client()
     browser.force_login(membership.user)
-    assert "anything.txt" in browser.get(f"/t/{tenant.slug}/", {"q": "giraffe"}).content.decode()
+    assert "anything.txt" in browser.get(f"/t/{tenant.slug}/search/", {"q": "giraffe"}).content.decode()
     assert recording.calls == [("search", "zebra"), ("search", "giraffe")]
 
 

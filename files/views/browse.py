@@ -116,6 +116,14 @@ class Listing:
         return urlencode({key: value for key, value in params.items() if value})
 
     @property
+    def grid_query(self) -> str:
+        return self.query(view="grid")
+
+    @property
+    def list_query(self) -> str:
+        return self.query(view="list")
+
+    @property
     def next_query(self) -> str:
         return self.query(cursor=self.next_cursor)
 

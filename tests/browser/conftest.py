@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from celery import current_app
 from django.conf import settings
 from playwright.sync_api import sync_playwright
 
@@ -114,6 +115,20 @@ def new_page(browser, stack, request):
     yield make
     for context in contexts:
         context.close()
+    _wait_until_the_worker_is_idle()
+
+
+def _wait_until_the_worker_is_idle(timeout: float = 60) -> None:
+    """The database is emptied after each test, which must not meet a task still writing
+    (TRUNCATE against a task's row locks deadlocks): wait for the worker to finish what
+    the test set off."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        active = current_app.control.inspect(timeout=1).active() or {}
+        reserved = current_app.control.inspect(timeout=1).reserved() or {}
+        if active and not any(active.values()) and not any(reserved.values()):
+            return
+        time.sleep(0.2)
 
 
 @pytest.fixture

@@ -75,8 +75,10 @@ def _folder_and_drop(page, shot):
     expect(page.get_by_role("progressbar", name="All uploads")).to_be_visible()
     shot(page, "dropped with progress")
     photo_link = page.get_by_role("link", name=PHOTO.name, exact=True)
-    expect(photo_link.locator("img")).to_be_visible(timeout=60_000)  # no reload: the page updates itself
-    expect(page.get_by_role("link", name=PDF.name, exact=True).locator("img")).to_be_visible(timeout=60_000)
+    # No reload: the page updates itself.
+    expect(photo_link.get_by_role("img", name=f"Thumbnail of {PHOTO.name}")).to_be_visible(timeout=60_000)
+    pdf_link = page.get_by_role("link", name=PDF.name, exact=True)
+    expect(pdf_link.get_by_role("img", name=f"Thumbnail of {PDF.name}")).to_be_visible(timeout=60_000)
     shot(page, "thumbnails")
 
 
@@ -94,7 +96,7 @@ def _search_pdf(page, shot):
     page.get_by_role("search").get_by_label("Search").press("Enter")
     result = page.get_by_role("link", name=PDF.name, exact=True)
     expect(result).to_be_visible()
-    expect(page.locator("mark").first).to_be_visible()
+    expect(page.get_by_role("mark").first).to_have_text(re.compile("beautiful", re.I))
     shot(page, "search")
     result.click()
     expect(page.get_by_role("heading", level=1, name=PDF.name)).to_be_visible()

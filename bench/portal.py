@@ -20,7 +20,6 @@ the deep page.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import re
 import shutil
@@ -93,7 +92,8 @@ def _fill(tenant, photos, owner, editor, chunk: range) -> None:
 
     from django.utils import timezone
 
-    from files.models import Blob, File, FileStatus, FileVersion
+    from files.models import File, FileStatus
+    from tests.factories import current_versions_for
 
     now = timezone.now()
     files = File.objects.bulk_create(
@@ -111,28 +111,10 @@ def _fill(tenant, photos, owner, editor, chunk: range) -> None:
             for i in chunk
         ]
     )
-    blobs = Blob.objects.bulk_create(
-        [
-            Blob(
-                tenant=tenant,
-                sha256=hashlib.sha256(f.pk.bytes).hexdigest(),
-                size=f.size,
-                content_type=f.content_type,
-                storage_key=f"tenants/{tenant.pk}/blobs/{f.pk.hex}",
-            )
-            for f in files
-        ]
-    )
-    versions = FileVersion.objects.bulk_create(
-        [
-            FileVersion(tenant=tenant, file=f, number=1, blob=b, uploaded_by=owner)
-            for f, b in zip(files, blobs, strict=True)
-        ]
-    )
-    for i, (file, version) in zip(chunk, zip(files, versions, strict=True), strict=True):
-        file.current_version = version
+    blobs = current_versions_for(files, owner=owner)
+    for i, file in zip(chunk, files, strict=True):
         file.updated_at = now - timedelta(minutes=(i * 7477) % 500_000)
-    File.objects.bulk_update(files, ["current_version", "updated_at"])
+    File.objects.bulk_update(files, ["updated_at"])
     _thumbnails(tenant, chunk, blobs)
 
 

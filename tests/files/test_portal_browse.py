@@ -3,7 +3,6 @@ folder actions and the admin's file list, through the Django test client."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import re
 import uuid
@@ -18,9 +17,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ActivityEvent, Role
-from files.models import Blob, File, FileStatus, FileVersion, Folder, Rendition
+from files.models import File, FileStatus, Folder, Rendition
 from files.views import browse as browse_view
-from tests.factories import PASSWORD, MembershipFactory
+from tests.factories import PASSWORD, MembershipFactory, current_versions_for
 from tests.files.conftest import upload
 from tests.helpers import client_for
 
@@ -68,27 +67,7 @@ def make_files(tenant, owner, n: int, *, folder=None, status=FileStatus.COMPLETE
     # updated_at is auto_now: a spread of modification times needs an update of its own.
     for i, file in enumerate(files):
         File.objects.filter(pk=file.pk).update(updated_at=now - timedelta(minutes=(i * 37) % max(n, 1)))
-    blobs = Blob.objects.bulk_create(
-        [
-            Blob(
-                tenant=tenant,
-                sha256=hashlib.sha256(f.pk.bytes).hexdigest(),
-                size=f.size,
-                content_type=f.content_type,
-                storage_key=f"tenants/{tenant.pk}/blobs/{f.pk}",
-            )
-            for f in files
-        ]
-    )
-    versions = FileVersion.objects.bulk_create(
-        [
-            FileVersion(tenant=tenant, file=f, number=1, blob=b, uploaded_by=owner)
-            for f, b in zip(files, blobs, strict=True)
-        ]
-    )
-    for file, version in zip(files, versions, strict=True):
-        file.current_version = version
-    File.objects.bulk_update(files, ["current_version"])
+    blobs = current_versions_for(files, owner=owner)
     if renditions:
         Rendition.objects.bulk_create(
             [

@@ -204,8 +204,8 @@ def file_list(*, membership: Membership, filters: dict) -> QuerySet[File]:
 def _in_year(value: str) -> Q:
     """The search's `year` facet as a filter: the capture year when the file states one, else
     the upload year (files.search.postgres.facets)."""
-    if not (len(str(value)) == 4 and str(value).isdigit()):
-        raise ValidationFailed("year must be four digits.", code="invalid_filter")
+    if not (len(str(value)) == 4 and str(value).isdigit() and str(value)[0] != "0"):
+        raise ValidationFailed("year must be four digits, 1000 to 9999.", code="invalid_filter")
     no_capture_time = Q(metadata__taken_at__isnull=True) | Q(metadata__taken_at=None) | Q(metadata__taken_at="")
     return Q(metadata__taken_at__startswith=value) | (no_capture_time & Q(created_at__year=int(value)))
 

@@ -132,7 +132,11 @@ FILE_FILTERS = [
     OpenApiParameter("uploaded_by", str, description="User id or username"),
     OpenApiParameter("created_after", DATE_OR_DATETIME, description="ISO 8601 date or date-time"),
     OpenApiParameter("created_before", DATE_OR_DATETIME, description="ISO 8601 date or date-time"),
-    OpenApiParameter("year", str, description="The capture year when known, else the upload year (the `year` facet)"),
+    OpenApiParameter(
+        "year",
+        {"type": "string", "pattern": "^[1-9][0-9]{3}$"},
+        description="The capture year when known, else the upload year (the `year` facet)",
+    ),
     OpenApiParameter("size_min", int),
     OpenApiParameter("size_max", int),
     OpenApiParameter("ordering", str, enum=["name", "-name", "created_at", "-created_at", "size", "-size"]),

@@ -228,7 +228,9 @@ def test_the_status_endpoint_shows_nothing_of_another_tenant(web, tenant):
 
 def test_the_listing_refreshes_when_uploads_finish(web, tenant):
     html = web.get(f"/t/{tenant.slug}/").content.decode()
-    assert 'hx-trigger="files-changed from:body"' in html
+    # One request after a burst, and a refresh asked for during another is queued, not dropped.
+    assert 'hx-trigger="files-changed from:body delay:200ms"' in html and 'hx-sync="this:queue last"' in html
+    assert 'hx-target="#listing"' in html
 
 
 # --- Bulk actions ------------------------------------------------------------------------

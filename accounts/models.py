@@ -200,6 +200,8 @@ class ActivityEvent(models.Model):
         indexes = [
             models.Index(fields=["tenant", "-at"], name="event_tenant_at"),
             models.Index(fields=["tenant", "verb", "-at"], name="event_tenant_verb_at"),
+            # One object's events: a file page's activity, a share link's opens.
+            models.Index(fields=["tenant", "target_type", "target_id", "-at"], name="event_tenant_target_at"),
         ]
 
     def __str__(self) -> str:

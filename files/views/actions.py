@@ -6,39 +6,20 @@ They call the same selectors and services as the API, with the same rules.
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from accounts.selectors import membership_get
+from accounts.portal import tenant_page
 from files.permissions import can_create
 from files.services.files import file_download_url, file_upload
 from files.services.folders import folder_create
 from files.services.idempotency import UploadOnce
 from files.uploads import HashingUploadHandler, declared_too_large
-from mediaportal.exceptions import ApplicationError, Forbidden, InsufficientStorage, NotFound, PayloadTooLarge
+from mediaportal.exceptions import ApplicationError, InsufficientStorage, PayloadTooLarge
 from mediaportal.http import client_ip
-
-
-def portal_errors(view):
-    """Pages answer a foreign or invisible object with the 404 page, a refusal with 403."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound:
-            raise Http404 from None
-        except Forbidden:
-            raise PermissionDenied from None
-
-    return wrapper
 
 
 def back(tenant_slug: str, folder_id: str | None) -> HttpResponseRedirect:
@@ -48,10 +29,9 @@ def back(tenant_slug: str, folder_id: str | None) -> HttpResponseRedirect:
 
 
 @csrf_exempt  # the CSRF check reads the body: `_upload` runs it once the caller may send it
-@login_required
-@portal_errors
-def upload(request, tenant_slug: str):
-    membership = membership_get(user=request.user, tenant_slug=tenant_slug)
+@tenant_page
+def upload(request, membership):
+    tenant_slug = membership.tenant.slug
     folder_id = request.GET.get("folder") or None
     if request.method != "POST":
         return back(tenant_slug, None)
@@ -96,10 +76,9 @@ def _upload(request, membership, handler: HashingUploadHandler, folder_id: str |
     return back(membership.tenant.slug, folder_id)
 
 
-@login_required
-@portal_errors
-def new_folder(request, tenant_slug: str):
-    membership = membership_get(user=request.user, tenant_slug=tenant_slug)
+@tenant_page
+def new_folder(request, membership):
+    tenant_slug = membership.tenant.slug
     parent_id = request.GET.get("folder") or None
     if request.method == "POST":
         try:
@@ -112,8 +91,6 @@ def new_folder(request, tenant_slug: str):
     return back(tenant_slug, parent_id)
 
 
-@login_required
-@portal_errors
-def download(request, tenant_slug: str, file_id):
-    membership = membership_get(user=request.user, tenant_slug=tenant_slug)
+@tenant_page
+def download(request, membership, file_id):
     return HttpResponseRedirect(file_download_url(membership=membership, file_id=file_id, ip=client_ip(request)))

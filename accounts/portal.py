@@ -29,7 +29,6 @@ def tenant_page(view):
     def wrapper(request, tenant_slug: str, **kwargs):
         try:
             membership = membership_get(user=request.user, tenant_slug=tenant_slug)
-            request.membership = membership  # the layout's navigation reads it
             return view(request, membership, **kwargs)
         except NotFound:
             raise Http404 from None

@@ -33,8 +33,13 @@ def tenant_list_for_user(*, user: User) -> QuerySet[Tenant]:
 def with_used_bytes(tenants: QuerySet[Tenant]) -> QuerySet[Tenant]:
     """Each tenant with `used_bytes`: bytes stored, shared content counted once (the sum of
     its usage rows, TenantUsage), in the same query."""
-    used = Tenant.objects.filter(pk=OuterRef("pk")).annotate(total=Sum("usage__bytes")).values("total")
-    return tenants.annotate(used_bytes=Coalesce(Subquery(used), 0))
+    return tenants.annotate(used_bytes=_used_bytes("pk"))
+
+
+def _used_bytes(tenant_ref: str):
+    """A tenant's bytes stored (the sum of its usage rows), for the row whose `tenant_ref` names it."""
+    used = Tenant.objects.filter(pk=OuterRef(tenant_ref)).annotate(total=Sum("usage__bytes")).values("total")
+    return Coalesce(Subquery(used), 0)
 
 
 def tenant_with_used_bytes(*, tenant: Tenant) -> Tenant:
@@ -65,5 +70,4 @@ def token_get(*, user: User, token_id) -> ApiToken:
 
 def membership_list_with_usage(*, user: User) -> QuerySet[Membership]:
     """The user's memberships with their tenants and each tenant's `used_bytes`, in one query."""
-    used = Tenant.objects.filter(pk=OuterRef("tenant_id")).annotate(total=Sum("usage__bytes")).values("total")
-    return membership_list_for_user(user=user).annotate(used_bytes=Coalesce(Subquery(used), 0))
+    return membership_list_for_user(user=user).annotate(used_bytes=_used_bytes("tenant_id"))

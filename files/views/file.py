@@ -248,18 +248,16 @@ def _render_page(request, membership, file: File, *, form: FileEditForm | None =
 
 
 def _crumbs(file: File) -> list[tuple[str, str]]:
-    """(name, folder id) from the top; one query per level, but only on this page."""
-    crumbs, folder = [], file.folder
-    while folder is not None:
-        crumbs.append((folder.name, str(folder.pk)))
-        folder = folder.parent
-    return list(reversed(crumbs))
+    """(name, folder id) from the top."""
+    if file.folder is None:
+        return []
+    return [(folder.name, str(folder.pk)) for folder in selectors.folder_ancestors(folder=file.folder)]
 
 
 @require_GET
 @tenant_page
 def file_page(request, membership, file_id):
-    file = selectors.file_get_for_actor(membership=membership, file_id=file_id)
+    file = selectors.file_get_for_actor(membership=membership, file_id=file_id, renditions=False)
     return _render_page(request, membership, file)
 
 
@@ -269,7 +267,7 @@ def file_status(request, membership, file_id):
     """The preview, polled by htmx while the file is processed. Once processing is done it
     comes without polling, with the `file-processed` event: file.js then reloads the page
     (metadata and actions change too) unless the member is busy in a form or a dialog."""
-    file = selectors.file_get_for_actor(membership=membership, file_id=file_id)
+    file = selectors.file_get_for_actor(membership=membership, file_id=file_id, renditions=False)
     rights = file_rights(membership=membership, file=file)
     context = {"membership": membership, "file": file, "preview": _preview(file), "rights": rights}
     response = render(request, "files/file/_preview.html", context)
@@ -285,7 +283,7 @@ def _back(membership, file_id) -> HttpResponseRedirect:
 @require_POST
 @tenant_page
 def file_edit(request, membership, file_id):
-    file = selectors.file_get_for_actor(membership=membership, file_id=file_id, perm="change")
+    file = selectors.file_get_for_actor(membership=membership, file_id=file_id, perm="change", renditions=False)
     rights = file_rights(membership=membership, file=file)
     form = _edit_form(membership, file, rights, data=request.POST)
     if form.is_valid():
@@ -339,7 +337,7 @@ def file_reprocess_view(request, membership, file_id):
 def version_upload(request, membership, file_id):
     # Decided before a byte of the body is read (as the API's versions endpoint does): who
     # is asking, whether they may change this file, and how much they may send.
-    file = selectors.file_get_for_actor(membership=membership, file_id=file_id, perm="change")
+    file = selectors.file_get_for_actor(membership=membership, file_id=file_id, perm="change", renditions=False)
     limit = membership.tenant.max_upload_bytes
     if declared_too_large(request, limit):
         messages.error(request, f"Files are limited to {limit:,} bytes.")

@@ -26,6 +26,7 @@ from mediaportal.exceptions import (
     ValidationFailed,
 )
 from mediaportal.http import client_ip
+from mediaportal.views import wants_json
 from sharing.selectors import link_file_in_folder, link_folder_files
 from sharing.services import links
 
@@ -214,11 +215,6 @@ def share_upload(request, token):
     return _share_upload(request, token, link, handler)
 
 
-def _wants_json(request) -> bool:
-    # share_upload.js sends one file per request and shows each file's outcome beside it.
-    return "application/json" in request.headers.get("Accept", "")
-
-
 def _upload_context(request, link, **extra) -> dict:
     uploaded = request.GET.get("uploaded", "")
     return {
@@ -231,7 +227,7 @@ def _upload_context(request, link, **extra) -> dict:
 
 
 def _upload_refused(request, link, exc: ApplicationError):
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"detail": exc.detail, "code": exc.code}, status=exc.status_code)
     context = _upload_context(request, link, error=exc.detail)
     return _public(render(request, "sharing/upload.html", context, status=exc.status_code), form=True)
@@ -257,6 +253,6 @@ def _share_upload(request, token: str, link, handler: HashingUploadHandler):
         raise  # the link's own pages (_share_errors)
     except ApplicationError as exc:  # too large, unsupported, over quota, a reused key, ...
         return _upload_refused(request, link, exc)
-    if _wants_json(request):
+    if wants_json(request):
         return JsonResponse({"files": [{"name": name} for name in names]}, status=201)
     return redirect(reverse("share-page", args=[token]) + f"?uploaded={len(uploads)}")

@@ -292,14 +292,14 @@ def _multipart_strays_abort(*, now) -> None:
     deleted with its tenant. Only past the longest session's life, so a start in progress is
     never taken for one."""
     cutoff = now - timedelta(hours=settings.UPLOAD_MULTIPART_HOURS) - UPLOAD_SESSION_TTL
+    pending = set(
+        UploadSession.objects.filter(state=UploadState.PENDING, expires_at__gt=now)
+        .exclude(multipart_id="")
+        .values_list("multipart_id", flat=True)
+    )
     try:
         for upload in storage.multipart_uploads(storage.TENANTS_PREFIX):
-            if upload["Initiated"] > cutoff:
-                continue
-            pending = UploadSession.objects.filter(
-                multipart_id=upload["UploadId"], state=UploadState.PENDING, expires_at__gt=now
-            )
-            if not pending.exists():
+            if upload["Initiated"] <= cutoff and upload["UploadId"] not in pending:
                 storage.multipart_abort(key=upload["Key"], upload_id=upload["UploadId"])
     except storage.StorageUnavailable:
         log.warning("could not list or abort stray multipart uploads; will retry")

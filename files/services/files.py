@@ -449,16 +449,16 @@ def blob_download_url(
     return url
 
 
-def rendition_urls(*, file: File) -> dict[str, str]:
-    """Presigned URLs of the current version's WebP renditions (uses prefetched rows, see
-    files.selectors.webp_renditions)."""
+def rendition_urls(*, file: File, kinds: tuple[str, ...] | None = None) -> dict[str, str]:
+    """Presigned URLs of the current version's WebP renditions, of `kinds` only when given
+    (uses prefetched rows, see files.selectors.webp_renditions)."""
     renditions = file.current_version.blob.renditions.all()
     return {
         r.kind: storage.presigned_get(
             key=r.storage_key, filename=f"{r.kind}.webp", content_type="image/webp", inline=True
         )
         for r in renditions
-        if r.format == "webp"
+        if r.format == "webp" and (kinds is None or r.kind in kinds)
     }
 
 

@@ -135,7 +135,9 @@ def _items(page: SearchPage) -> list[dict]:
     items = []
     for hit in page.hits:
         file = hit.file
-        thumbnail = rendition_urls(file=file).get("thumbnail") if file.status == "completed" else None
+        thumbnail = (
+            rendition_urls(file=file, kinds=("thumbnail",)).get("thumbnail") if file.status == "completed" else None
+        )
         folder = file.folder.display_path if file.folder else "/"
         items.append({"file": file, "thumbnail": thumbnail, "folder": folder, "highlight": hit.highlight})
     return items

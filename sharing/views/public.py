@@ -146,7 +146,9 @@ def _folder_items(link) -> list[tuple]:
     """(file, thumbnail URL, subfolder it is in below the shared folder) for a folder link."""
     items, top = [], link.folder.display_path
     for file in link_folder_files(link=link):
-        thumbnail = rendition_urls(file=file).get("thumbnail") if file.status == "completed" else None
+        thumbnail = (
+            rendition_urls(file=file, kinds=("thumbnail",)).get("thumbnail") if file.status == "completed" else None
+        )
         items.append((file, thumbnail, file.folder.display_path[len(top) :]))
     return items
 

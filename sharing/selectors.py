@@ -91,30 +91,6 @@ def share_get(*, membership: Membership, share_id) -> ShareLink:
     return link
 
 
-def file_links(*, membership: Membership, file: File, limit: int = 50) -> list[ShareLink]:
-    """The links to one file that the member may see (`share_links_visible`), newest first."""
-    return list(
-        share_list(membership=membership).filter(file=file).select_related("created_by").order_by("-created_at")[:limit]
-    )
-
-
-def link_opens(*, links: list[ShareLink]) -> dict:
-    """How often each link's page was opened (its `share.viewed` events), in one query."""
-    if not links:
-        return {}
-    opens = (
-        ActivityEvent.objects.filter(
-            tenant_id=links[0].tenant_id,
-            verb="share.viewed",
-            target_type="sharelink",
-            target_id__in=[str(link.pk) for link in links],
-        )
-        .values("target_id")
-        .annotate(n=Count("id"))
-    )
-    return {row["target_id"]: row["n"] for row in opens}
-
-
 def link_folder_files(*, link: ShareLink) -> QuerySet[File]:
     """Live files anywhere under the shared folder that the link's creator may share.
 

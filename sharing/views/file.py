@@ -144,13 +144,12 @@ def file_permission_remove(request, membership, file_id, grant_id):
 
 
 def _links_context(membership: Membership, file: File) -> dict:
-    shown = selectors.file_links(membership=membership, file=file)
-    opens = selectors.link_opens(links=shown)
+    shown = list(selectors.share_list_annotated(membership=membership).filter(file=file)[:LINKS_SHOWN])
     return {
         "membership": membership,
         "file": file,
         "may_share": can_share(membership=membership, target=file),
-        "links": [(link, opens.get(str(link.pk), 0)) for link in shown],
+        "links": shown,
         "default_expiry": (timezone.localdate() + links.DEFAULT_EXPIRY).isoformat(),
         "today": timezone.localdate().isoformat(),
     }
@@ -181,6 +180,8 @@ def _max_downloads(raw: str) -> int | None:
     return int(raw)
 
 
+# The links of one file the panel lists, newest first.
+LINKS_SHOWN = 50
 FIELD_OF_CODE = {"invalid_expiry": "expires", "expiry_too_far": "expires", "invalid": "max_downloads"}
 
 

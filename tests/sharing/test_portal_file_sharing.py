@@ -214,7 +214,7 @@ def test_the_panels_make_the_same_queries_whatever_they_list(person, tenant):
     assert counts() == few == PANEL_QUERIES
 
 
-PANEL_QUERIES = (7, 6)
+PANEL_QUERIES = (7, 5)
 
 
 # --- Activity ---------------------------------------------------------------------------

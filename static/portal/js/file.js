@@ -8,16 +8,6 @@ document.body.addEventListener("htmx:afterSwap", (event) => {
   if (field) { field.focus(); field.select(); }
 });
 
-// The share dialog starts over each time it is opened: a new link needs a new form.
-document.addEventListener("click", (event) => {
-  const opener = event.target.closest("[data-dialog][data-reset]");
-  if (!opener) return;
-  const dialog = document.querySelector(opener.dataset.dialog);
-  dialog?.querySelector("form")?.reset();
-  const result = dialog?.querySelector("[data-result]");
-  if (result) result.replaceChildren();
-}, true);
-
 // Processing finished (the polled preview says so): reload for the new details and
 // actions, unless the member is in the middle of something (a dialog, a form field).
 document.body.addEventListener("file-processed", () => {

@@ -25,12 +25,19 @@ document.addEventListener("click", async (event) => {
   setTimeout(() => { button.textContent = label; }, 1500);
 });
 
-// [data-dialog="#id"]: opens that <dialog>; [data-dialog-close] inside one closes it.
+// [data-dialog="#id"]: opens that <dialog>; [data-dialog-close] inside one closes it. With
+// data-reset the dialog starts over: its form is reset and its [data-result] emptied.
 document.addEventListener("click", (event) => {
   const opener = event.target.closest("[data-dialog]");
   if (opener) {
     const dialog = document.querySelector(opener.dataset.dialog);
-    if (dialog) { event.preventDefault(); dialog.showModal(); }
+    if (!dialog) return;
+    event.preventDefault();
+    if ("reset" in opener.dataset) {
+      dialog.querySelector("form")?.reset();
+      dialog.querySelector("[data-result]")?.replaceChildren();
+    }
+    dialog.showModal();
     return;
   }
   const closer = event.target.closest("[data-dialog-close]");

@@ -5,18 +5,14 @@
 // Each file carries an Idempotency-Key of its own, kept for its retries, so a request whose
 // answer was lost and that the visitor sends again does not add the file twice.
 
+import { randomId, send } from "./transfer.js";
+
 const form = document.querySelector("form[data-share-upload]");
 const list = document.querySelector("[data-upload-list]");
 const summary = document.querySelector("[data-upload-summary]");
 const queue = [];
 let running = false;
 let sent = 0;
-
-function newKey() {
-  // crypto.randomUUID needs a secure context; getRandomValues does not.
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
 
 const REFUSALS = {
   404: "This link no longer takes files.",
@@ -25,14 +21,10 @@ const REFUSALS = {
   413: "This file is too large.",
 };
 
-function reason(xhr) {
-  try {
-    const body = JSON.parse(xhr.responseText);
-    if (body && body.detail) return body.detail;
-  } catch {
-    // Not JSON: one of the link's own pages (gone, throttled) or a proxy's error.
-  }
-  return REFUSALS[xhr.status] || `The upload failed (${xhr.status || "no connection"}).`;
+function reason(answer) {
+  // Not JSON: one of the link's own pages (gone, throttled) or a proxy's error.
+  if (answer.json && answer.json.detail) return answer.json.detail;
+  return REFUSALS[answer.status] || `The upload failed (${answer.status || "no connection"}).`;
 }
 
 function row(file) {
@@ -53,50 +45,45 @@ function row(file) {
   return { item, bar, state };
 }
 
-function send(job) {
-  return new Promise((resolve) => {
-    const body = new FormData();
-    body.append("file", job.file, job.file.name);
-    const xhr = new XMLHttpRequest();
-    xhr.open("POST", form.action);
-    xhr.setRequestHeader("Accept", "application/json");
-    xhr.setRequestHeader("X-CSRFToken", form.querySelector("[name=csrfmiddlewaretoken]").value);
-    xhr.setRequestHeader("Idempotency-Key", job.key);
-    xhr.upload.addEventListener("progress", (event) => {
-      if (event.lengthComputable) job.ui.bar.value = Math.round((event.loaded / event.total) * 100);
-    });
-    xhr.addEventListener("load", () => {
-      if (xhr.status === 201) {
-        job.ui.bar.value = 100;
-        job.ui.state.textContent = "Sent";
-        job.ui.item.classList.add("done");
-        sent += 1;
-      } else {
-        job.ui.state.textContent = reason(xhr);
-        job.ui.item.classList.add("failed");
-      }
-      resolve();
-    });
-    xhr.addEventListener("error", () => {
-      job.ui.state.textContent = "The connection failed; send the file again.";
-      job.ui.item.classList.add("failed");
-      resolve();
-    });
-    job.ui.state.textContent = "Sending…";
-    xhr.send(body);
+async function upload(job) {
+  const body = new FormData();
+  body.append("file", job.file, job.file.name);
+  job.ui.state.textContent = "Sending…";
+  const answer = await send({
+    method: "POST",
+    url: form.action,
+    body,
+    headers: {
+      Accept: "application/json",
+      "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]").value,
+      "Idempotency-Key": job.key,
+    },
+    onProgress: (loaded) => { job.ui.bar.value = Math.round((loaded / job.file.size) * 100) || 0; },
   });
+  if (answer.status === 201) {
+    job.ui.bar.value = 100;
+    job.ui.state.textContent = "Sent";
+    job.ui.item.classList.add("done");
+    sent += 1;
+  } else if (answer.status === 0) {
+    job.ui.state.textContent = "The connection failed; send the file again.";
+    job.ui.item.classList.add("failed");
+  } else {
+    job.ui.state.textContent = reason(answer);
+    job.ui.item.classList.add("failed");
+  }
 }
 
 async function drain() {
   if (running) return;
   running = true;
-  while (queue.length) await send(queue.shift());
+  while (queue.length) await upload(queue.shift());
   running = false;
   summary.textContent = `${sent} file${sent === 1 ? "" : "s"} received.`;
 }
 
 function add(files) {
-  for (const file of files) queue.push({ file, key: newKey(), ui: row(file) });
+  for (const file of files) queue.push({ file, key: randomId(), ui: row(file) });
   drain();
 }
 

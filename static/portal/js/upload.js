@@ -13,6 +13,8 @@
 // After each file that was stored, `files-changed` is dispatched on document.body: listings
 // refresh on it (hx-trigger="files-changed from:body").
 
+import { randomId, send } from "./transfer.js";
+
 const FILES_AT_ONCE = 3;
 const PARTS_AT_ONCE = 3;
 const PART_URLS_PER_REQUEST = 8;
@@ -389,28 +391,6 @@ class Multipart {
   }
 }
 
-// XMLHttpRequest rather than fetch: only it reports an upload's progress.
-function send({ method, url, body = null, headers = {}, onProgress = null }) {
-  return new Promise((resolve) => {
-    const xhr = new XMLHttpRequest();
-    xhr.open(method, url);
-    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
-    if (onProgress) xhr.upload.addEventListener("progress", (event) => onProgress(event.loaded));
-    xhr.addEventListener("load", () => {
-      let json = null;
-      try {
-        json = JSON.parse(xhr.responseText);
-      } catch {
-        json = null;
-      }
-      resolve({ status: xhr.status, json });
-    });
-    xhr.addEventListener("error", () => resolve({ status: 0, json: null }));
-    xhr.addEventListener("abort", () => resolve({ status: 0, json: null }));
-    xhr.send(body);
-  });
-}
-
 function retryable(status) {
   return status === 0 || status === 502 || status === 503 || status === 504;
 }
@@ -424,13 +404,6 @@ function refusal(answer) {
 
 function pause(attempt) {
   return new Promise((resolve) => setTimeout(resolve, 500 * 2 ** (attempt - 1)));
-}
-
-// An Idempotency-Key: crypto.randomUUID exists only in secure contexts.
-function randomId() {
-  if (crypto.randomUUID) return crypto.randomUUID();
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 // Last: classes are not hoisted, so the page is set up once they all exist.

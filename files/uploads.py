@@ -20,6 +20,8 @@ from django.utils.datastructures import MultiValueDict
 from django.utils.encoding import force_str
 from django.utils.http import parse_header_parameters
 
+from mediaportal.exceptions import InsufficientStorage, PayloadTooLarge
+
 # Room for the multipart boundaries and small form fields around the file itself.
 FORM_OVERHEAD_BYTES = 64 * 1024
 SPOOL_IN_MEMORY_BYTES = 512 * 1024
@@ -98,6 +100,13 @@ class HashingUploadHandler(FileUploadHandler):
         self.too_large = False
         self.spool_full = False
         self.received = 0
+
+    def raise_if_refused(self, detail: str) -> None:
+        """Once the body is read: past the limit a 413 saying `detail`, the spool full a 507."""
+        if self.too_large:
+            raise PayloadTooLarge(detail)
+        if self.spool_full:
+            raise InsufficientStorage()
 
     def open(self, *, max_bytes: int) -> None:
         """Let the body be read, its file parts together at most `max_bytes`."""

@@ -10,7 +10,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 
 from accounts.authentication import ApiTokenAuthentication
 from files.uploads import HashedUpload, HashingUploadHandler, declared_too_large
-from mediaportal.exceptions import InsufficientStorage, PayloadTooLarge, ValidationFailed
+from mediaportal.exceptions import PayloadTooLarge, ValidationFailed
 
 
 class UploadSessionAuthentication(SessionAuthentication):
@@ -66,10 +66,7 @@ class StreamingUploadMixin:
         if isinstance(authenticator, UploadSessionAuthentication):
             authenticator.check_csrf(request)
         request.data  # noqa: B018 - parse the body now, through the hashing handler
-        if self.upload_handler.too_large:
-            raise PayloadTooLarge(f"Files are limited to {limit} bytes in this tenant.")
-        if self.upload_handler.spool_full:
-            raise InsufficientStorage()
+        self.upload_handler.raise_if_refused(f"Files are limited to {limit} bytes in this tenant.")
         upload = request.FILES.get("file")
         if upload is None:
             raise ValidationFailed("Send the file as the multipart field `file`.", code="file_required")

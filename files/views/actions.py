@@ -18,7 +18,7 @@ from files.services.files import file_download_url, file_upload
 from files.services.folders import folder_create
 from files.services.idempotency import UploadOnce
 from files.uploads import HashingUploadHandler, declared_too_large
-from mediaportal.exceptions import ApplicationError, InsufficientStorage, PayloadTooLarge
+from mediaportal.exceptions import ApplicationError
 from mediaportal.http import client_ip
 
 
@@ -53,10 +53,7 @@ def upload(request, membership):
 def _upload(request, membership, handler: HashingUploadHandler, folder_id: str | None):
     try:
         uploads = request.FILES.getlist("file")
-        if handler.too_large:
-            raise PayloadTooLarge(f"Files are limited to {membership.tenant.max_upload_bytes:,} bytes.")
-        if handler.spool_full:
-            raise InsufficientStorage()
+        handler.raise_if_refused(f"Files are limited to {membership.tenant.max_upload_bytes:,} bytes.")
         if not uploads:
             messages.error(request, "Choose a file to upload.")
         # The page's form carries a key of its own, so sending it again (a reload, a retry

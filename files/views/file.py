@@ -38,7 +38,7 @@ from files.services.files import (
 from files.services.idempotency import UploadOnce
 from files.services.trash import file_trash
 from files.uploads import HashingUploadHandler, declared_too_large
-from mediaportal.exceptions import ApplicationError, InsufficientStorage, PayloadTooLarge
+from mediaportal.exceptions import ApplicationError
 from mediaportal.http import client_ip
 
 # Bounded so the page stays one size whatever a file's history; the API lists them all.
@@ -351,10 +351,7 @@ def version_upload(request, membership, file_id):
 def _version_upload(request, membership, file: File, handler: HashingUploadHandler):
     try:
         upload = request.FILES.get("file")
-        if handler.too_large:
-            raise PayloadTooLarge(f"Files are limited to {membership.tenant.max_upload_bytes:,} bytes.")
-        if handler.spool_full:
-            raise InsufficientStorage()
+        handler.raise_if_refused(f"Files are limited to {membership.tenant.max_upload_bytes:,} bytes.")
         if upload is None:
             messages.error(request, "Choose the file of the new version.")
             return _back(membership, file.pk)

@@ -20,7 +20,6 @@ from files.uploads import HashingUploadHandler, declared_too_large
 from files.zipstream import zip_stream
 from mediaportal.exceptions import (
     ApplicationError,
-    InsufficientStorage,
     NotFound,
     PayloadTooLarge,
     ValidationFailed,
@@ -239,10 +238,7 @@ def _upload_refused(request, link, exc: ApplicationError):
 def _share_upload(request, token: str, link, handler: HashingUploadHandler):
     try:
         uploads = request.FILES.getlist("file")
-        if handler.too_large:
-            raise PayloadTooLarge(f"Files are limited to {link.tenant.max_upload_bytes:,} bytes.")
-        if handler.spool_full:
-            raise InsufficientStorage()
+        handler.raise_if_refused(f"Files are limited to {link.tenant.max_upload_bytes:,} bytes.")
         if not uploads:
             raise ValidationFailed("Choose a file to upload.")
         key = request.headers.get("Idempotency-Key") or request.POST.get("idempotency_key")

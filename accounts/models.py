@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, Group
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.db.models.signals import post_delete
@@ -58,7 +59,10 @@ class Tenant(models.Model):
     name = models.CharField(max_length=120)
     quota_bytes = models.BigIntegerField(default=_default_quota)
     max_upload_bytes = models.BigIntegerField(default=_default_max_upload)
-    archive_after_days = models.PositiveIntegerField(default=90)
+    # Files untouched this long move to the archive tier; null: never.
+    archive_after_days = models.PositiveIntegerField(
+        default=90, null=True, blank=True, validators=[MinValueValidator(1)]
+    )
     noncurrent_archive_days = models.PositiveIntegerField(default=30)
     trash_retention_days = models.PositiveIntegerField(default=30)
     share_max_days = models.PositiveIntegerField(default=90)

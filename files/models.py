@@ -86,7 +86,13 @@ class BlobTier(models.TextChoices):
 
 
 class Blob(models.Model):
-    """Stored bytes, once per distinct content per tenant (dedup never crosses tenants)."""
+    """Stored bytes, once per distinct content per tenant (dedup never crosses tenants).
+
+    The object lives under `storage_key` in the primary bucket while `tier` is hot, and under
+    the same key in the archive bucket while it is archive or retrieving (files.services.
+    lifecycle); its copy in the replica region, under the same key again, is there once
+    `replicated_at` is set (files.services.replication).
+    """
 
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
     sha256 = models.CharField(max_length=64)
@@ -95,11 +101,30 @@ class Blob(models.Model):
     storage_key = models.CharField(max_length=500)
     tier = models.CharField(max_length=12, choices=BlobTier.choices, default=BlobTier.HOT)
     created_at = models.DateTimeField(default=timezone.now)
+    # When it moved to the archive tier; null while hot.
+    archived_at = models.DateTimeField(null=True, blank=True)
+    # When a retrieval was asked for (tier retrieving); null otherwise.
+    retrieval_started_at = models.DateTimeField(null=True, blank=True)
     replicated_at = models.DateTimeField(null=True, blank=True)
+    # When the scrub last found the stored bytes intact.
     verified_at = models.DateTimeField(null=True, blank=True)
+    # Set when the scrub found no intact copy anywhere (primary, archive or replica): the
+    # file is flagged for admins. Cleared when an intact copy is stored again.
+    integrity_lost_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["tenant", "sha256"], name="blob_tenant_sha256_unique")]
+        indexes = [
+            # The archive sweep's candidates and the retrieval task's work, per tenant.
+            models.Index(fields=["tenant", "tier"], name="blob_tenant_tier"),
+            # Replication's backlog: small, so the reconcile and the lag metric stay cheap.
+            models.Index(
+                fields=["created_at"], name="blob_unreplicated", condition=models.Q(replicated_at__isnull=True)
+            ),
+            models.Index(
+                fields=["tenant"], name="blob_integrity_lost", condition=models.Q(integrity_lost_at__isnull=False)
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.sha256[:12]} ({self.size} B)"
@@ -150,6 +175,9 @@ class File(models.Model):
     search_head = SearchVectorField(null=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
+    # When the file was last *touched*: its bytes downloaded (any version), a version added,
+    # or restored from the trash or retrieved from the archive. Rendition views, metadata
+    # reads and edits do not count. The archive sweep reads it (null: since created_at).
     last_accessed_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_by = models.ForeignKey(
@@ -243,13 +271,22 @@ class Rendition(models.Model):
     height = models.PositiveIntegerField()
     size = models.BigIntegerField()
     storage_key = models.CharField(max_length=500)
+    # Of the rendition's bytes (blank on rows older than this field: their objects' metadata
+    # has it).
+    sha256 = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    replicated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["blob", "kind", "format"], name="rendition_blob_kind_format_unique")
         ]
-        indexes = [models.Index(fields=["tenant", "blob"], name="rendition_tenant_blob")]
+        indexes = [
+            models.Index(fields=["tenant", "blob"], name="rendition_tenant_blob"),
+            models.Index(
+                fields=["created_at"], name="rendition_unreplicated", condition=models.Q(replicated_at__isnull=True)
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}.{self.format} of {self.blob_id}"
@@ -333,6 +370,40 @@ class UploadKey(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class ExportState(models.TextChoices):
+    PENDING = "pending"
+    RUNNING = "running"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class Export(models.Model):
+    """A tenant export: a ZIP of every live file at its folder path plus `manifest.json`,
+    made in the background and kept in the primary bucket until `expires_at`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    state = models.CharField(max_length=10, choices=ExportState.choices, default=ExportState.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    storage_key = models.CharField(max_length=500, blank=True)
+    size = models.BigIntegerField(default=0)
+    file_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "-created_at"], name="export_tenant_created"),
+            models.Index(fields=["expires_at"], name="export_expires"),
+        ]
+
+    def __str__(self) -> str:
+        return f"export {self.id} ({self.state})"
 
 
 class SearchTerm(models.Model):

@@ -41,6 +41,9 @@ DEFAULT_BUCKETS = {
     "S3_REPLICA_BUCKET": "media-replica",
     "S3_ARCHIVE_BUCKET": "media-archive",
 }
+# The S3 servers of the embedded stack: the primary region (the primary and archive buckets)
+# and the replica region, a second server with its own ports and data, so each can fail alone.
+S3_SERVERS = {"weed": "s3", "weed-replica": "s3-replica"}
 
 
 class StackError(RuntimeError):
@@ -182,6 +185,18 @@ def bucket_cors_set(client, bucket: str, origins: list[str]) -> None:
     client.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [rule]})
 
 
+def _admin_client(endpoint: str, creds: dict[str, str]):
+    """A boto3 client for setting a server up (buckets, CORS): one attempt, short timeouts."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=creds["access_key"],
+        aws_secret_access_key=creds["secret_key"],
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, connect_timeout=1, read_timeout=5),
+    )
+
+
 @dataclass
 class EmbeddedStack:
     """Starts the services missing from `configured` under `var_dir` and stops them again."""
@@ -194,6 +209,7 @@ class EmbeddedStack:
     _postmaster: psutil.Process | None = None
     _lock: RunLock | None = None
     _cors_origins: list[str] = field(default_factory=lambda: ["*"])
+    _s3_servers: dict[str, dict] = field(default_factory=dict)
 
     @property
     def state_file(self) -> Path:
@@ -214,11 +230,19 @@ class EmbeddedStack:
             self._lock = lock
 
     def start(
-        self, *, postgres: bool = True, redis: bool = True, s3: bool = True, cors_origins: list[str] | None = None
+        self,
+        *,
+        postgres: bool = True,
+        redis: bool = True,
+        s3: bool = True,
+        replica: bool = True,
+        cors_origins: list[str] | None = None,
     ) -> dict[str, str]:
         """Start the requested services; returns the environment that points at them.
-        `cors_origins`: the web origins whose pages may PUT to the primary bucket (see
-        `bucket_cors_set`); by default $S3_CORS_ORIGINS (comma-separated), else any."""
+        `replica`: with `s3`, run the replica region as a second S3 server (without it the
+        replica bucket sits on the one server). `cors_origins`: the web origins whose pages
+        may PUT to the primary bucket (see `bucket_cors_set`); by default $S3_CORS_ORIGINS
+        (comma-separated), else any."""
         self._cors_origins = cors_origins or [o for o in os.environ.get("S3_CORS_ORIGINS", "").split(",") if o] or ["*"]
         self.claim()
         (self.var_dir / "run").mkdir(exist_ok=True)
@@ -230,8 +254,9 @@ class EmbeddedStack:
                 _kill_stale(previous.get("_redis_pid"), "redis")
                 self._start_redis()
             if s3:
-                _kill_stale(previous.get("_weed_pid"), "weed")
-                self._start_s3()
+                for name in S3_SERVERS:
+                    _kill_stale(previous.get(f"_{name}_pid"), "weed")
+                self._start_s3(separate_replica=replica)
             if postgres:
                 self._start_postgres()
         except BaseException:
@@ -376,20 +401,24 @@ class EmbeddedStack:
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             f"-s3.config={iam}",
+            "-s3.encryptVolumeData",
             "-master.volumeSizeLimitMB=1024",
             "-volume.max=0",
         ]
 
-    def _start_s3(self) -> None:
-        s3_dir = self.var_dir / "s3"
+    def _start_weed(self, name: str, buckets: list[str]) -> str:
+        """Start one S3 server (`name` in S3_SERVERS) holding `buckets`; returns its endpoint.
+
+        Volume data is encrypted (AES-256-GCM, each chunk's key kept in the filer's
+        metadata): no stored byte lies in clear under the data directory."""
+        s3_dir = self.var_dir / S3_SERVERS[name]
         (s3_dir / "data").mkdir(parents=True, exist_ok=True)
-        creds = self._s3_credentials(s3_dir)
+        creds = self._s3_credentials(self.var_dir / "s3")
         iam = self._s3_identity(s3_dir, creds)
-        ports = {name: _free_port_pair() for name in ("master", "volume", "filer", "s3")}
+        ports = {role: _free_port_pair() for role in ("master", "volume", "filer", "s3")}
         while len(set(ports.values())) < 4:
-            ports = {name: _free_port_pair() for name in ports}
+            ports = {role: _free_port_pair() for role in ports}
         log_file = s3_dir / "weed.log"
-        started = time.monotonic()
         with open(log_file, "ab") as log:
             proc = subprocess.Popen(
                 self._weed_args(s3_dir, iam, ports),
@@ -398,45 +427,60 @@ class EmbeddedStack:
                 cwd=s3_dir,
                 start_new_session=True,
             )
-        self._procs["weed"] = proc
+        self._procs[name] = proc
         endpoint = f"http://127.0.0.1:{ports['s3']}"
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id=creds["access_key"],
-            aws_secret_access_key=creds["secret_key"],
-            region_name="us-east-1",
-            config=Config(
-                s3={"addressing_style": "path"}, retries={"max_attempts": 1}, connect_timeout=1, read_timeout=5
-            ),
-        )
-        buckets = {name: os.environ.get(name) or DEFAULT_BUCKETS[name] for name in BUCKETS}
+        client = _admin_client(endpoint, creds)
 
         def buckets_ready() -> bool:
             existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-            for bucket in buckets.values():
+            for bucket in buckets:
                 if bucket not in existing:
                     client.create_bucket(Bucket=bucket)
             return True
 
-        _wait_for(buckets_ready, timeout=90, what="S3 server (SeaweedFS)", log_file=log_file, proc=proc)
-        bucket_cors_set(client, buckets["S3_BUCKET"], self._cors_origins)
+        _wait_for(buckets_ready, timeout=90, what=f"S3 server (SeaweedFS, {name})", log_file=log_file, proc=proc)
+        self._s3_servers[name] = {"endpoint": endpoint, "dir": s3_dir, "ports": ports, "buckets": buckets}
+        return endpoint
+
+    def _start_s3(self, *, separate_replica: bool = True) -> None:
+        (self.var_dir / "s3").mkdir(parents=True, exist_ok=True)
+        creds = self._s3_credentials(self.var_dir / "s3")
+        buckets = {name: os.environ.get(name) or DEFAULT_BUCKETS[name] for name in BUCKETS}
+        started = time.monotonic()
+        primary = [buckets["S3_BUCKET"], buckets["S3_ARCHIVE_BUCKET"]]
+        if not separate_replica:
+            primary.append(buckets["S3_REPLICA_BUCKET"])
+        endpoint = self._start_weed("weed", primary)
+        bucket_cors_set(_admin_client(endpoint, creds), buckets["S3_BUCKET"], self._cors_origins)
+        replica_endpoint = endpoint
+        if separate_replica:
+            replica_endpoint = self._start_weed("weed-replica", [buckets["S3_REPLICA_BUCKET"]])
         self.env.update(
             {
                 "S3_ENDPOINT_URL": endpoint,
                 "S3_ACCESS_KEY_ID": creds["access_key"],
                 "S3_SECRET_ACCESS_KEY": creds["secret_key"],
                 "S3_REGION": "us-east-1",
+                "S3_REPLICA_ENDPOINT_URL": replica_endpoint,
+                "S3_REPLICA_ACCESS_KEY_ID": creds["access_key"],
+                "S3_REPLICA_SECRET_ACCESS_KEY": creds["secret_key"],
+                "S3_REPLICA_REGION": "us-east-1",
                 **buckets,
             }
         )
         elapsed = time.monotonic() - started
-        self.log(f"  S3          ready in {elapsed:.1f} s ({endpoint}, buckets {', '.join(buckets.values())})")
+        where = f"replica {replica_endpoint}" if separate_replica else "replica on the same server"
+        self.log(f"  S3          ready in {elapsed:.1f} s ({endpoint}, {where}; volumes encrypted)")
+
+    def s3_data_dirs(self) -> list[Path]:
+        """Where the S3 servers keep their data (tests look for clear text there)."""
+        return [server["dir"] / "data" for server in self._s3_servers.values()]
 
     # --- Faults (tests stop, freeze and restart services to prove what survives) ---------
 
     def pid(self, service: str) -> int:
-        """The process id of a running service: "postgres" (the postmaster), "redis", "weed"."""
+        """The process id of a running service: "postgres" (the postmaster), "redis", "weed"
+        (the primary region's S3 server), "weed-replica" (the replica region's)."""
         if service == "postgres":
             if self._postmaster is None:
                 raise StackError("PostgreSQL is not running here")
@@ -453,11 +497,34 @@ class EmbeddedStack:
         # The new postmaster's pid is the first line of its pid file, which `-w` waited for.
         self._postmaster = psutil.Process(int((self._pgdata / "postmaster.pid").read_text().split()[0]))
 
-    def stop_s3(self) -> None:
-        """Stop the S3 server alone (tests use this to prove behaviour while S3 is down)."""
-        proc = self._procs.pop("weed", None)
-        if proc is not None:
-            _stop_process(proc, timeout=5)
+    def stop_s3(self, name: str | None = None) -> None:
+        """Stop one S3 server ("weed", "weed-replica"), or both; tests use this to prove
+        behaviour while a region is down."""
+        for server in [name] if name else list(S3_SERVERS):
+            proc = self._procs.pop(server, None)
+            if proc is not None:
+                _stop_process(proc, timeout=5)
+
+    def restart_s3(self, name: str) -> None:
+        """Start a stopped S3 server again on its ports and data (its objects come back)."""
+        server = self._s3_servers[name]
+        s3_dir = server["dir"]
+        log_file = s3_dir / "weed.log"
+        with open(log_file, "ab") as log:
+            self._procs[name] = subprocess.Popen(
+                self._weed_args(s3_dir, s3_dir / "s3.json", server["ports"]),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=s3_dir,
+                start_new_session=True,
+            )
+        client = _admin_client(server["endpoint"], self._s3_credentials(self.var_dir / "s3"))
+
+        def buckets_listed() -> bool:
+            existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+            return set(server["buckets"]) <= existing
+
+        _wait_for(buckets_listed, timeout=90, what=f"S3 server ({name})", log_file=log_file, proc=self._procs[name])
 
     # --- Shutdown -----------------------------------------------------------------
 

@@ -300,7 +300,24 @@ S3_REPLICA_REGION = env_str("S3_REPLICA_REGION", S3_REGION)
 S3_REPLICA_ACCESS_KEY_ID = env_str("S3_REPLICA_ACCESS_KEY_ID", S3_ACCESS_KEY_ID)
 S3_REPLICA_SECRET_ACCESS_KEY = env_str("S3_REPLICA_SECRET_ACCESS_KEY", S3_SECRET_ACCESS_KEY)
 S3_REPLICA_BUCKET = env_str("S3_REPLICA_BUCKET", "media-replica")
+# Where browsers fetch from the replica region (a download served from it while the primary
+# lacks the object or is down).
+S3_REPLICA_PUBLIC_ENDPOINT_URL = env_str("S3_REPLICA_PUBLIC_ENDPOINT_URL", S3_REPLICA_ENDPOINT_URL)
 S3_ARCHIVE_BUCKET = env_str("S3_ARCHIVE_BUCKET", "media-archive")
+# The storage class archived blobs are written with: GLACIER costs a fraction of STANDARD and
+# needs a restore (hours) before it can be read; the embedded SeaweedFS accepts the class and
+# reads at once. DEEP_ARCHIVE, GLACIER_IR or STANDARD_IA are the other usual choices.
+S3_ARCHIVE_STORAGE_CLASS = env_str("S3_ARCHIVE_STORAGE_CLASS", "GLACIER")
+# Glacier restores: how long S3 keeps the readable copy, the retrieval tier, and how often the
+# retrieval task asks whether it is ready.
+S3_ARCHIVE_RESTORE_DAYS = env_int("S3_ARCHIVE_RESTORE_DAYS", 2)
+S3_ARCHIVE_RESTORE_TIER = env_str("S3_ARCHIVE_RESTORE_TIER", "Standard")
+ARCHIVE_RESTORE_POLL_SECONDS = env_int("ARCHIVE_RESTORE_POLL_SECONDS", 900)
+# Server-side encryption of every write and copy, in every bucket (AWS and other S3s):
+# "AES256" or "aws:kms" (with S3_SSE_KMS_KEY_ID, else the account's default key). Empty: none
+# asked for, which is right for the embedded SeaweedFS, whose volumes are encrypted instead.
+S3_SSE = env_str("S3_SSE", "")
+S3_SSE_KMS_KEY_ID = env_str("S3_SSE_KMS_KEY_ID", "")
 S3_ADDRESSING_STYLE = env_str("S3_ADDRESSING_STYLE", "path")
 S3_PRESIGN_SECONDS = env_int("S3_PRESIGN_SECONDS", 300)
 # Every S3 call: seconds to connect (TLS included) and to wait on the socket (for each send
@@ -480,17 +497,22 @@ def _origin(url: str) -> str:
 
 # Pages load scripts, styles and fonts from this site only, never inline script; images
 # (thumbnails, previews) and uploads also go to S3's public address; nobody may frame them.
-_S3_SOURCE = _origin(S3_PUBLIC_ENDPOINT_URL) if S3_PUBLIC_ENDPOINT_URL else "https://*.amazonaws.com"
+_S3_SOURCES = list(
+    dict.fromkeys(
+        _origin(url) if url else "https://*.amazonaws.com"
+        for url in (S3_PUBLIC_ENDPOINT_URL, S3_REPLICA_PUBLIC_ENDPOINT_URL)
+    )
+)
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:", _S3_SOURCE],
-        "media-src": ["'self'", _S3_SOURCE],
-        "connect-src": ["'self'", _S3_SOURCE],
+        "img-src": ["'self'", "data:", *_S3_SOURCES],
+        "media-src": ["'self'", *_S3_SOURCES],
+        "connect-src": ["'self'", *_S3_SOURCES],
         # The file page's PDF viewer: a frame of the PDF's presigned URL, served inline.
-        "frame-src": ["'self'", _S3_SOURCE],
+        "frame-src": ["'self'", *_S3_SOURCES],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "form-action": ["'self'"],

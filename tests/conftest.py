@@ -82,7 +82,7 @@ def disposable_s3(settings, tmp_path_factory):
     from mediaportal.embedded import EmbeddedStack
 
     stack = EmbeddedStack(var_dir=tmp_path_factory.mktemp("s3"), log=lambda line: None)
-    env = stack.start(postgres=False, redis=False, s3=True)
+    env = stack.start(postgres=False, redis=False, s3=True, replica=False)
     settings.S3_ENDPOINT_URL = settings.S3_PUBLIC_ENDPOINT_URL = env["S3_ENDPOINT_URL"]
     settings.S3_REPLICA_ENDPOINT_URL = env["S3_ENDPOINT_URL"]
     settings.S3_ACCESS_KEY_ID = settings.S3_REPLICA_ACCESS_KEY_ID = env["S3_ACCESS_KEY_ID"]

@@ -42,6 +42,8 @@ class FileOutput(serializers.ModelSerializer):
     renditions = serializers.SerializerMethodField()
     storage_tier = serializers.SerializerMethodField()
     replicated = serializers.SerializerMethodField()
+    archived_at = serializers.SerializerMethodField()
+    integrity_lost = serializers.SerializerMethodField()
     uploaded_by = serializers.SerializerMethodField()
 
     class Meta:
@@ -64,7 +66,9 @@ class FileOutput(serializers.ModelSerializer):
             "metadata",
             "renditions",
             "storage_tier",
+            "archived_at",
             "replicated",
+            "integrity_lost",
             "created_at",
             "updated_at",
             "last_accessed_at",
@@ -87,6 +91,16 @@ class FileOutput(serializers.ModelSerializer):
 
     def get_replicated(self, file: File) -> bool:
         return bool(file.current_version and file.current_version.blob.replicated_at)
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_archived_at(self, file: File):
+        blob = file.current_version.blob if file.current_version else None
+        return serializers.DateTimeField().to_representation(blob.archived_at) if blob and blob.archived_at else None
+
+    def get_integrity_lost(self, file: File) -> bool:
+        """True when no intact copy of the current version's bytes is left (the scrub found
+        the primary, archive and replica copies missing or damaged); admins are told."""
+        return bool(file.current_version and file.current_version.blob.integrity_lost_at)
 
     @extend_schema_field(UserBrief(allow_null=True))
     def get_uploaded_by(self, file: File) -> dict | None:

@@ -95,6 +95,7 @@ def blob_write(*, tenant: Tenant, upload: HashedUpload, content_type: str) -> No
         body=upload.file,
         sha256=upload.sha256,
         content_type=content_type,
+        tenant_id=tenant.id,
     )
 
 

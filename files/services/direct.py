@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from files import storage
+from files.storage import multipart as s3_multipart
 from files.models import File, UploadSession, UploadState
 from files.names import clean_name
 from files.permissions import can_create
@@ -152,7 +153,7 @@ def _assemble(session: UploadSession) -> UploadSession:
         if session.parts_assembled or session.state != UploadState.PENDING:
             return session
         session_check_open(session)
-        held = storage.multipart_parts(key=session.staging_key, upload_id=session.multipart_id)
+        held = s3_multipart.parts_held(key=session.staging_key, upload_id=session.multipart_id)
         if held is None:
             _check_joined_before(session)
         else:
@@ -180,7 +181,7 @@ def _join(session: UploadSession, held: dict[int, dict]) -> None:
             extra={"missing": missing},
         )
     try:
-        storage.multipart_complete(
+        s3_multipart.complete(
             key=session.staging_key,
             upload_id=session.multipart_id,
             etags={number: held[number]["etag"] for number in numbers},
@@ -218,6 +219,7 @@ def _copier(*, session: UploadSession, staged: storage.OpenedObject, upload: Has
                 key=key,
                 sha256=upload.sha256,
                 content_type=content_type,
+                tenant_id=session.tenant_id,
                 if_match=staged.etag,
             )
         except storage.ObjectChanged:
@@ -263,7 +265,7 @@ def staged_bytes_delete(session: UploadSession) -> None:
     """Delete what S3 holds for a session that will not complete: its multipart upload with
     the parts, and the staged object (a POST's, or the joined parts')."""
     if session.is_multipart:
-        storage.multipart_abort(key=session.staging_key, upload_id=session.multipart_id)
+        s3_multipart.abort(key=session.staging_key, upload_id=session.multipart_id)
     storage.object_delete(session.staging_key)
 
 
@@ -298,8 +300,8 @@ def _multipart_strays_abort(*, now) -> None:
         .values_list("multipart_id", flat=True)
     )
     try:
-        for upload in storage.multipart_uploads(storage.TENANTS_PREFIX):
+        for upload in s3_multipart.uploads(storage.TENANTS_PREFIX):
             if upload["Initiated"] <= cutoff and upload["UploadId"] not in pending:
-                storage.multipart_abort(key=upload["Key"], upload_id=upload["UploadId"])
+                s3_multipart.abort(key=upload["Key"], upload_id=upload["UploadId"])
     except storage.StorageUnavailable:
         log.warning("could not list or abort stray multipart uploads; will retry")

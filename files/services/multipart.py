@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from files import storage
+from files.storage import multipart as s3_multipart
 from files.models import UploadSession, UploadState
 from files.names import clean_name
 from files.selectors import folder_get
@@ -73,7 +74,7 @@ def multipart_session_create(
     session.staging_key = storage.staging_key(membership.tenant_id, session.id)
     # S3 first: a row is only written for an upload S3 has (one S3 started for a row that
     # then failed to insert is aborted by the sweep's listing of stray uploads).
-    session.multipart_id = storage.multipart_create(key=session.staging_key, content_type=session.content_type)
+    session.multipart_id = s3_multipart.create(key=session.staging_key, content_type=session.content_type)
     session.save()
     return session
 
@@ -106,7 +107,7 @@ def multipart_progress(*, membership: Membership, upload_id) -> Progress:
     session = multipart_get(membership=membership, upload_id=upload_id)
     if session.state != UploadState.PENDING or session.parts_assembled:
         return Progress(session=session, parts={})
-    held = storage.multipart_parts(key=session.staging_key, upload_id=session.multipart_id) or {}
+    held = s3_multipart.parts_held(key=session.staging_key, upload_id=session.multipart_id) or {}
     return Progress(session=session, parts={number: part["size"] for number, part in held.items()})
 
 
@@ -126,7 +127,7 @@ def multipart_part_urls(*, membership: Membership, upload_id, numbers: list[int]
         {
             "number": number,
             "size": session.part_bytes(number),
-            "url": storage.multipart_part_url(
+            "url": s3_multipart.part_url(
                 key=session.staging_key,
                 upload_id=session.multipart_id,
                 number=number,

@@ -205,6 +205,7 @@ def _store_renditions(blob: Blob, renditions: list[RenditionImage]) -> None:
                 body=rendition.data,
                 sha256=digest,
                 content_type=f"image/{rendition.format}",
+                tenant_id=blob.tenant_id,
             )
         Rendition.objects.update_or_create(
             blob=blob,
@@ -212,6 +213,8 @@ def _store_renditions(blob: Blob, renditions: list[RenditionImage]) -> None:
             format=rendition.format,
             defaults={
                 "tenant_id": blob.tenant_id,
+                "sha256": digest,
+                "replicated_at": None,
                 "width": rendition.width,
                 "height": rendition.height,
                 "size": len(rendition.data),

@@ -14,6 +14,7 @@ from playwright.sync_api import expect
 
 from accounts.models import Role
 from files import storage
+from files.storage import multipart as s3_multipart
 from files.models import File, Folder, UploadSession
 from mediaportal.embedded import bucket_cors_set
 from tests.browser.conftest import PASSWORD, log_in
@@ -166,11 +167,11 @@ def test_a_big_file_resumes_after_a_reload_sending_only_the_missing_parts(page, 
     bar = page.get_by_role("progressbar", name="survey.txt")
     page.wait_for_function("bar => bar.value >= 40", arg=bar.element_handle(), timeout=30_000)
     session = UploadSession.objects.get(tenant=tenant)
-    _wait_until(lambda: storage.multipart_parts(key=session.staging_key, upload_id=session.multipart_id))
+    _wait_until(lambda: s3_multipart.parts_held(key=session.staging_key, upload_id=session.multipart_id))
     shot(page, "before reload")
     page.reload()
     time.sleep(1)  # a part whose bytes were all sent may still be being stored
-    held = storage.multipart_parts(key=session.staging_key, upload_id=session.multipart_id)
+    held = s3_multipart.parts_held(key=session.staging_key, upload_id=session.multipart_id)
     assert session.part_count == 6 and 1 <= len(held) < 6, held
     before_reload = list(parts_sent)
 

@@ -204,7 +204,8 @@ def test_a_second_up_in_the_same_folder_refuses_and_leaves_the_first_running(tmp
         services = {
             pid for pid, name in _names(_services(var_dir)).items() if name in ("postgres", "redis-server", "weed")
         }
-        assert sorted(_names(services).values()) == ["postgres", "redis-server", "weed"], _names(services)
+        # Two S3 servers: the primary region and the replica region.
+        assert sorted(_names(services).values()) == ["postgres", "redis-server", "weed", "weed"], _names(services)
         # `make run` again in the same checkout, and `PORT=… make run` there.
         for second_port in (port, _free_port()):
             second = subprocess.run(

@@ -41,13 +41,14 @@ def database_url(settings_dict: dict | None = None) -> str:
 
 
 def s3_env(stack_env: dict[str, str]) -> dict[str, str]:
-    """The environment that points every bucket role at an S3 server of the test's own."""
+    """The environment that points every bucket role at the S3 servers of the test's own
+    (the replica on the same server unless the stack runs a replica region)."""
     return {
-        **stack_env,
-        "S3_PUBLIC_ENDPOINT_URL": stack_env["S3_ENDPOINT_URL"],
         "S3_REPLICA_ENDPOINT_URL": stack_env["S3_ENDPOINT_URL"],
         "S3_REPLICA_ACCESS_KEY_ID": stack_env["S3_ACCESS_KEY_ID"],
         "S3_REPLICA_SECRET_ACCESS_KEY": stack_env["S3_SECRET_ACCESS_KEY"],
+        **stack_env,
+        "S3_PUBLIC_ENDPOINT_URL": stack_env["S3_ENDPOINT_URL"],
     }
 
 

@@ -13,6 +13,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from accounts.models import Membership, Role, Tenant
 from files import storage
+from files.storage import multipart as s3_multipart
 from files.models import File, Folder, UploadSession, UploadState
 from files.services.direct import upload_sessions_expire
 from files.services.multipart import part_size_for
@@ -70,7 +71,7 @@ def complete(client, tenant, upload_id, **body):
 
 def s3_uploads(tenant) -> list[str]:
     """The multipart uploads S3 has in progress under the tenant's prefix."""
-    return [u["UploadId"] for u in storage.multipart_uploads(f"tenants/{tenant.id}/")]
+    return [u["UploadId"] for u in s3_multipart.uploads(f"tenants/{tenant.id}/")]
 
 
 def test_multipart_upload_resumes_from_what_s3_holds_and_completes_once(editor, big_limits, after_commit):
@@ -229,7 +230,7 @@ def test_the_sweep_aborts_stale_uploads_in_s3_and_forgets_old_rows(editor, tenan
 
     # An upload S3 holds that no session knows of (its row never written) goes once it is
     # older than any session could be; the expired row goes a week after its expiry.
-    stray = storage.multipart_create(key=storage.staging_key(tenant.id, uuid.uuid4()), content_type="")
+    stray = s3_multipart.create(key=storage.staging_key(tenant.id, uuid.uuid4()), content_type="")
     assert upload_sessions_expire() == 0 and s3_uploads(tenant) == [stray]
     upload_sessions_expire(now=timezone.now() + timedelta(days=8))
     assert s3_uploads(tenant) == [] and not UploadSession.objects.exists()
@@ -284,8 +285,8 @@ def test_a_complete_whose_commit_was_lost_finds_the_parts_joined(editor, tenant,
     session = start(editor, tenant, "joined.txt", len(data)).json()
     put_parts(editor, tenant, session["id"], data, [1], session["part_size"])
     row = UploadSession.objects.get(pk=session["id"])
-    held = storage.multipart_parts(key=row.staging_key, upload_id=row.multipart_id)
-    storage.multipart_complete(key=row.staging_key, upload_id=row.multipart_id, etags={1: held[1]["etag"]})
+    held = s3_multipart.parts_held(key=row.staging_key, upload_id=row.multipart_id)
+    s3_multipart.complete(key=row.staging_key, upload_id=row.multipart_id, etags={1: held[1]["etag"]})
     with after_commit():
         done = complete(editor, tenant, session["id"])
     assert done.status_code == 201 and done.json()["sha256"] == sha(data)
@@ -293,6 +294,6 @@ def test_a_complete_whose_commit_was_lost_finds_the_parts_joined(editor, tenant,
     # One S3 aborted (and no object): the session is over.
     other = start(editor, tenant, "aborted.txt", len(data)).json()
     row = UploadSession.objects.get(pk=other["id"])
-    storage.multipart_abort(key=row.staging_key, upload_id=row.multipart_id)
+    s3_multipart.abort(key=row.staging_key, upload_id=row.multipart_id)
     gone = complete(editor, tenant, other["id"])
     assert gone.status_code == 409 and gone.json()["code"] == "upload_expired"

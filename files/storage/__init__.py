@@ -56,7 +56,7 @@ ROLE_SETTINGS = {
     "replica": {
         "bucket_name": "S3_REPLICA_BUCKET",
         "endpoint_url": "S3_REPLICA_ENDPOINT_URL",
-        "public_endpoint_url": "S3_REPLICA_ENDPOINT_URL",
+        "public_endpoint_url": "S3_REPLICA_PUBLIC_ENDPOINT_URL",
         "region_name": "S3_REPLICA_REGION",
         "access_key": "S3_REPLICA_ACCESS_KEY_ID",
         "secret_key": "S3_REPLICA_SECRET_ACCESS_KEY",
@@ -227,13 +227,17 @@ class BucketStorage(S3Storage):
     def _get_write_parameters(self, name: str, content=None) -> dict:
         # django-storages' hook for a write's parameters. The type is the one we sniffed (never
         # guessed from the key), and the SHA-256 goes along twice: as metadata, for later
-        # verification, and as the checksum S3 refuses the write by when the bytes differ.
-        params = self.get_object_parameters(name)
+        # verification (with the tenant: the bucket describes itself without the database),
+        # and as the checksum S3 refuses the write by when the bytes differ.
+        params = {**self.get_object_parameters(name), **sse_parameters()}
         params["ContentType"] = getattr(content, "content_type", None) or self.default_content_type
         sha256 = getattr(content, "sha256", None)
         if sha256:
-            params["Metadata"] = {"sha256": sha256}
+            params["Metadata"] = object_metadata(tenant_id=getattr(content, "tenant_id", None), sha256=sha256)
             params["ChecksumSHA256"] = base64.b64encode(bytes.fromhex(sha256)).decode()
+        storage_class = getattr(content, "storage_class", None)
+        if storage_class:
+            params["StorageClass"] = storage_class
         return params
 
 
@@ -244,6 +248,25 @@ def bucket_storage(role: str = "primary") -> BucketStorage:
 def s3_client(role: str = "primary"):
     """The boto3 client of the role's storage object."""
     return bucket_storage(role).client
+
+
+def sse_parameters() -> dict:
+    """What every write and copy asks for when S3_SSE is set: server-side encryption, with
+    the KMS key when one is named (replica and archive included)."""
+    if not settings.S3_SSE:
+        return {}
+    params = {"ServerSideEncryption": settings.S3_SSE}
+    if settings.S3_SSE == "aws:kms" and settings.S3_SSE_KMS_KEY_ID:
+        params["SSEKMSKeyId"] = settings.S3_SSE_KMS_KEY_ID
+    return params
+
+
+def object_metadata(*, tenant_id, sha256: str) -> dict[str, str]:
+    """The object metadata every stored object carries: whose it is and its SHA-256."""
+    metadata = {"sha256": sha256}
+    if tenant_id:
+        metadata["tenant"] = str(tenant_id)
+    return metadata
 
 
 def storages_reset(*, setting: str, **kwargs) -> None:
@@ -265,6 +288,14 @@ class StorageUnavailable(ServiceUnavailable):
 
 class ObjectChanged(Exception):
     """A conditional copy's source is no longer the object that was read (or is gone)."""
+
+
+class ObjectArchived(Exception):
+    """The object is in a cold storage class (Glacier): it must be restored before a read."""
+
+
+def _is_archived(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "InvalidObjectState"
 
 
 def _is_missing(exc: ClientError) -> bool:
@@ -303,11 +334,12 @@ def staging_key(tenant_id, upload_id) -> str:
     return f"tenants/{tenant_id}/staging/{upload_id}"
 
 
-# --- Object operations (primary bucket) ---------------------------------------------
+# --- Object operations (each in one bucket role, the primary by default) -------------
 
 
 class _ObjectBody(File):
-    """The bytes of one write, with the type and SHA-256 that `_get_write_parameters` sends.
+    """The bytes of one write, with the type, SHA-256, tenant and storage class that
+    `_get_write_parameters` sends.
 
     Read in larger pieces than urllib3 asks for (16 KiB): for 10 MB, 40 rounds of read and
     send instead of 640, each taking the GIL back from the request thread that inserts the
@@ -317,48 +349,81 @@ class _ObjectBody(File):
 
     READ_BYTES = 256 * 1024
 
-    def __init__(self, file, *, name: str, content_type: str, sha256: str) -> None:
+    def __init__(
+        self, file, *, name: str, content_type: str, sha256: str, tenant_id=None, storage_class: str | None = None
+    ) -> None:
         super().__init__(file, name)
         self.content_type = content_type
         self.sha256 = sha256
+        self.tenant_id = tenant_id
+        self.storage_class = storage_class
 
     def read(self, size: int = -1) -> bytes:
         return self.file.read(size if size is None or size < 0 else max(size, self.READ_BYTES))
 
 
-def object_put(*, key: str, body, sha256: str, content_type: str) -> None:
-    """Write an object (bytes, or a file read from its start); S3 refuses it
-    unless its bytes have this SHA-256, which is also stored beside it (as metadata) for
-    later verification."""
+def object_put(
+    *,
+    key: str,
+    body,
+    sha256: str,
+    content_type: str,
+    tenant_id=None,
+    role: str = "primary",
+    storage_class: str | None = None,
+) -> None:
+    """Write an object (bytes, or a file read from its start); S3 refuses it unless its
+    bytes have this SHA-256, which is also stored beside it (as metadata, with the tenant)
+    for later verification."""
     file = io.BytesIO(body) if isinstance(body, bytes | bytearray | memoryview) else body
+    content = _ObjectBody(
+        file, name=key, content_type=content_type, sha256=sha256, tenant_id=tenant_id, storage_class=storage_class
+    )
     with storage_errors("put"):
-        bucket_storage().save(key, _ObjectBody(file, name=key, content_type=content_type, sha256=sha256))
+        bucket_storage(role).save(key, content)
 
 
-def object_copy(*, source_key: str, key: str, sha256: str, content_type: str, if_match: str | None = None) -> None:
-    """Copy server-side; with `if_match` (an ETag) only if the source is still that object,
-    else `ObjectChanged` and nothing is written."""
-    storage = bucket_storage()
+def object_copy(
+    *,
+    source_key: str,
+    key: str,
+    sha256: str,
+    content_type: str,
+    tenant_id=None,
+    if_match: str | None = None,
+    source_role: str = "primary",
+    role: str = "primary",
+    storage_class: str | None = None,
+) -> None:
+    """Copy server-side (from `source_role`'s bucket into `role`'s, which must be on the same
+    S3 service); with `if_match` (an ETag) only if the source is still that object, else
+    `ObjectChanged` and nothing is written."""
+    storage = bucket_storage(role)
     params = {
         "Bucket": storage.bucket_name,
         "Key": key,
-        "CopySource": {"Bucket": storage.bucket_name, "Key": source_key},
+        "CopySource": {"Bucket": bucket_storage(source_role).bucket_name, "Key": source_key},
         "MetadataDirective": "REPLACE",
-        "Metadata": {"sha256": sha256},
+        "Metadata": object_metadata(tenant_id=tenant_id, sha256=sha256),
         "ContentType": content_type,
+        **sse_parameters(),
     }
+    if storage_class:
+        params["StorageClass"] = storage_class
     if if_match:
         params["CopySourceIfMatch"] = if_match
     try:
         with storage_errors("copy"):
             storage.client.copy_object(**params)
     except ClientError as exc:  # 412 (replaced since it was read) or 404 (deleted)
+        if _is_archived(exc):
+            raise ObjectArchived(source_key) from exc
         raise ObjectChanged(source_key) from exc
 
 
-def object_head(key: str) -> dict | None:
+def object_head(key: str, role: str = "primary") -> dict | None:
     """The object's headers, or None when it does not exist."""
-    storage = bucket_storage()
+    storage = bucket_storage(role)
     try:
         with storage_errors("head"):
             return storage.client.head_object(Bucket=storage.bucket_name, Key=key)
@@ -376,23 +441,29 @@ class OpenedObject:
     etag: str
     chunks: Iterator[bytes]
     _body: object
+    metadata: dict
 
     def close(self) -> None:
         self._body.close()
 
 
-def _get(key: str) -> dict:
+def _get(key: str, role: str = "primary") -> dict:
     # A GET of our own: the Storage API's `open` downloads the whole object before the first
     # byte is returned, and does not say which version of the object (ETag) it read.
-    storage = bucket_storage()
-    return storage.client.get_object(Bucket=storage.bucket_name, Key=key)
+    storage = bucket_storage(role)
+    try:
+        return storage.client.get_object(Bucket=storage.bucket_name, Key=key)
+    except ClientError as exc:
+        if _is_archived(exc):
+            raise ObjectArchived(key) from exc
+        raise
 
 
-def object_open(key: str, chunk_size: int = 1024 * 1024) -> OpenedObject | None:
+def object_open(key: str, chunk_size: int = 1024 * 1024, role: str = "primary") -> OpenedObject | None:
     """Start reading an object; None when it does not exist. Close it if not read to the end."""
     try:
         with storage_errors("get"):
-            response = _get(key)
+            response = _get(key, role)
     except ClientError as exc:
         if _is_missing(exc):
             return None
@@ -406,37 +477,43 @@ def object_open(key: str, chunk_size: int = 1024 * 1024) -> OpenedObject | None:
             finally:
                 body.close()
 
-    return OpenedObject(size=response["ContentLength"], etag=response["ETag"], chunks=chunks(), _body=body)
+    return OpenedObject(
+        size=response["ContentLength"],
+        etag=response["ETag"],
+        chunks=chunks(),
+        _body=body,
+        metadata=response.get("Metadata", {}),
+    )
 
 
-def object_chunks(key: str, chunk_size: int = 1024 * 1024) -> Iterator[bytes]:
+def object_chunks(key: str, chunk_size: int = 1024 * 1024, role: str = "primary") -> Iterator[bytes]:
     with storage_errors("get"):
-        body = _get(key)["Body"]
+        body = _get(key, role)["Body"]
         try:
             yield from body.iter_chunks(chunk_size)
         finally:
             body.close()
 
 
-def object_delete(key: str) -> None:
+def object_delete(key: str, role: str = "primary") -> None:
     with storage_errors("delete"):
-        bucket_storage().delete(key)
+        bucket_storage(role).delete(key)
 
 
-def object_keys(prefix: str) -> Iterator[dict]:
+def object_keys(prefix: str, role: str = "primary") -> Iterator[dict]:
     """Every object under `prefix`, as S3 lists them (Key, Size, LastModified)."""
-    storage = bucket_storage()
+    storage = bucket_storage(role)
     with storage_errors("list"):
         paginator = storage.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=storage.bucket_name, Prefix=prefix):
             yield from page.get("Contents", [])
 
 
-def object_prefixes(prefix: str) -> Iterator[str]:
+def object_prefixes(prefix: str, role: str = "primary") -> Iterator[str]:
     """The "folders" right below `prefix` ("tenants/" → "tenants/<id>/", ...).
 
     Some servers (SeaweedFS) keep listing a folder after its last object is gone."""
-    storage = bucket_storage()
+    storage = bucket_storage(role)
     with storage_errors("list"):
         paginator = storage.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=storage.bucket_name, Prefix=prefix, Delimiter="/"):
@@ -444,9 +521,9 @@ def object_prefixes(prefix: str) -> Iterator[str]:
                 yield common["Prefix"]
 
 
-def object_last_modified(key: str):
+def object_last_modified(key: str, role: str = "primary"):
     """When the object was last written, or None when it does not exist."""
-    head = object_head(key)
+    head = object_head(key, role)
     return head["LastModified"] if head else None
 
 
@@ -460,13 +537,13 @@ def content_disposition(filename: str, *, inline: bool = False) -> str:
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def presigned_get(*, key: str, filename: str, content_type: str, inline: bool = False) -> str:
+def presigned_get(*, key: str, filename: str, content_type: str, inline: bool = False, role: str = "primary") -> str:
     """A GET URL for browsers, valid for at most 5 minutes, naming the download's file and type."""
     parameters = {
         "ResponseContentDisposition": content_disposition(filename, inline=inline),
         "ResponseContentType": content_type if inline else "application/octet-stream",
     }
-    return bucket_storage().url(key, parameters=parameters)
+    return bucket_storage(role).url(key, parameters=parameters)
 
 
 def presigned_post(*, key: str, max_bytes: int, expires_in: int) -> dict:
@@ -477,89 +554,3 @@ def presigned_post(*, key: str, max_bytes: int, expires_in: int) -> dict:
         Conditions=[["content-length-range", 1, max_bytes]],
         ExpiresIn=expires_in,
     )
-
-
-# --- Multipart uploads (browsers PUT the parts straight to S3) ----------------------
-
-# What S3 answers a CompleteMultipartUpload whose parts are not the ones listed (a part sent
-# again since the listing, or one too small): the caller lists again and retries.
-PARTS_CHANGED = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall"}
-
-
-def multipart_create(*, key: str, content_type: str) -> str:
-    """Start a multipart upload of `key`; returns S3's UploadId."""
-    storage = bucket_storage()
-    with storage_errors("create multipart"):
-        answer = storage.client.create_multipart_upload(
-            Bucket=storage.bucket_name, Key=key, ContentType=content_type or "application/octet-stream"
-        )
-    return answer["UploadId"]
-
-
-def multipart_part_url(*, key: str, upload_id: str, number: int, size: int, expires_in: int) -> str:
-    """A presigned UploadPart URL for browsers. The part's length is signed with it, so S3
-    refuses a body of any other size."""
-    storage = bucket_storage()
-    return storage.public_client.generate_presigned_url(
-        "upload_part",
-        Params={
-            "Bucket": storage.bucket_name,
-            "Key": key,
-            "UploadId": upload_id,
-            "PartNumber": number,
-            "ContentLength": size,
-        },
-        ExpiresIn=expires_in,
-    )
-
-
-def multipart_parts(*, key: str, upload_id: str) -> dict[int, dict] | None:
-    """The parts S3 holds ({number: {"size", "etag"}}); None when the upload is gone."""
-    storage = bucket_storage()
-    parts: dict[int, dict] = {}
-    try:
-        with storage_errors("list parts"):
-            paginator = storage.client.get_paginator("list_parts")
-            for page in paginator.paginate(Bucket=storage.bucket_name, Key=key, UploadId=upload_id):
-                for part in page.get("Parts", []):
-                    parts[part["PartNumber"]] = {"size": part["Size"], "etag": part["ETag"]}
-    except ClientError as exc:
-        if _is_missing(exc):
-            return None
-        raise
-    return parts
-
-
-def multipart_complete(*, key: str, upload_id: str, etags: dict[int, str]) -> None:
-    """Join the parts into the object; `ObjectChanged` when S3 holds other parts than these."""
-    storage = bucket_storage()
-    parts = [{"PartNumber": number, "ETag": etags[number]} for number in sorted(etags)]
-    with storage_errors("complete multipart"):
-        try:
-            storage.client.complete_multipart_upload(
-                Bucket=storage.bucket_name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in PARTS_CHANGED or _is_missing(exc):
-                raise ObjectChanged(key) from exc
-            raise
-
-
-def multipart_abort(*, key: str, upload_id: str) -> None:
-    """Drop the upload and its parts (nothing to do when it is gone already)."""
-    storage = bucket_storage()
-    try:
-        with storage_errors("abort multipart"):
-            storage.client.abort_multipart_upload(Bucket=storage.bucket_name, Key=key, UploadId=upload_id)
-    except ClientError as exc:
-        if not _is_missing(exc):
-            raise
-
-
-def multipart_uploads(prefix: str) -> Iterator[dict]:
-    """The multipart uploads in progress under `prefix` (Key, UploadId, Initiated)."""
-    storage = bucket_storage()
-    with storage_errors("list multipart"):
-        paginator = storage.client.get_paginator("list_multipart_uploads")
-        for page in paginator.paginate(Bucket=storage.bucket_name, Prefix=prefix):
-            yield from page.get("Uploads", [])

@@ -30,7 +30,6 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from files import storage
-from files.storage import multipart as s3_multipart
 from files.models import File, UploadSession, UploadState
 from files.names import clean_name
 from files.permissions import can_create
@@ -38,6 +37,7 @@ from files.selectors import file_get_for_actor
 from files.services.blobs import StoreBytes
 from files.services.files import file_upload
 from files.services.quota import tenant_usage_bytes
+from files.storage import multipart as s3_multipart
 from files.uploads import HashedUpload
 from mediaportal.exceptions import (
     Conflict,

@@ -21,12 +21,12 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from files import storage
-from files.storage import multipart as s3_multipart
 from files.models import UploadSession, UploadState
 from files.names import clean_name
 from files.selectors import folder_get
 from files.services.direct import session_check_open, staged_bytes_delete, upload_session_get, upload_start_check
 from files.services.folders import relative_path_names
+from files.storage import multipart as s3_multipart
 from mediaportal.exceptions import Conflict, NotFound, ValidationFailed
 
 MIB = 1024**2

@@ -14,8 +14,8 @@ from playwright.sync_api import expect
 
 from accounts.models import Role
 from files import storage
-from files.storage import multipart as s3_multipart
 from files.models import File, Folder, UploadSession
+from files.storage import multipart as s3_multipart
 from mediaportal.embedded import bucket_cors_set
 from tests.browser.conftest import PASSWORD, log_in
 from tests.factories import MembershipFactory, TenantFactory, UserFactory

@@ -13,10 +13,10 @@ from drf_spectacular.generators import SchemaGenerator
 
 from accounts.models import Membership, Role, Tenant
 from files import storage
-from files.storage import multipart as s3_multipart
 from files.models import File, Folder, UploadSession, UploadState
 from files.services.direct import upload_sessions_expire
 from files.services.multipart import part_size_for
+from files.storage import multipart as s3_multipart
 from mediaportal.embedded import bucket_cors_set
 from tests.files.conftest import InThread, downloaded, sha, tenant_objects, upload
 from tests.helpers import client_for

@@ -131,17 +131,21 @@ def archive_restore_request(key: str, *, days: int, tier: str) -> bool:
     storage = bucket_storage("archive")
     try:
         with storage_errors("restore"):
-            storage.client.restore_object(
-                Bucket=storage.bucket_name,
-                Key=key,
-                RestoreRequest={"Days": days, "GlacierJobParameters": {"Tier": tier}},
-            )
-    except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
-        if code in {"MethodNotAllowed", "NotImplemented"}:
-            return True
-        if code == "RestoreAlreadyInProgress":
-            return False
+            try:
+                storage.client.restore_object(
+                    Bucket=storage.bucket_name,
+                    Key=key,
+                    RestoreRequest={"Days": days, "GlacierJobParameters": {"Tier": tier}},
+                )
+            except ClientError as exc:
+                # Answers about the object, before storage_errors takes any other for an outage.
+                code = exc.response.get("Error", {}).get("Code")
+                if code in {"MethodNotAllowed", "NotImplemented"}:
+                    return True
+                if code == "RestoreAlreadyInProgress":
+                    return False
+                raise
+    except ClientError as exc:  # storage_errors lets "missing" through
         if _is_missing(exc):
             raise ObjectMissing(key) from exc
         raise

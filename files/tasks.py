@@ -11,9 +11,11 @@ import random
 
 from celery import shared_task
 from celery.signals import worker_process_init
+from django.conf import settings
 
+from files import storage
 from files.search import get_search_backend
-from files.services import direct, idempotency, orphans, processing, processing_run, trash
+from files.services import direct, idempotency, lifecycle, orphans, processing, processing_run, retrieval, trash
 
 log = logging.getLogger(__name__)
 
@@ -108,3 +110,33 @@ def _load_label_model(**kwargs) -> None:
 def reindex_tenant(tenant_id: str) -> int:
     """Recompute a tenant's search vectors (after its search language changed)."""
     return get_search_backend().reindex(tenant_id=tenant_id)
+
+
+@shared_task(name="files.archive_sweep", **MAINTENANCE)
+def archive_sweep() -> int:
+    """Move the blobs nobody touched for long enough to the archive (daily)."""
+    return lifecycle.archive_sweep().archived
+
+
+@shared_task(name="files.archive_release_primary", **MAINTENANCE)
+def archive_release_primary(blob_ids: list[int]) -> int:
+    """Delete the primary objects of blobs archived a grace ago (queued with that countdown)."""
+    return lifecycle.archive_primaries_release(blob_ids=blob_ids)
+
+
+# A Glacier restore takes hours (Bulk: up to 12, DEEP_ARCHIVE: 48); polled for up to a week.
+RETRIEVE_POLLS = 7 * 86400 // max(settings.ARCHIVE_RESTORE_POLL_SECONDS, 1)
+
+
+@shared_task(bind=True, name="files.retrieve_blob", max_retries=RETRIEVE_POLLS, **MAINTENANCE)
+def retrieve_blob(self, blob_id: int) -> str:
+    """Bring an archived blob back to the primary: ask for its restore, poll until it can be
+    read, copy it back (files.services.retrieval)."""
+    try:
+        outcome = retrieval.blob_retrieve(blob_id=blob_id)
+    except storage.StorageUnavailable as exc:
+        raise self.retry(exc=exc, countdown=min(600, 2 ** (self.request.retries + 1))) from exc
+    if outcome == retrieval.WAITING:
+        log.info("retrieval of blob %s: the archive's restore is not done; asking again later", blob_id)
+        raise self.retry(countdown=settings.ARCHIVE_RESTORE_POLL_SECONDS)
+    return outcome

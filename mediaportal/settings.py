@@ -313,6 +313,16 @@ S3_ARCHIVE_STORAGE_CLASS = env_str("S3_ARCHIVE_STORAGE_CLASS", "GLACIER")
 S3_ARCHIVE_RESTORE_DAYS = env_int("S3_ARCHIVE_RESTORE_DAYS", 2)
 S3_ARCHIVE_RESTORE_TIER = env_str("S3_ARCHIVE_RESTORE_TIER", "Standard")
 ARCHIVE_RESTORE_POLL_SECONDS = env_int("ARCHIVE_RESTORE_POLL_SECONDS", 900)
+# How long an archived blob's primary object outlives the archiving (files.services.lifecycle):
+# longer than a presigned URL's life (S3_PRESIGN_SECONDS; a shorter value is raised to it plus
+# a minute), so a download that got its URL just before never finds the object gone, and long
+# enough for a ZIP being streamed. Keep it below CELERY_VISIBILITY_TIMEOUT (the delete is a
+# task with this countdown).
+ARCHIVE_PRIMARY_GRACE_SECONDS = env_int("ARCHIVE_PRIMARY_GRACE_SECONDS", 1800)
+# A retrieval the store can answer at once (SeaweedFS, or an object not in a cold class, in
+# the primary's own S3 service) is copied back during the request; off, every retrieval goes
+# through the files.retrieve_blob task.
+ARCHIVE_RETRIEVE_INLINE = env_bool("ARCHIVE_RETRIEVE_INLINE", True)
 # Server-side encryption of every write and copy, in every bucket (AWS and other S3s):
 # "AES256" or "aws:kms" (with S3_SSE_KMS_KEY_ID, else the account's default key). Empty: none
 # asked for, which is right for the embedded SeaweedFS, whose volumes are encrypted instead.
@@ -408,6 +418,9 @@ CELERY_TASK_ROUTES = {
     "files.orphan_sweep": {"queue": "maintenance"},
     "files.reindex_tenant": {"queue": "maintenance"},
     "files.requeue_stale_processing": {"queue": "maintenance"},
+    "files.archive_sweep": {"queue": "maintenance"},
+    "files.archive_release_primary": {"queue": "maintenance"},
+    "files.retrieve_blob": {"queue": "maintenance"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -30,3 +30,26 @@ def event_record(
         ip=ip,
         data=data or {},
     )
+
+
+def event_record_many(
+    *, verb: str, tenant, targets, actor=None, ip: str | None = None, data: dict[str, Any] | None = None
+) -> int:
+    """One event per target, written in one INSERT: for sweeps that change many objects in one
+    transaction (each still gets its own event); returns how many."""
+    user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    events = [
+        ActivityEvent(
+            tenant=tenant,
+            user=user,
+            verb=verb,
+            target_type=target._meta.model_name,
+            target_id=str(target.pk),
+            target_repr=str(target)[:300],
+            ip=ip,
+            data=data or {},
+        )
+        for target in targets
+    ]
+    ActivityEvent.objects.bulk_create(events)
+    return len(events)

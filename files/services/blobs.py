@@ -42,7 +42,8 @@ from django.db import transaction
 
 from accounts.models import Tenant
 from files import storage
-from files.models import Blob
+from files.models import Blob, BlobTier
+from files.services.lifecycle import archive_copy_drop
 from files.services.locks import content_lock
 from files.uploads import HashedUpload
 from mediaportal.exceptions import PayloadTooLarge
@@ -75,8 +76,10 @@ class BlobWrites:
         self._futures = []
         self.keys: list[str] = []  # the object keys written, for `quota_confirm`
 
-    def start(self, write: Callable[[], None], *, key: str) -> None:
-        self.keys.append(key)
+    def start(self, write: Callable[[], None], *, key: str, new_bytes: bool = True) -> None:
+        """`new_bytes` False: bytes the tenant stores already (and counts in its usage)."""
+        if new_bytes:
+            self.keys.append(key)
         self._futures.append(_WRITE_THREADS.submit(write))
 
     def wait(self, *, raise_errors: bool = True) -> None:
@@ -116,6 +119,8 @@ def blob_claim(
     if blob_exists(tenant=tenant, sha256=upload.sha256):
         blob = Blob.objects.select_for_update().filter(tenant=tenant, sha256=upload.sha256).first()
         if blob is not None:
+            if blob.tier != BlobTier.HOT:
+                _rewarm(blob, tenant=tenant, upload=upload, content_type=content_type, writes=writes, store=store)
             return blob
         # A purge deleted the row while we waited for its row lock; its objects are deleted
         # only under the content lock we hold, after looking for a row again: ours, by then.
@@ -123,6 +128,16 @@ def blob_claim(
     elif upload.size > tenant.quota_bytes:
         raise PayloadTooLarge("The tenant's storage quota is used up.", code="quota_exceeded")
     key = storage.blob_key(tenant.id, upload.sha256)
+    writes.start(_writer(tenant=tenant, upload=upload, content_type=content_type, store=store, key=key), key=key)
+    # One statement, no savepoint: INSERT … ON CONFLICT DO UPDATE creates the row (or locks
+    # one that appeared: same content, same size, so the update changes nothing).
+    blob = Blob(tenant=tenant, sha256=upload.sha256, size=upload.size, content_type=content_type, storage_key=key)
+    Blob.objects.bulk_create([blob], update_conflicts=True, unique_fields=["tenant", "sha256"], update_fields=["size"])
+    return blob
+
+
+def _writer(*, tenant: Tenant, upload: HashedUpload, content_type: str, store, key: str) -> Callable[[], None]:
+    """What stores the upload's bytes at `key`: `store`, by default a PUT from the upload."""
 
     def write() -> None:
         if store is None:
@@ -130,12 +145,20 @@ def blob_claim(
         else:
             store(key=key, content_type=content_type)
 
-    writes.start(write, key=key)
-    # One statement, no savepoint: INSERT … ON CONFLICT DO UPDATE creates the row (or locks
-    # one that appeared: same content, same size, so the update changes nothing).
-    blob = Blob(tenant=tenant, sha256=upload.sha256, size=upload.size, content_type=content_type, storage_key=key)
-    Blob.objects.bulk_create([blob], update_conflicts=True, unique_fields=["tenant", "sha256"], update_fields=["size"])
-    return blob
+    return write
+
+
+def _rewarm(blob: Blob, *, tenant: Tenant, upload: HashedUpload, content_type: str, writes: BlobWrites, store) -> None:
+    """Uploaded bytes that the tenant keeps in the archive: they are in hand, so they go to the
+    primary again and the blob is hot (its new file is fresh, and processing reads them); the
+    archive copy goes after the commit (files.services.lifecycle). Under the content lock."""
+    key = blob.storage_key
+    write = _writer(tenant=tenant, upload=upload, content_type=content_type, store=store, key=key)
+    writes.start(write, key=key, new_bytes=False)
+    Blob.objects.filter(pk=blob.pk).update(tier=BlobTier.HOT, archived_at=None, retrieval_started_at=None)
+    blob.tier, blob.archived_at, blob.retrieval_started_at = BlobTier.HOT, None, None
+    tenant_id, sha256 = blob.tenant_id, blob.sha256
+    transaction.on_commit(lambda: archive_copy_drop(tenant_id=tenant_id, sha256=sha256, key=key), robust=True)
 
 
 def blob_release_if_unused(*, blob_id: int) -> bool:

@@ -6,7 +6,9 @@ Every transaction takes the locks it needs in this order:
 
 1. a direct upload's session row (`upload_session_complete`), which no other holder of a
    content lock ever waits for;
-2. the content lock of the one content address it writes (`content_lock`);
+2. the content lock of the one content address it writes (`content_lock`); a transaction
+   that changes many addresses' tier at once (the archive sweep) takes theirs in key order
+   (`content_locks`) before any row lock;
 3. row locks: folders (a chain root first, `folder_lock_for_write`), then files, then
    blobs; several rows of one kind in id order;
 4. the tenant's quota lock (`quota_lock`), last, just before the commit.
@@ -42,6 +44,16 @@ def content_lock(*, tenant_id, sha256: str) -> None:
         raise RuntimeError("content_lock needs a transaction")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_content_lock_id(tenant_id, sha256)])
+
+
+def content_locks(*, tenant_id, sha256s) -> None:
+    """Hold the locks of several content addresses of the tenant until the transaction ends,
+    taken in one order (their keys') so two holders of overlapping sets never deadlock."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("content_locks needs a transaction")
+    with connection.cursor() as cursor:
+        for lock_id in sorted({_content_lock_id(tenant_id, sha256) for sha256 in sha256s}):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
 
 
 def _quota_lock_id(tenant_id) -> int:

@@ -152,7 +152,7 @@ class TenantSettingsForm(forms.Form):
     max_upload_mib = forms.IntegerField(label="Max upload size (MiB)")
     trash_retention_days = forms.IntegerField(label="Keep deleted files in the trash for (days)")
     share_max_days = forms.IntegerField(label="Share links last at most (days)")
-    archive_after_days = forms.IntegerField(label="Archive files untouched for (days)")
+    archive_after_days = forms.IntegerField(label="Archive files untouched for (days)", required=False)
     noncurrent_archive_days = forms.IntegerField(label="Archive old versions after (days)")
     search_config = forms.ChoiceField(
         label="Search language", help_text="Changing it rebuilds the search index in the background."
@@ -182,6 +182,7 @@ class TenantSettingsForm(forms.Form):
         for field, (low, high) in SETTING_BOUNDS.items():
             self.fields[field].widget.attrs.update({"min": low, "max": high})
             self.fields[field].help_text = f"{low} to {high:,}."
+        self.fields["archive_after_days"].help_text += " Empty: never."
 
     def changes(self) -> dict:
         """The settings the user changed, as `tenant_update` takes them.

@@ -151,8 +151,19 @@ class TenantUpdateInput(Input):
     max_upload_bytes = serializers.IntegerField(
         required=False, min_value=1, validators=[_UploadLimit(settings.PLATFORM_MAX_UPLOAD_BYTES)]
     )
-    archive_after_days = serializers.IntegerField(required=False, min_value=1, max_value=36500)
-    noncurrent_archive_days = serializers.IntegerField(required=False, min_value=1, max_value=36500)
+    archive_after_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=36500,
+        help_text="Files untouched this many days move to the archive tier; null: never.",
+    )
+    noncurrent_archive_days = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=36500,
+        help_text="Older versions move to the archive this many days after a newer one was added.",
+    )
     trash_retention_days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
     share_max_days = serializers.IntegerField(required=False, min_value=1, max_value=3650)
     search_config = serializers.ChoiceField(required=False, choices=SEARCH_CONFIGS)

@@ -71,9 +71,10 @@ TENANT_SETTINGS = (
 
 
 # Bounds of the numeric settings (inclusive), kept here so every caller (API, admin) keeps them.
+# `archive_after_days` may also be None: current versions are never archived.
 SETTING_BOUNDS = {
     "archive_after_days": (1, 36500),
-    "noncurrent_archive_days": (1, 36500),
+    "noncurrent_archive_days": (0, 36500),
     "trash_retention_days": (1, 3650),
     "share_max_days": (1, 3650),
 }
@@ -83,7 +84,9 @@ SEARCH_CONFIGS = ("simple", "english", "french", "german", "spanish", "italian",
 def _check_settings(data: dict) -> None:
     bounds = {**SETTING_BOUNDS, "max_upload_bytes": (1, settings.PLATFORM_MAX_UPLOAD_BYTES)}
     for field, (low, high) in bounds.items():
-        if field in data and not low <= data[field] <= high:
+        if field == "archive_after_days" and field in data and data[field] is None:
+            continue
+        if field in data and not (isinstance(data[field], int) and low <= data[field] <= high):
             raise ValidationFailed(f"{field} must be between {low} and {high}.", code="invalid_limit")
     if "name" in data and not str(data["name"]).strip():
         raise ValidationFailed("A tenant needs a name.", code="invalid_name")

@@ -8,6 +8,7 @@ from rest_framework import serializers
 from files.models import File, FileVersion, Folder, Visibility
 from files.names import MAX_COMMENT_LENGTH, MAX_DESCRIPTION_LENGTH
 from files.services.files import rendition_urls
+from mediaportal.openapi import ErrorOutput
 from mediaportal.serializers import Input
 
 
@@ -279,3 +280,37 @@ class SearchOutput(serializers.Serializer):
     facets = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
     next = serializers.URLField(allow_null=True)
     suggestion = serializers.CharField(allow_null=True)
+
+
+# --- The archive tier ---------------------------------------------------------------
+
+
+class FileRetrieveInput(Input):
+    version = serializers.IntegerField(
+        required=False, min_value=1, help_text="Retrieve this version's bytes instead of the current one's."
+    )
+
+
+class FolderRetrieveInput(Input):
+    versions = serializers.BooleanField(
+        required=False, default=False, help_text="Also the older versions of the files, not only their current one."
+    )
+
+
+class FolderRetrieveOutput(serializers.Serializer):
+    retrieving = serializers.IntegerField(
+        min_value=0, help_text="Files whose bytes are on their way back (0: nothing under the folder is archived)."
+    )
+
+
+class RetrieveHint(serializers.Serializer):
+    method = serializers.ChoiceField(choices=["POST"])
+    url = serializers.CharField(help_text="The file's `retrieve/` endpoint.")
+    body = serializers.DictField(required=False, help_text='What to send, for a version: `{"version": n}`.')
+
+
+class ArchivedOutput(ErrorOutput):
+    retrieve = RetrieveHint(required=False, help_text="With `file_archived` for one file: how to retrieve it.")
+    archived = serializers.ListField(
+        child=serializers.UUIDField(), required=False, help_text="With `file_archived` for many files: their ids."
+    )

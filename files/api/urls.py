@@ -7,11 +7,13 @@ T = "tenants/<slug:tenant_slug>/"
 urlpatterns = [
     path(T + "folders/", views.FolderListView.as_view(), name="folder-list"),
     path(T + "folders/<uuid:folder_id>/", views.FolderDetailView.as_view(), name="folder-detail"),
+    path(T + "folders/<uuid:folder_id>/retrieve/", views.FolderRetrieveView.as_view(), name="folder-retrieve"),
     path(T + "files/", views.FileListView.as_view(), name="file-list"),
     path(T + "files/<uuid:file_id>/", views.FileDetailView.as_view(), name="file-detail"),
     path(T + "files/<uuid:file_id>/download/", views.FileDownloadView.as_view(), name="file-download"),
     path(T + "files/<uuid:file_id>/renditions/<str:kind>/", views.FileRenditionView.as_view(), name="file-rendition"),
     path(T + "files/<uuid:file_id>/reprocess/", views.FileReprocessView.as_view(), name="file-reprocess"),
+    path(T + "files/<uuid:file_id>/retrieve/", views.FileRetrieveView.as_view(), name="file-retrieve"),
     path(T + "files/<uuid:file_id>/versions/", views.FileVersionListView.as_view(), name="file-versions"),
     path(
         T + "files/<uuid:file_id>/versions/<int:number>/restore/",

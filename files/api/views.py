@@ -18,7 +18,7 @@ from files.api.receiving import StreamingUploadMixin
 from files.permissions import can_create
 from files.search import get_search_backend
 from files.search.cursor import offset_decode, offset_encode
-from files.services import direct, files, folders, trash
+from files.services import direct, files, folders, retrieval, trash
 from files.services.idempotency import UploadOnce
 from mediaportal.exceptions import Forbidden, ValidationFailed
 from mediaportal.http import client_ip, query_flag
@@ -31,6 +31,15 @@ TAGS = ["files"]
 
 def _file_out(file) -> dict:
     return s.FileOutput(file).data
+
+
+ARCHIVED = OpenApiResponse(
+    s.ArchivedOutput,
+    description=(
+        "`file_archived`: the bytes are in the archive tier; `retrieve` says how to bring them back "
+        "(`POST …/retrieve/`). `file_retrieving`: they are on their way back; try again later."
+    ),
+)
 
 
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -117,6 +126,29 @@ class FolderDetailView(TenantScopedMixin, APIView):
         else:
             trash.folder_trash(membership=self.membership, folder_id=folder_id, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class FolderRetrieveView(TenantScopedMixin, APIView):
+    @extend_schema(
+        tags=TAGS,
+        request=s.FolderRetrieveInput,
+        responses={202: s.FolderRetrieveOutput, **_errors(400, 401, 404)},
+        description=(
+            "Bring back from the archive every file under the folder (its whole subtree) that the caller may see "
+            "and whose bytes are archived; with `versions`, their older versions too. The files show "
+            "`storage_tier` `retrieving` until they are back."
+        ),
+    )
+    def post(self, request, tenant_slug, folder_id):
+        data = s.FolderRetrieveInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        count = retrieval.folder_retrieve(
+            membership=self.membership,
+            folder_id=folder_id,
+            versions=data.validated_data["versions"],
+            ip=client_ip(request),
+        )
+        return Response(s.FolderRetrieveOutput({"retrieving": count}).data, status=status.HTTP_202_ACCEPTED)
 
 
 # --- Files ------------------------------------------------------------------------
@@ -232,6 +264,7 @@ class FileDownloadView(TenantScopedMixin, APIView):
         ],
         responses={
             302: OpenApiResponse(description="Redirect to a presigned URL valid ≤ 5 minutes"),
+            409: ARCHIVED,
             **_errors(401, 404),
         },
     )
@@ -271,11 +304,43 @@ class FileRenditionView(TenantScopedMixin, APIView):
 
 
 class FileReprocessView(TenantScopedMixin, APIView):
-    @extend_schema(tags=TAGS, request=None, responses={202: s.FileOutput, **_errors(401, 403, 404)})
+    @extend_schema(tags=TAGS, request=None, responses={202: s.FileOutput, 409: ARCHIVED, **_errors(401, 403, 404)})
     def post(self, request, tenant_slug, file_id):
         files.file_reprocess(membership=self.membership, file_id=file_id, ip=client_ip(request))
         file = selectors.file_get_for_actor(membership=self.membership, file_id=file_id)
         return Response(_file_out(file), status=status.HTTP_202_ACCEPTED)
+
+
+class FileRetrieveView(TenantScopedMixin, APIView):
+    @extend_schema(
+        tags=TAGS,
+        request=s.FileRetrieveInput,
+        responses={
+            202: OpenApiResponse(
+                s.FileOutput,
+                description="On its way back: `storage_tier` is `retrieving`, or `hot` when the store restored it at once",
+            ),
+            200: OpenApiResponse(s.FileOutput, description="Its bytes are hot already: nothing to do"),
+            **_errors(400, 401, 404, 503),
+        },
+        description=(
+            "Bring an archived file's bytes (its current version's, or `version`'s) back to the hot tier; anyone "
+            "who may download the file may. Downloads answer 409 `file_retrieving` until they are back "
+            "(`storage_tier` `hot`): at once on a store without cold classes, hours for a Glacier restore. A file "
+            "nobody touches is archived again by a later sweep."
+        ),
+    )
+    def post(self, request, tenant_slug, file_id):
+        data = s.FileRetrieveInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        started = retrieval.file_retrieve(
+            membership=self.membership,
+            file_id=file_id,
+            version=data.validated_data.get("version"),
+            ip=client_ip(request),
+        )
+        file = selectors.file_get_for_actor(membership=self.membership, file_id=file_id)
+        return Response(_file_out(file), status=status.HTTP_202_ACCEPTED if started else status.HTTP_200_OK)
 
 
 class FileVersionListView(StreamingUploadMixin, TenantScopedMixin, APIView):
@@ -320,7 +385,7 @@ class FileVersionListView(StreamingUploadMixin, TenantScopedMixin, APIView):
 
 
 class FileVersionRestoreView(TenantScopedMixin, APIView):
-    @extend_schema(tags=TAGS, request=None, responses={201: s.VersionOutput, **_errors(401, 403, 404)})
+    @extend_schema(tags=TAGS, request=None, responses={201: s.VersionOutput, 409: ARCHIVED, **_errors(401, 403, 404)})
     def post(self, request, tenant_slug, file_id, number):
         version = files.file_version_restore(
             membership=self.membership, file_id=file_id, number=number, ip=client_ip(request)

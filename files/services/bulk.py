@@ -22,6 +22,7 @@ from files.models import File
 from files.names import clean_tags
 from files.selectors import file_list, folder_get
 from files.services.files import file_reprocess, file_update
+from files.services.lifecycle import files_readable_or_409
 from files.services.trash import file_trash
 from mediaportal.exceptions import ApplicationError, ValidationFailed, parse_id
 
@@ -109,7 +110,9 @@ def files_bulk_reprocess(*, membership: Membership, files: Iterable[File], ip: s
 @transaction.atomic
 def files_zip_download(*, membership: Membership, files: list[File], ip: str | None = None) -> list[File]:
     """Check the ZIP's bounds and record the download of each file; the caller streams
-    `files` (files.zipstream) once this returns. Every file here is one the member sees."""
+    `files` (files.zipstream) once this returns. Every file here is one the member sees.
+    409 naming the archived ones when some are: a ZIP that silently lacked them would look
+    complete."""
     files = [f for f in files if f.current_version_id is not None]
     total = sum(f.size for f in files)
     if len(files) > settings.PORTAL_ZIP_MAX_FILES:
@@ -122,6 +125,7 @@ def files_zip_download(*, membership: Membership, files: list[File], ip: str | N
             "choose fewer.",
             code="zip_too_large",
         )
+    files_readable_or_409(files)
     File.objects.filter(pk__in=[f.pk for f in files]).update(last_accessed_at=timezone.now())
     for file in files:
         event_record(

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import Membership
 from accounts.services.audit import event_record
 from files import storage
-from files.models import Blob, File, FileStatus, FileVersion, Folder, Visibility
+from files.models import Blob, BlobTier, File, FileStatus, FileVersion, Folder, Visibility
 from files.names import (
     MAX_COMMENT_LENGTH,
     MAX_DESCRIPTION_LENGTH,
@@ -28,6 +28,7 @@ from files.selectors import file_get_for_actor, folder_get, rendition_get, versi
 from files.services.blobs import BlobWrites, StoreBytes, blob_claim
 from files.services.folders import atomic_or_conflict, folder_ensure_path, folder_lock_for_write
 from files.services.idempotency import UploadOnce, once_claim, once_record, upload_fingerprint
+from files.services.lifecycle import blob_readable_or_409
 from files.services.locks import content_lock
 from files.services.processing import queue_processing, upload_sniff
 from files.services.quota import quota_confirm
@@ -78,8 +79,18 @@ def free_file_name(*, tenant_id, folder: Folder | None, name: str, exclude_id=No
     return candidate
 
 
-# What making a version current changes on its file.
-VERSION_FIELDS = ["current_version", "size", "content_type", "sha256", "status", "error", "error_code", "updated_at"]
+# What making a version current changes on its file (a new version touches it, see File).
+VERSION_FIELDS = [
+    "current_version",
+    "size",
+    "content_type",
+    "sha256",
+    "status",
+    "error",
+    "error_code",
+    "updated_at",
+    "last_accessed_at",
+]
 
 
 def _add_version(*, file: File, blob: Blob, actor, comment: str = "", new: bool = False) -> FileVersion:
@@ -100,6 +111,7 @@ def _add_version(*, file: File, blob: Blob, actor, comment: str = "", new: bool 
         # PostgreSQL, so they are checked at commit and the file is inserted once, complete.
         file.save(force_insert=True)
     else:
+        file.last_accessed_at = timezone.now()
         file.save(update_fields=VERSION_FIELDS)
     queue_processing(file)
     return version
@@ -342,6 +354,8 @@ def _version_restore(*, membership: Membership, file: File, number: int, ip: str
     # version stays, and it keeps its blob (a blob row goes only when no version refers to
     # it). So no lock on the blob or its content: one lock fewer for uploads to wait behind.
     old = version_get(file=locked, number=number)
+    # Its processing reads the bytes: an archived version is retrieved first.
+    blob_readable_or_409(blob=old.blob, file=locked, version=number)
     version = _add_version(file=locked, blob=old.blob, actor=membership.user, comment=f"Restored from version {number}")
     event_record(
         verb="file.version_restored",
@@ -433,7 +447,9 @@ def blob_download_url(
     *, file: File, blob: Blob, actor=None, inline: bool = False, ip: str | None = None, version: int | None = None
 ) -> str:
     """Sign a download of `blob` under the file's name and record the access (any caller
-    that has already decided the download is allowed: members, public links)."""
+    that has already decided the download is allowed: members, public links); 409 while
+    the bytes are archived or being retrieved."""
+    blob_readable_or_409(blob=blob, file=file, version=version)
     inline = inline and blob.content_type in INLINE_SAFE_TYPES
     url = storage.presigned_get(key=blob.storage_key, filename=file.name, content_type=blob.content_type, inline=inline)
     with transaction.atomic():
@@ -482,7 +498,7 @@ def file_view_url(*, file: File) -> str | None:
     visit; the Download button is what records an access.
     """
     blob = file.current_version.blob if file.current_version_id else None
-    if blob is None or blob.content_type not in INLINE_SAFE_TYPES:
+    if blob is None or blob.content_type not in INLINE_SAFE_TYPES or blob.tier != BlobTier.HOT:
         return None
     return storage.presigned_get(key=blob.storage_key, filename=file.name, content_type=blob.content_type, inline=True)
 
@@ -498,8 +514,11 @@ def rendition_url(*, membership: Membership, file_id, kind: str, fmt: str = "web
 
 @transaction.atomic
 def file_reprocess(*, membership: Membership, file_id, ip: str | None = None) -> File:
-    """Run processing again for the current version (after a fix, or a failure)."""
+    """Run processing again for the current version (after a fix, or a failure); 409 while
+    its bytes are archived (processing reads them)."""
     file = file_get_for_actor(membership=membership, file_id=file_id, perm="change")
+    if file.current_version is not None:
+        blob_readable_or_409(blob=file.current_version.blob, file=file)
     File.objects.filter(pk=file.pk).update(
         status=FileStatus.PENDING, error="", error_code="", updated_at=timezone.now()
     )

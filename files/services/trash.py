@@ -201,7 +201,10 @@ def _restore_file(file: File) -> File:
     file.folder = folder
     file.name = free_file_name(tenant_id=file.tenant_id, folder=file.folder, name=file.name)
     file.deleted_at = file.deleted_by = file.trashed_via = None
-    file.save(update_fields=["folder", "name", "deleted_at", "deleted_by", "trashed_via", "updated_at"])
+    file.last_accessed_at = timezone.now()  # a restore touches it (see File)
+    file.save(
+        update_fields=["folder", "name", "deleted_at", "deleted_by", "trashed_via", "updated_at", "last_accessed_at"]
+    )
     return file
 
 
@@ -225,7 +228,9 @@ def _restore_folder(folder: Folder) -> Folder:
         deleted_by=None,
         trashed_via=None,
     )
-    File.objects.filter(trashed_via=folder).update(deleted_at=None, deleted_by=None, trashed_via=None)
+    File.objects.filter(trashed_via=folder).update(
+        deleted_at=None, deleted_by=None, trashed_via=None, last_accessed_at=timezone.now()
+    )
     return folder
 
 

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 from files.permissions import can_create
 from files.selectors import public_file_get
 from files.services.files import blob_download_url, rendition_urls
+from files.services.lifecycle import FileArchived, FileRetrieving, blob_readable_or_409, files_readable_or_409
 from files.storage import content_disposition
 from files.uploads import HashingUploadHandler, declared_too_large
 from files.zipstream import zip_stream
@@ -59,7 +60,10 @@ def _excerpt(file) -> str:
 @require_GET
 def public_download(request, file_id):
     file = _public_file(file_id)
-    url = blob_download_url(file=file, blob=file.current_version.blob, ip=client_ip(request))
+    try:
+        url = blob_download_url(file=file, blob=file.current_version.blob, ip=client_ip(request))
+    except (FileArchived, FileRetrieving) as exc:
+        return _archived(request, exc)
     response = HttpResponseRedirect(url)
     response["Cache-Control"] = "no-store"
     return response
@@ -78,6 +82,8 @@ def _share_errors(view):
             return view(request, token, *args, **kwargs)
         except NotFound:
             return _missing(request)
+        except (FileArchived, FileRetrieving) as exc:
+            return _archived(request, exc)
         except links.LinkGone as exc:
             return _public(render(request, "sharing/gone.html", {"state": exc.state}, status=410))
         except links.TooManyAttempts:
@@ -87,6 +93,15 @@ def _share_errors(view):
             return _public(response)
 
     return wrapper
+
+
+def _archived(request, exc: FileArchived | FileRetrieving):
+    """A download of bytes in the archive tier: the visitor cannot retrieve them; the person
+    who shared them can (the page says so), and nothing was counted."""
+    if wants_json(request):
+        return JsonResponse({"detail": exc.detail, "code": exc.code}, status=exc.status_code)
+    context = {"files": exc.files, "retrieving": isinstance(exc, FileRetrieving)}
+    return _public(render(request, "sharing/archived.html", context, status=exc.status_code))
 
 
 def _missing(request, what: str = "link"):
@@ -153,6 +168,8 @@ def _folder_items(link) -> list[tuple]:
 
 
 def _download(request, link, file):
+    # Before the count: a refused download must not use up a limited link.
+    blob_readable_or_409(blob=file.current_version.blob, file=file)
     links.link_count_download(link=link, ip=client_ip(request), file=file)
     url = blob_download_url(file=file, blob=file.current_version.blob, ip=client_ip(request))
     response = HttpResponseRedirect(url)
@@ -191,6 +208,7 @@ def share_zip(request, token):
     if not _unlocked(request, link):
         return redirect("share-page", token=token)
     files = list(link_folder_files(link=link))
+    files_readable_or_409(files)  # the whole ZIP, or none of it (files.services.lifecycle)
     links.link_count_download(link=link, ip=client_ip(request), file=None)
     response = StreamingHttpResponse(zip_stream(link.folder, files), content_type="application/zip")
     response["Content-Disposition"] = content_disposition(f"{link.folder.name}.zip")

@@ -12,7 +12,7 @@ import logging
 from django.core.management.base import BaseCommand, CommandError
 from django.db import OperationalError, close_old_connections
 
-from files.models import File
+from files.models import BlobTier, File
 from files.services.processing import (
     TRANSIENT_ERRORS,
     file_crashed,
@@ -38,7 +38,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        files = File.objects.filter(deleted_at__isnull=True, current_version__isnull=False)
+        # Archived bytes are not read (the API refuses their reprocess too): retrieve them first.
+        files = File.objects.filter(
+            deleted_at__isnull=True, current_version__isnull=False, current_version__blob__tier=BlobTier.HOT
+        )
         if options["tenant"]:
             files = files.filter(tenant__slug=options["tenant"])
             if not files.exists() and not File.objects.filter(tenant__slug=options["tenant"]).exists():

@@ -69,22 +69,30 @@ def retrieve_hint(*, file: File, version: int | None = None) -> dict:
 
 
 class FileArchived(Conflict):
+    """A read of bytes in the archive tier: `one` file (with how to retrieve it), or `several`
+    in a ZIP. `files` are the archived ones, for pages of their own to name."""
+
     default_code = "file_archived"
 
-    def __init__(self, *, files: list[File], version: int | None = None) -> None:
-        if len(files) == 1:
-            file = files[0]
-            hint = retrieve_hint(file=file, version=version)
-            which = f"Version {version} of “{file.name}”" if version else f"“{file.name}”"
-            how = f"POST {hint['url']}" + (f' with {{"version": {version}}}' if version else "")
-            detail = f"{which} is archived. Retrieve it first ({how}); it can be downloaded once it is back."
-            extra = {"retrieve": hint}
-        else:
-            shown = ", ".join(f"“{f.name}”" for f in files[:10]) + (" and more" if len(files) > 10 else "")
-            detail = f"{len(files)} of these files are archived: {shown}. Retrieve them first."
-            extra = {"archived": [str(f.pk) for f in files]}
+    def __init__(self, detail: str, *, files: list[File], extra: dict) -> None:
         super().__init__(detail, extra=extra)
         self.files = files
+
+    @classmethod
+    def one(cls, file: File, *, version: int | None = None) -> FileArchived:
+        hint = retrieve_hint(file=file, version=version)
+        which = f"Version {version} of “{file.name}”" if version else f"“{file.name}”"
+        how = f"POST {hint['url']}" + (f' with {{"version": {version}}}' if version else "")
+        detail = f"{which} is archived. Retrieve it first ({how}); it can be downloaded once it is back."
+        return cls(detail, files=[file], extra={"retrieve": hint})
+
+    @classmethod
+    def several(cls, files: list[File]) -> FileArchived:
+        shown = ", ".join(f"“{f.name}”" for f in files[:10]) + (" and more" if len(files) > 10 else "")
+        one = len(files) == 1
+        detail = f"{len(files)} of these files {'is' if one else 'are'} archived: {shown}. "
+        detail += f"Retrieve {'it' if one else 'them'} first, then download the files together."
+        return cls(detail, files=files, extra={"archived": [str(f.pk) for f in files]})
 
 
 class FileRetrieving(Conflict):
@@ -101,7 +109,7 @@ def blob_readable_or_409(*, blob: Blob, file: File, version: int | None = None) 
     """409 `file_archived` (with where to retrieve it) or `file_retrieving` unless the blob's
     bytes are in the primary bucket: what every download checks before it signs a URL."""
     if blob.tier == BlobTier.ARCHIVE:
-        raise FileArchived(files=[file], version=version)
+        raise FileArchived.one(file, version=version)
     if blob.tier == BlobTier.RETRIEVING:
         raise FileRetrieving(files=[file])
 
@@ -111,7 +119,7 @@ def files_readable_or_409(files: list[File]) -> None:
     whole, naming the files, rather than a ZIP that silently lacks some."""
     archived = [f for f in files if f.current_version and f.current_version.blob.tier == BlobTier.ARCHIVE]
     if archived:
-        raise FileArchived(files=archived)
+        raise FileArchived.several(archived)
     retrieving = [f for f in files if f.current_version and f.current_version.blob.tier == BlobTier.RETRIEVING]
     if retrieving:
         raise FileRetrieving(files=retrieving)

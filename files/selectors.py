@@ -236,7 +236,7 @@ def thumbnail_renditions() -> Prefetch:
 # and blob in full was a fifth of the page's time (bench/portal.py).
 BROWSE_FIELDS = (
     "id", "tenant_id", "folder_id", "name", "size", "content_type", "status", "error", "updated_at", "tags",
-    "owner__username", "current_version__id", "current_version__blob__id",
+    "owner__username", "current_version__id", "current_version__blob__id", "current_version__blob__tier",
 )  # fmt: skip
 
 

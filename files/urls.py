@@ -24,6 +24,7 @@ urlpatterns = [
     # The file page and its actions.
     path(F, file.file_page, name="portal-file"),
     path(F + "download/", actions.download, name="portal-download"),
+    path(F + "retrieve/", actions.retrieve, name="portal-file-retrieve"),
     path(F + "thumbnail/<str:fmt>/", browse.thumbnail, name="portal-thumbnail"),
     path(F + "status/", file.file_status, name="portal-file-status"),
     path(F + "edit/", file.file_edit, name="portal-file-edit"),

@@ -11,12 +11,17 @@ from django.http import HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_POST
 
 from accounts.portal import tenant_page
+from files import selectors
+from files.models import BlobTier
 from files.permissions import can_create
 from files.services.files import file_download_url, file_upload
 from files.services.folders import folder_create
 from files.services.idempotency import UploadOnce
+from files.services.lifecycle import FileArchived, FileRetrieving
+from files.services.retrieval import file_retrieve
 from files.uploads import HashingUploadHandler, declared_too_large
 from mediaportal.exceptions import ApplicationError
 from mediaportal.http import client_ip
@@ -90,4 +95,40 @@ def new_folder(request, membership):
 
 @tenant_page
 def download(request, membership, file_id):
-    return HttpResponseRedirect(file_download_url(membership=membership, file_id=file_id, ip=client_ip(request)))
+    try:
+        url = file_download_url(membership=membership, file_id=file_id, ip=client_ip(request))
+    except (FileArchived, FileRetrieving) as exc:
+        return archived_refusal(request, membership, file_id, exc)
+    return HttpResponseRedirect(url)
+
+
+def archived_refusal(request, membership, file_id, exc: FileArchived | FileRetrieving) -> HttpResponseRedirect:
+    """A download of bytes in the archive tier: back to the file's page, which offers
+    Retrieve, saying why (the API's message names an endpoint, not a button)."""
+    name = exc.files[0].name
+    if isinstance(exc, FileRetrieving):
+        messages.warning(request, f"“{name}” is being retrieved from the archive; download it once it is back.")
+    else:
+        messages.warning(
+            request, f"“{name}” is archived: its bytes are in long-term storage. Retrieve it first, then download it."
+        )
+    return redirect(reverse("portal-file", args=[membership.tenant.slug, file_id]))
+
+
+@require_POST
+@tenant_page
+def retrieve(request, membership, file_id):
+    """Retrieve from the archive (what the API's `retrieve/` does); back to the file's page,
+    or with `back=folder` to the folder the file is in."""
+    number = int(request.POST["version"]) if request.POST.get("version", "").isdigit() else None
+    file_retrieve(membership=membership, file_id=file_id, version=number, ip=client_ip(request))
+    file = selectors.file_get_for_actor(membership=membership, file_id=file_id, renditions=False)
+    blob = selectors.version_get(file=file, number=number).blob if number else file.current_version.blob
+    which = f"Version {number} of “{file.name}”" if number else f"“{file.name}”"
+    if blob.tier == BlobTier.HOT:
+        messages.success(request, f"{which} is back from the archive; you can download it.")
+    else:
+        messages.info(request, f"{which} is being retrieved from the archive; you can download it once it is back.")
+    if request.POST.get("back") == "folder":
+        return back(membership.tenant.slug, str(file.folder_id) if file.folder_id else None)
+    return redirect(reverse("portal-file", args=[membership.tenant.slug, file.pk]))

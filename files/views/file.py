@@ -36,8 +36,10 @@ from files.services.files import (
     rendition_sources,
 )
 from files.services.idempotency import UploadOnce
+from files.services.lifecycle import FileArchived, FileRetrieving
 from files.services.trash import file_trash
 from files.uploads import HashingUploadHandler, declared_too_large
+from files.views.actions import archived_refusal
 from mediaportal.exceptions import ApplicationError
 from mediaportal.http import client_ip
 
@@ -323,8 +325,12 @@ def file_delete(request, membership, file_id):
 @require_POST
 @tenant_page
 def file_reprocess_view(request, membership, file_id):
-    file_reprocess(membership=membership, file_id=file_id, ip=client_ip(request))
-    messages.success(request, "The file is being processed again.")
+    try:
+        file_reprocess(membership=membership, file_id=file_id, ip=client_ip(request))
+    except FileArchived:
+        messages.error(request, "The file is archived: retrieve it before processing it again.")
+    else:
+        messages.success(request, "The file is being processed again.")
     return _back(membership, file_id)
 
 
@@ -372,6 +378,8 @@ def _version_upload(request, membership, file: File, handler: HashingUploadHandl
 def version_restore(request, membership, file_id, number: int):
     try:
         version = file_version_restore(membership=membership, file_id=file_id, number=number, ip=client_ip(request))
+    except FileArchived:
+        messages.error(request, f"Version {number} is archived: retrieve it first, then restore it.")
     except ApplicationError as exc:
         if exc.status_code in (403, 404):
             raise
@@ -384,7 +392,10 @@ def version_restore(request, membership, file_id, number: int):
 @require_GET
 @tenant_page
 def version_download(request, membership, file_id, number: int):
-    url = file_download_url(membership=membership, file_id=file_id, version=number, ip=client_ip(request))
+    try:
+        url = file_download_url(membership=membership, file_id=file_id, version=number, ip=client_ip(request))
+    except (FileArchived, FileRetrieving) as exc:
+        return archived_refusal(request, membership, file_id, exc)
     response = HttpResponseRedirect(url)
     response["Cache-Control"] = "no-store"
     return response

@@ -26,7 +26,11 @@ VERBS = {
     "permission.granted": "granted rights on it",
     "permission.revoked": "removed a grant on it",
     "share.downloaded": "downloaded it through a share link",
+    "file.archived": "moved its bytes to the archive",
+    "file.retrieved": "brought its bytes back from the archive",
 }
+# Events of the product's own sweeps and tasks: nobody's, and not a visitor's either.
+SYSTEM_VERBS = {"file.archived", "file.retrieved"}
 
 
 def _says(event) -> str:
@@ -50,4 +54,5 @@ def file_activity_panel(request, membership, file_id):
     events = [
         (event, _says(event)) for event in activity_list(membership=membership, file=file).order_by("-at")[:SHOWN]
     ]
-    return render(request, "analytics/_file_activity.html", {"file": file, "events": events, "shown": SHOWN})
+    context = {"file": file, "events": events, "shown": SHOWN, "system_verbs": SYSTEM_VERBS}
+    return render(request, "analytics/_file_activity.html", context)

@@ -33,3 +33,20 @@ def processing_soft_before_hard_time_limit(app_configs, **kwargs) -> list[checks
             id="files.E002",
         )
     ]
+
+
+@checks.register()
+def archive_grace_below_visibility_timeout(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    # The primary copy's delete is a task with the grace as countdown: a Redis broker hands a
+    # task held longer than its visibility timeout to another worker as well.
+    grace = max(settings.ARCHIVE_PRIMARY_GRACE_SECONDS, settings.S3_PRESIGN_SECONDS + 60)
+    timeout = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
+    if grace + 5 < timeout:
+        return []
+    return [
+        checks.Warning(
+            f"ARCHIVE_PRIMARY_GRACE_SECONDS ({grace} s) is not below CELERY_VISIBILITY_TIMEOUT ({timeout} s): each "
+            "archived blob's delayed delete will run more than once (harmlessly) until it is shortened.",
+            id="files.W001",
+        )
+    ]

@@ -30,7 +30,13 @@ from files.models import Blob, BlobTier, File, FileVersion
 from files.selectors import file_get_for_actor, file_list, folder_get, version_get
 from files.services.lifecycle import archive_copy_drop
 from files.services.locks import content_lock
-from files.storage.transfer import ObjectMissing, archive_restore_request, object_transfer, same_service
+from files.storage.transfer import (
+    ObjectCorrupt,
+    ObjectMissing,
+    archive_restore_request,
+    object_transfer,
+    same_service,
+)
 from mediaportal.exceptions import NotFound
 
 log = logging.getLogger(__name__)
@@ -141,8 +147,8 @@ def blob_retrieve(*, blob_id: int) -> str:
             )
         except storage.ObjectArchived:
             return WAITING  # the restore is not visible to the copy yet
-        except ObjectMissing:
-            return _archive_copy_missing(blob)
+        except (ObjectMissing, storage.ObjectChanged, ObjectCorrupt) as exc:
+            return _no_archive_copy(blob, why=type(exc).__name__)
     return _retrieve_finish(blob)
 
 
@@ -168,8 +174,9 @@ def _retrieve_finish(blob: Blob) -> str:
     return HOT
 
 
-def _archive_copy_missing(blob: Blob) -> str:
-    """Neither the primary nor the archive holds the object: purged meanwhile, or lost."""
+def _no_archive_copy(blob: Blob, *, why: str) -> str:
+    """Neither the primary nor the archive holds the bytes (the archive's copy is missing,
+    or damaged: nothing was written): purged meanwhile, or lost."""
     with transaction.atomic():
         content_lock(tenant_id=blob.tenant_id, sha256=blob.sha256)
         row = Blob.objects.select_for_update().filter(pk=blob.pk).first()
@@ -180,7 +187,7 @@ def _archive_copy_missing(blob: Blob) -> str:
         if storage.object_head(row.storage_key, "primary") is not None:
             return _retrieve_finish(row)
         # Lost: it shows as archived again, and the scrub (files.services.scrub) judges it.
-        log.error("blob %s: archive copy missing; retrieval given up", row.storage_key)
+        log.error("blob %s: archive copy unusable (%s); retrieval given up", row.storage_key, why)
         Blob.objects.filter(pk=row.pk).update(tier=BlobTier.ARCHIVE, retrieval_started_at=None)
     return NOT_RETRIEVING
 

@@ -277,18 +277,22 @@ def _sweep_batch(*, tenant: Tenant, candidates: list[_Candidate], cutoffs: Cutof
         summary.bytes += sum(c.size for c in candidates)
         summary.files += len(_files_of(c.id for c in candidates))
         return
-    copied = _copy_to_archive(tenant=tenant, candidates=candidates, failed=summary.failed)
-    if not copied:
-        return
-    archived, files = _archive_commit(tenant=tenant, copied=copied, cutoffs=cutoffs)
-    summary.archived += len(archived)
-    summary.bytes += sum(c.size for c in archived)
-    summary.files += files
+    copied, outage = _copy_to_archive(tenant=tenant, candidates=candidates, failed=summary.failed)
+    if copied:
+        archived, files = _archive_commit(tenant=tenant, copied=copied, cutoffs=cutoffs)
+        summary.archived += len(archived)
+        summary.bytes += sum(c.size for c in archived)
+        summary.files += files
+    if outage is not None:
+        # The copies made are settled above; the rest waits for the next run.
+        raise outage
 
 
-def _copy_to_archive(*, tenant: Tenant, candidates: list[_Candidate], failed: list[str]) -> list[_Candidate]:
-    """Copy each candidate's object into the archive bucket; the ones that made it. A storage
-    outage stops the sweep, once the copies already made are settled by the caller's rows."""
+def _copy_to_archive(
+    *, tenant: Tenant, candidates: list[_Candidate], failed: list[str]
+) -> tuple[list[_Candidate], storage.StorageUnavailable | None]:
+    """Copy each candidate's object into the archive bucket; the ones that made it, and the
+    outage that stopped others, if any."""
 
     def copy(candidate: _Candidate) -> None:
         object_transfer(
@@ -317,11 +321,7 @@ def _copy_to_archive(*, tenant: Tenant, candidates: list[_Candidate], failed: li
             outage = exc
         else:
             raise exc
-    if outage is not None and not copied:
-        raise outage
-    if outage is not None:
-        failed.append(f"{len(candidates) - len(copied)} blobs: storage unavailable")
-    return copied
+    return copied, outage
 
 
 def _archive_commit(*, tenant: Tenant, copied: list[_Candidate], cutoffs: Cutoffs) -> tuple[list[_Candidate], int]:

@@ -355,6 +355,16 @@ def test_two_sweeps_at_once_archive_each_blob_once(editor, tenant):
     assert all(held(blob_of(f["id"]), "archive") is not None for f in files)
 
 
+def test_with_storage_down_the_sweep_stops_and_archives_nothing(editor, tenant, settings):
+    file = upload(editor, tenant, "a.txt", b"kept hot while S3 is away").json()
+    age([file["id"]], 100)
+    # Nothing listens there: the primary and archive buckets are away, as in an outage.
+    settings.S3_ENDPOINT_URL, settings.S3_MAX_ATTEMPTS, settings.S3_CONNECT_TIMEOUT = "http://127.0.0.1:9", 1, 1
+    with pytest.raises(storage.StorageUnavailable):
+        archive_sweep(tenant=tenant)
+    assert blob_of(file["id"]).tier == BlobTier.HOT
+
+
 # --- The command ----------------------------------------------------------------------------
 
 

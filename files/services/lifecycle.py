@@ -125,6 +125,11 @@ def files_readable_or_409(files: list[File]) -> None:
         raise FileRetrieving(files=retrieving)
 
 
+def files_touch(*, file_ids) -> None:
+    """Record that the files' bytes were read (a ZIP of them): the sweep leaves them hot."""
+    File.objects.filter(pk__in=list(file_ids)).update(last_accessed_at=timezone.now())
+
+
 # --- Which blobs may go -------------------------------------------------------------------
 
 # A version that keeps its blob hot: any whose condition is not TRUE (NULL thresholds

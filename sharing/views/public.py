@@ -15,7 +15,13 @@ from django.views.decorators.http import require_GET
 from files.permissions import can_create
 from files.selectors import public_file_get
 from files.services.files import blob_download_url, rendition_urls
-from files.services.lifecycle import FileArchived, FileRetrieving, blob_readable_or_409, files_readable_or_409
+from files.services.lifecycle import (
+    FileArchived,
+    FileRetrieving,
+    blob_readable_or_409,
+    files_readable_or_409,
+    files_touch,
+)
 from files.storage import content_disposition
 from files.uploads import HashingUploadHandler, declared_too_large
 from files.zipstream import zip_stream
@@ -210,6 +216,7 @@ def share_zip(request, token):
     files = list(link_folder_files(link=link))
     files_readable_or_409(files)  # the whole ZIP, or none of it (files.services.lifecycle)
     links.link_count_download(link=link, ip=client_ip(request), file=None)
+    files_touch(file_ids=[f.pk for f in files])
     response = StreamingHttpResponse(zip_stream(link.folder, files), content_type="application/zip")
     response["Content-Disposition"] = content_disposition(f"{link.folder.name}.zip")
     response["Cache-Control"] = "no-store"

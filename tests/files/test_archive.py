@@ -471,3 +471,6 @@ def test_share_links_to_archived_files_say_so_and_count_nothing(editor, tenant):
 
     editor.post(t(tenant, f"files/{file['id']}/retrieve/"))
     assert visitor.get(f"/s/{file_link['token']}/download").status_code == 302
+    fresh = upload(editor, tenant, "fresh.txt", b"never downloaded yet", folder=folder["id"]).json()
+    assert visitor.get(f"/s/{folder_link['token']}/zip").status_code == 200
+    assert File.objects.get(pk=fresh["id"]).last_accessed_at is not None  # a ZIP's download touches

@@ -4,6 +4,7 @@ import-placement rules of docs/architecture.md. Breaking one fails the build."""
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -112,3 +113,16 @@ def test_imports_inside_functions_say_why():
                     if "#" not in here and not above.startswith("#"):
                         unexplained.append(f"{path.relative_to(ROOT)}:{node.lineno} {here.strip()}")
     assert not unexplained, "\n".join(unexplained)
+
+
+def test_template_comments_fit_on_one_line():
+    # Django's {# #} ends at the line's end: a comment spread over lines is shown on the page
+    # as text. Longer notes use {% comment %}.
+    spread = [
+        f"{path.relative_to(ROOT)}:{text[: match.start()].count(chr(10)) + 1}"
+        for path in sorted((ROOT / "templates").rglob("*.html"))
+        for text in [path.read_text()]
+        for match in re.finditer(r"\{#.*?#\}|\{#[^\n]*\n", text)
+        if "\n" in match.group(0)
+    ]
+    assert not spread, f"multi-line {{# #}} comments (use {{% comment %}}): {spread}"

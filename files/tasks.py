@@ -13,7 +13,7 @@ from celery import shared_task
 from celery.signals import worker_process_init
 
 from files.search import get_search_backend
-from files.services import direct, idempotency, orphans, processing, processing_run, trash
+from files.services import direct, exports, idempotency, orphans, processing, processing_run, trash
 
 log = logging.getLogger(__name__)
 
@@ -108,3 +108,15 @@ def _load_label_model(**kwargs) -> None:
 def reindex_tenant(tenant_id: str) -> int:
     """Recompute a tenant's search vectors (after its search language changed)."""
     return get_search_backend().reindex(tenant_id=tenant_id)
+
+
+@shared_task(name="files.run_export", **MAINTENANCE)
+def run_export(export_id: str) -> str:
+    """Make a tenant export's ZIP (safe to deliver twice: a second delivery finds it claimed
+    or done and leaves it)."""
+    return exports.export_run(export_id=export_id)
+
+
+@shared_task(name="files.exports_expire", **MAINTENANCE)
+def exports_expire() -> int:
+    return exports.exports_expire()

@@ -408,6 +408,8 @@ CELERY_TASK_ROUTES = {
     "files.orphan_sweep": {"queue": "maintenance"},
     "files.reindex_tenant": {"queue": "maintenance"},
     "files.requeue_stale_processing": {"queue": "maintenance"},
+    "files.run_export": {"queue": "maintenance"},
+    "files.exports_expire": {"queue": "maintenance"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -60,9 +60,10 @@ class MultipartWriter:
     def write(self, data) -> int:
         self._buffer += data
         self._written += len(data)
-        while len(self._buffer) >= self.part_bytes:
-            self._send(bytes(self._buffer[: self.part_bytes]))
-            del self._buffer[: self.part_bytes]
+        if len(self._buffer) >= self.part_bytes:
+            # The whole buffer is the part (parts need not be of one size): no copy of it.
+            body, self._buffer = self._buffer, bytearray()
+            self._send(body)
         return len(data)
 
     def tell(self) -> int:
@@ -75,7 +76,7 @@ class MultipartWriter:
     def size(self) -> int:
         return self._written
 
-    def _send(self, body: bytes) -> None:
+    def _send(self, body: bytes | bytearray) -> None:
         number = len(self._parts) + 1
         if number > MAX_PARTS:
             raise ValueError(f"{self.key}: more than {MAX_PARTS} parts of {self.part_bytes} bytes")
@@ -91,8 +92,8 @@ class MultipartWriter:
             return
         # The last part may be short; an empty object still needs one (empty) part.
         if self._buffer or not self._parts:
-            self._send(bytes(self._buffer))
-            self._buffer.clear()
+            body, self._buffer = self._buffer, bytearray()
+            self._send(body)
         with storage_errors("complete multipart"):
             self._storage.client.complete_multipart_upload(
                 Bucket=self._storage.bucket_name,

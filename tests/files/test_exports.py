@@ -20,8 +20,9 @@ from files import storage
 from files.models import Blob, BlobTier, Export, ExportState, File
 from files.services import export_archive, exports
 from files.storage import multipart as s3_multipart
+from mediaportal.exceptions import Conflict
 from tests.factories import MembershipFactory
-from tests.files.conftest import sha, upload
+from tests.files.conftest import all_past, sha, upload
 from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
@@ -286,3 +287,19 @@ def test_a_failed_export_leaves_no_upload_behind(owner, tenant, monkeypatch):
 def test_part_sizes_keep_big_exports_within_s3s_part_limit():
     assert export_archive.READ_CHUNK < exports.part_bytes_for(0) == 8 * 2**20
     assert exports.part_bytes_for(10 * 2**40) * 9_000 >= 10 * 2**40
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_exports_started_at_once_make_one(tenant, monkeypatch):
+    membership = MembershipFactory(tenant=tenant, role=Role.OWNER)
+
+    def start() -> str:
+        try:
+            exports.export_create(membership=membership)
+        except Conflict as exc:
+            return exc.code
+        return "started"
+
+    # Both get past the permission check before either looks for a running export.
+    assert sorted(all_past(monkeypatch, exports, "can_export", start, start)) == ["export_running", "started"]
+    assert Export.objects.filter(tenant=tenant).count() == 1

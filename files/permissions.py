@@ -319,3 +319,9 @@ def can_manage_groups(*, membership: Membership) -> bool:
 
 def can_read_audit_trail(*, membership: Membership) -> bool:
     return sees_all(membership)
+
+
+def can_export(*, membership: Membership) -> bool:
+    """Tenant exports hold every file of the tenant, private ones included: owners and admins
+    make, list and download them."""
+    return sees_all(membership)

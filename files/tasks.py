@@ -15,7 +15,17 @@ from django.conf import settings
 
 from files import storage
 from files.search import get_search_backend
-from files.services import direct, idempotency, lifecycle, orphans, processing, processing_run, retrieval, trash
+from files.services import (
+    direct,
+    exports,
+    idempotency,
+    lifecycle,
+    orphans,
+    processing,
+    processing_run,
+    retrieval,
+    trash,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,3 +150,15 @@ def retrieve_blob(self, blob_id: int) -> str:
         log.info("retrieval of blob %s: the archive's restore is not done; asking again later", blob_id)
         raise self.retry(countdown=settings.ARCHIVE_RESTORE_POLL_SECONDS)
     return outcome
+
+
+@shared_task(name="files.run_export", **MAINTENANCE)
+def run_export(export_id: str) -> str:
+    """Make a tenant export's ZIP (safe to deliver twice: a second delivery finds it claimed
+    or done and leaves it)."""
+    return exports.export_run(export_id=export_id)
+
+
+@shared_task(name="files.exports_expire", **MAINTENANCE)
+def exports_expire() -> int:
+    return exports.exports_expire()

@@ -1,8 +1,8 @@
-"""The portal's pages of files: browsing, the file page, search, trash, uploads."""
+"""The portal's pages of files: browsing, the file page, search, trash, uploads, exports."""
 
 from django.urls import path
 
-from files.views import actions, browse, bulk, file, folders, search, trash
+from files.views import actions, browse, bulk, exports, file, folders, search, trash
 
 T = "t/<slug:tenant_slug>/"
 F = T + "files/<uuid:file_id>/"
@@ -39,4 +39,8 @@ urlpatterns = [
     path(T + "trash/empty/", trash.trash_empty, name="portal-trash-empty"),
     path(T + "trash/<uuid:item_id>/restore/", trash.trash_restore, name="portal-trash-restore"),
     path(T + "trash/<uuid:item_id>/purge/", trash.trash_purge, name="portal-trash-purge"),
+    # Team settings → Exports.
+    path(T + "settings/exports/", exports.exports_page, name="portal-exports"),
+    path(T + "settings/exports/status/", exports.exports_status, name="portal-exports-status"),
+    path(T + "settings/exports/<uuid:export_id>/download/", exports.export_download, name="portal-export-download"),
 ]

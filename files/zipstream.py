@@ -1,16 +1,26 @@
-"""A ZIP of many S3 objects, produced while it is sent: memory stays flat whatever the size.
+"""ZIP archives of S3 objects, written while they are sent: memory stays flat whatever the size.
 
 zipfile can write to a stream it cannot seek (it then puts sizes in data descriptors after
-each member); we hand it a sink that collects what it writes and yield that as we go.
+each member): `zip_stream` hands it a sink that collects what it writes and yields that as
+it goes (a download), a tenant export hands it an S3 multipart upload
+(files.storage.streaming). Both name and write members with the helpers here.
 """
 
 from __future__ import annotations
 
+import unicodedata
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from files import storage
 from files.names import numbered_name
+
+# Members as large as this (or larger) need ZIP64 headers, which zipfile must be told of
+# before it writes the member's first byte.
+ZIP64_MEMBER_BYTES = zipfile.ZIP64_LIMIT
+# The earliest date a ZIP header can hold.
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
 class _Sink:
@@ -35,15 +45,42 @@ class _Sink:
         return data
 
 
-def _unique(name: str, taken: set[str]) -> str:
-    """`name`, numbered when the archive already holds it: files picked from several folders
+def safe_name(name: str) -> str:
+    """One path component that unzips as itself: no separators, no control characters, not
+    `.` or `..` (names are cleaned when given, but rows may predate a rule)."""
+    cleaned = "".join("_" if ch in "/\\" else ch for ch in name if unicodedata.category(ch) not in {"Cc", "Cs"}).strip()
+    return "_" if cleaned in {"", ".", ".."} else cleaned
+
+
+def unique_name(directory: str, name: str, taken: set[str], *, kind: str = "file") -> str:
+    """`directory + name`, with the name numbered while the archive already holds that path
+    (compared without case, as Windows and macOS unzip): files picked from several folders
     may share a name, and unzipping would let the later overwrite the earlier."""
-    candidate, n = name, 1
+    candidate, n = directory + name, 1
     while candidate.lower() in taken:
         n += 1
-        candidate = numbered_name(name, n)
+        candidate = directory + numbered_name(name, n, kind=kind)
     taken.add(candidate.lower())
     return candidate
+
+
+def member_write(
+    archive: zipfile.ZipFile,
+    name: str,
+    *,
+    modified: datetime,
+    size: int,
+    chunks: Iterable[bytes],
+    compress: bool = False,
+) -> Iterator[None]:
+    """Write one member from `chunks`, yielding after each (a caller streaming the archive
+    sends what the archive's sink holds then). `size` is what the chunks add up to."""
+    info = zipfile.ZipInfo(name, date_time=max(ZIP_EPOCH, modified.timetuple()[:6]))
+    info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+    with archive.open(info, mode="w", force_zip64=size >= ZIP64_MEMBER_BYTES) as member:
+        for chunk in chunks:
+            member.write(chunk)
+            yield
 
 
 def zip_stream(folder, files) -> Iterator[bytes]:
@@ -54,10 +91,9 @@ def zip_stream(folder, files) -> Iterator[bytes]:
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for file in files:
             relative = file.folder.path[len(folder.path) :] if folder is not None and file.folder else ""
-            info = zipfile.ZipInfo(_unique(relative + file.name, taken), date_time=file.created_at.timetuple()[:6])
-            with archive.open(info, mode="w", force_zip64=file.size > 2**31) as member:
-                for chunk in storage.object_chunks(file.current_version.blob.storage_key):
-                    member.write(chunk)
-                    yield sink.drain()
+            chunks = storage.object_chunks(file.current_version.blob.storage_key)
+            name = unique_name(relative, file.name, taken)
+            for _ in member_write(archive, name, modified=file.created_at, size=file.size, chunks=chunks):
+                yield sink.drain()
             yield sink.drain()
     yield sink.drain()

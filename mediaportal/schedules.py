@@ -26,6 +26,7 @@ DEFAULT_SCHEDULES: dict[str, tuple[str, timedelta]] = {
     "orphan-sweep": ("files.orphan_sweep", timedelta(hours=6)),
     "processing-requeue-stale": ("files.requeue_stale_processing", timedelta(minutes=5)),
     "archive-sweep": ("files.archive_sweep", timedelta(days=1)),
+    "exports-expire": ("files.exports_expire", timedelta(days=1)),
 }
 
 _PERIODS = (("days", 86400), ("hours", 3600), ("minutes", 60), ("seconds", 1))

@@ -328,6 +328,9 @@ ARCHIVE_RETRIEVE_INLINE = env_bool("ARCHIVE_RETRIEVE_INLINE", True)
 # asked for, which is right for the embedded SeaweedFS, whose volumes are encrypted instead.
 S3_SSE = env_str("S3_SSE", "")
 S3_SSE_KMS_KEY_ID = env_str("S3_SSE_KMS_KEY_ID", "")
+# The embedded stack's SeaweedFS masters (it sets this): `reencrypt_storage` has them compact
+# their volumes after rewriting, so no clear byte of an old write is left on disk.
+SEAWEEDFS_MASTER_URLS = env_list("SEAWEEDFS_MASTER_URLS", [])
 S3_ADDRESSING_STYLE = env_str("S3_ADDRESSING_STYLE", "path")
 S3_PRESIGN_SECONDS = env_int("S3_PRESIGN_SECONDS", 300)
 # Every S3 call: seconds to connect (TLS included) and to wait on the socket (for each send
@@ -421,6 +424,8 @@ CELERY_TASK_ROUTES = {
     "files.archive_sweep": {"queue": "maintenance"},
     "files.archive_release_primary": {"queue": "maintenance"},
     "files.retrieve_blob": {"queue": "maintenance"},
+    "files.run_export": {"queue": "maintenance"},
+    "files.exports_expire": {"queue": "maintenance"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

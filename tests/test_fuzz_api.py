@@ -39,6 +39,7 @@ from schemathesis.engine import events, from_schema
 from schemathesis.openapi.checks import RejectedPositiveData
 
 from accounts.models import Role
+from files.services.exports import export_run
 from files.services.processing_run import file_process
 from tests.factories import MembershipFactory
 from tests.files.conftest import upload
@@ -86,7 +87,7 @@ OPERATIONS = [
 @pytest.fixture
 def world(transactional_db) -> dict:
     """An owner's tenant with a colleague, a folder, files (one processed, with two versions),
-    a trashed file, a share link, a group, grants, a spare token and a direct upload."""
+    a trashed file, a share link, a group, grants, a spare token, a direct upload and an export."""
     owner = MembershipFactory(role=Role.OWNER)
     tenant, colleague = owner.tenant, MembershipFactory(tenant=owner.tenant, role=Role.EDITOR).user
     api, t = client_for(owner.user), f"/api/v1/tenants/{owner.tenant.slug}/"
@@ -109,6 +110,8 @@ def world(transactional_db) -> dict:
     direct = api.post(t + "uploads/", {"filename": "direct.txt", "size": 6}, format="json").json()
     stored = requests.post(direct["url"], data=direct["fields"], files={"file": ("direct.txt", b"direct")}, timeout=30)
     assert stored.ok, stored.content
+    export = api.post(t + "exports/").json()
+    assert export_run(export_id=export["id"]) == "ready"
     return {
         "auth": api._credentials["HTTP_AUTHORIZATION"],
         "tenant_slug": tenant.slug,
@@ -121,6 +124,7 @@ def world(transactional_db) -> dict:
         "token_id": token["id"],
         "upload_id": direct["id"],
         "user_id": str(colleague.id),
+        "export_id": export["id"],
     }
 
 

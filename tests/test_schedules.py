@@ -36,6 +36,7 @@ OTHER_SCHEDULES = {
     "files.upload_keys_expire": timedelta(hours=1),
     "files.orphan_sweep": timedelta(hours=6),
     "files.requeue_stale_processing": timedelta(minutes=5),
+    "files.exports_expire": timedelta(days=1),
 }
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from files.api import multipart, views
+from files.api import exports, multipart, views
 
 T = "tenants/<slug:tenant_slug>/"
 
@@ -30,4 +30,7 @@ urlpatterns = [
     path(T + "uploads/<uuid:upload_id>/", multipart.UploadDetailView.as_view(), name="upload-detail"),
     path(T + "uploads/<uuid:upload_id>/parts/", multipart.MultipartPartsView.as_view(), name="upload-parts"),
     path(T + "uploads/<uuid:upload_id>/complete/", views.UploadCompleteView.as_view(), name="upload-complete"),
+    path(T + "exports/", exports.ExportListView.as_view(), name="export-list"),
+    path(T + "exports/<uuid:export_id>/", exports.ExportDetailView.as_view(), name="export-detail"),
+    path(T + "exports/<uuid:export_id>/download/", exports.ExportDownloadView.as_view(), name="export-download"),
 ]

@@ -546,11 +546,24 @@ def presigned_get(*, key: str, filename: str, content_type: str, inline: bool = 
     return bucket_storage(role).url(key, parameters=parameters)
 
 
+# The form fields of a browser's POST that ask for server-side encryption, by the
+# parameter of `sse_parameters()` they carry.
+SSE_POST_FIELDS = {
+    "ServerSideEncryption": "x-amz-server-side-encryption",
+    "SSEKMSKeyId": "x-amz-server-side-encryption-aws-kms-key-id",
+}
+
+
 def presigned_post(*, key: str, max_bytes: int, expires_in: int) -> dict:
+    """A presigned POST for a browser's direct upload. The browser writes the object itself,
+    so when S3_SSE is set its form carries the encryption fields, and the signed policy
+    requires them: a form sent without them is refused, never stored in the clear."""
     storage = bucket_storage()
+    fields = {SSE_POST_FIELDS[name]: value for name, value in sse_parameters().items()}
     return storage.public_client.generate_presigned_post(
         Bucket=storage.bucket_name,
         Key=key,
-        Conditions=[["content-length-range", 1, max_bytes]],
+        Fields=fields,
+        Conditions=[["content-length-range", 1, max_bytes], *({name: value} for name, value in fields.items())],
         ExpiresIn=expires_in,
     )

@@ -4,6 +4,7 @@ from django.utils.html import format_html
 from accounts.services.tenants import staff_membership
 from files.models import (
     Blob,
+    Export,
     File,
     FileGroupPermission,
     FileUserPermission,
@@ -213,6 +214,16 @@ class RenditionAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "format", "tenant"]
     search_fields = ["blob__sha256", "storage_key"]
     list_select_related = ["blob", "tenant"]
+
+
+@admin.register(Export)
+class ExportAdmin(ReadOnlyAdmin):
+    """Exports are made by their task and expire on their own (files.services.exports)."""
+
+    list_display = ["id", "tenant", "state", "file_count", "size", "created_by", "created_at", "expires_at"]
+    list_filter = ["state", "tenant", "created_at"]
+    search_fields = ["id", "error"]
+    list_select_related = ["tenant", "created_by"]
 
 
 @admin.register(SearchTerm)

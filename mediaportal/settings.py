@@ -192,6 +192,9 @@ def _database() -> dict:
 
 
 DATABASES = {"default": _database()}
+# Where `backup` and `restore` find pg_dump, pg_restore and psql; empty: the closest version
+# at least the server's among the embedded wheel's, the PATH's and /usr/lib/postgresql's.
+PG_BIN_DIR = env_str("PG_BIN_DIR", "")
 
 # --- Search -----------------------------------------------------------------------
 

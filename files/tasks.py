@@ -13,7 +13,7 @@ from celery import shared_task
 from celery.signals import worker_process_init
 
 from files.search import get_search_backend
-from files.services import direct, idempotency, orphans, processing, processing_run, trash
+from files.services import direct, idempotency, manifests, orphans, processing, processing_run, trash
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,12 @@ def upload_keys_expire() -> int:
 @shared_task(name="files.orphan_sweep", **MAINTENANCE)
 def orphan_sweep() -> int:
     return orphans.orphan_sweep()
+
+
+@shared_task(name="files.write_manifests", **MAINTENANCE)
+def write_manifests() -> dict[str, int]:
+    """Each tenant's manifest object in the primary bucket and the replica (restore_from_bucket)."""
+    return manifests.manifests_write()
 
 
 @shared_task(name="files.requeue_stale_processing", **MAINTENANCE)

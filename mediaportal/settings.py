@@ -413,6 +413,7 @@ CELERY_TASK_ROUTES = {
     "files.orphan_sweep": {"queue": "maintenance"},
     "files.reindex_tenant": {"queue": "maintenance"},
     "files.requeue_stale_processing": {"queue": "maintenance"},
+    "files.write_manifests": {"queue": "maintenance"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

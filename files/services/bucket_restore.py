@@ -30,6 +30,7 @@ from files.models import Blob, BlobTier, File, FileStatus, FileVersion, Folder, 
 from files.services.backup import blob_role
 from files.services.manifests import TENANT_FIELDS, manifest_key, manifest_records
 from files.services.processing import processing_queue_now
+from files.services.quota import usage_settle
 from files.services.recovery import recovered_files_create, unclaimed_blob_objects
 from files.services.restore import ObjectsReport, objects_check
 
@@ -52,14 +53,16 @@ class TenantRestored:
 
 
 def bucket_tenant_ids(*, role: str) -> list[str]:
-    """The tenants that have a prefix in the role's bucket."""
-    found = []
-    for prefix in storage.object_prefixes(storage.TENANTS_PREFIX, role):
-        value = prefix[len(storage.TENANTS_PREFIX) :].rstrip("/")
-        try:
-            found.append(str(uuid.UUID(value)))
-        except ValueError:
-            log.info("restore from bucket: %s is not a tenant's prefix; left alone", prefix)
+    """The tenants that have a prefix in the role's bucket (the primary's with the archive's:
+    a tenant may have nothing but archived blobs)."""
+    found = set()
+    for bucket in ("primary", "archive") if role == "primary" else (role,):
+        for prefix in storage.object_prefixes(storage.TENANTS_PREFIX, bucket):
+            value = prefix[len(storage.TENANTS_PREFIX) :].rstrip("/")
+            try:
+                found.add(str(uuid.UUID(value)))
+            except ValueError:
+                log.info("restore from bucket: %s is not a tenant's prefix; left alone", prefix)
     return sorted(found)
 
 
@@ -404,4 +407,5 @@ def tenant_restore(*, tenant_id: str, role: str = "primary", reprocess: bool = T
     result.recovered, result.not_recovered = recovered_files_create(
         entries=entries, progress=phases("recovered", len(entries)) if entries else None
     )
+    usage_settle(tenant_id=tenant_id)  # one usage row per blob batch, folded into one
     return result

@@ -15,7 +15,7 @@ import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import Tenant
+from accounts.models import DeletedTenant, Tenant
 from files.services.bucket_restore import TenantRestored, bucket_tenant_ids, tenant_restore
 from mediaportal.maintenance import MaintenanceUnavailable, maintenance_mode
 from mediaportal.progress import Progress
@@ -68,15 +68,18 @@ class Command(BaseCommand):
             if unknown := sorted(set(wanted) - set(found)):
                 raise CommandError(f"The {role} bucket holds nothing of tenants {', '.join(unknown)}.")
             found = wanted
-        existing = {str(pk) for pk in Tenant.objects.filter(pk__in=found).values_list("pk", flat=True)}
         if not options["merge"] and Tenant.objects.exists():
             raise CommandError(
                 "The database holds tenants already: restore_from_bucket fills an empty, migrated database. "
                 "--merge adds the tenants it lacks and leaves the others as they are."
             )
+        existing = {str(pk) for pk in Tenant.objects.filter(pk__in=found).values_list("pk", flat=True)}
+        deleted = {str(pk) for pk in DeletedTenant.objects.filter(pk__in=found).values_list("pk", flat=True)}
         for tenant_id in sorted(existing):
             self.stdout.write(f"  {tenant_id}: in the database already; left as it is")
-        return [tenant_id for tenant_id in found if tenant_id not in existing]
+        for tenant_id in sorted(deleted - existing):
+            self.stdout.write(f"  {tenant_id}: deleted here; left to the orphan sweep")
+        return [tenant_id for tenant_id in found if tenant_id not in existing | deleted]
 
     def _one(self, tenant_id: str, role: str, options: dict) -> TenantRestored:
         shown: list[Progress] = []

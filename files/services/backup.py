@@ -131,6 +131,8 @@ def backup_write(
     backup.json says. `total` is told how many objects the manifest will list, `progress`
     how many more were written."""
     backup_directory_prepare(directory)
+    if connection.in_atomic_block:
+        raise BackupError("a backup takes its own snapshot: call it outside any transaction")
     dump_path, manifest_path = directory / DUMP_NAME, directory / MANIFEST_NAME
     pg_dump, pg_dump_major = pg_tool("pg_dump", at_least=server_major())
     started = timezone.now()

@@ -173,9 +173,11 @@ def manifest_build(*, tenant: Tenant, out: IO[bytes]) -> str:
 
     sections = {"members": _members, "groups": _groups, "folders": _folders, "blobs": _blobs,
                 "renditions": _renditions, "files": _files}  # fmt: skip
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        if outermost:  # inside a caller's transaction, that one's snapshot rules
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         header = {"format": FORMAT, "version": 1, "tenant": _tenant(tenant), "counts": _counts(tenant)}
         write(_json(header)[:-1] + ",\n")
         for index, name in enumerate(SECTIONS):

@@ -326,7 +326,7 @@ def _renditions_link(tenant: Tenant, manifest, present: set[str]) -> set[str]:
                 storage_key=r["key"],
                 sha256=r["sha256"],
                 created_at=_when(r["created_at"]),
-            )  # fmt: skip
+            )
             for r in rows
         ],
         batch_size=BATCH,
@@ -348,13 +348,23 @@ def _objects_restore(tenant: Tenant, manifest, progress: Progress | None) -> tup
 
 
 def _processing_queue(tenant: Tenant, file_ids: list[str], lacking: set[str]) -> int:
-    """Queue processing for the files that need it; returns how many were queued."""
-    live = File.objects.filter(tenant=tenant, deleted_at__isnull=True, current_version__isnull=False)
-    wanted = set(live.filter(pk__in=file_ids).values_list("pk", flat=True))
-    wanted |= set(live.filter(current_version__blob__sha256__in=lacking).values_list("pk", flat=True))
-    current = dict(live.filter(pk__in=wanted).values_list("pk", "current_version_id"))
-    hot = set(live.filter(pk__in=wanted, current_version__blob__tier=BlobTier.HOT).values_list("pk", flat=True))
-    return sum(processing_queue_now(file_id=pk, version_id=current[pk]) for pk in sorted(hot))
+    """Queue processing for the live, hot files among `file_ids` and those whose current
+    blob lacks a rendition; returns how many were queued."""
+    live = File.objects.filter(
+        tenant=tenant, deleted_at__isnull=True, current_version__blob__tier=BlobTier.HOT
+    ).values_list("pk", "current_version_id")
+    queued, seen = 0, set()
+    chunks = [live.filter(pk__in=file_ids[at : at + BATCH]) for at in range(0, len(file_ids), BATCH)]
+    shas = sorted(lacking)
+    chunks += [
+        live.filter(current_version__blob__sha256__in=shas[at : at + BATCH]) for at in range(0, len(shas), BATCH)
+    ]
+    for chunk in chunks:
+        for file_id, version_id in chunk:
+            if file_id not in seen:
+                seen.add(file_id)
+                queued += processing_queue_now(file_id=file_id, version_id=version_id)
+    return queued
 
 
 # --- One tenant ------------------------------------------------------------------------------

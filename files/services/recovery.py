@@ -103,6 +103,26 @@ def _where(entry: Unclaimed) -> tuple[str, dict]:
     return "primary", head
 
 
+def _described(head: dict) -> str:
+    stored = head.get("LastModified")
+    when = f" (stored {stored:%Y-%m-%d %H:%M} UTC)" if stored else ""
+    return f"Recovered from storage: no database row named these bytes{when}."
+
+
+def _blob_row(entry: Unclaimed, *, role: str, head: dict) -> Blob:
+    archived = role == "archive"
+    return Blob.objects.create(
+        tenant_id=entry.tenant_id,
+        sha256=entry.sha256,
+        size=head["ContentLength"],
+        content_type=head.get("ContentType") or "application/octet-stream",
+        storage_key=entry.key,
+        tier=BlobTier.ARCHIVE if archived else BlobTier.HOT,
+        archived_at=timezone.now() if archived else None,
+        replicated_at=timezone.now() if "replica" in entry.roles else None,
+    )
+
+
 def recovered_file_create(entry: Unclaimed) -> File | None:
     """The file for one unclaimed blob object (None when its metadata names another tenant
     or other bytes, or a row claimed it meanwhile)."""
@@ -112,45 +132,27 @@ def recovered_file_create(entry: Unclaimed) -> File | None:
         metadata.get("sha256", entry.sha256) != entry.sha256
         or metadata.get("tenant", entry.tenant_id) != entry.tenant_id
     ):
-        log.warning(
-            "recovery: %s carries metadata of other bytes or another tenant (%s); left alone", entry.key, metadata
-        )
+        log.warning("recovery: %s carries another's metadata (%s); left alone", entry.key, metadata)
         return None
-    content_type = head.get("ContentType") or "application/octet-stream"
-    extension = mimetypes.guess_extension(content_type) or ""
     with transaction.atomic():
         content_lock(tenant_id=entry.tenant_id, sha256=entry.sha256)
         if Blob.objects.filter(tenant_id=entry.tenant_id, sha256=entry.sha256).exists():
             return None
-        archived = role == "archive"
-        blob = Blob.objects.create(
-            tenant_id=entry.tenant_id,
-            sha256=entry.sha256,
-            size=head["ContentLength"],
-            content_type=content_type,
-            storage_key=entry.key,
-            tier=BlobTier.ARCHIVE if archived else BlobTier.HOT,
-            archived_at=timezone.now() if archived else None,
-            replicated_at=timezone.now() if "replica" in entry.roles else None,
-        )
+        blob = _blob_row(entry, role=role, head=head)
         folder = _recovered_folder(entry.tenant_id)
-        name = free_file_name(
-            tenant_id=entry.tenant_id, folder=folder, name=f"recovered-{entry.sha256[:12]}{extension}"
-        )
-        stored = head.get("LastModified")
+        extension = mimetypes.guess_extension(blob.content_type) or ""
+        name = f"recovered-{entry.sha256[:12]}{extension}"
         file = File(
             tenant_id=entry.tenant_id,
             folder=folder,
-            name=name,
+            name=free_file_name(tenant_id=entry.tenant_id, folder=folder, name=name),
             size=blob.size,
-            content_type=content_type,
+            content_type=blob.content_type,
             sha256=blob.sha256,
             visibility=Visibility.PRIVATE,
             status=FileStatus.PENDING,
-            description=f"Recovered from storage: no database row named these bytes (stored {stored:%Y-%m-%d %H:%M} UTC)."
-            if stored
-            else "Recovered from storage: no database row named these bytes.",
-            created_at=stored or timezone.now(),
+            description=_described(head),
+            created_at=head.get("LastModified") or timezone.now(),
         )
         # The version first: foreign keys are checked at commit (DEFERRABLE INITIALLY DEFERRED).
         file.current_version = FileVersion.objects.create(
@@ -158,7 +160,7 @@ def recovered_file_create(entry: Unclaimed) -> File | None:
         )
         file.save(force_insert=True)
         event_record(verb="file.recovered", tenant=folder.tenant, target=file, data={"sha256": entry.sha256})
-        if not archived:
+        if blob.tier == BlobTier.HOT:  # an archived one cannot be read before it is retrieved
             queue_processing(file)
     return file
 

@@ -20,6 +20,7 @@ from files.services import (
     exports,
     idempotency,
     lifecycle,
+    manifests,
     orphans,
     processing,
     processing_run,
@@ -50,6 +51,12 @@ def upload_keys_expire() -> int:
 @shared_task(name="files.orphan_sweep", **MAINTENANCE)
 def orphan_sweep() -> int:
     return orphans.orphan_sweep()
+
+
+@shared_task(name="files.write_manifests", **MAINTENANCE)
+def write_manifests() -> dict[str, int]:
+    """Each tenant's manifest object in the primary bucket and the replica (restore_from_bucket)."""
+    return manifests.manifests_write()
 
 
 @shared_task(name="files.requeue_stale_processing", **MAINTENANCE)

@@ -7,7 +7,8 @@ import logging
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 
-from mediaportal.views import bad_request, service_unavailable, wants_json
+from mediaportal.maintenance import maintenance_state
+from mediaportal.views import bad_request, maintenance_unavailable, service_unavailable, wants_json
 
 log = logging.getLogger(__name__)
 
@@ -52,3 +53,22 @@ class DatabaseUnavailableMiddleware:
             return None
         log.warning("database unavailable during %s %s: %s", request.method, request.path, exception)
         return service_unavailable(request, code="database_unavailable")
+
+
+class MaintenanceMiddleware:
+    """While a restore rebuilds the database (mediaportal.maintenance), every request but
+    the probes is a 503 with Retry-After, answered before anything reads the database (the
+    session's user is loaded later in the chain). /healthz stays 200: the process is alive;
+    /readyz says why it is not ready."""
+
+    PROBES = frozenset({"/healthz", "/readyz"})
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path not in self.PROBES:
+            state = maintenance_state()
+            if state is not None:
+                return maintenance_unavailable(request, state=state)
+        return self.get_response(request)

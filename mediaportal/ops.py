@@ -14,6 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from mediaportal.celery import app as celery_app
+from mediaportal.maintenance import maintenance_state
 
 log = logging.getLogger(__name__)
 
@@ -70,4 +71,9 @@ def readyz(request):
         services[name]["ms"] = round((time.perf_counter() - started) * 1000, 1)
     failing = [name for name, result in services.items() if not result["ok"]]
     body = {"status": "ok" if not failing else "unavailable", "failing": failing, "services": services}
+    # Every service may be up while the site is in maintenance (a restore is running): not
+    # ready, and the reason ("restore") names nothing about the deployment.
+    if (maintenance := maintenance_state()) is not None:
+        failing.append("maintenance")
+        body.update(status="unavailable", maintenance={"reason": maintenance.get("reason", "")})
     return JsonResponse(body, status=200 if not failing else 503)

@@ -27,6 +27,7 @@ DEFAULT_SCHEDULES: dict[str, tuple[str, timedelta]] = {
     "processing-requeue-stale": ("files.requeue_stale_processing", timedelta(minutes=5)),
     "archive-sweep": ("files.archive_sweep", timedelta(days=1)),
     "exports-expire": ("files.exports_expire", timedelta(days=1)),
+    "bucket-manifests": ("files.write_manifests", timedelta(hours=1)),
 }
 
 _PERIODS = (("days", 86400), ("hours", 3600), ("minutes", 60), ("seconds", 1))

@@ -134,6 +134,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before sessions and users: during a restore nothing may read the database.
+    "mediaportal.middleware.MaintenanceMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "mediaportal.middleware.RejectNulMiddleware",
@@ -190,6 +192,9 @@ def _database() -> dict:
 
 
 DATABASES = {"default": _database()}
+# Where `backup` and `restore` find pg_dump, pg_restore and psql; empty: the closest version
+# at least the server's among the embedded wheel's, the PATH's and /usr/lib/postgresql's.
+PG_BIN_DIR = env_str("PG_BIN_DIR", "")
 
 # --- Search -----------------------------------------------------------------------
 
@@ -426,6 +431,7 @@ CELERY_TASK_ROUTES = {
     "files.retrieve_blob": {"queue": "maintenance"},
     "files.run_export": {"queue": "maintenance"},
     "files.exports_expire": {"queue": "maintenance"},
+    "files.write_manifests": {"queue": "maintenance"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

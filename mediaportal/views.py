@@ -52,6 +52,18 @@ def service_unavailable(request, *, code: str):
     return response
 
 
+def maintenance_unavailable(request, *, state: dict):
+    """The site is in maintenance (a restore is running): try again after Retry-After."""
+    retry_after = str(state.get("retry_after") or 30)
+    if wants_json(request):
+        detail = "MediaPortal is being restored from a backup; try again in a few minutes."
+        response = JsonResponse({"detail": detail, "code": "maintenance"}, status=503)
+    else:
+        response = render(request, "maintenance.html", {"retry_after": retry_after}, status=503)
+    response["Retry-After"] = retry_after
+    return response
+
+
 def server_error(request):
     if wants_json(request):
         return JsonResponse({"detail": "Internal server error.", "code": "server_error"}, status=500)

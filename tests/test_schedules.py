@@ -29,6 +29,7 @@ DESIGN_SCHEDULES = {
     "replication reconcile": ("files.replication_reconcile", timedelta(hours=1)),
     "integrity scrub": ("files.integrity_scrub", timedelta(weeks=1)),
     "usage roll-up": ("analytics.usage_rollup", timedelta(hours=1)),
+    "bucket manifest": ("files.write_manifests", timedelta(hours=1)),
 }
 # Sweeps the code has beyond those.
 OTHER_SCHEDULES = {

@@ -234,7 +234,9 @@ class FileVersion(models.Model):
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
     file = models.ForeignKey(File, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
-    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="versions")
+    # RESTRICT, not PROTECT: a blob never goes while a version uses it, but deleting a whole
+    # tenant (whose versions and blobs both cascade from it) may take both.
+    blob = models.ForeignKey(Blob, on_delete=models.RESTRICT, related_name="versions")
     uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     comment = models.CharField(max_length=500, blank=True)

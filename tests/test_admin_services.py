@@ -223,3 +223,11 @@ def test_groups_are_not_edited_in_the_admin(admin_client, tenant):
     assert admin_client.get("/admin/auth/group/").status_code == 404
     page = admin_client.get(f"/admin/accounts/user/{member.user_id}/change/").content.decode()
     assert 'name="groups"' not in page
+
+
+def test_a_tenant_that_still_holds_files_can_be_deleted_in_the_admin(admin_client, tenant, editor):
+    upload(editor, tenant, "kept.txt", b"still here")
+    response = admin_client.post(f"/admin/accounts/tenant/{tenant.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302, response.content
+    assert not Tenant.objects.filter(pk=tenant.pk).exists()
+    assert DeletedTenant.objects.filter(pk=tenant.pk).exists()

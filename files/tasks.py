@@ -13,7 +13,8 @@ from celery import shared_task
 from celery.signals import worker_process_init
 
 from files.search import get_search_backend
-from files.services import direct, idempotency, orphans, processing, processing_run, trash
+from files.services import direct, idempotency, orphans, processing, processing_run, replication, trash
+from files.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -108,3 +109,56 @@ def _load_label_model(**kwargs) -> None:
 def reindex_tenant(tenant_id: str) -> int:
     """Recompute a tenant's search vectors (after its search language changed)."""
     return get_search_backend().reindex(tenant_id=tenant_id)
+
+
+# --- The replica region (queue `replication`) ---------------------------------------------
+
+# A region down: retried with exponential backoff and jitter for about an hour and a half
+# (30 s doubling to 30 min); what is still not copied by then, the hourly reconcile copies.
+REPLICATION_RETRIES = 8
+
+
+def _backoff(task) -> float:
+    return min(1800, 30 * 2**task.request.retries) + random.uniform(0, 5)
+
+
+def _retried(task, what: str, call) -> str:
+    """Run `call`; a region down ("unavailable", or StorageUnavailable) is retried later."""
+    try:
+        outcome = call()
+    except StorageUnavailable as exc:
+        outcome, error = "unavailable", exc
+    else:
+        error = StorageUnavailable()
+    if outcome != "unavailable":
+        return outcome
+    if task.request.retries >= task.max_retries:
+        log.warning("%s: storage still unavailable after %d retries; the reconcile takes it", what, task.max_retries)
+        return outcome
+    countdown = _backoff(task)
+    log.warning("%s: storage unavailable; retry in %.0f s", what, countdown, extra={"countdown": countdown})
+    raise task.retry(exc=error, countdown=countdown)
+
+
+REPLICATION = {"bind": True, "acks_late": True, "ignore_result": True, "max_retries": REPLICATION_RETRIES}
+
+
+@shared_task(name="files.replicate_blob", **REPLICATION)
+def replicate_blob(self, blob_id: int) -> str:
+    """Copy a new blob to the replica region."""
+    return _retried(self, f"replicating blob {blob_id}", lambda: replication.blob_replicate(blob_id=blob_id))
+
+
+@shared_task(name="files.replicate_rendition", **REPLICATION)
+def replicate_rendition(self, rendition_ids: list[int]) -> str:
+    """Copy new renditions (rows naming one object share one copy) to the replica region."""
+    return _retried(
+        self,
+        f"replicating renditions {rendition_ids}",
+        lambda: str(replication.renditions_replicate(rendition_ids=rendition_ids)),
+    )
+
+
+@shared_task(name="files.replication_reconcile", **MAINTENANCE)
+def replication_reconcile() -> dict:
+    return replication.replication_reconcile()

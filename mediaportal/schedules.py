@@ -25,6 +25,7 @@ DEFAULT_SCHEDULES: dict[str, tuple[str, timedelta]] = {
     "upload-keys-expire": ("files.upload_keys_expire", timedelta(hours=1)),
     "orphan-sweep": ("files.orphan_sweep", timedelta(hours=6)),
     "processing-requeue-stale": ("files.requeue_stale_processing", timedelta(minutes=5)),
+    "replication-reconcile": ("files.replication_reconcile", timedelta(hours=1)),
 }
 
 _PERIODS = (("days", 86400), ("hours", 3600), ("minutes", 60), ("seconds", 1))

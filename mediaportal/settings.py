@@ -408,6 +408,9 @@ CELERY_TASK_ROUTES = {
     "files.orphan_sweep": {"queue": "maintenance"},
     "files.reindex_tenant": {"queue": "maintenance"},
     "files.requeue_stale_processing": {"queue": "maintenance"},
+    "files.replicate_blob": {"queue": "replication"},
+    "files.replicate_rendition": {"queue": "replication"},
+    "files.replication_reconcile": {"queue": "replication"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -44,6 +44,7 @@ from accounts.models import Tenant
 from files import storage
 from files.models import Blob
 from files.services.locks import content_lock
+from files.services.replication import replication_queue_blob
 from files.uploads import HashedUpload
 from mediaportal.exceptions import PayloadTooLarge
 
@@ -135,6 +136,7 @@ def blob_claim(
     # one that appeared: same content, same size, so the update changes nothing).
     blob = Blob(tenant=tenant, sha256=upload.sha256, size=upload.size, content_type=content_type, storage_key=key)
     Blob.objects.bulk_create([blob], update_conflicts=True, unique_fields=["tenant", "sha256"], update_fields=["size"])
+    replication_queue_blob(blob=blob)
     return blob
 
 

@@ -41,6 +41,7 @@ from files.services.processing import (
     processing_timed_out_now,
     processing_uncount,
 )
+from files.services.replication import replication_queue_renditions
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,7 @@ def _store_renditions(blob: Blob, renditions: list[RenditionImage]) -> None:
     # stored once, and both rows name that object; a separate object an earlier run left
     # under the other kind's key is claimed by no row then, and the orphan sweep removes it.
     stored: dict[str, str] = {}  # sha256 of the bytes → their key
+    rows: list[int] = []
     for rendition in renditions:
         digest = hashlib.sha256(rendition.data).hexdigest()
         key = stored.get(digest)
@@ -207,7 +209,7 @@ def _store_renditions(blob: Blob, renditions: list[RenditionImage]) -> None:
                 content_type=f"image/{rendition.format}",
                 tenant_id=blob.tenant_id,
             )
-        Rendition.objects.update_or_create(
+        row, _created = Rendition.objects.update_or_create(
             blob=blob,
             kind=rendition.kind,
             format=rendition.format,
@@ -221,6 +223,8 @@ def _store_renditions(blob: Blob, renditions: list[RenditionImage]) -> None:
                 "storage_key": key,
             },
         )
+        rows.append(row.pk)
+    replication_queue_renditions(rendition_ids=rows)
 
 
 # --- Temporary downloads -------------------------------------------------------------------

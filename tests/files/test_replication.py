@@ -1,0 +1,142 @@
+"""The replica region (files.services.replication): every blob and rendition copied there
+after upload and processing, and the reconcile catching up what was missed.
+
+The test run's stack has the replica region as a second S3 server, so copies here cross
+services (streamed and hashed) as they would between regions.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from celery import current_app
+from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from files import storage
+from files.models import Blob, Rendition
+from files.services import replication
+from files.services.processing_run import file_process
+from files.storage.transfer import object_fetch
+from files.tasks import replicate_blob
+from mediaportal.celery import app
+from tests.conftest import blob_of, run_queued
+from tests.files.conftest import CORPUS, sha
+from tests.files.test_direct_upload import complete, post_to_s3, start
+
+pytestmark = pytest.mark.django_db
+
+PHOTO = CORPUS / "photo_exif" / "Canon_40D.jpg"
+
+
+def replica_sha(key: str) -> str | None:
+    try:
+        return object_fetch(key, role="replica")
+    except Exception:  # noqa: BLE001 - missing
+        return None
+
+
+def keys(tenant, role: str) -> list[str]:
+    return sorted(obj["Key"] for obj in storage.object_keys(f"tenants/{tenant.id}/", role))
+
+
+# --- Copying ----------------------------------------------------------------------------------
+
+
+def test_tasks_are_routed_and_scheduled():
+    def queue_of(name: str) -> str:
+        return app.amqp.router.route({}, name)["queue"].name
+
+    for name in ("files.replicate_blob", "files.replicate_rendition", "files.replication_reconcile"):
+        assert queue_of(name) == "replication"
+
+
+def test_the_replica_holds_every_blob_and_rendition_after_upload_and_processing(
+    editor, tenant, queued, uploaded, django_capture_on_commit_callbacks
+):
+    photo = uploaded("photo.jpg", PHOTO.read_bytes())
+    text = uploaded("notes.txt", b"plain words")
+    blobs = [blob_of(photo), blob_of(text)]
+    assert [item for item in queued if item[0] == "files.replicate_blob"] == [
+        ("files.replicate_blob", [blob.pk]) for blob in blobs
+    ]
+    assert editor.get(f"/api/v1/tenants/{tenant.slug}/files/{photo['id']}/").json()["replicated"] is False
+
+    assert run_queued(queued, "files.replicate_blob") == ["replicated", "replicated"]
+    for blob in blobs:
+        blob.refresh_from_db()
+        assert blob.replicated_at is not None and replica_sha(blob.storage_key) == blob.sha256
+    assert editor.get(f"/api/v1/tenants/{tenant.slug}/files/{photo['id']}/").json()["replicated"] is True
+    # Delivered again (acks_late), it changes nothing.
+    assert replicate_blob.apply(args=[blobs[0].pk]).get() == "already"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert file_process(file_id=photo["id"]) == "completed"
+    (rendition_task,) = [item for item in queued if item[0] == "files.replicate_rendition"]
+    renditions = Rendition.objects.filter(blob=blobs[0])
+    assert sorted(rendition_task[1][0]) == sorted(renditions.values_list("pk", flat=True))
+    assert run_queued(queued, "files.replicate_rendition") == [str(len({r.storage_key for r in renditions}))]
+    for rendition in renditions:
+        rendition.refresh_from_db()
+        assert rendition.replicated_at is not None
+        assert replica_sha(rendition.storage_key) == rendition.sha256
+    assert keys(tenant, "replica") == keys(tenant, "primary")
+
+
+def test_a_direct_upload_is_replicated_too(editor, tenant, queued, django_capture_on_commit_callbacks):
+    data = b"sent straight to S3"
+    created = start(editor, tenant, "direct.txt", len(data)).json()
+    post_to_s3(created, data)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert complete(editor, tenant, created["id"]).status_code == 201
+    blob = Blob.objects.get(tenant=tenant, sha256=sha(data))
+    assert ("files.replicate_blob", [blob.pk]) in queued
+    assert run_queued(queued, "files.replicate_blob") == ["replicated"]
+    assert replica_sha(blob.storage_key) == blob.sha256
+
+
+def test_a_broker_that_is_down_does_not_fail_the_upload_and_the_reconcile_copies_it(
+    editor, tenant, monkeypatch, uploaded
+):
+    def broker_down(name, args=(), **kwargs):
+        raise KombuOperationalError("broker unreachable")
+
+    monkeypatch.setattr(current_app, "send_task", broker_down)
+    monkeypatch.setattr(replication, "_broker_down_until", 0.0)
+    file = uploaded("late.txt", b"copied by the reconcile")
+    blob = blob_of(file)
+    assert blob.replicated_at is None
+    # A second upload within moments does not even try (no second timeout to wait for).
+    calls = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, args=(), **kw: calls.append(name))
+    uploaded("later.txt", b"not queued either")
+    assert "files.replicate_blob" not in calls and "files.process_file" in calls
+
+    # Too young for the reconcile: its task may still be on the way.
+    assert replication.replication_reconcile()["blobs"] == 0
+    Blob.objects.filter(tenant=tenant).update(created_at=timezone.now() - timedelta(hours=2))
+    assert replication.replication_lag_seconds() >= 7200
+    assert replication.replication_reconcile()["blobs"] == 2
+    blob.refresh_from_db()
+    assert blob.replicated_at is not None and replica_sha(blob.storage_key) == blob.sha256
+    assert replication.replication_lag_seconds() == 0
+
+
+def test_the_reconcile_is_bounded_per_run_and_copies_renditions(editor, tenant, queued, uploaded, caplog):
+    files = [uploaded(f"{n}.txt", f"file number {n}".encode()) for n in range(3)]
+    photo = uploaded("photo.jpg", PHOTO.read_bytes())
+    assert file_process(file_id=photo["id"]) == "completed"
+    Blob.objects.filter(tenant=tenant).update(created_at=timezone.now() - timedelta(hours=1))
+    Rendition.objects.filter(tenant=tenant).update(created_at=timezone.now() - timedelta(hours=1))
+
+    with caplog.at_level("INFO", logger="files.services.replication"):
+        first = replication.replication_reconcile(limit=2)
+    assert (first["blobs"], first["stopped"]) == (2, False)
+    assert "2 of 2 blobs done" in caplog.text
+    second = replication.replication_reconcile(limit=100)
+    assert second["blobs"] == 2 and second["renditions"] >= 1
+    assert Blob.objects.filter(tenant=tenant, replicated_at__isnull=True).count() == 0
+    assert Rendition.objects.filter(tenant=tenant, replicated_at__isnull=True).count() == 0
+    assert keys(tenant, "replica") == keys(tenant, "primary")
+    assert len(files) == 3

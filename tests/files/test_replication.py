@@ -1,5 +1,6 @@
 """The replica region (files.services.replication): every blob and rendition copied there
-after upload and processing, and the reconcile catching up what was missed.
+after upload and processing, the reconcile catching up what was missed, and purges and
+the sweep cleaning it.
 
 The test run's stack has the replica region as a second S3 server, so copies here cross
 services (streamed and hashed) as they would between regions.
@@ -17,6 +18,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from files import storage
 from files.models import Blob, Rendition
 from files.services import replication
+from files.services.orphans import orphan_sweep
 from files.services.processing_run import file_process
 from files.storage.transfer import object_fetch
 from files.tasks import replicate_blob
@@ -140,3 +142,45 @@ def test_the_reconcile_is_bounded_per_run_and_copies_renditions(editor, tenant, 
     assert Rendition.objects.filter(tenant=tenant, replicated_at__isnull=True).count() == 0
     assert keys(tenant, "replica") == keys(tenant, "primary")
     assert len(files) == 3
+
+
+# --- Purging every copy -----------------------------------------------------------------------
+
+
+def test_a_purge_deletes_the_objects_in_every_role(editor, tenant, queued, uploaded, after_commit):
+    photo = uploaded("photo.jpg", PHOTO.read_bytes())
+    assert file_process(file_id=photo["id"]) == "completed"
+    replication.blob_replicate(blob_id=blob_of(photo).pk)
+    replication.renditions_replicate(rendition_ids=list(Rendition.objects.values_list("pk", flat=True)))
+    archived = uploaded("old.txt", b"archived long ago")
+    blob = blob_of(archived)
+    replication.blob_replicate(blob_id=blob.pk)
+    # As the archive sweep leaves it: in the archive bucket, gone from the primary.
+    storage.object_put(
+        key=blob.storage_key, body=b"archived long ago", sha256=blob.sha256, content_type="text/plain", role="archive"
+    )
+    storage.object_delete(blob.storage_key)
+    Blob.objects.filter(pk=blob.pk).update(tier="archive", archived_at=timezone.now())
+    assert keys(tenant, "replica") and keys(tenant, "archive")
+
+    for file in (photo, archived):
+        with after_commit():
+            response = editor.delete(f"/api/v1/tenants/{tenant.slug}/files/{file['id']}/?permanent=true")
+        assert response.status_code == 204
+    assert (keys(tenant, "primary"), keys(tenant, "archive"), keys(tenant, "replica")) == ([], [], [])
+
+
+def test_the_sweep_removes_orphans_from_the_replica_and_the_archive(editor, tenant, queued, uploaded):
+    kept = uploaded("kept.txt", b"claimed everywhere")
+    run_queued(queued, "files.replicate_blob")
+    blob = blob_of(kept)
+    orphan = storage.blob_key(tenant.id, sha(b"purged while the replica was down"))
+    orphan_rendition = f"tenants/{tenant.id}/renditions/ab/{sha(b'gone')}/thumbnail.webp"
+    manifest = f"tenants/{tenant.id}/manifest.json"
+    for role, key in (("replica", orphan), ("replica", orphan_rendition), ("archive", orphan), ("replica", manifest)):
+        storage.object_put(key=key, body=b"x", sha256=sha(b"x"), content_type="text/plain", role=role)
+
+    assert orphan_sweep(older_than=timedelta(0), tenant_ids=[tenant.id]) == 3
+    assert keys(tenant, "replica") == sorted([blob.storage_key, manifest])
+    assert keys(tenant, "archive") == []
+    storage.object_delete(manifest, "replica")

@@ -319,3 +319,8 @@ def can_manage_groups(*, membership: Membership) -> bool:
 
 def can_read_audit_trail(*, membership: Membership) -> bool:
     return sees_all(membership)
+
+
+def can_list_integrity_lost(*, membership: Membership) -> bool:
+    """List the files whose stored bytes have no intact copy left (`integrity=lost`)."""
+    return sees_all(membership)

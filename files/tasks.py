@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 
 from celery import shared_task
 from celery.signals import worker_process_init
+from django.conf import settings
 
 from files.search import get_search_backend
-from files.services import direct, idempotency, orphans, processing, processing_run, replication, trash
+from files.services import direct, idempotency, orphans, processing, processing_run, replication, scrub, trash
 from files.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -159,6 +161,23 @@ def replicate_rendition(self, rendition_ids: list[int]) -> str:
     )
 
 
+@shared_task(name="files.repair_blob", **REPLICATION)
+def repair_blob(self, blob_id: int) -> str:
+    """Rewrite a blob's missing or damaged object from an intact copy (a download found it)."""
+    return _retried(self, f"repairing blob {blob_id}", lambda: scrub.blob_repair(blob_id=blob_id))
+
+
 @shared_task(name="files.replication_reconcile", **MAINTENANCE)
 def replication_reconcile() -> dict:
     return replication.replication_reconcile()
+
+
+@shared_task(name="files.integrity_scrub", **MAINTENANCE)
+def integrity_scrub() -> dict:
+    """Re-hash every stored object, least recently verified first, and repair what it can;
+    stops before the broker would hand the task to another worker (the next run goes on)."""
+    budget = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] * 0.8
+    report = scrub.scrub(blob_ids=scrub.scrub_plan(), repair=True, deadline=time.monotonic() + budget)
+    for note in report.notes:
+        log.warning("integrity scrub: %s", note)
+    return {name: value for name, value in vars(report).items() if name != "notes"}

@@ -26,6 +26,7 @@ DEFAULT_SCHEDULES: dict[str, tuple[str, timedelta]] = {
     "orphan-sweep": ("files.orphan_sweep", timedelta(hours=6)),
     "processing-requeue-stale": ("files.requeue_stale_processing", timedelta(minutes=5)),
     "replication-reconcile": ("files.replication_reconcile", timedelta(hours=1)),
+    "integrity-scrub": ("files.integrity_scrub", timedelta(weeks=1)),
 }
 
 _PERIODS = (("days", 86400), ("hours", 3600), ("minutes", 60), ("seconds", 1))

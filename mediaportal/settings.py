@@ -410,7 +410,9 @@ CELERY_TASK_ROUTES = {
     "files.requeue_stale_processing": {"queue": "maintenance"},
     "files.replicate_blob": {"queue": "replication"},
     "files.replicate_rendition": {"queue": "replication"},
+    "files.repair_blob": {"queue": "replication"},
     "files.replication_reconcile": {"queue": "replication"},
+    "files.integrity_scrub": {"queue": "maintenance"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -50,8 +50,10 @@ def test_tasks_are_routed_and_scheduled():
     def queue_of(name: str) -> str:
         return app.amqp.router.route({}, name)["queue"].name
 
-    for name in ("files.replicate_blob", "files.replicate_rendition", "files.replication_reconcile"):
+    for name in ("files.replicate_blob", "files.replicate_rendition", "files.repair_blob"):
         assert queue_of(name) == "replication"
+    assert queue_of("files.replication_reconcile") == "replication"
+    assert queue_of("files.integrity_scrub") == "maintenance"
 
 
 def test_the_replica_holds_every_blob_and_rendition_after_upload_and_processing(

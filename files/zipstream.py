@@ -9,8 +9,8 @@ from __future__ import annotations
 import zipfile
 from collections.abc import Iterator
 
-from files import storage
 from files.names import numbered_name
+from files.storage.failover import object_open_first
 
 
 class _Sink:
@@ -46,6 +46,15 @@ def _unique(name: str, taken: set[str]) -> str:
     return candidate
 
 
+def _chunks(blob) -> Iterator[bytes]:
+    """The blob's bytes, from the replica copy when the primary lacks them or is down."""
+    roles = ("primary", "replica") if blob.replicated_at else ("primary",)
+    found = object_open_first(blob.storage_key, roles)
+    if found is None:
+        raise FileNotFoundError(blob.storage_key)  # in no bucket: the ZIP can only break off
+    return found[0].chunks
+
+
 def zip_stream(folder, files) -> Iterator[bytes]:
     """Yield the ZIP of `files`, paths relative to `folder` (flat names when `folder` is None);
     images and PDFs are stored, not deflated."""
@@ -56,7 +65,7 @@ def zip_stream(folder, files) -> Iterator[bytes]:
             relative = file.folder.path[len(folder.path) :] if folder is not None and file.folder else ""
             info = zipfile.ZipInfo(_unique(relative + file.name, taken), date_time=file.created_at.timetuple()[:6])
             with archive.open(info, mode="w", force_zip64=file.size > 2**31) as member:
-                for chunk in storage.object_chunks(file.current_version.blob.storage_key):
+                for chunk in _chunks(file.current_version.blob):
                     member.write(chunk)
                     yield sink.drain()
             yield sink.drain()

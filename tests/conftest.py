@@ -106,6 +106,7 @@ def queued(monkeypatch) -> list[tuple[str, list]]:
     sent: list[tuple[str, list]] = []
     monkeypatch.setattr(current_app, "send_task", lambda name, args=(), **kw: sent.append((name, list(args))))
     monkeypatch.setattr(replication, "_broker_down_until", 0.0)
+    monkeypatch.setattr(replication, "_repairs_queued", {})
     return sent
 
 

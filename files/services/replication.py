@@ -1,4 +1,5 @@
-"""The replica region: a copy of every blob and rendition.
+"""The replica region: a copy of every blob and rendition, and reads from it when the
+primary region lacks an object or is down.
 
 A new blob (any upload path, `blob_claim`) and new renditions (`_store_renditions`) queue a
 copy by task once their rows commit; the copy is verified (SHA-256) and then sets
@@ -27,6 +28,7 @@ from django.utils import timezone
 
 from files import storage
 from files.models import Blob, BlobTier, Rendition
+from files.storage.failover import object_probe, role_down
 from files.storage.transfer import ObjectCorrupt, ObjectMissing, object_fetch, object_transfer
 
 log = logging.getLogger(__name__)
@@ -40,8 +42,11 @@ RECONCILE_BATCH = 200
 # After a failed publish, further publishes from this process are skipped this long: a
 # broker that hangs must not cost every upload another timeout (the reconcile copies them).
 BROKER_DOWN_SECONDS = 10.0
+# One repair queued per blob and process in this long, however many downloads find it broken.
+REPAIR_QUEUED_SECONDS = 60.0
 
 _broker_down_until = 0.0
+_repairs_queued: dict[int, float] = {}
 _memo_lock = threading.Lock()
 
 
@@ -218,3 +223,47 @@ def replication_lag_seconds() -> float:
         .get("oldest")
     )
     return 0.0 if oldest is None else max(0.0, (timezone.now() - oldest).total_seconds())
+
+
+# --- Reading from the replica ---------------------------------------------------------------
+
+
+def _looks_intact(head: dict, blob: Blob) -> bool:
+    # What a HEAD can tell: the size, and the SHA-256 the object was written with. Bytes
+    # rotting under the same metadata are the scrub's to find.
+    stored = head.get("Metadata", {}).get("sha256")
+    return head.get("ContentLength") == blob.size and stored in (None, blob.sha256)
+
+
+def download_source(*, blob: Blob) -> str:
+    """The bucket role a download of `blob` is signed for: "primary", or "replica" when the
+    blob has a replica copy and the primary object is missing, holds other bytes, or the
+    primary region is down (then without asking it again for DOWN_SECONDS). A missing or
+    wrong primary object also queues its repair (`files.repair_blob`)."""
+    if blob.replicated_at is None:
+        return "primary"  # no other copy to offer: the HEAD would change nothing
+    if role_down("primary"):
+        return "replica"
+    try:
+        head = object_probe(blob.storage_key, "primary")
+    except storage.StorageUnavailable:
+        log.warning("primary region down: blob %s served from the replica", blob.sha256[:12])
+        return "replica"
+    if head is not None and _looks_intact(head, blob):
+        return "primary"
+    log.warning("primary object of blob %s missing or wrong: served from the replica", blob.sha256[:12])
+    if blob.tier == BlobTier.HOT:
+        repair_queue(blob_id=blob.pk)
+    return "replica"
+
+
+def repair_queue(*, blob_id: int) -> bool:
+    """Queue `files.repair_blob` now, unless this process queued it moments ago."""
+    now = time.monotonic()
+    with _memo_lock:
+        if now - _repairs_queued.get(blob_id, -REPAIR_QUEUED_SECONDS) < REPAIR_QUEUED_SECONDS:
+            return False
+        if len(_repairs_queued) > 10_000:
+            _repairs_queued.clear()
+        _repairs_queued[blob_id] = now
+    return _send("files.repair_blob", [blob_id])

@@ -1,6 +1,6 @@
 """The replica region (files.services.replication): every blob and rendition copied there
-after upload and processing, the reconcile catching up what was missed, and purges and
-the sweep cleaning it.
+after upload and processing, the reconcile catching up what was missed, downloads served
+from it when the primary object is gone or wrong, and purges and the sweep cleaning it.
 
 The test run's stack has the replica region as a second S3 server, so copies here cross
 services (streamed and hashed) as they would between regions.
@@ -8,24 +8,34 @@ services (streamed and hashed) as they would between regions.
 
 from __future__ import annotations
 
+import io
+import zipfile
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
+import requests
 from celery import current_app
+from django.conf import settings
+from django.test import Client
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from accounts.models import ActivityEvent, Role
 from files import storage
-from files.models import Blob, Rendition
+from files.models import Blob, File, Rendition
 from files.services import replication
 from files.services.orphans import orphan_sweep
 from files.services.processing_run import file_process
 from files.storage.transfer import object_fetch
 from files.tasks import replicate_blob
+from files.zipstream import zip_stream
 from mediaportal.celery import app
 from tests.conftest import blob_of, run_queued
+from tests.factories import MembershipFactory, TenantFactory
 from tests.files.conftest import CORPUS, sha
 from tests.files.test_direct_upload import complete, post_to_s3, start
+from tests.helpers import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -146,6 +156,100 @@ def test_the_reconcile_is_bounded_per_run_and_copies_renditions(editor, tenant, 
     assert len(files) == 3
 
 
+# --- Reading from the replica -----------------------------------------------------------------
+
+
+def _download(client, tenant, file_id, **params) -> requests.Response:
+    response = client.get(f"/api/v1/tenants/{tenant.slug}/files/{file_id}/download/", params)
+    assert response.status_code == 302, response.content
+    return response
+
+
+def _served_by(url: str) -> str:
+    """Which region a signed URL points at (the two servers differ by port)."""
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(url))
+    regions = {
+        "{0.scheme}://{0.netloc}".format(urlsplit(settings.S3_REPLICA_PUBLIC_ENDPOINT_URL)): "replica",
+        "{0.scheme}://{0.netloc}".format(
+            urlsplit(settings.S3_PUBLIC_ENDPOINT_URL or settings.S3_ENDPOINT_URL)
+        ): "primary",
+    }
+    assert len(regions) == 2 and origin in regions, (origin, regions)
+    return regions[origin]
+
+
+def test_with_the_primary_object_deleted_a_download_comes_from_the_replica_and_queues_a_repair(
+    editor, tenant, queued, uploaded
+):
+    data = b"kept safe in two regions"
+    file = uploaded("safe.txt", data)
+    run_queued(queued, "files.replicate_blob")
+    blob = blob_of(file)
+    first = _download(editor, tenant, file["id"])["Location"]
+    assert _served_by(first) == "primary"
+
+    storage.object_delete(blob.storage_key)
+    # The URL signed moments ago would be handed out again (files.presign): the HEAD before
+    # signing sees the object gone and signs the replica's instead.
+    url = _download(editor, tenant, file["id"])["Location"]
+    assert _served_by(url) == "replica" and url != first
+    fetched = requests.get(url, timeout=10)
+    assert fetched.status_code == 200 and fetched.content == data
+    assert fetched.headers["Content-Disposition"].startswith("attachment;")
+    assert [item for item in queued if item[0] == "files.repair_blob"] == [("files.repair_blob", [blob.pk])]
+    _download(editor, tenant, file["id"])  # a second download queues no second repair
+    assert len([item for item in queued if item[0] == "files.repair_blob"]) == 1
+
+    assert run_queued(queued, "files.repair_blob") == ["repaired"]
+    assert object_fetch(blob.storage_key, role="primary") == blob.sha256
+    assert _served_by(_download(editor, tenant, file["id"])["Location"]) == "primary"
+    events = ActivityEvent.objects.filter(verb="integrity_repaired", target_id=file["id"])
+    assert events.count() == 1 and events.get().data["repaired"] == ["primary"]
+
+
+def test_an_overwritten_primary_object_is_not_served(editor, tenant, queued, uploaded):
+    data = b"the right bytes"
+    file = uploaded("right.txt", data)
+    run_queued(queued, "files.replicate_blob")
+    blob = blob_of(file)
+    wrong = b"the wrong bytes"
+    storage.object_put(key=blob.storage_key, body=wrong, sha256=sha(wrong), content_type="text/plain")
+
+    url = _download(editor, tenant, file["id"])["Location"]
+    assert _served_by(url) == "replica" and requests.get(url, timeout=10).content == data
+    assert run_queued(queued, "files.repair_blob") == ["repaired"]
+    assert object_fetch(blob.storage_key, role="primary") == blob.sha256
+
+
+def test_a_blob_not_yet_replicated_is_served_from_the_primary_without_a_head(editor, tenant, uploaded, monkeypatch):
+    file = uploaded("fresh.txt", b"not copied yet")
+    monkeypatch.setattr(replication, "object_probe", lambda *a, **kw: pytest.fail("no HEAD without a replica copy"))
+    url = _download(editor, tenant, file["id"])["Location"]
+    assert _served_by(url) == "primary" and requests.get(url, timeout=10).content == b"not copied yet"
+
+
+def test_public_pages_zips_and_processing_read_the_replica_too(editor, tenant, queued, uploaded):
+    photo = uploaded("photo.jpg", PHOTO.read_bytes())
+    text = uploaded("notes.txt", b"zipped from the replica")
+    run_queued(queued, "files.replicate_blob")
+    for file in (photo, text):
+        storage.object_delete(blob_of(file).storage_key)
+
+    # A public file's page signs through the same function as members' downloads.
+    public = editor.patch(f"/api/v1/tenants/{tenant.slug}/files/{text['id']}/", {"visibility": "public"}, format="json")
+    assert public.status_code == 200, public.content
+    shared = Client().get(f"/p/{text['id']}/download")
+    assert shared.status_code == 302 and _served_by(shared["Location"]) == "replica"
+    assert requests.get(shared["Location"], timeout=10).content == b"zipped from the replica"
+
+    files = list(File.objects.filter(tenant=tenant).select_related("current_version__blob", "folder").order_by("name"))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(zip_stream(None, files))))
+    assert archive.read("notes.txt") == b"zipped from the replica"
+    assert archive.read("photo.jpg") == PHOTO.read_bytes()
+
+    assert file_process(file_id=photo["id"]) == "completed"
+
+
 # --- Purging every copy -----------------------------------------------------------------------
 
 
@@ -186,3 +290,25 @@ def test_the_sweep_removes_orphans_from_the_replica_and_the_archive(editor, tena
     assert keys(tenant, "replica") == sorted([blob.storage_key, manifest])
     assert keys(tenant, "archive") == []
     storage.object_delete(manifest, "replica")
+
+
+# --- Tenants ----------------------------------------------------------------------------------
+
+
+def test_a_tenants_copies_and_downloads_stay_its_own(editor, tenant, queued, uploaded):
+    other = TenantFactory()
+    mine = uploaded("mine.txt", b"same bytes in two tenants")
+    theirs_client = client_for(MembershipFactory(tenant=other, role=Role.EDITOR).user)
+    theirs = uploaded("theirs.txt", b"same bytes in two tenants", client=theirs_client, tenant_=other)
+    run_queued(queued, "files.replicate_blob")
+    mine_blob, theirs_blob = blob_of(mine), blob_of(theirs)
+    assert mine_blob.pk != theirs_blob.pk and mine_blob.storage_key != theirs_blob.storage_key
+    assert keys(tenant, "replica") == [mine_blob.storage_key]
+    assert keys(other, "replica") == [theirs_blob.storage_key]
+
+    # Their primary object gone: their download comes from their replica copy; ours is untouched.
+    storage.object_delete(theirs_blob.storage_key)
+    url = _download(theirs_client, other, theirs["id"])["Location"]
+    assert _served_by(url) == "replica" and f"/tenants/{other.id}/" in url
+    assert _served_by(_download(editor, tenant, mine["id"])["Location"]) == "primary"
+    assert editor.get(f"/api/v1/tenants/{tenant.slug}/files/{theirs['id']}/download/").status_code == 404

@@ -167,17 +167,21 @@ def repair_blob(self, blob_id: int) -> str:
     return _retried(self, f"repairing blob {blob_id}", lambda: scrub.blob_repair(blob_id=blob_id))
 
 
+def _budget() -> float:
+    """A deadline for a long sweep: before the broker would hand it to a second worker."""
+    return time.monotonic() + settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] * 0.8
+
+
 @shared_task(name="files.replication_reconcile", **MAINTENANCE)
 def replication_reconcile() -> dict:
-    return replication.replication_reconcile()
+    return replication.replication_reconcile(deadline=_budget())
 
 
 @shared_task(name="files.integrity_scrub", **MAINTENANCE)
 def integrity_scrub() -> dict:
     """Re-hash every stored object, least recently verified first, and repair what it can;
     stops before the broker would hand the task to another worker (the next run goes on)."""
-    budget = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] * 0.8
-    report = scrub.scrub(blob_ids=scrub.scrub_plan(), repair=True, deadline=time.monotonic() + budget)
+    report = scrub.scrub(blob_ids=scrub.scrub_plan(), repair=True, deadline=_budget())
     for note in report.notes:
         log.warning("integrity scrub: %s", note)
     return {name: value for name, value in vars(report).items() if name != "notes"}

@@ -183,17 +183,27 @@ def _unreplicated(model, cutoff):
     return rows.order_by("created_at")
 
 
-def replication_reconcile(*, older_than: timedelta = RECONCILE_AFTER, limit: int = RECONCILE_LIMIT) -> dict:
+def replication_reconcile(
+    *, older_than: timedelta = RECONCILE_AFTER, limit: int = RECONCILE_LIMIT, deadline: float | None = None
+) -> dict:
     """Copy the blobs and renditions whose copy is still missing after `older_than` (a
     publish that failed, a task that gave up while the replica was down), oldest first, at
-    most `limit` of each per run; stops at the first region found down. Returns counts."""
+    most `limit` of each per run; stops at the first region found down, or before the next
+    batch once `deadline` (time.monotonic()) has passed. Returns counts."""
     cutoff = timezone.now() - older_than
     counts = {"blobs": 0, "renditions": 0, "skipped": 0, "stopped": False}
     blob_ids = list(_unreplicated(Blob, cutoff).values_list("pk", flat=True)[:limit])
     rendition_ids = list(_unreplicated(Rendition, cutoff).values_list("pk", flat=True)[:limit])
     log.info("replication reconcile: %d blobs and %d renditions to copy", len(blob_ids), len(rendition_ids))
+
+    def out_of_time() -> bool:
+        counts["stopped"] = deadline is not None and time.monotonic() > deadline
+        return counts["stopped"]
+
     try:
         for start in range(0, len(blob_ids), RECONCILE_BATCH):
+            if out_of_time():
+                break
             for blob_id in blob_ids[start : start + RECONCILE_BATCH]:
                 outcome = blob_replicate(blob_id=blob_id)
                 counts["blobs" if outcome == "replicated" else "skipped"] += 1
@@ -201,6 +211,8 @@ def replication_reconcile(*, older_than: timedelta = RECONCILE_AFTER, limit: int
                 "replication reconcile: %d of %d blobs done", min(start + RECONCILE_BATCH, len(blob_ids)), len(blob_ids)
             )
         for start in range(0, len(rendition_ids), RECONCILE_BATCH):
+            if out_of_time():
+                break
             counts["renditions"] += renditions_replicate(rendition_ids=rendition_ids[start : start + RECONCILE_BATCH])
             log.info(
                 "replication reconcile: %d of %d renditions done",

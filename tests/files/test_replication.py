@@ -9,6 +9,7 @@ services (streamed and hashed) as they would between regions.
 from __future__ import annotations
 
 import io
+import time
 import zipfile
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -144,6 +145,9 @@ def test_the_reconcile_is_bounded_per_run_and_copies_renditions(editor, tenant, 
     Blob.objects.filter(tenant=tenant).update(created_at=timezone.now() - timedelta(hours=1))
     Rendition.objects.filter(tenant=tenant).update(created_at=timezone.now() - timedelta(hours=1))
 
+    # Out of time (the task's budget, below the broker's visibility timeout): nothing more.
+    late = replication.replication_reconcile(deadline=time.monotonic() - 1)
+    assert (late["blobs"], late["renditions"], late["stopped"]) == (0, 0, True)
     with caplog.at_level("INFO", logger="files.services.replication"):
         first = replication.replication_reconcile(limit=2)
     assert (first["blobs"], first["stopped"]) == (2, False)

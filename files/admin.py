@@ -21,10 +21,31 @@ from files.selectors import thumbnail_renditions
 from files.services.bulk import BulkResult, files_bulk_reprocess, files_bulk_trash
 from files.services.files import file_update
 from files.services.folders import folder_update
+from files.services.replication import replication_lag_seconds
 from files.services.thumbnails import thumbnail_urls
 from files.services.trash import file_delete_permanently, folder_delete_permanently, trash_purge
 from mediaportal.admin import ReadOnlyAdmin, ServiceAdmin
 from mediaportal.http import client_ip
+
+
+class IntegrityFilter(admin.SimpleListFilter):
+    """Whether the stored bytes have an intact copy left (the scrub flags those that do not)."""
+
+    title = "integrity"
+    parameter_name = "integrity"
+    lost_at = "integrity_lost_at"
+
+    def lookups(self, request, model_admin):
+        return [("lost", "Lost: no intact copy"), ("intact", "Intact")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("lost", "intact"):
+            return queryset.filter(**{f"{self.lost_at}__isnull": self.value() == "intact"})
+        return queryset
+
+
+class FileIntegrityFilter(IntegrityFilter):
+    lost_at = "current_version__blob__integrity_lost_at"
 
 
 def _changes(form, fields: list[str]) -> dict:
@@ -94,10 +115,11 @@ class FileAdmin(ServiceAdmin):
         "size",
         "status",
         "visibility",
+        "integrity_lost",
         "created_at",
         "deleted_at",
     ]
-    list_filter = ["status", "visibility", "tenant", "created_at", "deleted_at"]
+    list_filter = ["status", "visibility", FileIntegrityFilter, "tenant", "created_at", "deleted_at"]
     search_fields = ["name", "description", "sha256", "id"]
     list_select_related = ["tenant", "owner"]
     raw_id_fields = ["folder"]
@@ -125,6 +147,11 @@ class FileAdmin(ServiceAdmin):
         # The thumbnails of a page of files in one query, not one per row.
         queryset = super().get_queryset(request).select_related("current_version__blob")
         return queryset.prefetch_related(thumbnail_renditions())
+
+    @admin.display(description="Integrity lost", boolean=True)
+    def integrity_lost(self, obj: File) -> bool:
+        """No intact copy of the current version's bytes is left (files.services.scrub)."""
+        return bool(obj.current_version_id and obj.current_version.blob.integrity_lost_at)
 
     @admin.display(description="Thumbnail")
     def thumbnail(self, obj: File) -> str:
@@ -176,10 +203,26 @@ class FileAdmin(ServiceAdmin):
 class BlobAdmin(ReadOnlyAdmin):
     """Stored content goes when the last version using it is purged."""
 
-    list_display = ["sha256", "tenant", "size", "content_type", "tier", "created_at", "replicated_at", "verified_at"]
-    list_filter = ["tier", "tenant", "created_at"]
+    list_display = [
+        "sha256",
+        "tenant",
+        "size",
+        "content_type",
+        "tier",
+        "created_at",
+        "replicated_at",
+        "verified_at",
+        "integrity_lost_at",
+    ]
+    list_filter = ["tier", IntegrityFilter, ("replicated_at", admin.EmptyFieldListFilter), "tenant", "created_at"]
     search_fields = ["sha256", "storage_key"]
     list_select_related = ["tenant"]
+
+    def changelist_view(self, request, extra_context=None):
+        # The replication lag where staff look at stored content (also a metric, later).
+        lag = replication_lag_seconds()
+        subtitle = f"Replication lag: {lag:.0f} s (oldest blob not yet in the replica region)"
+        return super().changelist_view(request, {"subtitle": subtitle, **(extra_context or {})})
 
 
 @admin.register(FileVersion)

@@ -2,6 +2,7 @@ from django.apps import AppConfig
 from django.core.signals import setting_changed
 
 from files import storage
+from files.storage import failover
 
 
 class FilesConfig(AppConfig):
@@ -12,3 +13,4 @@ class FilesConfig(AppConfig):
         from files import checks  # noqa: F401 - registers the system checks; they import models, so not before now
 
         setting_changed.connect(storage.storages_reset, dispatch_uid="files.storages_reset")
+        setting_changed.connect(failover.failover_reset, dispatch_uid="files.failover_reset")

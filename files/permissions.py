@@ -325,3 +325,8 @@ def can_export(*, membership: Membership) -> bool:
     """Tenant exports hold every file of the tenant, private ones included: owners and admins
     make, list and download them."""
     return sees_all(membership)
+
+
+def can_list_integrity_lost(*, membership: Membership) -> bool:
+    """List the files whose stored bytes have no intact copy left (`integrity=lost`)."""
+    return sees_all(membership)

@@ -13,6 +13,7 @@ from accounts.models import Membership
 from files.models import File, FileStatus, FileVersion, Folder, Rendition, RenditionKind
 from files.permissions import (
     can_change_file,
+    can_list_integrity_lost,
     file_ids_visible_to,
     publicly_visible,
     trash_files_visible,
@@ -170,6 +171,8 @@ def file_list(*, membership: Membership, filters: dict) -> QuerySet[File]:
         if filters["status"] not in FileStatus.values:
             raise ValidationFailed(f"status must be one of {', '.join(FileStatus.values)}.", code="invalid_filter")
         files = files.filter(status=filters["status"])
+    if filters.get("integrity"):
+        files = files.filter(_integrity(membership, filters["integrity"]))
     uploader = filters.get("uploaded_by") or filters.get("owner")
     if uploader:
         files = (
@@ -199,6 +202,16 @@ def file_list(*, membership: Membership, filters: dict) -> QuerySet[File]:
             except ValueError:
                 raise ValidationFailed(f"{bound} must be a number of bytes.", code="invalid_filter") from None
     return files
+
+
+def _integrity(membership: Membership, value: str) -> Q:
+    """`integrity=lost`: files whose current bytes have no intact copy left (the scrub flagged
+    them); for owners and admins, who are the ones to act on it."""
+    if value != "lost":
+        raise ValidationFailed("integrity must be lost.", code="invalid_filter")
+    if not can_list_integrity_lost(membership=membership):
+        raise Forbidden("Only owners and admins may list files whose bytes are lost.")
+    return Q(current_version__blob__integrity_lost_at__isnull=False)
 
 
 def _in_year(value: str) -> Q:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 
 from celery import shared_task
 from celery.signals import worker_process_init
@@ -24,9 +25,12 @@ from files.services import (
     orphans,
     processing,
     processing_run,
+    replication,
     retrieval,
+    scrub,
     trash,
 )
+from files.storage import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -169,3 +173,77 @@ def run_export(export_id: str) -> str:
 @shared_task(name="files.exports_expire", **MAINTENANCE)
 def exports_expire() -> int:
     return exports.exports_expire()
+
+
+# --- The replica region (queue `replication`) ---------------------------------------------
+
+# A region down: retried with exponential backoff and jitter for about an hour and a half
+# (30 s doubling to 30 min); what is still not copied by then, the hourly reconcile copies.
+REPLICATION_RETRIES = 8
+
+
+def _backoff(task) -> float:
+    return min(1800, 30 * 2**task.request.retries) + random.uniform(0, 5)
+
+
+def _retried(task, what: str, call) -> str:
+    """Run `call`; a region down ("unavailable", or StorageUnavailable) is retried later."""
+    try:
+        outcome = call()
+    except StorageUnavailable as exc:
+        outcome, error = "unavailable", exc
+    else:
+        error = StorageUnavailable()
+    if outcome != "unavailable":
+        return outcome
+    if task.request.retries >= task.max_retries:
+        log.warning("%s: storage still unavailable after %d retries; the reconcile takes it", what, task.max_retries)
+        return outcome
+    countdown = _backoff(task)
+    log.warning("%s: storage unavailable; retry in %.0f s", what, countdown, extra={"countdown": countdown})
+    raise task.retry(exc=error, countdown=countdown)
+
+
+REPLICATION = {"bind": True, "acks_late": True, "ignore_result": True, "max_retries": REPLICATION_RETRIES}
+
+
+@shared_task(name="files.replicate_blob", **REPLICATION)
+def replicate_blob(self, blob_id: int) -> str:
+    """Copy a new blob to the replica region."""
+    return _retried(self, f"replicating blob {blob_id}", lambda: replication.blob_replicate(blob_id=blob_id))
+
+
+@shared_task(name="files.replicate_rendition", **REPLICATION)
+def replicate_rendition(self, rendition_ids: list[int]) -> str:
+    """Copy new renditions (rows naming one object share one copy) to the replica region."""
+    return _retried(
+        self,
+        f"replicating renditions {rendition_ids}",
+        lambda: str(replication.renditions_replicate(rendition_ids=rendition_ids)),
+    )
+
+
+@shared_task(name="files.repair_blob", **REPLICATION)
+def repair_blob(self, blob_id: int) -> str:
+    """Rewrite a blob's missing or damaged object from an intact copy (a download found it)."""
+    return _retried(self, f"repairing blob {blob_id}", lambda: scrub.blob_repair(blob_id=blob_id))
+
+
+def _budget() -> float:
+    """A deadline for a long sweep: before the broker would hand it to a second worker."""
+    return time.monotonic() + settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] * 0.8
+
+
+@shared_task(name="files.replication_reconcile", **MAINTENANCE)
+def replication_reconcile() -> dict:
+    return replication.replication_reconcile(deadline=_budget())
+
+
+@shared_task(name="files.integrity_scrub", **MAINTENANCE)
+def integrity_scrub() -> dict:
+    """Re-hash every stored object, least recently verified first, and repair what it can;
+    stops before the broker would hand the task to another worker (the next run goes on)."""
+    report = scrub.scrub(blob_ids=scrub.scrub_plan(), repair=True, deadline=_budget())
+    for note in report.notes:
+        log.warning("integrity scrub: %s", note)
+    return {name: value for name, value in vars(report).items() if name != "notes"}

@@ -13,8 +13,8 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from files import storage
 from files.names import numbered_name
+from files.storage.failover import object_open_first
 
 # Members as large as this (or larger) need ZIP64 headers, which zipfile must be told of
 # before it writes the member's first byte.
@@ -83,6 +83,15 @@ def member_write(
             yield
 
 
+def _chunks(blob) -> Iterator[bytes]:
+    """The blob's bytes, from the replica copy when the primary lacks them or is down."""
+    roles = ("primary", "replica") if blob.replicated_at else ("primary",)
+    found = object_open_first(blob.storage_key, roles)
+    if found is None:
+        raise FileNotFoundError(blob.storage_key)  # in no bucket: the ZIP can only break off
+    return found[0].chunks
+
+
 def zip_stream(folder, files) -> Iterator[bytes]:
     """Yield the ZIP of `files`, paths relative to `folder` (flat names when `folder` is None);
     images and PDFs are stored, not deflated."""
@@ -91,7 +100,7 @@ def zip_stream(folder, files) -> Iterator[bytes]:
     with zipfile.ZipFile(sink, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for file in files:
             relative = file.folder.path[len(folder.path) :] if folder is not None and file.folder else ""
-            chunks = storage.object_chunks(file.current_version.blob.storage_key)
+            chunks = _chunks(file.current_version.blob)
             name = unique_name(relative, file.name, taken)
             for _ in member_write(archive, name, modified=file.created_at, size=file.size, chunks=chunks):
                 yield sink.drain()

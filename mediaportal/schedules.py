@@ -28,6 +28,8 @@ DEFAULT_SCHEDULES: dict[str, tuple[str, timedelta]] = {
     "archive-sweep": ("files.archive_sweep", timedelta(days=1)),
     "exports-expire": ("files.exports_expire", timedelta(days=1)),
     "bucket-manifests": ("files.write_manifests", timedelta(hours=1)),
+    "replication-reconcile": ("files.replication_reconcile", timedelta(hours=1)),
+    "integrity-scrub": ("files.integrity_scrub", timedelta(weeks=1)),
 }
 
 _PERIODS = (("days", 86400), ("hours", 3600), ("minutes", 60), ("seconds", 1))

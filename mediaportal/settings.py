@@ -432,6 +432,11 @@ CELERY_TASK_ROUTES = {
     "files.run_export": {"queue": "maintenance"},
     "files.exports_expire": {"queue": "maintenance"},
     "files.write_manifests": {"queue": "maintenance"},
+    "files.replicate_blob": {"queue": "replication"},
+    "files.replicate_rendition": {"queue": "replication"},
+    "files.repair_blob": {"queue": "replication"},
+    "files.replication_reconcile": {"queue": "replication"},
+    "files.integrity_scrub": {"queue": "maintenance"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
 import pytest
+from celery import current_app
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+import files.tasks  # noqa: F401 - registers the tasks run_queued runs
 from accounts.models import Role
+from files.models import Blob, File
+from files.services import replication
+from mediaportal.celery import app
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
+from tests.files.conftest import upload as files_upload
 from tests.helpers import CORPUS, client_for
 
 
@@ -89,3 +95,42 @@ def disposable_s3(settings, tmp_path_factory):
     settings.S3_SECRET_ACCESS_KEY = settings.S3_REPLICA_SECRET_ACCESS_KEY = env["S3_SECRET_ACCESS_KEY"]
     yield stack
     stack.stop()
+
+
+# --- Tasks queued by name (files.services.replication and others) --------------------------
+
+
+@pytest.fixture
+def queued(monkeypatch) -> list[tuple[str, list]]:
+    """The tasks queued by name, as (name, args), kept here instead of reaching the broker."""
+    sent: list[tuple[str, list]] = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, args=(), **kw: sent.append((name, list(args))))
+    monkeypatch.setattr(replication, "_broker_down_until", 0.0)
+    monkeypatch.setattr(replication, "_repairs_queued", {})
+    return sent
+
+
+def run_queued(queued: list, *names: str) -> list:
+    """Run the queued tasks of `names` as a worker would (and forget them); their results."""
+    results = []
+    for name, args in [item for item in queued if item[0] in names]:
+        queued.remove((name, args))
+        results.append(app.tasks[name].apply(args=args).get())
+    return results
+
+
+@pytest.fixture
+def uploaded(editor, tenant, django_capture_on_commit_callbacks):
+    """Upload (its after-commit work run, as in production) and return the file's JSON."""
+
+    def make(name: str, data: bytes, client=None, tenant_=None, **fields) -> dict:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = files_upload(client or editor, tenant_ or tenant, name, data, **fields)
+        assert response.status_code == 201, response.content
+        return response.json()
+
+    return make
+
+
+def blob_of(file: dict) -> Blob:
+    return Blob.objects.get(sha256=file["sha256"], tenant_id=File.objects.get(pk=file["id"]).tenant_id)

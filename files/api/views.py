@@ -171,6 +171,15 @@ FILE_FILTERS = [
     ),
     OpenApiParameter("size_min", int),
     OpenApiParameter("size_max", int),
+    OpenApiParameter(
+        "integrity",
+        str,
+        enum=["lost"],
+        description=(
+            "`lost`: only files whose current bytes have no intact copy left (flagged by the integrity scrub, "
+            "`integrity_lost`); owners and admins only, 403 for others"
+        ),
+    ),
     OpenApiParameter("ordering", str, enum=["name", "-name", "created_at", "-created_at", "size", "-size"]),
 ]
 ORDERINGS = {"name", "-name", "created_at", "-created_at", "size", "-size"}
@@ -180,7 +189,7 @@ class FileListView(StreamingUploadMixin, TenantScopedMixin, APIView):
     @extend_schema(
         tags=TAGS,
         parameters=[*FILE_FILTERS, *PAGE_PARAMETERS],
-        responses={200: paginated(s.FileOutput), **_errors(400, 401, 404)},
+        responses={200: paginated(s.FileOutput), **_errors(400, 401, 403, 404)},
     )
     def get(self, request, tenant_slug):
         params = request.query_params
@@ -511,7 +520,7 @@ class SearchView(TenantScopedMixin, APIView):
                 "facets", bool, description="false skips the counts (`facets` is then {}): faster while typing"
             ),
         ],
-        responses={200: s.SearchOutput, **_errors(400, 401, 404)},
+        responses={200: s.SearchOutput, **_errors(400, 401, 403, 404)},
     )
     def get(self, request, tenant_slug):
         params = request.query_params

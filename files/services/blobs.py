@@ -45,6 +45,8 @@ from files import storage
 from files.models import Blob, BlobTier
 from files.services.lifecycle import archive_copy_drop
 from files.services.locks import content_lock
+from files.services.replication import replication_queue_blob
+from files.storage.failover import role_down, role_failed
 from files.uploads import HashedUpload
 from mediaportal.exceptions import PayloadTooLarge
 
@@ -133,6 +135,7 @@ def blob_claim(
     # one that appeared: same content, same size, so the update changes nothing).
     blob = Blob(tenant=tenant, sha256=upload.sha256, size=upload.size, content_type=content_type, storage_key=key)
     Blob.objects.bulk_create([blob], update_conflicts=True, unique_fields=["tenant", "sha256"], update_fields=["size"])
+    replication_queue_blob(blob=blob)
     return blob
 
 
@@ -169,23 +172,48 @@ def blob_release_if_unused(*, blob_id: int) -> bool:
         return False
     # Renditions are derived from the blob and go with it (their rows cascade); kinds with the
     # same bytes share one object (see _store_renditions), deleted once.
-    keys = list(dict.fromkeys([*blob.renditions.values_list("storage_key", flat=True), blob.storage_key]))
+    renditions = list(dict.fromkeys(blob.renditions.values_list("storage_key", flat=True)))
+    keys = {
+        # An archived blob's object is in the archive bucket, and a hot one's may be there
+        # too (a sweep's copy made before it set the tier, a retrieval's not yet dropped);
+        # the primary may still hold one from a move under way; the replica holds copies of
+        # everything.
+        "primary": [*renditions, blob.storage_key],
+        "archive": [blob.storage_key],
+        "replica": [*renditions, blob.storage_key],
+    }
     blob.delete()
     tenant_id, sha256 = blob.tenant_id, blob.sha256
     transaction.on_commit(lambda: _delete_released(tenant_id=tenant_id, sha256=sha256, keys=keys), robust=True)
     return True
 
 
-def _delete_released(*, tenant_id, sha256: str, keys: list[str]) -> None:
-    """After a purge committed: delete a released blob's objects, unless an upload has stored
-    the same content again since (its row is back, and so are its bytes)."""
+def _delete_released(*, tenant_id, sha256: str, keys: dict[str, list[str]]) -> None:
+    """After a purge committed: delete a released blob's objects in every bucket role, unless
+    an upload has stored the same content again since (its row is back, and so are its
+    bytes). What a role that is down keeps is an orphan the sweep removes later."""
+    with transaction.atomic():
+        content_lock(tenant_id=tenant_id, sha256=sha256)
+        if Blob.objects.filter(tenant_id=tenant_id, sha256=sha256).exists():
+            return
+        for role, role_keys in keys.items():
+            if role_keys and not _delete_in(role, role_keys):
+                log.warning(
+                    "objects of purged blob %s left in the %s bucket for the orphan sweep: storage unavailable",
+                    sha256[:12],
+                    role,
+                )
+
+
+def _delete_in(role: str, keys: list[str]) -> bool:
+    """Delete the keys in one bucket role; False when it is (or just was) unavailable: one
+    region down must not cost every purge its timeouts, nor keep the others' deletes."""
+    if role_down(role):
+        return False
     try:
-        with transaction.atomic():
-            content_lock(tenant_id=tenant_id, sha256=sha256)
-            if Blob.objects.filter(tenant_id=tenant_id, sha256=sha256).exists():
-                return
-            for key in keys:
-                storage.object_delete(key)
+        for key in keys:
+            storage.object_delete(key, role=role)
     except storage.StorageUnavailable:
-        # The rows are gone for good; the objects are orphans now, which the sweep removes.
-        log.warning("objects of purged blob %s left for the orphan sweep: storage unavailable", sha256[:12])
+        role_failed(role)
+        return False
+    return True

@@ -32,6 +32,7 @@ from files.services.lifecycle import blob_readable_or_409
 from files.services.locks import content_lock
 from files.services.processing import queue_processing, upload_sniff
 from files.services.quota import quota_confirm
+from files.services.replication import download_source
 from files.uploads import HashedUpload
 from mediaportal.exceptions import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
 
@@ -451,7 +452,12 @@ def blob_download_url(
     the bytes are archived or being retrieved."""
     blob_readable_or_409(blob=blob, file=file, version=version)
     inline = inline and blob.content_type in INLINE_SAFE_TYPES
-    url = storage.presigned_get(key=blob.storage_key, filename=file.name, content_type=blob.content_type, inline=inline)
+    # Checked before signing, so a signed URL handed out again (files.presign) is only ever
+    # handed out for a primary object that was just found there.
+    role = download_source(blob=blob)
+    url = storage.presigned_get(
+        key=blob.storage_key, filename=file.name, content_type=blob.content_type, inline=inline, role=role
+    )
     with transaction.atomic():
         File.objects.filter(pk=file.pk).update(last_accessed_at=timezone.now())
         event_record(
@@ -500,7 +506,13 @@ def file_view_url(*, file: File) -> str | None:
     blob = file.current_version.blob if file.current_version_id else None
     if blob is None or blob.content_type not in INLINE_SAFE_TYPES or blob.tier != BlobTier.HOT:
         return None
-    return storage.presigned_get(key=blob.storage_key, filename=file.name, content_type=blob.content_type, inline=True)
+    return storage.presigned_get(
+        key=blob.storage_key,
+        filename=file.name,
+        content_type=blob.content_type,
+        inline=True,
+        role=download_source(blob=blob),
+    )
 
 
 def rendition_url(*, membership: Membership, file_id, kind: str, fmt: str = "webp") -> str:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from botocore.exceptions import ClientError
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from PIL import Image
@@ -41,6 +42,7 @@ from files.services.processing import (
     processing_timed_out_now,
     processing_uncount,
 )
+from files.services.replication import repair_queue, replication_queue_renditions
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +197,7 @@ def _store_renditions(blob: Blob, renditions: list[RenditionImage]) -> None:
     # stored once, and both rows name that object; a separate object an earlier run left
     # under the other kind's key is claimed by no row then, and the orphan sweep removes it.
     stored: dict[str, str] = {}  # sha256 of the bytes → their key
+    rows: list[int] = []
     for rendition in renditions:
         digest = hashlib.sha256(rendition.data).hexdigest()
         key = stored.get(digest)
@@ -207,7 +210,7 @@ def _store_renditions(blob: Blob, renditions: list[RenditionImage]) -> None:
                 content_type=f"image/{rendition.format}",
                 tenant_id=blob.tenant_id,
             )
-        Rendition.objects.update_or_create(
+        row, _created = Rendition.objects.update_or_create(
             blob=blob,
             kind=rendition.kind,
             format=rendition.format,
@@ -221,6 +224,8 @@ def _store_renditions(blob: Blob, renditions: list[RenditionImage]) -> None:
                 "storage_key": key,
             },
         )
+        rows.append(row.pk)
+    replication_queue_renditions(rendition_ids=rows)
 
 
 # --- Temporary downloads -------------------------------------------------------------------
@@ -247,12 +252,28 @@ def downloaded(blob: Blob) -> Iterator[str]:
         os.rename(path, locked)
         path = locked
         with open(handle, "wb", closefd=False) as out:
-            for chunk in storage.object_chunks(blob.storage_key):
-                out.write(chunk)
+            _download_into(out, blob)
         yield path
     finally:
         Path(path).unlink(missing_ok=True)
         os.close(handle)  # releases the lock
+
+
+def _download_into(out, blob: Blob) -> None:
+    """The blob's bytes from the primary, or from the replica copy when the primary has no
+    such object (a repair is queued; the scrub would find it too)."""
+    try:
+        for chunk in storage.object_chunks(blob.storage_key):
+            out.write(chunk)
+    except ClientError as exc:  # a missing object: storage_errors lets the caller decide
+        if blob.replicated_at is None or not storage._is_missing(exc):
+            raise
+        log.warning("blob %s missing in the primary bucket: processing reads the replica", blob.sha256[:12])
+        repair_queue(blob_id=blob.pk)
+        out.seek(0)
+        out.truncate()
+        for chunk in storage.object_chunks(blob.storage_key, role="replica"):
+            out.write(chunk)
 
 
 def remove_stale_downloads() -> int:

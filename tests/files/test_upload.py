@@ -366,8 +366,13 @@ def test_orphan_sweep_removes_unclaimed_objects_only(editor, tenant):
     assert tenant_objects(tenant) == [storage.blob_key(tenant.id, kept["sha256"])]
 
 
-def test_upload_queues_processing_after_commit(editor, tenant, django_capture_on_commit_callbacks):
+def test_upload_queues_processing_after_commit(editor, tenant, django_capture_on_commit_callbacks, queued):
     with django_capture_on_commit_callbacks() as callbacks:
         response = upload(editor, tenant, "a.txt", b"queued for processing")
     assert response.status_code == 201
-    assert len(callbacks) == 1
+    assert queued == []  # nothing before the commit
+    # Processing, and the copy of the new bytes to the replica region.
+    assert len(callbacks) == 2
+    for callback in callbacks:
+        callback()
+    assert sorted(name for name, _args in queued) == ["files.process_file", "files.replicate_blob"]

@@ -1,13 +1,24 @@
-"""Lifecycle and durability throughput (issue 15). For now: the archive sweep.
+"""Lifecycle and durability throughput (issue 15): the archive sweep, the integrity scrub,
+backup and restore, and restore_from_bucket, each on 10,000 files by default.
 
-`archive_sweep_throughput()` builds a tenant of N files (bulk rows, one blob each, its
-bytes really in the primary bucket), ages them past the threshold and times the sweep
-(copies to the archive bucket, the batch transactions, the events), then the deletes of
-the primary copies once their grace is over. `archive_query_cost()` times the candidate
-query alone (a dry run) over rows only. Both need Django set up on a migrated database
-and an S3 with the primary and archive buckets; `main()` starts a private embedded stack.
+`main()` starts a private embedded stack (PostgreSQL, Redis, S3 with a replica region),
+migrates, and measures in this order:
 
-    .venv/bin/python bench/durability.py [--files 2000] [--size 262144] [--rows 10000]
+- `scrub_throughput()`: a tenant of N files (bulk rows, one blob each, the bytes really in
+  the primary bucket and the replica), scrubbed with repair: both copies of each blob read
+  and re-hashed;
+- the backup and restore commands on that tenant, run as an operator runs them
+  (bench/backup_restore.py): backup, restore with the objects present, restore with the
+  primary bucket emptied (every object copied back from the replica), write_manifests, then
+  the database dropped and rebuilt by restore_from_bucket;
+- `archive_query_cost()`: the sweep's candidate query alone (a dry run over rows);
+- `archive_sweep_throughput()`: a tenant of N files aged past the threshold, swept (copies
+  to the archive bucket, the batch transactions, the events), then the deletes of the
+  primary copies once their grace is over.
+
+Figures go to stdout and docs/benchmarks.md (section "durability").
+
+    .venv/bin/python bench/durability.py [--files 10000] [--size 32768] [--rows 10000]
 """
 
 from __future__ import annotations
@@ -27,12 +38,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.backup_restore import SERVICE_VARS, Bench, _phases  # noqa: E402
+from bench.backup_restore import report as restore_report  # noqa: E402
+from bench.report import write_section  # noqa: E402
 from mediaportal.embedded import EmbeddedStack  # noqa: E402
 
 
-def _tenant_with_files(*, slug: str, files: int, size: int, store: bool, days_old: int = 400):
+def _tenant_with_files(*, slug: str, files: int, size: int, store: bool, days_old: int = 400, replicate: bool = False):
     """A tenant whose `files` files (one version, one blob each, `size` bytes) were last
-    touched `days_old` days ago; with `store`, each blob's bytes are PUT in the primary."""
+    touched `days_old` days ago; with `store`, each blob's bytes are PUT in the primary (and
+    with `replicate` in the replica too, the blob marked replicated)."""
     from django.utils import timezone
 
     from accounts.models import Tenant
@@ -43,20 +58,21 @@ def _tenant_with_files(*, slug: str, files: int, size: int, store: bool, days_ol
     contents = [hashlib.sha256(f"{slug}-{n}".encode()).digest() * (size // 32 + 1) for n in range(files)]
     contents = [data[:size] for data in contents]
     shas = [hashlib.sha256(data).hexdigest() for data in contents]
-    if store:
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(
-                pool.map(
-                    lambda pair: storage.object_put(
-                        key=storage.blob_key(tenant.id, pair[1]),
-                        body=pair[0],
-                        sha256=pair[1],
-                        content_type="application/octet-stream",
-                        tenant_id=tenant.id,
-                    ),
-                    zip(contents, shas, strict=True),
-                )
+    roles = ("primary", "replica") if replicate else ("primary",) if store else ()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(
+            pool.map(
+                lambda job: storage.object_put(
+                    key=storage.blob_key(tenant.id, job[1]),
+                    body=job[0],
+                    sha256=job[1],
+                    content_type="application/octet-stream",
+                    tenant_id=tenant.id,
+                    role=job[2],
+                ),
+                [(data, sha, role) for data, sha in zip(contents, shas, strict=True) for role in roles],
             )
+        )
     then = timezone.now() - timedelta(days=days_old)
     blobs = Blob.objects.bulk_create(
         [
@@ -67,6 +83,7 @@ def _tenant_with_files(*, slug: str, files: int, size: int, store: bool, days_ol
                 content_type="application/octet-stream",
                 storage_key=storage.blob_key(tenant.id, sha),
                 created_at=then,
+                replicated_at=then if replicate else None,
             )
             for sha in shas
         ]
@@ -134,16 +151,79 @@ def archive_query_cost(*, rows: int = 10_000, batch: int = 500) -> dict:
     return {"rows": rows, "eligible": summary.archived, "seconds": seconds, "batch_ms": 1000 * max(batches)}
 
 
+def scrub_throughput(*, files: int, size: int) -> dict:
+    """Seconds, files/s and MB/s (of file bytes, and of bytes read: both copies) of a scrub
+    with repair over `files` intact files of `size` bytes; returns the tenant's slug too."""
+    from files.services.scrub import scrub, scrub_plan
+
+    slug = f"bench-scrub-{time.monotonic_ns()}"
+    tenant = _tenant_with_files(slug=slug, files=files, size=size, store=True, replicate=True)
+    plan = scrub_plan(tenant=tenant)
+    started = time.perf_counter()
+    report = scrub(blob_ids=plan, repair=True)
+    seconds = time.perf_counter() - started
+    assert report.intact == files and not report.lost, report
+    return {
+        "slug": slug,
+        "files": files,
+        "seconds": seconds,
+        "files_per_s": files / seconds,
+        "mb_per_s": files * size / seconds / 1e6,
+        "read_mb_per_s": report.bytes_read / seconds / 1e6,
+    }
+
+
+def _restore_phases(env: dict[str, str], files: int) -> dict:
+    """The backup and restore commands as subprocesses on the same stack (the database they
+    drop and rebuild is this process's too: its connections are closed first)."""
+    from django.db import connections
+
+    connections.close_all()
+    base = Path(tempfile.mkdtemp(prefix="mp-bench-restore-"))
+    try:
+        figures = {"files": files, **_phases(Bench(env, base), base / "backup", files)}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    connections.close_all()
+    return figures
+
+
+def _report(scrubbed: dict, restored: dict, query: dict, swept: dict, size: int) -> str:
+    lines = [
+        f"### Archive sweep, scrub and restore on {scrubbed['files']:,} files of {size // 1024} KiB",
+        "",
+        "| step | seconds | files/s | MB/s |",
+        "|---|---|---|---|",
+        f"| archive sweep (copy to the archive bucket, state change, events) | {swept['seconds']:.1f} | "
+        f"{swept['files_per_s']:.0f} | {swept['mb_per_s']:.1f} |",
+        f"| archive sweep: primary copies deleted after the grace | "
+        f"{swept['released'] / swept['release_files_per_s']:.1f} | {swept['release_files_per_s']:.0f} | |",
+        f"| archive sweep, dry run over {query['rows']:,} rows (slowest batch query "
+        f"{query['batch_ms']:.0f} ms) | {query['seconds']:.2f} | {query['rows'] / query['seconds']:.0f} | |",
+        f"| scrub with repair (primary and replica copy re-hashed; {scrubbed['read_mb_per_s']:.1f} MB/s read) | "
+        f"{scrubbed['seconds']:.1f} | {scrubbed['files_per_s']:.0f} | {scrubbed['mb_per_s']:.1f} |",
+        "",
+        "Backup and restore commands (whole processes, start-up included):",
+        "",
+        restore_report(restored),
+    ]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--files", type=int, default=2000)
-    parser.add_argument("--size", type=int, default=256 * 1024)
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--size", type=int, default=32 * 1024)
     parser.add_argument("--rows", type=int, default=10_000)
     args = parser.parse_args()
     var_dir = Path(tempfile.mkdtemp(prefix="mp-bench-durability-"))
     stack = EmbeddedStack(var_dir=var_dir, log=print)
     try:
-        env = {**os.environ, **stack.start(), "MEDIAPORTAL_VAR_DIR": str(var_dir)}
+        stack_env = stack.start(replica=True)
+        env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS and not k.startswith("S3_")}
+        env.update(stack_env, MEDIAPORTAL_VAR_DIR=str(var_dir), S3_PUBLIC_ENDPOINT_URL=stack_env["S3_ENDPOINT_URL"])
+        env.setdefault("SECRET_KEY", "bench-" + "x" * 50)
+        env["LOG_LEVEL"] = "WARNING"
         env.pop("DEBUG", None)
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
         os.environ.update(env)
@@ -151,17 +231,18 @@ def main() -> None:
         import django
 
         django.setup()
+        print(f"scrub: {args.files:,} files of {args.size:,} bytes ...", flush=True)
+        scrubbed = scrub_throughput(files=args.files, size=args.size)
+        print(f"  {scrubbed['seconds']:.1f} s, {scrubbed['files_per_s']:.0f} files/s", flush=True)
+        print("backup, restore, restore_from_bucket ...", flush=True)
+        restored = _restore_phases(env, args.files)
         query = archive_query_cost(rows=args.rows)
-        print(
-            f"archive sweep, dry run over {query['rows']:,} files: {query['seconds']:.2f} s, "
-            f"slowest batch query {query['batch_ms']:.0f} ms ({query['eligible']:,} eligible)"
-        )
-        sweep = archive_sweep_throughput(files=args.files, size=args.size)
-        print(
-            f"archive sweep of {sweep['files']:,} files ({sweep['bytes'] / 1e6:.0f} MB): {sweep['seconds']:.1f} s, "
-            f"{sweep['files_per_s']:.0f} files/s, {sweep['mb_per_s']:.0f} MB/s; primary copies deleted after "
-            f"the grace: {sweep['release_files_per_s']:.0f} files/s"
-        )
+        print(f"archive sweep of {args.files:,} files ...", flush=True)
+        swept = archive_sweep_throughput(files=args.files, size=args.size)
+        body = _report(scrubbed, restored, query, swept, args.size)
+        print("\n" + body)
+        write_section("durability", body)
+        print("\nwritten to docs/benchmarks.md", flush=True)
     finally:
         stack.stop()
         shutil.rmtree(var_dir, ignore_errors=True)

@@ -67,6 +67,11 @@ OBJECT_ROUTES: dict[str, dict] = {
     "uploads/<uuid:upload_id>/": {"visible": OWN_ONLY.format("uploads"), "hidden": {}},
     "uploads/<uuid:upload_id>/parts/": {"visible": OWN_ONLY.format("uploads"), "hidden": {}},
     "uploads/<uuid:upload_id>/complete/": {"visible": OWN_ONLY.format("uploads"), "hidden": {}},
+    # Whoever may download a file may bring its bytes back from the archive.
+    "files/<uuid:file_id>/retrieve/": {"visible": {"allowed": {"post"}}, "hidden": {}},
+    "folders/<uuid:folder_id>/retrieve/": {"visible": {"allowed": {"post"}}, "hidden": {}},
+    "exports/<uuid:export_id>/": {"visible": "exports are seen by owners and admins only", "hidden": {}},
+    "exports/<uuid:export_id>/download/": {"visible": "exports are seen by owners and admins only", "hidden": {}},
 }
 
 
@@ -99,6 +104,7 @@ def victim(db):
         assert granted.status_code == 201
     share = client.post(base + "shares/", {"file": file["id"]}, format="json").json()
     session = client.post(base + "uploads/", {"filename": "u.bin", "size": 3}, format="json").json()
+    export = client.post(base + "exports/").json()
     ids = {
         "folder_id": folder["id"],
         "file_id": file["id"],
@@ -110,6 +116,7 @@ def victim(db):
         "share_id": share["id"],
         "group_id": group["id"],
         "grant_id": group["id"],
+        "export_id": export["id"],
     }
     hidden = dict(ids, file_id=private["id"], folder_id=gone["id"])
     return SimpleNamespace(tenant=tenant, ids=ids, hidden=hidden, owner=client)

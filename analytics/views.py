@@ -28,9 +28,12 @@ VERBS = {
     "share.downloaded": "downloaded it through a share link",
     "file.archived": "moved its bytes to the archive",
     "file.retrieved": "brought its bytes back from the archive",
+    "file.retrieval_requested": "asked for it to be retrieved from the archive",
+    "integrity_repaired": "repaired a damaged stored copy of it",
+    "integrity_lost": "found no intact stored copy of it left",
 }
 # Events of the product's own sweeps and tasks: nobody's, and not a visitor's either.
-SYSTEM_VERBS = {"file.archived", "file.retrieved"}
+SYSTEM_VERBS = {"file.archived", "file.retrieved", "integrity_repaired", "integrity_lost"}
 
 
 def _says(event) -> str:

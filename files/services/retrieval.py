@@ -24,7 +24,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from accounts.models import Membership
-from accounts.services.audit import event_record_many
+from accounts.services.audit import event_record, event_record_many
 from files import storage
 from files.models import Blob, BlobTier, File, FileVersion
 from files.selectors import file_get_for_actor, file_list, folder_get, version_get
@@ -58,6 +58,16 @@ def file_retrieve(*, membership: Membership, file_id, version: int | None = None
         raise NotFound("File not found.")
     if blob.tier == BlobTier.HOT:
         return False
+    # Who asked is recorded here; `file.retrieved`, written when the bytes are back (maybe
+    # hours later, by a task), is the system's.
+    event_record(
+        verb="file.retrieval_requested",
+        tenant=membership.tenant,
+        actor=membership.user,
+        target=file,
+        ip=ip,
+        data={"version": version} if version else {},
+    )
     _retrieve_start(blob_id=blob.pk, inline=settings.ARCHIVE_RETRIEVE_INLINE)
     return True
 
@@ -78,6 +88,15 @@ def folder_retrieve(*, membership: Membership, folder_id, versions: bool = False
     for file_id, blob_id in pairs:
         file_ids.add(file_id)
         blob_ids.add(blob_id)
+    if blob_ids:
+        event_record(
+            verb="folder.retrieval_requested",
+            tenant=membership.tenant,
+            actor=membership.user,
+            target=folder,
+            ip=ip,
+            data={"files": len(file_ids), "versions": versions},
+        )
     for blob_id in sorted(blob_ids):
         _retrieve_start(blob_id=blob_id, inline=False)
     return len(file_ids)

@@ -117,6 +117,8 @@ def test_an_untouched_file_is_archived_its_thumbnail_loads_and_it_comes_back_ide
     blob.refresh_from_db()
     assert blob.tier == BlobTier.HOT and held(blob, "archive") is None
     assert ActivityEvent.objects.filter(verb="file.retrieved", target_id=file["id"]).count() == 1
+    asked = ActivityEvent.objects.get(verb="file.retrieval_requested", target_id=file["id"])
+    assert asked.user == editor.user
     assert editor.post(t(tenant, f"files/{file['id']}/retrieve/")).status_code == 200
 
 

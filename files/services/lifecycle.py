@@ -307,7 +307,6 @@ def _copy_to_archive(
             sha256=candidate.sha256,
             content_type=candidate.content_type,
             tenant_id=tenant.pk,
-            storage_class=settings.S3_ARCHIVE_STORAGE_CLASS,
         )
 
     futures = [(candidate, _COPY_THREADS.submit(copy, candidate)) for candidate in candidates]

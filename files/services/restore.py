@@ -23,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from django.conf import settings
 from django.db import connections, transaction
 from django.utils import timezone
 
@@ -127,7 +126,6 @@ def _from_replica(line: dict, *, home: str) -> str:
         sha256=sha256,
         content_type=line.get("content_type") or head.get("ContentType", "application/octet-stream"),
         tenant_id=line["tenant"],
-        storage_class=settings.S3_ARCHIVE_STORAGE_CLASS if home == "archive" else None,
     )
     return "copied"
 

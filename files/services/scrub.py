@@ -17,7 +17,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -140,7 +139,6 @@ def _rewrite(*, key: str, source: str, target: str, sha256: str, content_type: s
         sha256=sha256,
         content_type=content_type,
         tenant_id=tenant_id,
-        storage_class=settings.S3_ARCHIVE_STORAGE_CLASS if target == "archive" else None,
     )
 
 

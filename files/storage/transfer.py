@@ -12,6 +12,7 @@ import hashlib
 import tempfile
 
 from botocore.exceptions import ClientError
+from django.conf import settings
 
 from files.storage import (
     _is_missing,
@@ -54,12 +55,15 @@ def object_transfer(
     tenant_id,
     storage_class: str | None = None,
 ) -> None:
-    """Make `target`'s bucket hold `source`'s object under the same key.
+    """Make `target`'s bucket hold `source`'s object under the same key (in the archive
+    bucket, in S3_ARCHIVE_STORAGE_CLASS unless `storage_class` says otherwise).
 
     Raises `ObjectMissing` when the source has no such object, `ObjectCorrupt` (and writes
     nothing) when its bytes are not `sha256`'s, `files.storage.ObjectArchived` when it must be restored
     first, and `StorageUnavailable` when either service is down.
     """
+    if storage_class is None and target == "archive":
+        storage_class = settings.S3_ARCHIVE_STORAGE_CLASS
     if same_service(source, target):
         # Server-side: S3 copies the bytes it holds; a copy of a damaged object would be
         # damaged too, which the scrub (re-hashing both sides) finds.

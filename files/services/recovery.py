@@ -25,7 +25,7 @@ from files.models import Blob, BlobTier, File, FileStatus, FileVersion, Folder, 
 from files.services.files import free_file_name
 from files.services.locks import content_lock
 from files.services.processing import queue_processing
-from files.storage.transfer import object_transfer
+from files.storage.transfer import ObjectMissing, object_copy_from
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +89,13 @@ def _where(entry: Unclaimed) -> tuple[str, dict]:
     for role in ("primary", "archive"):
         if role in entry.roles and (head := storage.object_head(entry.key, role)) is not None:
             return role, head
-    head = storage.object_head(entry.key, "replica")
-    if head is None:
-        raise storage.StorageUnavailable()
-    object_transfer(
-        key=entry.key,
-        source="replica",
-        target="primary",
-        sha256=entry.sha256,
-        content_type=head.get("ContentType") or "application/octet-stream",
-        tenant_id=entry.tenant_id,
-    )
+    try:
+        head = object_copy_from(
+            entry.key, source="replica", target="primary", tenant_id=entry.tenant_id, sha256=entry.sha256
+        )
+    except ObjectMissing:
+        # Listed a moment ago: a replica that no longer answers for it is one we can't read.
+        raise storage.StorageUnavailable() from None
     return "primary", head
 
 

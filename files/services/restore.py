@@ -30,7 +30,7 @@ from files import storage
 from files.models import Blob, BlobTier
 from files.services.backup import BackupError, code_migrations
 from files.services.locks import content_lock
-from files.storage.transfer import ObjectCorrupt, ObjectMissing, object_transfer
+from files.storage.transfer import ObjectCorrupt, ObjectMissing, object_copy_from
 from mediaportal.pgtools import pg_environment, pg_tool, server_major
 
 log = logging.getLogger(__name__)
@@ -115,17 +115,13 @@ def _present(key: str, role: str, size: int) -> bool:
 
 
 def _from_replica(line: dict, *, home: str) -> str:
-    head = storage.object_head(line["key"], "replica")
-    sha256 = line.get("sha256") or (head or {}).get("Metadata", {}).get("sha256", "")
-    if head is None or not sha256:
-        raise ObjectMissing(line["key"])
-    object_transfer(
-        key=line["key"],
+    object_copy_from(
+        line["key"],
         source="replica",
         target=home,
-        sha256=sha256,
-        content_type=line.get("content_type") or head.get("ContentType", "application/octet-stream"),
         tenant_id=line["tenant"],
+        sha256=line.get("sha256"),
+        content_type=line.get("content_type"),
     )
     return "copied"
 

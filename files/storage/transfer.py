@@ -95,6 +95,27 @@ def object_transfer(
         )
 
 
+def object_copy_from(
+    key: str, *, source: str, target: str, tenant_id, sha256: str | None = None, content_type: str | None = None
+) -> dict:
+    """Copy `key` from `source` into `target` as `object_transfer` does, its SHA-256 and type
+    taken from the source's metadata when not given; returns the source's headers.
+    `ObjectMissing` when the source lacks the object or no SHA-256 is known for it."""
+    head = object_head(key, source)
+    sha256 = sha256 or (head or {}).get("Metadata", {}).get("sha256")
+    if head is None or not sha256:
+        raise ObjectMissing(key)
+    object_transfer(
+        key=key,
+        source=source,
+        target=target,
+        sha256=sha256,
+        content_type=content_type or head.get("ContentType") or "application/octet-stream",
+        tenant_id=tenant_id,
+    )
+    return head
+
+
 def object_fetch(key: str, *, role: str, into=None) -> str:
     """Read an object to its end (into a file when given); returns the SHA-256 of its bytes.
     `ObjectMissing` when it does not exist."""

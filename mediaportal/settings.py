@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import dj_database_url
+import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -501,6 +502,20 @@ SPECTACULAR_SETTINGS = {
     # for the browsable API, but a form cannot say null, so documenting them would promise more.
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
 }
+
+# --- Mail -------------------------------------------------------------------------
+
+# SMTP from EMAIL_URL (`smtp://user:password@host:587/?tls=True`, dj-email-url's form). With
+# none, every message is written as a file under var/mail/, so a local installation can read
+# the alerts and links it sends.
+EMAIL_URL = env_str("EMAIL_URL", "")
+if EMAIL_URL:
+    globals().update(dj_email_url.parse(EMAIL_URL))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "MediaPortal <mediaportal@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Logging ----------------------------------------------------------------------
 

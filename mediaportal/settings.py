@@ -438,6 +438,7 @@ CELERY_TASK_ROUTES = {
     "files.repair_blob": {"queue": "replication"},
     "files.replication_reconcile": {"queue": "replication"},
     "files.integrity_scrub": {"queue": "maintenance"},
+    "sharing.notify_first_open": {"queue": "maintenance"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

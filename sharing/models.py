@@ -28,6 +28,10 @@ class ShareLink(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_accessed_at = models.DateTimeField(null=True, blank=True)
+    # Share receipts: the creator may be mailed when the page is first opened, which
+    # `first_opened_at` marks (set once, by the open that finds it empty).
+    notify_on_first_open = models.BooleanField(default=False)
+    first_opened_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

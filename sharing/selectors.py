@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+from datetime import datetime
 
-from django.db.models import CharField, Count, F, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Cast, Coalesce
+from django.db.models import CharField, Count, F, Func, Max, Min, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Cast, Coalesce, TruncDate
 from django.utils import timezone
 
 from accounts.models import ActivityEvent, Membership, Role, TenantGroup
@@ -118,6 +120,129 @@ def link_file_in_folder(*, link: ShareLink, file_id) -> File:
     if file is None:
         raise NotFound("Not found.")
     return file
+
+
+# --- Share receipts ---------------------------------------------------------------------
+
+OPENED, UNLOCKED, REJECTED, THROTTLED = (
+    "share.viewed",
+    "share.password_accepted",
+    "share.password_rejected",
+    "share.throttled",
+)
+DOWNLOADED = ("share.downloaded", "share.zip_downloaded")
+# Visitors are shown by network, never by address: enough to tell "the client's office"
+# from "somewhere else", too coarse to point at a person.
+IPV4_PREFIX, IPV6_PREFIX = 24, 48
+RECEIPT_NETWORKS = 100  # the busiest networks a receipt lists
+RECEIPT_CSV_ROWS = 10_000  # (day, network) rows an export holds at most
+UNKNOWN_NETWORK = "unknown"
+
+
+def network_of(ip: str | None) -> str | None:
+    """The coarse network of an address: "203.0.113.0/24", or an IPv6 /48."""
+    try:
+        address = ipaddress.ip_address(ip or "")
+    except ValueError:
+        return None
+    prefix = IPV4_PREFIX if address.version == 4 else IPV6_PREFIX
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+class _Network(Func):
+    """`network_of` in SQL, so addresses are grouped (and dropped) in the database."""
+
+    template = (
+        f"network(set_masklen(%(expressions)s, CASE WHEN family(%(expressions)s) = 4 "
+        f"THEN {IPV4_PREFIX} ELSE {IPV6_PREFIX} END))::text"
+    )
+    output_field = CharField()
+
+
+def _receipt_events(link: ShareLink) -> QuerySet[ActivityEvent]:
+    """The visitors' events of a link: its page's (target = the link, on the target index)
+    and the downloads through it (which name the file they served; on event_share_downloads)."""
+    on_page = Q(target_type="sharelink", target_id=str(link.pk), verb__in=[OPENED, UNLOCKED, REJECTED, THROTTLED])
+    downloads = Q(verb__in=DOWNLOADED, data__share=str(link.pk))
+    return ActivityEvent.objects.filter(on_page | downloads, tenant_id=link.tenant_id).order_by()
+
+
+def _counts() -> dict:
+    return {
+        "opens": Count("id", filter=Q(verb=OPENED)),
+        "unlocks": Count("id", filter=Q(verb=UNLOCKED)),
+        "downloads": Count("id", filter=Q(verb__in=DOWNLOADED)),
+        "wrong_passwords": Count("id", filter=Q(verb=REJECTED)),
+        "throttled": Count("id", filter=Q(verb=THROTTLED)),
+    }
+
+
+def _network() -> Coalesce:
+    return Coalesce(_Network("ip"), Value(UNKNOWN_NETWORK))
+
+
+def _latest(*moments: datetime | None) -> datetime | None:
+    return max((m for m in moments if m is not None), default=None)
+
+
+def share_receipts(*, membership: Membership, link: ShareLink | str) -> dict:
+    """What the visitors of a link did: totals, per day, per network, first and last open.
+
+    Counted in SQL (two grouped queries whatever the number of events); seen by the link's
+    creator and by owners and admins, as the link itself (`share_get`: others get 404).
+    """
+    link = share_get(membership=membership, share_id=link.pk if isinstance(link, ShareLink) else link)
+    events = _receipt_events(link)
+    days = list(
+        events.annotate(day=TruncDate("at"))
+        .values("day")
+        .annotate(**_counts(), first_open=Min("at", filter=Q(verb=OPENED)), last_open=Max("at", filter=Q(verb=OPENED)))
+        .order_by("day")
+    )
+    networks = list(
+        events.annotate(network=_network())
+        .values("network")
+        .annotate(**_counts(), last_seen=Max("at"))
+        .order_by("-opens", "-last_seen", "network")[:RECEIPT_NETWORKS]
+    )
+    totals = {key: sum(day[key] for day in days) for key in _counts()}
+    first_open = min((day["first_open"] for day in days if day["first_open"]), default=None)
+    target = link.file or link.folder
+    return {
+        "link": link.pk,
+        "name": target.name if target else "",
+        "opens": totals["opens"],
+        "unlocks": totals["unlocks"],
+        "downloads": totals["downloads"],
+        "refused": {"wrong_password": totals["wrong_passwords"], "throttled": totals["throttled"]},
+        # The link's own mark first: it stays when old events are pruned from the audit trail.
+        "first_opened_at": link.first_opened_at or first_open,
+        "last_opened_at": _latest(*(day["last_open"] for day in days)),
+        "by_day": [_receipt_row(day, "day") for day in days],
+        "networks": [{**_receipt_row(row, "network"), "last_seen": row["last_seen"]} for row in networks],
+    }
+
+
+def _receipt_row(row: dict, key: str) -> dict:
+    return {
+        key: row[key],
+        "opens": row["opens"],
+        "unlocks": row["unlocks"],
+        "downloads": row["downloads"],
+        "refused": row["wrong_passwords"] + row["throttled"],
+    }
+
+
+def share_receipt_rows(*, membership: Membership, link: ShareLink | str) -> list[dict]:
+    """A link's receipts per day and network (the CSV export), at most RECEIPT_CSV_ROWS rows."""
+    link = share_get(membership=membership, share_id=link.pk if isinstance(link, ShareLink) else link)
+    return list(
+        _receipt_events(link)
+        .annotate(day=TruncDate("at"), network=_network())
+        .values("day", "network")
+        .annotate(**_counts(), last_seen=Max("at"))
+        .order_by("day", "-opens", "network")[:RECEIPT_CSV_ROWS]
+    )
 
 
 # --- Grants and groups ------------------------------------------------------------------

@@ -14,6 +14,11 @@ urlpatterns = [
     path("s/<str:token>/upload", public.share_upload, name="share-upload"),
     path("t/<slug:tenant_slug>/shares/", shares.shares_page, name="portal-shares"),
     path("t/<slug:tenant_slug>/shares/<uuid:share_id>/revoke/", shares.share_revoke, name="portal-share-revoke"),
+    path(
+        "t/<slug:tenant_slug>/shares/<uuid:share_id>/receipts/",
+        shares.share_receipts_page,
+        name="portal-share-receipts",
+    ),
     # The file page's panels (loaded into files' page by htmx).
     path(F + "permissions/", file.file_permissions, name="portal-file-permissions"),
     path(

@@ -17,6 +17,9 @@ class ShareInput(Input):
     password = serializers.CharField(required=False, allow_blank=True, max_length=256, trim_whitespace=False)
     max_downloads = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_DOWNLOADS)
     allow_upload = serializers.BooleanField(required=False, default=False, help_text="Folder links: upload-only")
+    notify_on_first_open = serializers.BooleanField(
+        required=False, default=False, help_text="Mail the link's creator when its page is first opened."
+    )
 
 
 @extend_schema_field({"type": "boolean", "enum": [False]})
@@ -54,6 +57,7 @@ class ShareUpdateInput(Input):
     expires_at = serializers.DateTimeField(required=False)
     password = serializers.CharField(required=False, allow_blank=True, max_length=256, trim_whitespace=False)
     max_downloads = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_DOWNLOADS)
+    notify_on_first_open = serializers.BooleanField(required=False)
 
 
 class ShareOutput(serializers.ModelSerializer):
@@ -79,6 +83,8 @@ class ShareOutput(serializers.ModelSerializer):
             "created_at",
             "last_accessed_at",
             "revoked_at",
+            "notify_on_first_open",
+            "first_opened_at",
         ]
 
     def get_url(self, link: ShareLink) -> str | None:
@@ -94,6 +100,40 @@ class ShareCreatedOutput(ShareOutput):
 
     class Meta(ShareOutput.Meta):
         fields = ShareOutput.Meta.fields + ["token"]
+
+
+class _ReceiptCounts(serializers.Serializer):
+    opens = serializers.IntegerField(help_text="Visits of the link's page.")
+    unlocks = serializers.IntegerField(help_text="Right passwords given.")
+    downloads = serializers.IntegerField(help_text="Files and ZIPs downloaded through the link.")
+    refused = serializers.IntegerField(help_text="Wrong passwords and throttled attempts.")
+
+
+class ReceiptDayOutput(_ReceiptCounts):
+    day = serializers.DateField()
+
+
+class ReceiptNetworkOutput(_ReceiptCounts):
+    network = serializers.CharField(help_text='An IPv4 /24 or IPv6 /48 ("203.0.113.0/24"), or "unknown".')
+    last_seen = serializers.DateTimeField()
+
+
+class ReceiptRefusedOutput(serializers.Serializer):
+    wrong_password = serializers.IntegerField()
+    throttled = serializers.IntegerField()
+
+
+class ReceiptsOutput(serializers.Serializer):
+    link = serializers.UUIDField()
+    name = serializers.CharField(help_text="The shared file's or folder's name.")
+    opens = serializers.IntegerField()
+    unlocks = serializers.IntegerField()
+    downloads = serializers.IntegerField()
+    refused = ReceiptRefusedOutput()
+    first_opened_at = serializers.DateTimeField(allow_null=True)
+    last_opened_at = serializers.DateTimeField(allow_null=True)
+    by_day = ReceiptDayOutput(many=True)
+    networks = ReceiptNetworkOutput(many=True, help_text="The busiest 100 networks.")
 
 
 class GrantInput(Input):

@@ -23,6 +23,7 @@ def grants(kind: str, prefix: str) -> list:
 urlpatterns = [
     path(T + "shares/", views.ShareListView.as_view(), name="share-list"),
     path(T + "shares/<uuid:share_id>/", views.ShareDetailView.as_view(), name="share-detail"),
+    path(T + "shares/<uuid:share_id>/receipts/", views.ShareReceiptsView.as_view(), name="share-receipts"),
     path(T + "groups/", views.GroupListView.as_view(), name="group-list"),
     path(T + "groups/<uuid:group_id>/", views.GroupDetailView.as_view(), name="group-detail"),
     *grants("file", "files"),

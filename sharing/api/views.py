@@ -1,16 +1,18 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.mixins import TenantScopedMixin
+from mediaportal.exceptions import ValidationFailed
 from mediaportal.http import client_ip
 from mediaportal.openapi import ERRORS, PAGE_PARAMETERS, paginated
 from mediaportal.pagination import paginate
 from sharing import selectors
 from sharing.api import serializers as s
+from sharing.api.receipts_csv import receipts_csv
 from sharing.services import grants, groups, links
 
 TAGS = ["sharing"]
@@ -42,6 +44,7 @@ class ShareListView(TenantScopedMixin, APIView):
             password=values.get("password", ""),
             max_downloads=values.get("max_downloads"),
             allow_upload=values.get("allow_upload", False),
+            notify_on_first_open=values.get("notify_on_first_open", False),
             ip=client_ip(request),
         )
         link.token = token
@@ -67,6 +70,27 @@ class ShareDetailView(TenantScopedMixin, APIView):
     def delete(self, request, tenant_slug, share_id):
         links.share_revoke(membership=self.membership, share_id=share_id, ip=client_ip(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ShareReceiptsView(TenantScopedMixin, APIView):
+    @extend_schema(
+        tags=TAGS,
+        summary="What the link's visitors did: opens, unlocks, downloads, by day and network",
+        parameters=[OpenApiParameter("export", str, enum=["csv"], description="`csv`: one row per day and network")],
+        responses={
+            200: OpenApiResponse(s.ReceiptsOutput, description="JSON, or text/csv with `?export=csv`"),
+            **_errors(400, 401, 404),
+        },
+    )
+    def get(self, request, tenant_slug, share_id):
+        export = request.query_params.get("export")
+        if export not in (None, "", "csv"):
+            raise ValidationFailed("export must be csv.", code="invalid_export")
+        if export == "csv":
+            rows = selectors.share_receipt_rows(membership=self.membership, link=share_id)
+            return receipts_csv(share_id=share_id, rows=rows)
+        receipts = selectors.share_receipts(membership=self.membership, link=share_id)
+        return Response(s.ReceiptsOutput(receipts).data)
 
 
 class GrantListView(TenantScopedMixin, APIView):

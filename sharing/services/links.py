@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from datetime import datetime, timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
@@ -20,9 +22,12 @@ from files.selectors import file_get_for_actor, folder_get
 from files.services.files import file_upload
 from files.services.idempotency import UploadOnce
 from mediaportal import ratelimit
+from mediaportal.events import event_publish
 from mediaportal.exceptions import ApplicationError, Forbidden, NotFound, ValidationFailed
 from sharing.models import ShareLink
-from sharing.selectors import share_get, token_hash
+from sharing.selectors import network_of, share_get, token_hash
+
+log = logging.getLogger(__name__)
 
 DEFAULT_EXPIRY = timedelta(days=7)
 TOKEN_BYTES = 24  # 192 bits: unguessable, and short enough for a URL
@@ -71,6 +76,7 @@ def share_create(
     password: str = "",
     max_downloads: int | None = None,
     allow_upload: bool = False,
+    notify_on_first_open: bool = False,
     ip: str | None = None,
 ) -> tuple[ShareLink, str]:
     """Create a link to a file or a folder; returns it with its token (shown only now)."""
@@ -93,6 +99,7 @@ def share_create(
         password_hash=make_password(password) if password else "",
         max_downloads=max_downloads,
         allow_upload=allow_upload,
+        notify_on_first_open=notify_on_first_open,
         created_by=membership.user,
         **target,
     )
@@ -113,6 +120,9 @@ def share_update(*, membership: Membership, share_id, data: dict, ip: str | None
     if "max_downloads" in data:
         link.max_downloads = data["max_downloads"]
         fields.append("max_downloads")
+    if "notify_on_first_open" in data:
+        link.notify_on_first_open = data["notify_on_first_open"]
+        fields.append("notify_on_first_open")
     if fields:
         link.save(update_fields=fields)
         event_record(verb="share.updated", tenant=membership.tenant, actor=membership.user, target=link, ip=ip)
@@ -217,9 +227,53 @@ def link_resolve(*, token: str, ip: str | None) -> ShareLink:
     return link
 
 
+def _target_data(link: ShareLink, file: File | None = None) -> dict:
+    """What a domain event about a visit says about the link and what it served."""
+    target = file or link.file or link.folder
+    data = {"share": str(link.pk), "name": target.name if target else ""}
+    if file is not None or link.file_id:
+        data["file"] = str(file.pk if file is not None else link.file_id)
+    if link.folder_id:
+        data["folder"] = str(link.folder_id)
+    return data
+
+
+def _queue_first_open_mail(share_id: str) -> None:
+    # After commit, on the visitor's request: a broker that is down costs the creator the
+    # mail (logged), never the visitor the page.
+    try:
+        current_app.send_task("sharing.notify_first_open", args=[share_id])
+    except Exception:
+        log.exception("could not queue the first-open mail of share %s", share_id)
+
+
 def link_view(*, link: ShareLink, ip: str | None) -> None:
-    """Record a visit to the link's page."""
-    _link_access(link=link, verb="share.viewed", ip=ip)
+    """Record a visit to the link's page; the first one marks `first_opened_at` and, when the
+    creator asked, mails them.
+
+    A hot path: while the link was never opened, one UPDATE both marks the first open (only
+    where it is still empty, so of two concurrent first visits one wins) and touches
+    `last_accessed_at`; after that, the usual UPDATE of `last_accessed_at` alone.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        first = link.first_opened_at is None and bool(
+            ShareLink.objects.filter(pk=link.pk, first_opened_at__isnull=True).update(
+                first_opened_at=now, last_accessed_at=now
+            )
+        )
+        if first:
+            link.first_opened_at = now
+            event_record(verb="share.viewed", tenant=link.tenant, target=link, ip=ip, data={"share": str(link.pk)})
+            if link.notify_on_first_open:
+                transaction.on_commit(lambda: _queue_first_open_mail(str(link.pk)))
+        else:
+            _link_access(link=link, verb="share.viewed", ip=ip)
+        event_publish(
+            tenant_id=link.tenant_id,
+            event="share.opened",
+            data={**_target_data(link), "first": first, "network": network_of(ip)},
+        )
 
 
 def link_check_password(*, link: ShareLink, password: str, ip: str | None) -> bool:
@@ -251,6 +305,11 @@ def link_count_download(*, link: ShareLink, ip: str | None, file: File | None) -
             target=file or link.folder,
             ip=ip,
             data={"share": str(link.pk)},
+        )
+        event_publish(
+            tenant_id=link.tenant_id,
+            event="share.downloaded",
+            data={**_target_data(link, file), "zip": file is None, "network": network_of(ip)},
         )
 
 

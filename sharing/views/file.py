@@ -191,7 +191,7 @@ def file_links(request, membership, file_id):
     if request.method != "POST":
         return render(request, "sharing/file/_links.html", _links_context(membership, file))
     file = file_get_for_actor(membership=membership, file_id=file_id, perm="share")  # 403 without share
-    values = {key: request.POST.get(key, "") for key in ("expires", "max_downloads")}
+    values = {key: request.POST.get(key, "") for key in ("expires", "max_downloads", "notify_on_first_open")}
     try:
         link, token = links.share_create(
             membership=membership,
@@ -199,6 +199,7 @@ def file_links(request, membership, file_id):
             expires_at=_expiry(values["expires"]),
             password=request.POST.get("password", ""),
             max_downloads=_max_downloads(values["max_downloads"]),
+            notify_on_first_open=bool(values["notify_on_first_open"]),
             ip=client_ip(request),
         )
     except ApplicationError as exc:

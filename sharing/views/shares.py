@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.portal import tenant_page
 from mediaportal.http import client_ip
-from sharing.selectors import SHARE_STATES, share_get, share_list_annotated
+from sharing.selectors import SHARE_STATES, share_get, share_list_annotated, share_receipts
 from sharing.services import links
 
 PAGE_SIZE = 50
@@ -62,3 +62,19 @@ def share_revoke(request, membership, share_id):
     back = reverse("portal-shares", args=[membership.tenant.slug])
     state = request.POST.get("state")
     return redirect(f"{back}?state={state}" if state in SHARE_STATES else back)
+
+
+@tenant_page
+def share_receipts_page(request, membership, share_id):
+    """One link's receipts: totals, a table by day and one by network (no script needed)."""
+    link = share_get(membership=membership, share_id=share_id)
+    slug = membership.tenant.slug
+    context = {
+        "membership": membership,
+        "section": "shares",
+        "link": link,
+        "receipts": share_receipts(membership=membership, link=link),
+        "csv_url": reverse("share-receipts", args=[slug, link.pk]) + "?export=csv",
+        "back": reverse("portal-file", args=[slug, link.file_id]) if link.file_id else None,
+    }
+    return render(request, "sharing/receipts.html", context)

@@ -62,6 +62,10 @@ OBJECT_ROUTES: dict[str, dict] = {
     "files/<uuid:object_id>/permissions/": {"visible": {"allowed": set()}, "hidden": {}},
     "files/<uuid:object_id>/permissions/<uuid:grant_id>/": {"visible": {"allowed": set()}, "hidden": {}},
     "shares/<uuid:share_id>/": {"visible": "links are seen by their creator and admins only", "hidden": {}},
+    "shares/<uuid:share_id>/receipts/": {
+        "visible": "receipts are seen by the link's creator and admins only",
+        "hidden": {},
+    },
     "trash/<uuid:item_id>/": {"visible": OWN_ONLY.format("trash"), "hidden": {}},
     "trash/<uuid:item_id>/restore/": {"visible": OWN_ONLY.format("trash"), "hidden": {}},
     "uploads/<uuid:upload_id>/": {"visible": OWN_ONLY.format("uploads"), "hidden": {}},

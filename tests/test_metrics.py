@@ -3,10 +3,12 @@ answered only to loopback clients and holders of METRICS_TOKEN."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -236,3 +238,12 @@ def test_metrics_answer_during_maintenance_without_reading_the_database(client, 
 
 def test_metrics_take_no_post(client):
     assert client.post("/metrics").status_code == 405
+
+
+def test_the_grafana_dashboard_shows_every_metric(client):
+    dashboard = json.loads((Path(settings.BASE_DIR) / "docs" / "grafana" / "mediaportal.json").read_text())
+    exprs = " ".join(target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", []))
+    families = {family.name for family in text_string_to_metric_families(client.get("/metrics").content.decode())}
+    ours = {name for name in families if name.startswith("mediaportal_")}
+    assert len(ours) >= 11
+    assert not [name for name in ours if name not in exprs]

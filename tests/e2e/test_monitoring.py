@@ -84,6 +84,67 @@ def _json_lines(log: Path) -> list[dict]:
     return lines
 
 
+def _upload(url: str, editor, tenant, name: str, data: bytes, headers: dict | None = None) -> requests.Response:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Token {api_token(editor)}"
+    files = {"file": (name, data)}
+    answer = session.post(f"{url}/api/v1/tenants/{tenant.slug}/files/", files=files, headers=headers or {}, timeout=60)
+    assert answer.status_code == 201, answer.text
+    return answer
+
+
+def _assert_counters_moved(before: dict, after: dict, text_bytes: int) -> None:
+    """The gunicorn worker's counters (the uploads) and the Celery worker's (processing),
+    summed by the web's scrape."""
+
+    def moved(name, **labels):
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    assert moved("mediaportal_uploads_total", type="text") == 1
+    assert moved("mediaportal_upload_bytes_total", type="text") == text_bytes
+    assert moved("mediaportal_uploads_total", type="document") == 1
+    assert moved("mediaportal_processing_duration_seconds_count", type="text", outcome="completed") == 1
+    assert moved("mediaportal_processing_failures_total", type="document", code="corrupt_document") == 1
+    assert moved("mediaportal_http_request_duration_seconds_count", view="file-list", method="POST", status="2xx") == 2
+    queues = {dict(labels)["queue"] for (n, labels) in after if n == "mediaportal_queue_depth"}
+    assert {"processing", "maintenance", "replication"} <= queues
+
+
+def _assert_logged_with(log: Path, request_id: str, *, path: str, file_id: str, text_bytes: int, output) -> None:
+    """The request's id in the web's access line and in the worker's lines of its task."""
+
+    def lines_with_id():
+        return [line for line in _json_lines(log) if line.get("request_id") == request_id]
+
+    def worker_done():
+        return any(
+            line["logger"] == "files.services.processing_run" and line["message"].endswith("completed")
+            for line in lines_with_id()
+        )
+
+    _wait(worker_done, 30, "the worker's log line", output)
+    mine = lines_with_id()
+    access = [line for line in mine if line["logger"] == "gunicorn.access"]
+    assert access and access[0]["method"] == "POST" and access[0]["status"] == 201, mine
+    assert access[0]["path"] == path
+    processing = [line for line in mine if line["logger"] == "files.services.processing_run"]
+    assert [line["message"] for line in processing] == [
+        f"processing {file_id} (text/plain, {text_bytes} bytes)",
+        f"processing {file_id} completed",
+    ]
+    assert all({"time", "level", "logger", "message"} <= set(line) for line in mine)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C: up stops its children
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+
+
 def test_metrics_and_request_ids_through_real_web_and_worker_processes(editor, tenant, tmp_path):
     var, port, log = tmp_path / "var", free_port(), tmp_path / "up.log"
     (var / "metrics").mkdir(parents=True)
@@ -96,83 +157,25 @@ def test_metrics_and_request_ids_through_real_web_and_worker_processes(editor, t
         assert proc.poll() is None, output()[-6000:]
         assert not (var / "metrics" / "counter_1.db").exists()
         before = _scrape(url)
-
         # An upload with a request id of the client's; its processing runs in the worker.
         request_id = f"e2e-{uuid.uuid4().hex}"
-        session = requests.Session()
-        session.headers["Authorization"] = f"Token {api_token(editor)}"
         text = (CORPUS / "text" / "crazyones.txt").read_bytes()
-        answer = session.post(
-            f"{url}/api/v1/tenants/{tenant.slug}/files/",
-            files={"file": ("crazy.txt", text)},
-            headers={"X-Request-ID": request_id},
-            timeout=60,
-        )
-        assert answer.status_code == 201, answer.text
+        answer = _upload(url, editor, tenant, "crazy.txt", text, headers={"X-Request-ID": request_id})
         assert answer.headers["X-Request-ID"] == request_id
         file_id = answer.json()["id"]
-        broken = session.post(
-            f"{url}/api/v1/tenants/{tenant.slug}/files/",
-            files={"file": ("broken.pdf", hostile.pdf_without_pages())},
-            timeout=60,
-        )
-        assert broken.status_code == 201 and broken.headers["X-Request-ID"] != request_id
+        broken = _upload(url, editor, tenant, "broken.pdf", hostile.pdf_without_pages())
+        assert broken.headers["X-Request-ID"] != request_id
         for done in (file_id, broken.json()["id"]):
             _wait(lambda d=done: File.objects.get(pk=d).status in ("completed", "failed"), 120, "processing", output)
         assert File.objects.get(pk=file_id).status == "completed"
         assert File.objects.get(pk=broken.json()["id"]).error_code == "corrupt_document"
-
-        # The counters of the gunicorn worker (the upload) and the Celery worker (processing),
-        # summed by the web's scrape.
-        after = _scrape(url)
-
-        def moved(name, **labels):
-            return _value(after, name, **labels) - _value(before, name, **labels)
-
-        assert moved("mediaportal_uploads_total", type="text") == 1
-        assert moved("mediaportal_upload_bytes_total", type="text") == len(text)
-        assert moved("mediaportal_uploads_total", type="document") == 1
-        assert moved("mediaportal_processing_duration_seconds_count", type="text", outcome="completed") == 1
-        assert moved("mediaportal_processing_failures_total", type="document", code="corrupt_document") == 1
-        assert (
-            moved("mediaportal_http_request_duration_seconds_count", view="file-list", method="POST", status="2xx") == 2
-        )
-        assert {"processing", "maintenance", "replication"} <= {
-            dict(labels)["queue"] for (n, labels) in after if n == "mediaportal_queue_depth"
-        }
-
+        _assert_counters_moved(before, _scrape(url), len(text))
         # Through a proxy on this machine: only with the token.
         forwarded = {"X-Forwarded-For": "203.0.113.9"}
         assert requests.get(f"{url}/metrics", headers=forwarded, timeout=30).status_code == 404
         with_token = {**forwarded, "Authorization": f"Bearer {TOKEN}"}
         assert requests.get(f"{url}/metrics", headers=with_token, timeout=30).status_code == 200
-
-        # The request's id in the web's access line and in the worker's lines of its task.
-        def lines_with_id():
-            return [line for line in _json_lines(log) if line.get("request_id") == request_id]
-
-        def worker_done():
-            return any(
-                line["logger"] == "files.services.processing_run" and line["message"].endswith("completed")
-                for line in lines_with_id()
-            )
-
-        _wait(worker_done, 30, "the worker's log line", output)
-        mine = lines_with_id()
-        access = [line for line in mine if line["logger"] == "gunicorn.access"]
-        assert access and access[0]["method"] == "POST" and access[0]["status"] == 201, mine
-        assert access[0]["path"] == f"/api/v1/tenants/{tenant.slug}/files/"
-        processing = [line for line in mine if line["logger"] == "files.services.processing_run"]
-        assert [line["message"] for line in processing] == [
-            f"processing {file_id} (text/plain, {len(text)} bytes)",
-            f"processing {file_id} completed",
-        ]
-        assert all({"time", "level", "logger", "message"} <= set(line) for line in mine)
+        path = f"/api/v1/tenants/{tenant.slug}/files/"
+        _assert_logged_with(log, request_id, path=path, file_id=file_id, text_bytes=len(text), output=output)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        _stop(proc)

@@ -18,12 +18,13 @@ $(VENV)/.dev-installed: requirements/dev.txt requirements/base.txt | $(PY)
 	touch $@ $(VENV)/.base-installed
 
 ## Install what is missing and run the whole portal (embedded services, web, worker, beat).
+## Log lines are plain text here, for a person at a console (LOG_FORMAT=json for JSON lines).
 run: $(VENV)/.base-installed
-	$(PY) manage.py up
+	LOG_FORMAT=$${LOG_FORMAT:-plain} $(PY) manage.py up
 
 ## The same with auto-reload of the web server.
 dev: $(VENV)/.base-installed
-	$(PY) manage.py up --dev
+	LOG_FORMAT=$${LOG_FORMAT:-plain} $(PY) manage.py up --dev
 
 CHROMIUM ?= /usr/bin/chromium
 

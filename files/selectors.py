@@ -42,6 +42,33 @@ TYPE_GROUPS: dict[str, Q] = {
 }
 
 
+def type_group(content_type: str) -> str:
+    """The `type` filter value a content type is listed under ("other" for none of them), read
+    off TYPE_GROUPS itself; a PDF counts as a document, as in the search facets."""
+    for name, condition in TYPE_GROUPS.items():
+        if name != "pdf" and _q_matches(condition, content_type):
+            return name
+    return "other"
+
+
+def _q_matches(condition: Q, content_type: str) -> bool:
+    """Whether a content type satisfies a Q of TYPE_GROUPS (content_type lookups only)."""
+    results = []
+    for child in condition.children:
+        if isinstance(child, Q):
+            results.append(_q_matches(child, content_type))
+            continue
+        lookup, value = child
+        if lookup == "content_type__startswith":
+            results.append(content_type.startswith(value))
+        elif lookup == "content_type__in":
+            results.append(content_type in value)
+        else:  # "content_type"
+            results.append(content_type == value)
+    matched = any(results) if condition.connector == Q.OR else all(results)
+    return matched != condition.negated
+
+
 # --- Folders ----------------------------------------------------------------------
 
 

@@ -35,6 +35,17 @@ def _embedded() -> dict[str, str]:
 _EMBEDDED = _embedded()
 
 
+def _metrics_dir() -> Path:
+    """Where each process keeps its Prometheus values (mediaportal.metrics): in the environment
+    before anything imports prometheus_client, which picks its storage at import."""
+    path = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics")))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+PROMETHEUS_MULTIPROC_DIR = _metrics_dir()
+
+
 def env_str(name: str, default: str = "") -> str:
     return os.environ.get(name) or _EMBEDDED.get(name) or default
 
@@ -131,6 +142,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every answer (a later middleware's refusal or error too) has an id and is timed.
+    "mediaportal.middleware.RequestIdMiddleware",
+    "mediaportal.middleware.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -276,6 +290,8 @@ SHARE_PASSWORD_ATTEMPTS = env_int("SHARE_PASSWORD_ATTEMPTS", 5)
 SHARE_PASSWORD_ATTEMPTS_PER_LINK = env_int("SHARE_PASSWORD_ATTEMPTS_PER_LINK", 4 * SHARE_PASSWORD_ATTEMPTS)
 # Number of proxies in front of the web server whose X-Forwarded-For we trust.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# `/metrics` answers loopback clients, and others sending `Authorization: Bearer <this>`.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 # --- Tenants ----------------------------------------------------------------------
 
@@ -520,13 +536,20 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Logging ----------------------------------------------------------------------
 
+# `json`: one JSON object a line with the request id (mediaportal.logs), for log collectors;
+# `plain` for people at a console (`make run`). gunicorn's logger reads it from the environment.
+LOG_FORMAT = env_str("LOG_FORMAT", "json")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "mediaportal.logs.JsonLogFormatter"},
+    },
     # Share-link tokens and public file ids never reach a log line (mediaportal/logs.py).
     "filters": {"redact": {"()": "mediaportal.logs.RedactCapabilities"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"botocore": {"level": "WARNING"}, "urllib3": {"level": "WARNING"}},
 }

@@ -24,7 +24,7 @@ from files.names import (
 )
 from files.permissions import can_change_file, can_change_visibility, can_create
 from files.processing.sniff import Sniffed
-from files.selectors import file_get_for_actor, folder_get, rendition_get, version_get
+from files.selectors import file_get_for_actor, folder_get, rendition_get, type_group, version_get
 from files.services.blobs import BlobWrites, StoreBytes, blob_claim
 from files.services.folders import atomic_or_conflict, folder_ensure_path, folder_lock_for_write
 from files.services.idempotency import UploadOnce, once_claim, once_record, upload_fingerprint
@@ -35,6 +35,7 @@ from files.services.quota import quota_confirm
 from files.services.replication import download_source
 from files.uploads import HashedUpload
 from mediaportal.exceptions import Conflict, Forbidden, NotFound, PayloadTooLarge, ValidationFailed
+from mediaportal.metrics import UPLOAD_BYTES, UPLOADS
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +294,7 @@ def file_upload(
     write = partial(_write_new_file, membership=membership, new=new, ip=ip, once=once, fingerprint=fingerprint)
     for _attempt in range(3):
         try:
-            return _store(
+            file = _store(
                 membership=membership, upload=upload, content_type=sniffed.content_type, write=write, store=store
             )
         except IntegrityError as exc:
@@ -301,7 +302,17 @@ def file_upload(
             if "file_folder_name_unique" not in str(exc):
                 raise
             continue
+        _count_upload(content_type=sniffed.content_type, size=upload.size, once=once)
+        return file
     raise Conflict("Could not find a free name for the file; try again.", code="name_conflict")
+
+
+def _count_upload(*, content_type: str, size: int, once: UploadOnce | None) -> None:
+    """Count a stored upload in the metrics (after its commit; a replayed key stored nothing)."""
+    if once is None or not once.replayed:
+        group = type_group(content_type)
+        UPLOADS.labels(type=group).inc()
+        UPLOAD_BYTES.labels(type=group).inc(size)
 
 
 def file_version_upload(
@@ -338,7 +349,9 @@ def file_version_upload(
             once_record(once=once, file=locked, version=version)
         return version
 
-    return _store(membership=membership, upload=upload, content_type=content_type, write=write, store=None)
+    version = _store(membership=membership, upload=upload, content_type=content_type, write=write, store=None)
+    _count_upload(content_type=content_type, size=upload.size, once=once)
+    return version
 
 
 def file_version_restore(*, membership: Membership, file_id, number: int, ip: str | None = None) -> FileVersion:

@@ -31,7 +31,9 @@ from files.models import Blob, File, FileStatus, FileVersion
 from files.processing.errors import ContentRefused
 from files.processing.limits import Limits
 from files.processing.sniff import DEFAULT_ALLOWED, Sniffed, extension_mismatch, sniff
+from files.selectors import type_group
 from mediaportal.exceptions import UnsupportedMediaType
+from mediaportal.metrics import PROCESSING_FAILURES
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +131,8 @@ def _finish(files: QuerySet[File], *, status: str, error: str = "", error_code: 
 
     `files` names the version the outcome is for (`current_version_id=`): a newer version
     uploaded meanwhile has its own task, and this result is stale then. A failure writes
-    what nothing found leaves (`_nothing_found`) under the fields given.
+    what nothing found leaves (`_nothing_found`) under the fields given, and is counted in
+    mediaportal_processing_failures (every way a run fails ends here).
     """
     with transaction.atomic():
         locked = (
@@ -148,6 +151,9 @@ def _finish(files: QuerySet[File], *, status: str, error: str = "", error_code: 
         locked.save(update_fields=["status", "error", "error_code", *fields, "updated_at"])
         # An outcome: a reprocess later gets its full number of attempts.
         FileVersion.objects.filter(pk=locked.current_version_id).update(processing_attempts=0)
+    if status == FileStatus.FAILED:
+        group = type_group(locked.current_version.blob.content_type)
+        PROCESSING_FAILURES.labels(type=group, code=error_code or "unknown").inc()
     return True
 
 

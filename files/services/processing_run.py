@@ -32,6 +32,7 @@ from files.processing.errors import ProcessingError
 from files.processing.images import RenditionImage, renditions_from_picture
 from files.processing.labels import RUNTIME_ERRORS, LabelsUnavailable, document_labels, image_labels, warm_up
 from files.processing.limits import Limits
+from files.selectors import type_group
 from files.services.processing import (
     TRANSIENT_ERRORS,
     processing_complete,
@@ -43,6 +44,7 @@ from files.services.processing import (
     processing_uncount,
 )
 from files.services.replication import repair_queue, replication_queue_renditions
+from mediaportal.metrics import PROCESSING_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +90,17 @@ def file_process(*, file_id, version_id: int | None = None, force: bool = False)
 
 
 def _run(file: File) -> str:
-    """Analyse the current version, marked `processing`, and store the outcome."""
+    """Analyse the current version, marked `processing`, and store the outcome; timed into
+    mediaportal_processing_duration_seconds (a run broken off by a transient error is not an
+    outcome: its retry is timed)."""
+    started = time.perf_counter()
+    outcome = _run_once(file)
+    group = type_group(file.current_version.blob.content_type)
+    PROCESSING_SECONDS.labels(type=group, outcome=outcome).observe(time.perf_counter() - started)
+    return outcome
+
+
+def _run_once(file: File) -> str:
     version_id, blob = file.current_version_id, file.current_version.blob
     limits = processing_limits()
     log.info("processing %s (%s, %s bytes)", file.pk, blob.content_type, blob.size)

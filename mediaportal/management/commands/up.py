@@ -55,6 +55,7 @@ class Command(BaseCommand):
                 f"Port {port} on {host} is already in use. Stop what is using it, or run with PORT=<another port>."
             )
 
+        _empty_metrics_dir(Path(settings.PROMETHEUS_MULTIPROC_DIR))
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         started = time.monotonic()
@@ -121,6 +122,7 @@ class Command(BaseCommand):
             "--timeout=120",
             "--access-logfile=-",
             "--logger-class=mediaportal.logs.GunicornLogger",
+            "--config=python:mediaportal.gunicorn_conf",
             "--no-control-socket",
         ]
         worker = [
@@ -189,6 +191,15 @@ class Command(BaseCommand):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self._children.clear()
+
+
+def _empty_metrics_dir(path: Path) -> None:
+    """Start the metrics of this run from zero: the files of an earlier run's processes would
+    be summed with this one's (mediaportal.metrics), and pids come round again. Only the
+    metric files go, in case PROMETHEUS_MULTIPROC_DIR names a folder that holds others."""
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
 
 
 def _portal_origins(host: str, port: int) -> list[str] | None:

@@ -2,10 +2,12 @@ from django.urls import path
 
 from analytics import views
 
+T = "t/<slug:tenant_slug>/"
+
 urlpatterns = [
-    path(
-        "t/<slug:tenant_slug>/files/<uuid:file_id>/activity/",
-        views.file_activity_panel,
-        name="portal-file-activity",
-    ),
+    path(T + "files/<uuid:file_id>/activity/", views.file_activity_panel, name="portal-file-activity"),
+    path(T + "settings/webhooks/", views.webhooks_page, name="portal-webhooks"),
+    path(T + "settings/webhooks/status/", views.webhooks_status, name="portal-webhooks-status"),
+    path(T + "settings/webhooks/<uuid:webhook_id>/test/", views.webhook_test, name="portal-webhook-test"),
+    path(T + "settings/webhooks/<uuid:webhook_id>/delete/", views.webhook_delete, name="portal-webhook-delete"),
 ]

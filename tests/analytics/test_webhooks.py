@@ -7,7 +7,7 @@ import pytest
 from celery import current_app
 
 from accounts.models import Role
-from analytics.models import Webhook, WebhookDelivery
+from analytics.models import Webhook, WebhookAttempt, WebhookDelivery
 from analytics.services.webhooks import EVENTS, webhooks_on_event
 from mediaportal.events import event_publish
 from tests.factories import MembershipFactory
@@ -193,3 +193,16 @@ def test_known_events_are_the_contracts():
         "quota.warning",
         "budget.warning",
     }
+
+
+def test_webhook_admin_pages_render(admin_client, owner, tenant):
+    webhook = Webhook.objects.get(pk=create(owner, tenant).json()["id"])
+    owner.post(t(tenant, f"webhooks/{webhook.pk}/ping/"))
+    delivery = WebhookDelivery.objects.get()
+    WebhookAttempt.objects.create(delivery=delivery, status_code=500, error="HTTP 500")
+    for model, pk in ((Webhook, webhook.pk), (WebhookDelivery, delivery.pk), (WebhookAttempt, None)):
+        url = f"/admin/analytics/{model._meta.model_name}/"
+        assert admin_client.get(url).status_code == 200 and admin_client.get(url + "?q=x").status_code == 200
+        if pk:
+            page = admin_client.get(f"{url}{pk}/change/")
+            assert page.status_code == 200 and webhook.secret not in page.content.decode()

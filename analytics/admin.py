@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from analytics.models import Webhook, WebhookAttempt, WebhookDelivery
 
@@ -18,6 +19,7 @@ class WebhookAdmin(admin.ModelAdmin):
     raw_id_fields = ["tenant", "created_by"]
     # The secret signs deliveries: nobody reads it here either.
     exclude = ["secret"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(WebhookDelivery)

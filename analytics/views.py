@@ -75,11 +75,7 @@ SECRET_SESSION_KEY = "webhook_secret"
 def _webhooks_context(membership, **extra) -> dict:
     rows = []
     for webhook in webhooks.webhook_list(membership=membership).order_by("-created_at", "-id"):
-        deliveries = list(
-            webhooks.delivery_list(membership=membership, webhook_id=webhook.pk).order_by("-created_at", "-id")[
-                :DELIVERIES_SHOWN
-            ]
-        )
+        deliveries = list(webhooks.deliveries_of(webhook).order_by("-created_at", "-id")[:DELIVERIES_SHOWN])
         rows.append({"webhook": webhook, "secret": webhooks.secret_masked(webhook), "deliveries": deliveries})
     busy = any(d.state == DeliveryState.PENDING for row in rows for d in row["deliveries"])
     return {

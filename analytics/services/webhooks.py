@@ -26,7 +26,7 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from accounts.models import Membership
+from accounts.models import Membership, Tenant
 from analytics.models import DeliveryState, Webhook, WebhookAttempt, WebhookDelivery
 from files.permissions import can_manage_webhooks
 from mediaportal.exceptions import Conflict, Forbidden, NotFound, ValidationFailed, parse_id
@@ -153,7 +153,7 @@ def webhook_create(*, membership: Membership, url: Any, events: Any, secret: Any
         created_by=membership.user,
     )
     # Locks the tenant's row so two creations cannot both pass the count.
-    type(membership.tenant).objects.select_for_update().filter(pk=membership.tenant_id).first()
+    Tenant.objects.select_for_update().filter(pk=membership.tenant_id).first()
     if Webhook.objects.filter(tenant_id=membership.tenant_id).count() >= MAX_WEBHOOKS_PER_TENANT:
         raise ValidationFailed(
             f"A team has at most {MAX_WEBHOOKS_PER_TENANT} webhooks; delete one first.", code="too_many_webhooks"
@@ -190,7 +190,11 @@ def webhook_delete(*, membership: Membership, webhook_id) -> None:
 
 def delivery_list(*, membership: Membership, webhook_id) -> QuerySet[WebhookDelivery]:
     """The webhook's deliveries with their attempts (one query for the page, one for those)."""
-    webhook = webhook_get(membership=membership, webhook_id=webhook_id)
+    return deliveries_of(webhook_get(membership=membership, webhook_id=webhook_id))
+
+
+def deliveries_of(webhook: Webhook) -> QuerySet[WebhookDelivery]:
+    """The deliveries of a webhook the caller already got through `webhook_list` or `webhook_get`."""
     attempts = Prefetch("attempt_rows", queryset=WebhookAttempt.objects.order_by("at", "id"))
     return WebhookDelivery.objects.filter(webhook=webhook).prefetch_related(attempts)
 

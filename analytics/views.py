@@ -1,16 +1,20 @@
-"""Portal views of the audit trail: the activity panel of the file page, loaded by htmx
-(files may not import analytics)."""
+"""Portal views of analytics: the activity panel of the file page, loaded by htmx (files may
+not import analytics), and team settings → Webhooks."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.http import HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.portal import tenant_page
+from analytics.models import DeliveryState
 from analytics.selectors import activity_list
+from analytics.services import webhooks
 from files.permissions import can_read_file_activity
 from files.selectors import file_get_for_actor
+from mediaportal.exceptions import ValidationFailed
 
 SHOWN = 20
 # What each event says about the file, after the name of who did it.
@@ -59,3 +63,68 @@ def file_activity_panel(request, membership, file_id):
     ]
     context = {"file": file, "events": events, "shown": SHOWN, "system_verbs": SYSTEM_VERBS}
     return render(request, "analytics/_file_activity.html", context)
+
+
+# --- Team settings → Webhooks -----------------------------------------------------------------
+
+DELIVERIES_SHOWN = 10
+# The secret of a webhook just made, shown once on the page the creation redirects to.
+SECRET_SESSION_KEY = "webhook_secret"
+
+
+def _webhooks_context(membership, **extra) -> dict:
+    rows = []
+    for webhook in webhooks.webhook_list(membership=membership).order_by("-created_at", "-id"):
+        deliveries = list(webhooks.deliveries_of(webhook).order_by("-created_at", "-id")[:DELIVERIES_SHOWN])
+        rows.append({"webhook": webhook, "secret": webhooks.secret_masked(webhook), "deliveries": deliveries})
+    busy = any(d.state == DeliveryState.PENDING for row in rows for d in row["deliveries"])
+    return {
+        "membership": membership,
+        "section": "settings",
+        "rows": rows,
+        "busy": busy,
+        "events": webhooks.EVENTS,
+        **extra,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_page
+def webhooks_page(request, membership):
+    if request.method != "POST":
+        created = request.session.pop(SECRET_SESSION_KEY, None)
+        return render(request, "analytics/webhooks.html", _webhooks_context(membership, created=created))
+    form = {"url": request.POST.get("url", ""), "events": request.POST.getlist("events")}
+    try:
+        webhook = webhooks.webhook_create(
+            membership=membership, url=form["url"], events=form["events"], secret=request.POST.get("secret") or None
+        )
+    except ValidationFailed as exc:
+        context = _webhooks_context(membership, form=form, error=exc.detail)
+        return render(request, "analytics/webhooks.html", context, status=400)
+    request.session[SECRET_SESSION_KEY] = {"url": webhook.url, "secret": webhook.secret}
+    messages.success(request, "Webhook added. Copy its secret now: it is not shown again.")
+    return redirect("portal-webhooks", tenant_slug=membership.tenant.slug)
+
+
+@require_GET
+@tenant_page
+def webhooks_status(request, membership):
+    """The webhooks and their deliveries, polled by htmx while a delivery is pending."""
+    return render(request, "analytics/_webhooks.html", _webhooks_context(membership))
+
+
+@require_POST
+@tenant_page
+def webhook_test(request, membership, webhook_id):
+    webhooks.webhook_ping(membership=membership, webhook_id=webhook_id)
+    messages.success(request, "Test delivery queued: it shows below as it is sent.")
+    return redirect("portal-webhooks", tenant_slug=membership.tenant.slug)
+
+
+@require_POST
+@tenant_page
+def webhook_delete(request, membership, webhook_id):
+    webhooks.webhook_delete(membership=membership, webhook_id=webhook_id)
+    messages.success(request, "Webhook deleted.")
+    return redirect("portal-webhooks", tenant_slug=membership.tenant.slug)

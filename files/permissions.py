@@ -330,3 +330,8 @@ def can_export(*, membership: Membership) -> bool:
 def can_list_integrity_lost(*, membership: Membership) -> bool:
     """List the files whose stored bytes have no intact copy left (`integrity=lost`)."""
     return sees_all(membership)
+
+
+def can_manage_webhooks(*, membership: Membership) -> bool:
+    """Webhooks send the tenant's events (file names, share activity) to outside URLs."""
+    return sees_all(membership)

@@ -21,7 +21,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediaportal.settings")
 
 app = Celery("mediaportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-QUEUES = ("processing", "maintenance", "replication")
+QUEUES = ("processing", "maintenance", "replication", "webhooks")
 app.conf.task_queues = tuple(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES)
 app.autodiscover_tasks()
 

@@ -455,6 +455,9 @@ CELERY_TASK_ROUTES = {
     "files.replication_reconcile": {"queue": "replication"},
     "files.integrity_scrub": {"queue": "maintenance"},
     "sharing.notify_first_open": {"queue": "maintenance"},
+    # A slow or dead receiver holds a worker for up to its timeout: never in front of uploads.
+    "analytics.deliver_webhook": {"queue": "webhooks"},
+    "analytics.webhooks_requeue": {"queue": "maintenance"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -482,6 +485,16 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 # No result backend, so nothing to clean: without this, beat would install celery.backend_cleanup.
 CELERY_RESULT_EXPIRES = None
+
+# --- Webhooks ---------------------------------------------------------------------
+
+# Tries per delivery, the first included; the waits between them grow (analytics.services.
+# webhook_delivery.RETRY_DELAYS: 30 s, 2 min, 8 min, 30 min, 2 h, 6 h, then 6 h each).
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 7)
+# Targets on private, loopback, link-local and other non-public addresses are refused, at
+# creation (a literal address) and at each delivery (what the name resolves to then), so a
+# webhook cannot reach the services beside the portal. Set for a receiver on your own network.
+WEBHOOK_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOK_ALLOW_PRIVATE_NETWORKS", False)
 
 # --- API --------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
+import analytics.tasks  # noqa: F401 - registers the tasks
 import files.tasks  # noqa: F401 - registers the tasks
 from mediaportal.celery import app
 
@@ -38,6 +39,7 @@ OTHER_SCHEDULES = {
     "files.orphan_sweep": timedelta(hours=6),
     "files.requeue_stale_processing": timedelta(minutes=5),
     "files.exports_expire": timedelta(days=1),
+    "analytics.webhooks_requeue": timedelta(minutes=10),
 }
 
 

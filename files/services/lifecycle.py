@@ -48,6 +48,7 @@ from accounts.models import Tenant
 from accounts.services.audit import event_record_many
 from files import storage
 from files.models import Blob, BlobTier, File
+from files.services.file_events import files_event_publish
 from files.services.locks import content_lock, content_locks
 from files.storage.transfer import ObjectCorrupt, ObjectMissing, object_transfer
 from mediaportal.exceptions import Conflict
@@ -224,6 +225,15 @@ def _files_of(blob_ids) -> list[File]:
     return list(File.objects.filter(versions__blob_id__in=list(blob_ids)).distinct().only("id", "name", "tenant_id"))
 
 
+def _current_files_of(blob_ids) -> list[File]:
+    """The live files whose current version is on one of the blobs."""
+    return list(
+        File.objects.filter(current_version__blob_id__in=list(blob_ids), deleted_at__isnull=True).select_related(
+            "folder"
+        )
+    )
+
+
 def archive_sweep_total(*, tenant: Tenant | None = None) -> int:
     """How many blobs a sweep looks at (its progress bar's end)."""
     blobs = Blob.objects.filter(tier=BlobTier.HOT, integrity_lost_at__isnull=True)
@@ -346,6 +356,9 @@ def _archive_commit(*, tenant: Tenant, copied: list[_Candidate], cutoffs: Cutoff
         Blob.objects.filter(pk__in=still).update(tier=BlobTier.ARCHIVE, archived_at=now, retrieval_started_at=None)
         files = _files_of(still)
         event_record_many(verb="file.archived", tenant=tenant, targets=files, data={"tier": BlobTier.ARCHIVE})
+        # Webhooks hear of live files whose current bytes moved (at most one event per file of
+        # the batch), not of trashed files or old versions.
+        files_event_publish(event="file.archived", files=_current_files_of(still))
         if still:
             ids = sorted(still)
             transaction.on_commit(lambda: _queue_release(ids), robust=True)

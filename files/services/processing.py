@@ -32,6 +32,7 @@ from files.processing.errors import ContentRefused
 from files.processing.limits import Limits
 from files.processing.sniff import DEFAULT_ALLOWED, Sniffed, extension_mismatch, sniff
 from files.selectors import type_group
+from files.services.file_events import file_event_publish
 from mediaportal.exceptions import UnsupportedMediaType
 from mediaportal.metrics import PROCESSING_FAILURES
 
@@ -149,6 +150,10 @@ def _finish(files: QuerySet[File], *, status: str, error: str = "", error_code: 
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.save(update_fields=["status", "error", "error_code", *fields, "updated_at"])
+        if status == FileStatus.FAILED:
+            file_event_publish(event="file.failed", file=locked, error_code=error_code)
+        else:
+            file_event_publish(event="file.completed", file=locked)
         # An outcome: a reprocess later gets its full number of attempts.
         FileVersion.objects.filter(pk=locked.current_version_id).update(processing_attempts=0)
     if status == FileStatus.FAILED:

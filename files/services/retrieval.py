@@ -28,6 +28,7 @@ from accounts.services.audit import event_record, event_record_many
 from files import storage
 from files.models import Blob, BlobTier, File, FileVersion
 from files.selectors import file_get_for_actor, file_list, folder_get, version_get
+from files.services.file_events import files_event_publish
 from files.services.lifecycle import archive_copy_drop
 from files.services.locks import content_lock
 from files.storage.transfer import (
@@ -187,6 +188,10 @@ def _retrieve_finish(blob: Blob) -> str:
         files = list(File.objects.filter(versions__blob_id=row.pk).distinct().only("id", "name", "tenant_id"))
         File.objects.filter(pk__in=[f.pk for f in files]).update(last_accessed_at=now)
         event_record_many(verb="file.retrieved", tenant=row.tenant, targets=files, data={"tier": BlobTier.HOT})
+        restored = File.objects.filter(current_version__blob_id=row.pk, deleted_at__isnull=True).select_related(
+            "folder"
+        )
+        files_event_publish(event="file.restored", files=restored, **{"from": "archive"})
         tenant_id, sha256, key = row.tenant_id, row.sha256, row.storage_key
         transaction.on_commit(lambda: archive_copy_drop(tenant_id=tenant_id, sha256=sha256, key=key), robust=True)
     log.info("blob %s retrieved from the archive (%d files)", key, len(files))

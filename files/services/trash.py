@@ -20,6 +20,7 @@ from files.names import numbered_name
 from files.permissions import can_change_folder, files_protected_from_purge, subtree_holds_files_beyond
 from files.selectors import file_get_for_actor, folder_get, trash_files, trash_folders
 from files.services.blobs import blob_release_if_unused
+from files.services.file_events import file_event_publish
 from files.services.files import free_file_name
 from files.services.folders import atomic_or_conflict, folder_lock_for_write, folder_path, sibling_taken
 from files.services.quota import usage_settle
@@ -176,6 +177,8 @@ def trash_restore(*, membership: Membership, item_id, ip: str | None = None) -> 
             target=restored,
             ip=ip,
         )
+        if isinstance(restored, File):
+            file_event_publish(event="file.restored", file=restored, **{"from": "trash"})
     return restored
 
 

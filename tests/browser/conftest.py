@@ -63,16 +63,23 @@ def chromium_path() -> str:
 def stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[WebServer]:
     """gunicorn and a Celery worker on the test database, for the whole browser session."""
     tmp = tmp_path_factory.mktemp("browser-stack")
-    env = {**os.environ, "DATABASE_URL": database_url(settings.DATABASES["default"]), "LOG_LEVEL": "WARNING"}
+    # Webhook tests deliver to a receiver on this machine, which is refused by default.
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(settings.DATABASES["default"]),
+        "LOG_LEVEL": "WARNING",
+        "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "1",
+    }
     log = open(tmp / "worker.log", "ab")  # noqa: SIM115 - kept open for the worker's life
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "mediaportal", "worker", "-Q", "processing,maintenance",
+        [sys.executable, "-m", "celery", "-A", "mediaportal", "worker", "-Q", "processing,maintenance,webhooks",
          "--concurrency=2", "--without-mingle", "--without-gossip", "-n", f"browser-{time.monotonic_ns()}@%h",
          "--loglevel=WARNING"],
         cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
+    web_env = {name: env[name] for name in ("DATABASE_URL", "WEBHOOK_ALLOW_PRIVATE_NETWORKS")}
     try:
-        with django_db_blocker.unblock(), web_server(tmp, env={"DATABASE_URL": env["DATABASE_URL"]}) as server:
+        with django_db_blocker.unblock(), web_server(tmp, env=web_env) as server:
             yield server
     finally:
         worker.terminate()

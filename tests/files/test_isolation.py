@@ -47,6 +47,7 @@ PREFIX = "api/v1/tenants/<slug:tenant_slug>/"
 # until someone has said how it is protected.
 ALL_MEMBERS_SEE = "every member sees all of the tenant's {}"
 OWN_ONLY = "a member sees only their own {}"
+WEBHOOKS_ARE_ADMINS = "members may not use webhooks at all: 403, not 404"
 OBJECT_ROUTES: dict[str, dict] = {
     "members/<uuid:user_id>/": {"visible": {"allowed": {"get"}}, "hidden": ALL_MEMBERS_SEE.format("members")},
     "groups/<uuid:group_id>/": {"visible": {"allowed": {"get"}}, "hidden": ALL_MEMBERS_SEE.format("groups")},
@@ -76,6 +77,11 @@ OBJECT_ROUTES: dict[str, dict] = {
     "folders/<uuid:folder_id>/retrieve/": {"visible": {"allowed": {"post"}}, "hidden": {}},
     "exports/<uuid:export_id>/": {"visible": "exports are seen by owners and admins only", "hidden": {}},
     "exports/<uuid:export_id>/download/": {"visible": "exports are seen by owners and admins only", "hidden": {}},
+    # Webhooks are owners' and admins': a plain member is refused (403) whichever id it names.
+    **{
+        f"webhooks/<uuid:webhook_id>/{tail}": {"visible": {"allowed": set()}, "hidden": WEBHOOKS_ARE_ADMINS}
+        for tail in ("", "deliveries/", "ping/", "deliveries/<uuid:delivery_id>/redeliver/")
+    },
 }
 
 
@@ -109,6 +115,10 @@ def victim(db):
     share = client.post(base + "shares/", {"file": file["id"]}, format="json").json()
     session = client.post(base + "uploads/", {"filename": "u.bin", "size": 3}, format="json").json()
     export = client.post(base + "exports/").json()
+    webhook = client.post(
+        base + "webhooks/", {"url": "https://example.com/hook", "events": ["file.completed"]}, format="json"
+    ).json()
+    delivery = client.post(base + f"webhooks/{webhook['id']}/ping/").json()
     ids = {
         "folder_id": folder["id"],
         "file_id": file["id"],
@@ -121,6 +131,8 @@ def victim(db):
         "group_id": group["id"],
         "grant_id": group["id"],
         "export_id": export["id"],
+        "webhook_id": webhook["id"],
+        "delivery_id": delivery["id"],
     }
     hidden = dict(ids, file_id=private["id"], folder_id=gone["id"])
     return SimpleNamespace(tenant=tenant, ids=ids, hidden=hidden, owner=client)

@@ -131,7 +131,7 @@ class Command(BaseCommand):
             "mediaportal",
             "worker",
             "-Q",
-            "processing,maintenance,replication",
+            "processing,maintenance,replication,webhooks",
             f"--concurrency={options['worker_concurrency']}",
             "--loglevel=INFO",
             "-n",

@@ -44,7 +44,7 @@ PROCESSING_FAILURES = Counter(
     "Files whose processing failed, by file type and error code (the file's error_code).",
     ["type", "code"],
 )
-# Incremented by the webhook delivery code (analytics) for each attempt that fails (an error
+# Incremented by analytics.services.webhook_delivery for each attempt that fails (an error
 # answer, a timeout, a refused target), labelled with the delivery's event name.
 WEBHOOK_FAILURES = Counter(
     "mediaportal_webhook_delivery_failures",

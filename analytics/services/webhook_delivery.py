@@ -37,6 +37,7 @@ from django.utils import timezone
 
 from analytics.models import DeliveryState, WebhookAttempt, WebhookDelivery
 from analytics.services.webhooks import PING, address_is_public, delivery_queue
+from mediaportal.metrics import WEBHOOK_FAILURES
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,8 @@ def _record(delivery: WebhookDelivery, *, attempt: int, outcome: Outcome, durati
         if fields["next_attempt_at"] is not None:
             pk = str(delivery.pk)
             transaction.on_commit(lambda: delivery_queue(delivery_id=pk, attempt=attempt + 1, countdown=delay))
+    if not outcome.delivered:
+        WEBHOOK_FAILURES.labels(event=delivery.event).inc()
     state = fields.get("state", DeliveryState.PENDING)
     log.info(
         "webhook delivery %s attempt %d: %s → %s",

@@ -26,6 +26,7 @@ from tests.analytics.webhook_receiver import Receiver
 from tests.conftest import run_queued
 from tests.factories import MembershipFactory
 from tests.helpers import CORPUS
+from tests.test_metrics import scrape, value
 
 pytestmark = pytest.mark.django_db
 
@@ -104,11 +105,12 @@ def test_a_delivery_arrives_signed_with_its_headers(
 
 
 def test_a_failing_receiver_is_retried_with_growing_waits_then_the_delivery_fails(
-    admin, tenant, receiver, private_ok, sent, settings, django_capture_on_commit_callbacks
+    client, admin, tenant, receiver, private_ok, sent, settings, django_capture_on_commit_callbacks
 ):
     settings.WEBHOOK_MAX_ATTEMPTS = 4
     receiver.status = 500
     hook(admin, receiver.url())
+    failures_before = scrape(client)
     with django_capture_on_commit_callbacks(execute=True):
         event_publish(tenant_id=tenant.pk, event="file.completed", data={})
     waits, states = [], []
@@ -131,6 +133,10 @@ def test_a_failing_receiver_is_retried_with_growing_waits_then_the_delivery_fail
     attempts = list(WebhookAttempt.objects.order_by("at"))
     assert [a.status_code for a in attempts] == [500] * 4 and all(a.error == "HTTP 500" for a in attempts)
     assert len(attempts[0].response_excerpt) == 1024  # the first KB of a 3 KB answer
+    # Each failed attempt is counted in /metrics, by event.
+    name = "mediaportal_webhook_delivery_failures_total"
+    failures = value(scrape(client), name, event="file.completed")
+    assert failures == value(failures_before, name, event="file.completed") + 4
 
 
 def test_a_task_delivered_twice_makes_one_attempt(admin, tenant, receiver, private_ok, sent):

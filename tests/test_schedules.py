@@ -29,7 +29,8 @@ DESIGN_SCHEDULES = {
     "share-link expiry": ("sharing.share_links_expire", timedelta(hours=1)),
     "replication reconcile": ("files.replication_reconcile", timedelta(hours=1)),
     "integrity scrub": ("files.integrity_scrub", timedelta(weeks=1)),
-    "usage roll-up": ("analytics.usage_rollup", timedelta(hours=1)),
+    # §6 said hourly; 5.1 settled that today's activity shows in usage within a minute.
+    "usage roll-up": ("analytics.roll_up_usage", timedelta(minutes=1)),
     "bucket manifest": ("files.write_manifests", timedelta(hours=1)),
 }
 # Sweeps the code has beyond those.
@@ -40,6 +41,7 @@ OTHER_SCHEDULES = {
     "files.requeue_stale_processing": timedelta(minutes=5),
     "files.exports_expire": timedelta(days=1),
     "analytics.webhooks_requeue": timedelta(minutes=10),
+    "analytics.snapshot_storage": timedelta(minutes=5),
 }
 
 

@@ -2,11 +2,16 @@ from django.urls import path
 
 from analytics.api import views, webhooks
 
+A = "tenants/<slug:tenant_slug>/analytics/"
 T = "tenants/<slug:tenant_slug>/"
 W = T + "webhooks/<uuid:webhook_id>/"
 
 urlpatterns = [
-    path(T + "analytics/activity/", views.ActivityView.as_view(), name="analytics-activity"),
+    path(A + "activity/", views.ActivityView.as_view(), name="analytics-activity"),
+    path(A + "storage/", views.StorageView.as_view(), name="analytics-storage"),
+    path(A + "file-types/", views.FileTypesView.as_view(), name="analytics-file-types"),
+    path(A + "usage/", views.UsageView.as_view(), name="analytics-usage"),
+    path(A + "categories/", views.CategoriesView.as_view(), name="analytics-categories"),
     path(T + "webhooks/", webhooks.WebhookListView.as_view(), name="webhook-list"),
     path(W, webhooks.WebhookDetailView.as_view(), name="webhook-detail"),
     path(W + "deliveries/", webhooks.DeliveryListView.as_view(), name="webhook-deliveries"),

@@ -12,7 +12,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0009_lifecycle'),
-        ('analytics', '0003_storage_snapshot'),
+        ('analytics', '0004_usage'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

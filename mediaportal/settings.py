@@ -9,9 +9,7 @@ does not start.
 
 from __future__ import annotations
 
-import json
 import os
-import secrets
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -20,51 +18,19 @@ import dj_database_url
 import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("MEDIAPORTAL_VAR_DIR", BASE_DIR / "var")).resolve()
+from mediaportal.env import (
+    BASE_DIR,
+    EMBEDDED,
+    VAR_DIR,
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    local_secret_key,
+    metrics_dir,
+)
 
-
-def _embedded() -> dict[str, str]:
-    """Connection details the embedded stack wrote at its last start (empty when absent)."""
-    try:
-        return json.loads((VAR_DIR / "embedded.json").read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-_EMBEDDED = _embedded()
-
-
-def _metrics_dir() -> Path:
-    """Where each process keeps its Prometheus values (mediaportal.metrics): in the environment
-    before anything imports prometheus_client, which picks its storage at import."""
-    path = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics")))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-PROMETHEUS_MULTIPROC_DIR = _metrics_dir()
-
-
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name) or _EMBEDDED.get(name) or default
-
-
-def env_int(name: str, default: int) -> int:
-    value = env_str(name)
-    return int(value) if value else default
-
-
-def env_bool(name: str, default: bool) -> bool:
-    value = env_str(name)
-    if not value:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    value = env_str(name)
-    return [item.strip() for item in value.split(",") if item.strip()] if value else default
+PROMETHEUS_MULTIPROC_DIR = metrics_dir()
 
 
 # --- Core -------------------------------------------------------------------------
@@ -76,29 +42,8 @@ DEBUG = env_bool("DEBUG", False)
 CONFIGURED_SERVICES = [
     name
     for name in ("DATABASE_URL", "REDIS_URL", "S3_ENDPOINT_URL")
-    if os.environ.get(name) and os.environ[name] != _EMBEDDED.get(name)
+    if os.environ.get(name) and os.environ[name] != EMBEDDED.get(name)
 ]
-
-
-def _local_secret_key() -> str:
-    """A random key made once for this var/ folder (0600), so a fresh checkout needs no setup
-    and no two installations share a key."""
-    path = VAR_DIR / "secret_key"
-    if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".secret_key.{os.getpid()}")
-        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(50))
-        # link() refuses to replace a key another process made meanwhile, and readers never
-        # see a half-written file.
-        try:
-            os.link(draft, path)
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-    return path.read_text().strip()
 
 
 def _secret_key() -> str:
@@ -111,7 +56,7 @@ def _secret_key() -> str:
             "SECRET_KEY to a long random value, e.g. from "
             "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`, and keep it secret."
         )
-    return _local_secret_key()
+    return local_secret_key()
 
 
 SECRET_KEY = _secret_key()

@@ -30,6 +30,7 @@ DEFAULT_SCHEDULES: dict[str, tuple[str, timedelta]] = {
     "bucket-manifests": ("files.write_manifests", timedelta(hours=1)),
     "replication-reconcile": ("files.replication_reconcile", timedelta(hours=1)),
     "integrity-scrub": ("files.integrity_scrub", timedelta(weeks=1)),
+    "alerts-check": ("analytics.check_alerts", timedelta(minutes=5)),
 }
 
 _PERIODS = (("days", 86400), ("hours", 3600), ("minutes", 60), ("seconds", 1))

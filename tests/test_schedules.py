@@ -14,7 +14,8 @@ from django.core.management import call_command
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from django_celery_beat.schedulers import DatabaseScheduler
 
-import files.tasks  # noqa: F401 - registers the tasks
+import analytics.tasks  # noqa: F401 - registers the tasks
+import files.tasks  # noqa: F401
 from mediaportal.celery import app
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +39,7 @@ OTHER_SCHEDULES = {
     "files.orphan_sweep": timedelta(hours=6),
     "files.requeue_stale_processing": timedelta(minutes=5),
     "files.exports_expire": timedelta(days=1),
+    "analytics.check_alerts": timedelta(minutes=5),
 }
 
 

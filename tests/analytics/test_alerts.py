@@ -207,15 +207,16 @@ def test_the_banner_tells_owners_and_members_what_to_do(tenant, team, check, set
     page, queries = alert_queries(signed_in(team["olga"].user), f"/t/{tenant.slug}/")
     assert queries == 1
     assert 'aria-label="Storage alert"' in page and "flash error" in page  # 95 %: the danger style
-    assert "Storage is 96 % full" in page and "ask the platform's administrators" in page
+    assert "Storage is over 95 % full" in page and "(96 %: 960" in page
+    assert "ask the platform's administrators" in page
     assert page.count('aria-label="Storage alert"') == 1  # the highest level only
-    assert 'aria-label="Budget alert"' in page and "Storage cost is near the monthly budget" in page
-    assert "USD 9.00 a month, 90 % of the budget of USD 10.00" in page
+    assert 'aria-label="Budget alert"' in page and "Storage cost is over 80 % of the monthly budget" in page
+    assert "an estimated USD 9.00 a month, 90 % of USD 10.00, when the alert was raised" in page
     assert f'href="/t/{tenant.slug}/settings/"' in page
 
     page, queries = alert_queries(signed_in(team["ed"].user), f"/t/{tenant.slug}/settings/")
     assert queries == 1
-    assert "Storage is 96 % full" in page and "ask an owner of the team" in page
+    assert "Storage is over 95 % full" in page and "ask an owner of the team" in page
     assert "Budget alert" not in page  # the budget is the owners' and admins' business
 
 

@@ -17,6 +17,7 @@ from accounts.api.mixins import TenantScopedMixin
 from analytics.models import Alert
 from analytics.selectors import ALERT_STATES, alert_list
 from analytics.services.cost import TIERS, cost_summary
+from mediaportal.exceptions import ValidationFailed
 from mediaportal.openapi import PAGE_PARAMETERS, errors, paginated
 from mediaportal.pagination import paginate
 
@@ -73,12 +74,15 @@ class CostView(TenantScopedMixin, APIView):
         responses={
             (200, "application/json"): CostOutput,
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="item,bytes,amount,currency rows"),
-            **errors(401, 403, 404),
+            **errors(400, 401, 403, 404),
         },
     )
     def get(self, request, tenant_slug):
+        export = request.query_params.get("export") or None  # empty: as if not given
+        if export not in (None, "csv"):
+            raise ValidationFailed("export must be csv.", code="invalid_export")
         summary = cost_summary(membership=self.membership)
-        if request.query_params.get("export") == "csv":
+        if export == "csv":
             currency, tiers = summary["currency"], summary["by_tier"]
             rows = [[tier, tiers[tier]["bytes"], tiers[tier]["cost"], currency] for tier in TIERS]
             rows.append(

@@ -111,3 +111,8 @@ def test_members_are_refused_and_outsiders_see_nothing(member, outsider, tenant,
         refused = member(role).get(f"/api/v1/tenants/{tenant.slug}/analytics/cost/", params)
         assert refused.status_code == 403 and refused.json()["code"] == "permission_denied"
     assert outsider.get(f"/api/v1/tenants/{tenant.slug}/analytics/cost/").status_code == 404
+
+
+def test_an_unknown_export_format_is_400(owner, tenant):
+    response = owner.get(f"/api/v1/tenants/{tenant.slug}/analytics/cost/", {"export": "xlsx"})
+    assert response.status_code == 400 and response.json()["code"] == "invalid_export"

@@ -6,6 +6,7 @@ from django.db import models
 
 from analytics.models import (
     ActiveUserDay,
+    Alert,
     RollupCursor,
     StorageSnapshot,
     UsageHour,
@@ -81,3 +82,13 @@ class WebhookAttemptAdmin(admin.ModelAdmin):
     list_filter = ["status_code"]
     search_fields = ["delivery__id", "error"]
     raw_id_fields = ["delivery"]
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    # Raised and cleared by the alert check only (analytics.services.alerts).
+    list_display = ["tenant", "kind", "threshold", "value", "raised_at", "cleared_at"]
+    list_filter = ["kind", "threshold", ("cleared_at", admin.EmptyFieldListFilter), "raised_at"]
+    search_fields = ["tenant__slug", "tenant__name"]
+    list_select_related = ["tenant"]
+    date_hierarchy = "raised_at"

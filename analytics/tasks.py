@@ -9,6 +9,7 @@ import time
 from celery import shared_task
 
 from analytics.services import webhook_delivery
+from analytics.services.alerts import alerts_check_all
 from analytics.services.rollups import usage_roll_up
 from analytics.services.snapshots import storage_snapshot_due
 
@@ -31,6 +32,12 @@ def snapshot_storage() -> dict:
     done = storage_snapshot_due()
     log.info("storage snapshots: %s in %.3f s", done, time.monotonic() - started)
     return done
+
+
+@shared_task(name="analytics.check_alerts", **MAINTENANCE)
+def check_alerts() -> int:
+    """Raise and clear every tenant's quota and budget alerts (beat: every five minutes)."""
+    return alerts_check_all()
 
 
 # The delivery's attempt claim makes a task the broker hands out twice do nothing the second time.

@@ -42,6 +42,7 @@ OTHER_SCHEDULES = {
     "files.exports_expire": timedelta(days=1),
     "analytics.webhooks_requeue": timedelta(minutes=10),
     "analytics.snapshot_storage": timedelta(minutes=5),
+    "analytics.check_alerts": timedelta(minutes=5),
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer
 from rest_framework import serializers
 
@@ -131,3 +132,12 @@ class AutoSchema(SpectacularAutoSchema):
         if self.method == "GET" and isinstance(main, type) and issubclass(main, PageOutput):
             return operation_id.removesuffix("_retrieve") + "_list"
         return operation_id
+
+
+def json_or_csv(output, columns: str) -> dict:
+    """The 200 answers of a GET that also answers `?export=csv`: `output` as JSON, or the
+    same figures as text/csv, whose `columns` are named."""
+    return {
+        (200, "application/json"): output,
+        (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=f"With `export=csv`; columns: {columns}"),
+    }

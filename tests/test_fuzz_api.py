@@ -67,11 +67,14 @@ UNPREDICTABLE = {
     # Time and tenant settings: relative to now and to the tenant's maximum.
     "invalid_expiry": "an expiry in the past",
     "expiry_too_far": "an expiry beyond the tenant's maximum",
+    "invalid_range": "a date range longer than the longest a usage series covers",
     # Content: what the bytes or words are, not their shape.
     "empty_file": "a file of no bytes (schemathesis fills file fields with b'')",
     "weak_password": "a common password, all digits, or like the username",
     "invalid_name": "a name of control or format characters only, which names drop",
     "null_characters_not_allowed": "text holding NUL, which PostgreSQL cannot store",
+    # Where a webhook may point: the address its host names (checked, not a shape).
+    "webhook_private_target": "a host on a private, loopback or link-local address",
     # A cursor is minted by the server; any other string is refused.
     "invalid_cursor": "a cursor the server did not make",
 }

@@ -3,12 +3,7 @@
 
 from __future__ import annotations
 
-import csv
-import io
-
-from django.http import HttpResponse
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,11 +12,9 @@ from accounts.api.mixins import TenantScopedMixin
 from analytics.models import Alert
 from analytics.selectors.alerts import ALERT_STATES, alert_list
 from analytics.services.cost import TIERS, cost_summary
-from mediaportal.exceptions import ValidationFailed
-from mediaportal.openapi import PAGE_PARAMETERS, errors, paginated
+from mediaportal.csvexport import EXPORT_PARAMETER, csv_response, wants_csv
+from mediaportal.openapi import PAGE_PARAMETERS, errors, json_or_csv, paginated
 from mediaportal.pagination import paginate
-
-EXPORT = OpenApiParameter("export", str, enum=["csv"], description="`csv`: the same figures as text/csv.")
 
 
 def _amount(**kwargs) -> serializers.DecimalField:
@@ -57,51 +50,36 @@ class CostOutput(serializers.Serializer):
     )
 
 
-def _csv(header: list[str], rows: list[list], filename: str) -> HttpResponse:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows(rows)
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+COST_COLUMNS = ["item", "bytes", "amount", "currency"]
+
+
+def _cost_rows(summary: dict):
+    currency, tiers = summary["currency"], summary["by_tier"]
+    for tier in TIERS:
+        yield {"item": tier, "bytes": tiers[tier]["bytes"], "amount": tiers[tier]["cost"], "currency": currency}
+    total_bytes = sum(t["bytes"] for t in tiers.values())
+    yield {
+        "item": "estimated_monthly_cost",
+        "bytes": total_bytes,
+        "amount": summary["estimated_monthly_cost"],
+        "currency": currency,
+    }
+    yield {"item": "monthly_budget", "bytes": None, "amount": summary["monthly_budget"], "currency": currency}
 
 
 class CostView(TenantScopedMixin, APIView):
     @extend_schema(
         tags=["analytics"],
-        parameters=[EXPORT],
+        parameters=[EXPORT_PARAMETER],
         responses={
-            (200, "application/json"): CostOutput,
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="item,bytes,amount,currency rows"),
+            **json_or_csv(CostOutput, "item (a tier, the estimate, the budget), bytes, amount, currency"),
             **errors(400, 401, 403, 404),
         },
     )
     def get(self, request, tenant_slug):
-        export = request.query_params.get("export") or None  # empty: as if not given
-        if export not in (None, "csv"):
-            raise ValidationFailed("export must be csv.", code="invalid_export")
         summary = cost_summary(membership=self.membership)
-        if export == "csv":
-            currency, tiers = summary["currency"], summary["by_tier"]
-            rows = [[tier, tiers[tier]["bytes"], tiers[tier]["cost"], currency] for tier in TIERS]
-            rows.append(
-                [
-                    "estimated_monthly_cost",
-                    sum(t["bytes"] for t in tiers.values()),
-                    summary["estimated_monthly_cost"],
-                    currency,
-                ]
-            )
-            rows.append(
-                [
-                    "monthly_budget",
-                    "",
-                    summary["monthly_budget"] if summary["monthly_budget"] is not None else "",
-                    currency,
-                ]
-            )
-            return _csv(["item", "bytes", "amount", "currency"], rows, f"{tenant_slug}-cost.csv")
+        if wants_csv(request):
+            return csv_response(name="cost", tenant_slug=tenant_slug, columns=COST_COLUMNS, rows=_cost_rows(summary))
         return Response(CostOutput(summary).data)
 
 

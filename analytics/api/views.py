@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from django.utils.dateparse import parse_date
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -12,14 +12,13 @@ from accounts.api.mixins import TenantScopedMixin
 from accounts.models import ActivityEvent
 from analytics import selectors
 from analytics.api import serializers as s
-from analytics.api.csv import EXPORT_PARAMETER, csv_response, csv_stream, wants_csv
 from files.selectors import file_get_for_actor
+from mediaportal.csvexport import EXPORT_PARAMETER, csv_response, csv_stream, wants_csv
 from mediaportal.exceptions import ValidationFailed
-from mediaportal.openapi import PAGE_PARAMETERS, errors, paginated
+from mediaportal.openapi import PAGE_PARAMETERS, errors, json_or_csv, paginated
 from mediaportal.pagination import paginate
 
 TAGS = ["analytics"]
-CSV = OpenApiResponse(description="With `export=csv`: the same figures as `text/csv`")
 ACTIVITY_COLUMNS = ["id", "at", "verb", "user", "target_type", "target_id", "target_repr", "ip", "data"]
 # Rows read from the database at a time while an activity export streams.
 EXPORT_CHUNK = 2000
@@ -59,6 +58,8 @@ def _activity_rows(events):
 
 class ActivityView(TenantScopedMixin, APIView):
     @extend_schema(
+        # A paginated list (its JSON answer), named as lists are.
+        operation_id="tenants_analytics_activity_list",
         tags=TAGS,
         parameters=[
             OpenApiParameter("verb", str, description="Prefix, e.g. `share.` or `file.downloaded`"),
@@ -73,7 +74,10 @@ class ActivityView(TenantScopedMixin, APIView):
             EXPORT_PARAMETER,
             *PAGE_PARAMETERS,
         ],
-        responses={200: paginated(ActivityOutput), **errors(400, 401, 403, 404)},
+        responses={
+            **json_or_csv(paginated(ActivityOutput), ", ".join(ACTIVITY_COLUMNS) + " (every matching event)"),
+            **errors(400, 401, 403, 404),
+        },
     )
     def get(self, request, tenant_slug):
         file_id = request.query_params.get("file")
@@ -121,8 +125,10 @@ class StorageView(TenantScopedMixin, APIView):
     @extend_schema(
         tags=TAGS,
         parameters=[EXPORT_PARAMETER],
-        responses={200: s.StorageOutput, **errors(400, 401, 403, 404)},
-        description="CSV columns: section (summary, user, folder), name, path, bytes, files, value.",
+        responses={
+            **json_or_csv(s.StorageOutput, "section (summary, user, folder), name, path, bytes, files, value"),
+            **errors(400, 401, 403, 404),
+        },
     )
     def get(self, request, tenant_slug):
         summary = selectors.storage_summary(membership=self.membership)
@@ -134,7 +140,9 @@ class StorageView(TenantScopedMixin, APIView):
 
 class FileTypesView(TenantScopedMixin, APIView):
     @extend_schema(
-        tags=TAGS, parameters=[EXPORT_PARAMETER], responses={200: s.FileTypesOutput, **errors(400, 401, 403, 404)}
+        tags=TAGS,
+        parameters=[EXPORT_PARAMETER],
+        responses={**json_or_csv(s.FileTypesOutput, "type, content_type, files, bytes"), **errors(400, 401, 403, 404)},
     )
     def get(self, request, tenant_slug):
         types = selectors.file_types(membership=self.membership)
@@ -157,7 +165,10 @@ class UsageView(TenantScopedMixin, APIView):
             OpenApiParameter("interval", str, enum=list(selectors.usage.INTERVALS), description="Default day"),
             EXPORT_PARAMETER,
         ],
-        responses={200: s.UsageOutput, **errors(400, 401, 403, 404)},
+        responses={
+            **json_or_csv(s.UsageOutput, "period, uploads, upload_bytes, downloads, views, share_hits, active_users"),
+            **errors(400, 401, 403, 404),
+        },
     )
     def get(self, request, tenant_slug):
         end = _day(request, "to") or datetime.now(UTC).date()
@@ -174,8 +185,7 @@ class CategoriesView(TenantScopedMixin, APIView):
     @extend_schema(
         tags=TAGS,
         parameters=[EXPORT_PARAMETER],
-        responses={200: s.CategoriesOutput, **errors(400, 401, 403, 404)},
-        description="CSV columns: kind (label, tag), name, files.",
+        responses={**json_or_csv(s.CategoriesOutput, "kind (label, tag), name, files"), **errors(400, 401, 403, 404)},
     )
     def get(self, request, tenant_slug):
         found = selectors.categories(membership=self.membership)

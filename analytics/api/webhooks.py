@@ -15,15 +15,34 @@ from analytics.services import webhooks
 from files.api.serializers import UserBrief
 from mediaportal.openapi import PAGE_PARAMETERS, errors, paginated
 from mediaportal.pagination import paginate
+from mediaportal.serializers import Input
 
 TAGS = ["webhooks"]
 EVENT_HELP = f"Events to send: {', '.join(webhooks.EVENTS)}"
 
 
-class WebhookInput(serializers.Serializer):
-    url = serializers.CharField(help_text="http:// or https:// URL that receives a JSON POST per event")
-    events = serializers.ListField(child=serializers.CharField(), help_text=EVENT_HELP)
-    secret = serializers.CharField(
+@extend_schema_field({"type": "string", "format": "uri", "maxLength": 2000, "pattern": webhooks.URL_PATTERN.pattern})
+class WebhookUrlField(serializers.CharField):
+    """The URL as text: the service checks it and answers `invalid_url` in its own words."""
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string", "enum": list(webhooks.EVENTS)}, "minItems": 1})
+class WebhookEventsField(serializers.ListField):
+    """The events as a list: the service checks the names (`invalid_events`)."""
+
+
+# Empty: one is made. Otherwise the service wants 8 to 200 characters (`invalid_secret`).
+@extend_schema_field(
+    {"anyOf": [{"type": "string", "maxLength": 0}, {"type": "string", "minLength": 8, "maxLength": 200}]}
+)
+class WebhookSecretField(serializers.CharField):
+    pass
+
+
+class WebhookInput(Input):
+    url = WebhookUrlField(help_text="http:// or https:// URL that receives a JSON POST per event")
+    events = WebhookEventsField(child=serializers.CharField(), help_text=EVENT_HELP)
+    secret = WebhookSecretField(
         required=False,
         allow_blank=True,
         help_text="Signs each body (HMAC-SHA256); made for you when not given, shown once in this answer",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import re
 import secrets
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,6 +75,13 @@ def address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) ->
     )
 
 
+# http(s)://host[:port][/path?query], in the characters a URI may hold (RFC 3986; brackets only
+# around an IPv6 host): what the API documents, and what a receiver's server parses as we do.
+URL_PATTERN = re.compile(
+    r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?([/?#][A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]*)?$"
+)
+
+
 def _clean_url(url: Any) -> str:
     if not isinstance(url, str) or not url.strip():
         raise ValidationFailed("Give the URL to send events to.", code="invalid_url")
@@ -83,7 +91,7 @@ def _clean_url(url: Any) -> str:
         host, _port = parts.hostname, parts.port
     except ValueError:
         raise ValidationFailed("The URL is not valid.", code="invalid_url") from None
-    if parts.scheme not in ("http", "https") or not host or len(url) > 2000:
+    if parts.scheme not in ("http", "https") or not host or len(url) > 2000 or not URL_PATTERN.match(url):
         raise ValidationFailed("The URL must be an http:// or https:// address with a host name.", code="invalid_url")
     try:
         literal = ipaddress.ip_address(host)

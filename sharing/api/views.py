@@ -1,18 +1,17 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.mixins import TenantScopedMixin
-from mediaportal.exceptions import ValidationFailed
+from mediaportal.csvexport import EXPORT_PARAMETER, csv_response, wants_csv
 from mediaportal.http import client_ip
-from mediaportal.openapi import ERRORS, PAGE_PARAMETERS, paginated
+from mediaportal.openapi import ERRORS, PAGE_PARAMETERS, json_or_csv, paginated
 from mediaportal.pagination import paginate
 from sharing import selectors
 from sharing.api import serializers as s
-from sharing.api.receipts_csv import receipts_csv
 from sharing.services import grants, groups, links
 
 TAGS = ["sharing"]
@@ -72,23 +71,25 @@ class ShareDetailView(TenantScopedMixin, APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+# One row per day and network (CSV: a spreadsheet's shape of the receipts).
+RECEIPT_CSV_COLUMNS = ["day", "network", "opens", "unlocks", "downloads", "wrong_passwords", "throttled", "last_seen"]
+
+
 class ShareReceiptsView(TenantScopedMixin, APIView):
     @extend_schema(
         tags=TAGS,
         summary="What the link's visitors did: opens, unlocks, downloads, by day and network",
-        parameters=[OpenApiParameter("export", str, enum=["csv"], description="`csv`: one row per day and network")],
+        parameters=[EXPORT_PARAMETER],
         responses={
-            200: OpenApiResponse(s.ReceiptsOutput, description="JSON, or text/csv with `?export=csv`"),
+            **json_or_csv(s.ReceiptsOutput, ", ".join(RECEIPT_CSV_COLUMNS)),
             **_errors(400, 401, 404),
         },
     )
     def get(self, request, tenant_slug, share_id):
-        export = request.query_params.get("export")
-        if export not in (None, "", "csv"):
-            raise ValidationFailed("export must be csv.", code="invalid_export")
-        if export == "csv":
+        if wants_csv(request):
             rows = selectors.share_receipt_rows(membership=self.membership, link=share_id)
-            return receipts_csv(share_id=share_id, rows=rows)
+            name = f"share-{str(share_id)[:8]}-receipts"
+            return csv_response(name=name, tenant_slug=None, columns=RECEIPT_CSV_COLUMNS, rows=rows)
         receipts = selectors.share_receipts(membership=self.membership, link=share_id)
         return Response(s.ReceiptsOutput(receipts).data)
 

@@ -1,4 +1,4 @@
-"""`?export=csv` for the analytics endpoints: the same figures as the JSON, as CSV."""
+"""`?export=csv`: the same figures as an endpoint's JSON, as a CSV file (analytics, share receipts)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from mediaportal.exceptions import ValidationFailed
 EXPORT_PARAMETER = OpenApiParameter(
     "export", str, enum=["csv"], description="`csv`: the same figures as a CSV file (`text/csv`)"
 )
+
 # A spreadsheet runs a cell starting with one of these as a formula; file names and audit
 # text come from users, so such cells get a leading apostrophe.
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -57,18 +58,21 @@ def _lines(columns: list[str], rows: Iterable[dict]) -> Iterator[str]:
         yield _line(writer, buffer, (row.get(column) for column in columns))
 
 
-def _filename(name: str, tenant_slug: str) -> str:
-    return f"{tenant_slug}-{name}-{timezone.now():%Y%m%d-%H%M}.csv"
+def _filename(name: str, tenant_slug: str | None) -> str:
+    prefix = f"{tenant_slug}-" if tenant_slug else ""
+    return f"{prefix}{name}-{timezone.now():%Y%m%d-%H%M}.csv"
 
 
-def csv_response(*, name: str, tenant_slug: str, columns: list[str], rows: Iterable[dict]) -> HttpResponse:
+def csv_response(*, name: str, tenant_slug: str | None, columns: list[str], rows: Iterable[dict]) -> HttpResponse:
     """A CSV download of `rows` (dicts; `columns` picks and orders their keys)."""
     response = HttpResponse("".join(_lines(columns, rows)), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_filename(name, tenant_slug)}"'
     return response
 
 
-def csv_stream(*, name: str, tenant_slug: str, columns: list[str], rows: Iterable[dict]) -> StreamingHttpResponse:
+def csv_stream(
+    *, name: str, tenant_slug: str | None, columns: list[str], rows: Iterable[dict]
+) -> StreamingHttpResponse:
     """As csv_response, written while `rows` is read (for exports of any length)."""
     response = StreamingHttpResponse(_lines(columns, rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_filename(name, tenant_slug)}"'

@@ -8,4 +8,5 @@ urlpatterns = [
         views.file_activity_panel,
         name="portal-file-activity",
     ),
+    path("t/<slug:tenant_slug>/settings/analytics/", views.analytics_dashboard, name="portal-analytics"),
 ]

@@ -1,5 +1,5 @@
-"""Portal views of the audit trail: the activity panel of the file page, loaded by htmx
-(files may not import analytics)."""
+"""Portal views of analytics: the activity panel of the file page, loaded by htmx (files may
+not import analytics), and team settings → Analytics, the dashboard."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.portal import tenant_page
+from analytics import selectors
+from analytics.forms import UsageRangeForm
 from analytics.selectors import activity_list
 from files.permissions import can_read_file_activity
 from files.selectors import file_get_for_actor
@@ -59,3 +61,116 @@ def file_activity_panel(request, membership, file_id):
     ]
     context = {"file": file, "events": events, "shown": SHOWN, "system_verbs": SYSTEM_VERBS}
     return render(request, "analytics/_file_activity.html", context)
+
+
+# --- Team settings → Analytics -------------------------------------------------------------
+
+HISTORY_DAYS = 90
+TOP = 20  # labels and tags shown (chart and table alike)
+API = "/api/v1/tenants/{slug}/analytics/{endpoint}/"
+
+
+@require_GET
+@tenant_page
+def analytics_dashboard(request, membership):
+    """Everything the analytics endpoints answer, as tables (the content) and charts drawn from
+    the same numbers. Each part reads one roll-up, so the page costs a fixed number of queries
+    however many files and events the team has. The selectors refuse members (403 page)."""
+    form = UsageRangeForm(request.GET or None)
+    start, end, interval = form.period()
+    storage = selectors.storage_summary(membership=membership)
+    history = selectors.storage_history(membership=membership, days=HISTORY_DAYS)
+    types = selectors.file_types(membership=membership)["results"]
+    usage = selectors.usage_series(membership=membership, start=start, end=end, interval=interval)["results"]
+    categories = selectors.categories(membership=membership)
+    cost = selectors.cost_summary(membership=membership)
+    labels, tags = _top(categories["labels"]), _top(categories["tags"])
+    slug = membership.tenant.slug
+    context = {
+        "membership": membership,
+        "section": "settings",
+        "form": form,
+        "storage": storage,
+        "percent": {
+            "coverage": _percent(storage["replica_coverage"], 1),
+            "quota": _percent(storage["used_bytes"], storage["quota_bytes"]),
+            "budget": _percent(cost["budget_used_ratio"] or 0, 1),
+        },
+        "history": history,
+        "types": types,
+        "usage": usage,
+        "labels": labels,
+        "tags": tags,
+        "cost": cost,
+        "tier_costs": [(tier, _tier_cost(value)) for tier, value in cost["by_tier"].items()],
+        "interval": interval,
+        "csv": {name.replace("-", "_"): API.format(slug=slug, endpoint=name) + "?export=csv" for name in ENDPOINTS},
+        "usage_query": form.query(),
+        "charts": _charts(storage, history, types, usage, labels, tags, cost),
+    }
+    return render(request, "analytics/dashboard.html", context)
+
+
+ENDPOINTS = ["storage", "file-types", "usage", "categories", "cost", "activity"]
+
+
+def _percent(part, whole) -> float | None:
+    return round(100 * part / whole, 1) if whole else None
+
+
+def _top(counts: dict) -> list[tuple[str, int]]:
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP]
+
+
+def _chart(kind: str, unit: str, labels: list, **series: list) -> dict:
+    """What analytics.js draws: one dataset per series, its name the table's column."""
+    return {
+        "kind": kind,
+        "unit": unit,
+        "labels": labels,
+        "series": [{"label": k, "data": v} for k, v in series.items()],
+    }
+
+
+def _column(rows: list, key: str) -> list:
+    return [row[key] for row in rows]
+
+
+USAGE_SERIES = {
+    "Uploads": "uploads",
+    "Downloads": "downloads",
+    "Views": "views",
+    "Share hits": "share_hits",
+    "Active users": "active_users",
+}
+
+
+def _charts(storage, history, types, usage, labels, tags, cost) -> dict:
+    tiers = list(cost["by_tier"])
+    by_user, by_folder = storage["by_user"], storage["by_folder"]
+    return {
+        "storage-history": _chart(
+            "line",
+            "bytes",
+            _column(history, "day"),
+            Logical=_column(history, "logical_bytes"),
+            Physical=_column(history, "physical_bytes"),
+            Archive=_column(history, "archive_bytes"),
+        ),
+        "file-types": _chart("doughnut", "bytes", _column(types, "content_type"), Size=_column(types, "bytes")),
+        "by-user": _chart("bar", "bytes", _column(by_user, "user"), Size=_column(by_user, "bytes")),
+        "by-folder": _chart("bar", "bytes", _column(by_folder, "path"), Size=_column(by_folder, "bytes")),
+        "usage": _chart(
+            "line",
+            "count",
+            _column(usage, "period"),
+            **{name: _column(usage, key) for name, key in USAGE_SERIES.items()},
+        ),
+        "labels": _chart("bar", "count", [name for name, _ in labels], Files=[count for _, count in labels]),
+        "tags": _chart("bar", "count", [name for name, _ in tags], Files=[count for _, count in tags]),
+        "cost": _chart("bar", "money", tiers, **{"Estimated cost": [_tier_cost(cost["by_tier"][t]) for t in tiers]}),
+    }
+
+
+def _tier_cost(value):
+    return value["cost"] if isinstance(value, dict) else value

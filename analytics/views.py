@@ -11,6 +11,7 @@ from accounts.portal import tenant_page
 from analytics import selectors
 from analytics.forms import UsageRangeForm
 from analytics.selectors import activity_list
+from analytics.services.cost import cost_summary
 from files.permissions import can_read_file_activity
 from files.selectors import file_get_for_actor
 
@@ -79,11 +80,11 @@ def analytics_dashboard(request, membership):
     form = UsageRangeForm(request.GET or None)
     start, end, interval = form.period()
     storage = selectors.storage_summary(membership=membership)
-    history = selectors.storage_history(membership=membership, days=HISTORY_DAYS)
+    history = selectors.storage_history(membership=membership, days=HISTORY_DAYS)["results"]
     types = selectors.file_types(membership=membership)["results"]
     usage = selectors.usage_series(membership=membership, start=start, end=end, interval=interval)["results"]
     categories = selectors.categories(membership=membership)
-    cost = selectors.cost_summary(membership=membership)
+    cost = cost_summary(membership=membership)
     labels, tags = _top(categories["labels"]), _top(categories["tags"])
     slug = membership.tenant.slug
     context = {
@@ -94,7 +95,7 @@ def analytics_dashboard(request, membership):
         "percent": {
             "coverage": _percent(storage["replica_coverage"], 1),
             "quota": _percent(storage["used_bytes"], storage["quota_bytes"]),
-            "budget": _percent(cost["budget_used_ratio"] or 0, 1),
+            "budget": None if cost["budget_used_ratio"] is None else _percent(cost["budget_used_ratio"], 1),
         },
         "history": history,
         "types": types,
@@ -102,7 +103,6 @@ def analytics_dashboard(request, membership):
         "labels": labels,
         "tags": tags,
         "cost": cost,
-        "tier_costs": [(tier, _tier_cost(value)) for tier, value in cost["by_tier"].items()],
         "interval": interval,
         "csv": {name.replace("-", "_"): API.format(slug=slug, endpoint=name) + "?export=csv" for name in ENDPOINTS},
         "usage_query": form.query(),
@@ -146,13 +146,12 @@ USAGE_SERIES = {
 
 
 def _charts(storage, history, types, usage, labels, tags, cost) -> dict:
-    tiers = list(cost["by_tier"])
     by_user, by_folder = storage["by_user"], storage["by_folder"]
     return {
         "storage-history": _chart(
             "line",
             "bytes",
-            _column(history, "day"),
+            _column(history, "date"),
             Logical=_column(history, "logical_bytes"),
             Physical=_column(history, "physical_bytes"),
             Archive=_column(history, "archive_bytes"),
@@ -168,9 +167,16 @@ def _charts(storage, history, types, usage, labels, tags, cost) -> dict:
         ),
         "labels": _chart("bar", "count", [name for name, _ in labels], Files=[count for _, count in labels]),
         "tags": _chart("bar", "count", [name for name, _ in tags], Files=[count for _, count in tags]),
-        "cost": _chart("bar", "money", tiers, **{"Estimated cost": [_tier_cost(cost["by_tier"][t]) for t in tiers]}),
+        "cost": _cost_chart(cost),
     }
 
 
-def _tier_cost(value):
-    return value["cost"] if isinstance(value, dict) else value
+def _cost_chart(cost: dict) -> dict:
+    """Each tier's estimate, and the total beside the monthly budget (when there is one)."""
+    tiers = cost["by_tier"]
+    estimate = [float(value["cost"]) for value in tiers.values()] + [float(cost["estimated_monthly_cost"])]
+    labels = [tier.capitalize() for tier in tiers] + ["Total"]
+    if cost["monthly_budget"] is None:
+        return _chart("bar", "money", labels, **{"Estimated per month": estimate})
+    budget = [None] * len(tiers) + [float(cost["monthly_budget"])]
+    return _chart("bar", "money", labels, **{"Estimated per month": estimate, "Monthly budget": budget})

@@ -91,18 +91,18 @@ def roll_up(tenant) -> dict:
     """The backfill of every hour of events, then one storage snapshot; seconds of each."""
     from django.core.management import call_command
 
-    from analytics.services import rollups
+    from analytics.services import rollups, snapshots
 
     started = time.perf_counter()
     call_command("analytics_backfill", "--tenant", tenant.slug)
     backfill = time.perf_counter() - started
     print(f"  analytics_backfill: {backfill:.1f} s", flush=True)
     started = time.perf_counter()
-    rollups.snapshot_storage(tenant=tenant)
+    snapshots.storage_snapshot(tenant=tenant)
     snapshot = time.perf_counter() - started
     print(f"  storage snapshot: {snapshot:.1f} s", flush=True)
     started = time.perf_counter()
-    rollups.roll_up_usage(tenant=tenant)
+    rollups.usage_roll_up()
     hourly = time.perf_counter() - started
     print(f"  hourly usage roll-up (the current hour again): {hourly:.2f} s", flush=True)
     return {"backfill": backfill, "snapshot": snapshot, "hourly": hourly}

@@ -47,3 +47,66 @@ class StorageSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} {self.hour:%Y-%m-%d %H:00}"
+
+
+class UsageHour(models.Model):
+    """A tenant's activity in one hour (UTC), counted from the audit trail and the view
+    counter by analytics.services.rollups; the usage series sums these rows.
+
+    `uploads`/`upload_bytes` new files and new versions (their bytes as sent, duplicates
+    included), `downloads` a file's bytes handed out (members, public files, share links)
+    plus ZIPs through folder links, `views` file pages opened and previews loaded
+    (mediaportal.viewcounts), `share_hits` share pages opened and downloads through links.
+    """
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    hour = models.DateTimeField()
+    uploads = models.BigIntegerField(default=0)
+    upload_bytes = models.BigIntegerField(default=0)
+    downloads = models.BigIntegerField(default=0)
+    views = models.BigIntegerField(default=0)
+    share_hits = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-hour"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "hour"], name="usage_hour_tenant_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.hour:%Y-%m-%d %H:00}"
+
+
+class ActiveUserDay(models.Model):
+    """A user who did something in a tenant on a day (UTC): distinct users cannot be summed
+    from hourly counts, so a week's active users are the distinct users of its seven days.
+
+    `user_id` is not a foreign key: the history keeps counting a user deleted since.
+    """
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    user_id = models.UUIDField()
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "day", "user_id"], name="active_user_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} {self.day} {self.user_id}"
+
+
+class RollupCursor(models.Model):
+    """How far a roll-up has read the audit trail (accounts.ActivityEvent ids).
+
+    `marks` are the highest event id seen at each recent run, as [unix time, id] pairs: ids
+    are handed out when a row is inserted, not when its transaction commits, so the usage
+    roll-up reads again from the highest id seen a safety window ago
+    (ANALYTICS_LATE_COMMIT_SECONDS) and counts events that committed late.
+    """
+
+    name = models.CharField(max_length=40, primary_key=True)
+    last_id = models.BigIntegerField(default=0)
+    marks = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} at event {self.last_id}"

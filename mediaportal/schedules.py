@@ -30,6 +30,10 @@ DEFAULT_SCHEDULES: dict[str, tuple[str, timedelta]] = {
     "bucket-manifests": ("files.write_manifests", timedelta(hours=1)),
     "replication-reconcile": ("files.replication_reconcile", timedelta(hours=1)),
     "integrity-scrub": ("files.integrity_scrub", timedelta(weeks=1)),
+    # DESIGN 5.1: today's activity shows in usage within a minute.
+    "usage-roll-up": ("analytics.roll_up_usage", timedelta(minutes=1)),
+    # Tenants that changed; every tenant once an hour (the history's row per hour).
+    "storage-snapshots": ("analytics.snapshot_storage", timedelta(minutes=5)),
 }
 
 _PERIODS = (("days", 86400), ("hours", 3600), ("minutes", 60), ("seconds", 1))

@@ -438,6 +438,8 @@ CELERY_TASK_ROUTES = {
     "files.repair_blob": {"queue": "replication"},
     "files.replication_reconcile": {"queue": "replication"},
     "files.integrity_scrub": {"queue": "maintenance"},
+    "analytics.roll_up_usage": {"queue": "maintenance"},
+    "analytics.snapshot_storage": {"queue": "maintenance"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -502,6 +504,17 @@ SPECTACULAR_SETTINGS = {
     # for the browsable API, but a form cannot say null, so documenting them would promise more.
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
 }
+
+# --- Analytics: roll-ups -------------------------------------------------------------
+
+# The usage roll-up reads the audit trail again from the highest event id it saw this long
+# ago: an event's id is taken when it is inserted, and its transaction (an upload's, which
+# writes to S3 before it commits) may commit later than events inserted after it.
+ANALYTICS_LATE_COMMIT_SECONDS = env_int("ANALYTICS_LATE_COMMIT_SECONDS", 3600)
+# The longest range the usage endpoint answers for, and the rows kept per breakdown of a
+# storage snapshot (the largest users and top-level folders).
+ANALYTICS_USAGE_MAX_DAYS = 366
+ANALYTICS_BREAKDOWN_MAX_ROWS = env_int("ANALYTICS_BREAKDOWN_MAX_ROWS", 100)
 
 # --- Mail -------------------------------------------------------------------------
 

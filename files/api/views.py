@@ -25,6 +25,7 @@ from mediaportal.http import client_ip, query_flag
 from mediaportal.openapi import DATE_OR_DATETIME, PAGE_PARAMETERS, paginated
 from mediaportal.openapi import errors as _errors
 from mediaportal.pagination import CursorPagination, paginate
+from mediaportal.viewcounts import view_count
 
 TAGS = ["files"]
 
@@ -307,6 +308,7 @@ class FileRenditionView(TenantScopedMixin, APIView):
         if fmt not in ("webp", "jpeg"):
             raise ValidationFailed("format must be webp or jpeg.", code="invalid")
         url = files.rendition_url(membership=self.membership, file_id=file_id, kind=kind, fmt=fmt)
+        view_count(tenant_id=self.membership.tenant_id, user_id=self.membership.user_id)
         response = HttpResponseRedirect(url)
         response["Cache-Control"] = "no-store"
         return response

@@ -170,8 +170,15 @@ def _replace(*, membership: Membership, existing: File, claim, ip: str | None) -
         raise Conflict(f"“{existing.name}” was moved, renamed or deleted meanwhile; try again.", code="retry")
     if not can_change_file(membership=membership, file=file):
         raise Forbidden("You may not replace this file.")
-    _add_version(file=file, blob=claim(), actor=membership.user)
-    event_record(verb="file.version_uploaded", tenant=membership.tenant, actor=membership.user, target=file, ip=ip)
+    version = _add_version(file=file, blob=claim(), actor=membership.user)
+    event_record(
+        verb="file.version_uploaded",
+        tenant=membership.tenant,
+        actor=membership.user,
+        target=file,
+        ip=ip,
+        data={"version": version.number, "size": version.blob.size},
+    )
     return file
 
 
@@ -332,7 +339,7 @@ def file_version_upload(
             actor=membership.user,
             target=locked,
             ip=ip,
-            data={"version": version.number},
+            data={"version": version.number, "size": version.blob.size},
         )
         if once is not None:
             once_record(once=once, file=locked, version=version)

@@ -42,6 +42,7 @@ from files.uploads import HashingUploadHandler, declared_too_large
 from files.views.actions import archived_refusal
 from mediaportal.exceptions import ApplicationError
 from mediaportal.http import client_ip
+from mediaportal.viewcounts import view_count
 
 # Bounded so the page stays one size whatever a file's history; the API lists them all.
 VERSIONS_SHOWN = 50
@@ -260,6 +261,7 @@ def _crumbs(file: File) -> list[tuple[str, str]]:
 @tenant_page
 def file_page(request, membership, file_id):
     file = selectors.file_get_for_actor(membership=membership, file_id=file_id, renditions=False)
+    view_count(tenant_id=membership.tenant_id, user_id=membership.user_id)
     return _render_page(request, membership, file)
 
 

@@ -158,6 +158,15 @@ class TenantSettingsForm(forms.Form):
         label="Search language", help_text="Changing it rebuilds the search index in the background."
     )
     public_files = forms.ChoiceField(label="Who may make files public", choices=PublicFiles.choices)
+    monthly_budget = forms.DecimalField(
+        label="Monthly budget",
+        required=False,
+        min_value=0,
+        max_digits=12,
+        decimal_places=2,
+        help_text="Storage cost per month you mean to stay under; owners and admins are warned at 80 % and "
+        "100 % of it. Empty: no budget.",
+    )
 
     # Form field → the tenant setting it edits (the upload limit is shown in MiB).
     SETTING = {
@@ -169,6 +178,7 @@ class TenantSettingsForm(forms.Form):
         "noncurrent_archive_days": "noncurrent_archive_days",
         "search_config": "search_config",
         "public_files": "public_files",
+        "monthly_budget": "monthly_budget",
     }
 
     def __init__(self, *args, tenant: Tenant, **kwargs):
@@ -183,6 +193,9 @@ class TenantSettingsForm(forms.Form):
             self.fields[field].widget.attrs.update({"min": low, "max": high})
             self.fields[field].help_text = f"{low} to {high:,}."
         self.fields["archive_after_days"].help_text += " Empty: never."
+        budget = self.fields["monthly_budget"]
+        budget.label = f"Monthly budget ({settings.STORAGE_CURRENCY})"
+        budget.widget.attrs.update({"step": "0.01", "inputmode": "decimal"})
 
     def changes(self) -> dict:
         """The settings the user changed, as `tenant_update` takes them.

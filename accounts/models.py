@@ -68,6 +68,11 @@ class Tenant(models.Model):
     share_max_days = models.PositiveIntegerField(default=90)
     search_config = models.CharField(max_length=40, default="english")
     public_files = models.CharField(max_length=12, choices=PublicFiles.choices, default=PublicFiles.FILE_OWNERS)
+    # What the tenant means to spend on storage a month, in settings.STORAGE_CURRENCY; null: no
+    # budget. Analytics compares its cost estimate with it and raises budget alerts.
+    monthly_budget = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, validators=[MinValueValidator(0)]
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote
 
@@ -529,6 +530,17 @@ else:
     EMAIL_FILE_PATH = str(VAR_DIR / "mail")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "MediaPortal <mediaportal@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Storage cost (analytics) ---------------------------------------------------
+
+# What a tenant's storage costs, for the cost estimate and budget alerts: one currency, and a
+# price per GB-month per tier, where a GB is a GiB (2**30 bytes) as the byte counts are binary.
+# The defaults are S3's list prices in us-east-1: Standard for the hot tier (primary objects and
+# their renditions), Glacier Flexible Retrieval for the archive, Standard-IA for the replica.
+STORAGE_CURRENCY = env_str("STORAGE_CURRENCY", "USD")
+STORAGE_PRICE_HOT_GB_MONTH = Decimal(env_str("STORAGE_PRICE_HOT_GB_MONTH", "0.023"))
+STORAGE_PRICE_ARCHIVE_GB_MONTH = Decimal(env_str("STORAGE_PRICE_ARCHIVE_GB_MONTH", "0.0036"))
+STORAGE_PRICE_REPLICA_GB_MONTH = Decimal(env_str("STORAGE_PRICE_REPLICA_GB_MONTH", "0.0125"))
 
 # --- Logging ----------------------------------------------------------------------
 

@@ -125,6 +125,15 @@ class TenantInput(Input):
 
 class TenantOutput(serializers.ModelSerializer):
     role = serializers.SerializerMethodField()
+    # A JSON number, as the cost endpoint's amounts are (DRF's default would be a string).
+    monthly_budget = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        coerce_to_string=False,
+        allow_null=True,
+        read_only=True,
+        help_text="Storage budget per month in the installation's currency; null: none.",
+    )
     # Annotated by accounts.selectors.with_used_bytes.
     used_bytes = serializers.IntegerField(
         read_only=True, min_value=0, max_value=2**63 - 1, help_text="Bytes stored, shared content counted once."
@@ -144,6 +153,20 @@ class _UploadLimit(MaxValueValidator):
     # The platform's ceiling, in the schema too (`maximum`); the service answers the same.
     code = "invalid_limit"
     message = "max_upload_bytes must be at most %(limit_value)s."
+
+
+class _BudgetField(serializers.DecimalField):
+    """Whatever is wrong with a budget (not a number, negative, too many decimals or digits)
+    answers 400 `invalid_budget`."""
+
+    def run_validation(self, data=serializers.empty):
+        try:
+            if isinstance(data, str) and not data.strip():
+                self.fail("invalid")  # no budget is null; DRF would take "" for it
+            return super().run_validation(data)
+        except serializers.ValidationError as exc:
+            # str(): an ErrorDetail would keep its own code ("min_value", "invalid").
+            raise serializers.ValidationError(str(exc.detail[0]), code="invalid_budget") from None
 
 
 class TenantUpdateInput(Input):
@@ -171,6 +194,16 @@ class TenantUpdateInput(Input):
         required=False,
         choices=PublicFiles.choices,
         help_text="Who may set a file's visibility to `public`: nobody, owners and admins, or also the file's owner.",
+    )
+    monthly_budget = _BudgetField(
+        required=False,
+        allow_null=True,
+        max_digits=12,
+        decimal_places=2,
+        min_value=0,
+        coerce_to_string=False,
+        help_text="Storage budget per month in the installation's currency (a number or a decimal string, "
+        "at most two decimals); null: none. Budget alerts fire at 80 % and 100 % of it.",
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from decimal import Decimal
 
 from celery import current_app
 from django.conf import settings
@@ -67,6 +68,7 @@ TENANT_SETTINGS = (
     "share_max_days",
     "search_config",
     "public_files",
+    "monthly_budget",
 )
 
 
@@ -78,6 +80,8 @@ SETTING_BOUNDS = {
     "trash_retention_days": (1, 3650),
     "share_max_days": (1, 3650),
 }
+# A monthly budget is null (none) or an amount of the storage currency, in cents.
+BUDGET_MAX = Decimal("9999999999.99")
 SEARCH_CONFIGS = ("simple", "english", "french", "german", "spanish", "italian", "portuguese", "dutch")
 
 
@@ -94,6 +98,23 @@ def _check_settings(data: dict) -> None:
         raise ValidationFailed(f"search_config must be one of {', '.join(SEARCH_CONFIGS)}.", code="invalid")
     if "public_files" in data and data["public_files"] not in PublicFiles.values:
         raise ValidationFailed(f"public_files must be one of {', '.join(PublicFiles.values)}.", code="invalid")
+    if "monthly_budget" in data:
+        _check_budget(data["monthly_budget"])
+
+
+def _check_budget(budget) -> None:
+    if budget is None:
+        return
+    if not (
+        isinstance(budget, Decimal)
+        and budget.is_finite()
+        and Decimal(0) <= budget <= BUDGET_MAX
+        and budget == budget.quantize(Decimal("0.01"))
+    ):
+        raise ValidationFailed(
+            f"monthly_budget must be null or an amount from 0 to {BUDGET_MAX} with at most two decimals.",
+            code="invalid_budget",
+        )
 
 
 @transaction.atomic

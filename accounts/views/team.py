@@ -7,6 +7,7 @@ controls are for owners and admins, and `accounts.services.tenants` decides ever
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 
@@ -131,6 +132,7 @@ def tenant_settings(request, membership):
         "form": form,
         "manages": _manages(membership),
         "used_percent": min(100, round(100 * tenant.used_bytes / quota)) if quota else 100,
+        "currency": settings.STORAGE_CURRENCY,
     }
     return render(request, "accounts/settings.html", context, status=status)
 

@@ -69,6 +69,8 @@ def file_activity_panel(request, membership, file_id):
 HISTORY_DAYS = 90
 TOP = 20  # labels and tags shown (chart and table alike)
 API = "/api/v1/tenants/{slug}/analytics/{endpoint}/"
+# by_folder's row of the files outside any folder (its path is "/").
+ROOT_LABEL = "Not in a folder"
 
 
 @require_GET
@@ -104,6 +106,7 @@ def analytics_dashboard(request, membership):
         "tags": tags,
         "cost": cost,
         "interval": interval,
+        "root_label": ROOT_LABEL,
         "csv": {name.replace("-", "_"): API.format(slug=slug, endpoint=name) + "?export=csv" for name in ENDPOINTS},
         "usage_query": form.query(),
         "charts": _charts(storage, history, types, usage, labels, tags, cost),
@@ -158,7 +161,12 @@ def _charts(storage, history, types, usage, labels, tags, cost) -> dict:
         ),
         "file-types": _chart("doughnut", "bytes", _column(types, "content_type"), Size=_column(types, "bytes")),
         "by-user": _chart("bar", "bytes", _column(by_user, "user"), Size=_column(by_user, "bytes")),
-        "by-folder": _chart("bar", "bytes", _column(by_folder, "path"), Size=_column(by_folder, "bytes")),
+        "by-folder": _chart(
+            "bar",
+            "bytes",
+            [row["path"] if row["folder"] else ROOT_LABEL for row in by_folder],
+            Size=_column(by_folder, "bytes"),
+        ),
         "usage": _chart(
             "line",
             "count",

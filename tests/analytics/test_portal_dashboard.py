@@ -21,9 +21,10 @@ from tests.helpers import client_for
 pytestmark = pytest.mark.django_db
 
 NOTES, README = b"meeting notes\n", b"read me\n"  # 14 and 8 bytes
-# Session and user, membership, the roll-ups read by the selectors (snapshot, history, usage,
-# active users, cost), whatever the team holds.
-QUERIES = 9
+# Session, user and membership; the latest storage snapshot (read by storage, file types,
+# categories and cost each), the quota's use, the snapshot history, the usage hours and the
+# active users: whatever the team holds.
+QUERIES = 11
 
 
 class Tables(HTMLParser):
@@ -129,7 +130,10 @@ def test_the_owner_sees_every_section_with_the_numbers_of_the_uploads(tenant, kn
     assert row(tables, "Storage now", "Quota used")[1].startswith("22 bytes of ")
     assert row(tables, "File types", "text")[1:] == ["text/plain", "3", "36 bytes"]
     assert tables.tables["Storage by user"][1:] == [["eddie", "3", "36 bytes"]]
-    assert tables.tables["Storage by top-level folder"][1:] == [["/Plans/", "1", "14 bytes"]]
+    assert tables.tables["Storage by top-level folder"][1:] == [
+        ["Not in a folder", "2", "22 bytes"],
+        ["/Plans/", "1", "14 bytes"],
+    ]
     assert tables.tables["Files by label"][1:] == [["invoice", "1"]]
     assert tables.tables["Files by tag"][1:] == [["work", "3"], ["plans", "1"]]
     today = tables.tables["Activity by day"][-1]

@@ -46,6 +46,7 @@ function config(spec, colours) {
       borderColor: round ? colours.card : colour,
       borderWidth: spec.kind === "line" ? 2 : 1,
       pointRadius: spec.kind === "line" && spec.labels.length > 60 ? 0 : 2,
+      maxBarThickness: 56,
       tension: 0.2,
     };
   });
@@ -62,7 +63,7 @@ function config(spec, colours) {
   };
   if (!round) {
     options.scales = {
-      x: { ticks: { color: colours.muted, maxRotation: 0, autoSkip: true }, grid: { color: colours.line } },
+      x: { ticks: { color: colours.muted, maxRotation: 0, autoSkip: true, maxTicksLimit: 6 }, grid: { color: colours.line } },
       y: { beginAtZero: true, ticks: { color: colours.muted, callback: format }, grid: { color: colours.line } },
     };
   }

@@ -199,7 +199,16 @@ def categories(*, membership: Membership) -> dict:
     owners_and_admins(membership)
     figures = _snapshot_figures(membership)
     found = figures["categories"] or {}
-    return {"labels": found.get("labels", {}), "tags": found.get("tags", {}), "as_of": figures["as_of"]}
+    return {
+        "labels": _most_first(found.get("labels")),
+        "tags": _most_first(found.get("tags")),
+        "as_of": figures["as_of"],
+    }
+
+
+def _most_first(counts: dict | None) -> dict:
+    """Most files first, then by name (jsonb keeps its keys in an order of its own)."""
+    return dict(sorted((counts or {}).items(), key=lambda item: (-item[1], item[0])))
 
 
 def storage_history(*, membership: Membership, days: int = 30) -> dict:

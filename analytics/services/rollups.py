@@ -18,7 +18,7 @@ one download (`share.zip_downloaded`), a member's ZIP one per file in it.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -170,3 +170,26 @@ def usage_recount(*, tenant_id, start: datetime, end: datetime) -> int:
     """Recount the tenant's buckets with events in [start, end) (the backfill); how many."""
     with transaction.atomic():
         return _recount(_BY_TIME, _params(tenant=tenant_id, start=start, end=end))
+
+
+def usage_backfill_plan(*, tenant_ids: list, since: date | None) -> list[tuple]:
+    """The (tenant id, day) chunks a backfill recounts: each day from `since` (or the
+    tenant's first event) to today (UTC)."""
+    today = timezone.now().date()
+    plan = []
+    for tenant_id in tenant_ids:
+        first = since
+        if first is None:
+            at = ActivityEvent.objects.filter(tenant_id=tenant_id).order_by("at").values_list("at", flat=True).first()
+            first = at.astimezone(UTC).date() if at else today
+        day = first
+        while day <= today:
+            plan.append((tenant_id, day))
+            day += timedelta(days=1)
+    return plan
+
+
+def usage_backfill_day(*, tenant_id, day: date) -> int:
+    """Recount the tenant's buckets of one day (UTC); how many had events."""
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return usage_recount(tenant_id=tenant_id, start=start, end=start + timedelta(days=1))

@@ -13,6 +13,10 @@ Counted before the write instead, two uploads that each fit alone could both com
 the tenant stores already add nothing; bytes larger than the whole quota are refused before
 they are written (`blob_claim`), and a direct upload's session checks the usage when it
 starts, before the client sends anything.
+
+Reporting usage (by user, folder and type, over time) is analytics' job
+(analytics.services.snapshots); the check stays here because it must refuse an upload in
+the upload's own transaction, and files may not import analytics.
 """
 
 from __future__ import annotations

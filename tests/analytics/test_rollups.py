@@ -10,6 +10,7 @@ import pytest
 import redis
 from django.core.management import call_command
 from django.db import connection
+from django.test import Client
 
 from accounts.models import ActivityEvent
 from analytics.models import ActiveUserDay, RollupCursor, StorageSnapshot, UsageHour
@@ -159,3 +160,12 @@ def test_activity_filters_and_a_streamed_csv_of_every_matching_event(known):
         ActivityEvent.objects.filter(tenant=tenant, verb__startswith="share.").values_list("verb", flat=True)
     )
     assert owner.get(api(tenant, "analytics/activity/"), {"from": "nope"}).json()["code"] == "invalid_date"
+
+
+def test_opening_a_file_page_in_the_portal_is_a_view(known):
+    web = Client()
+    web.force_login(known.editor.user)
+    assert web.get(f"/t/{known.tenant.slug}/files/{known.files['notes']['id']}/").status_code == 200
+    roll_up()
+    # Two previews loaded through the API by the known set, and this page.
+    assert UsageHour.objects.get(tenant=known.tenant, hour=hour_of(datetime.now(UTC))).views == 3

@@ -1,8 +1,11 @@
-"""Analytics' roll-ups, read-only: the roll-up tasks write them, and rewrite them when recounted."""
+"""Analytics' roll-ups and alerts, read-only: the roll-up tasks write the roll-ups (and rewrite
+them when recounted), the alert check raises and clears the alerts."""
+
+from __future__ import annotations
 
 from django.contrib import admin
 
-from analytics.models import ActiveUserDay, RollupCursor, StorageSnapshot, UsageHour
+from analytics.models import ActiveUserDay, Alert, RollupCursor, StorageSnapshot, UsageHour
 from mediaportal.admin import ReadOnlyAdmin
 
 
@@ -36,3 +39,13 @@ class RollupCursorAdmin(ReadOnlyAdmin):
 
     list_display = ["name", "last_id", "updated_at"]
     search_fields = ["name"]
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    # Raised and cleared by the alert check only (analytics.services.alerts).
+    list_display = ["tenant", "kind", "threshold", "value", "raised_at", "cleared_at"]
+    list_filter = ["kind", "threshold", ("cleared_at", admin.EmptyFieldListFilter), "raised_at"]
+    search_fields = ["tenant__slug", "tenant__name"]
+    list_select_related = ["tenant"]
+    date_hierarchy = "raised_at"

@@ -6,6 +6,9 @@ it, and from the stored files, lands here.
 
 from __future__ import annotations
 
+import math
+import uuid
+
 from django.db import models
 from django.utils import timezone
 
@@ -110,3 +113,54 @@ class RollupCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at event {self.last_id}"
+
+
+class AlertKind(models.TextChoices):
+    QUOTA = "quota", "Quota"
+    BUDGET = "budget", "Budget"
+
+
+class Alert(models.Model):
+    """A tenant crossed a threshold of its quota or budget (analytics.services.alerts).
+
+    `value` is the ratio measured when the alert was raised: bytes used / quota_bytes, or the
+    estimated monthly cost / monthly_budget (0.83 is 83 %); `threshold` is the ratio it
+    crossed. An alert stays open (cleared_at null) while the ratio stays at or above its
+    threshold, and at most one per tenant, kind and threshold is open, so each crossing raises
+    it once; once the ratio drops below, it is cleared, and the next crossing raises a new one.
+    `data` keeps the figures behind the ratio (bytes and quota, or cost, budget and currency).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=8, choices=AlertKind.choices)
+    threshold = models.FloatField()
+    value = models.FloatField()
+    data = models.JSONField(default=dict, blank=True)
+    raised_at = models.DateTimeField(default=timezone.now)
+    cleared_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at"]
+        constraints = [
+            # Also the index of the portal's banner query (a tenant's open alerts).
+            models.UniqueConstraint(
+                fields=["tenant", "kind", "threshold"],
+                condition=models.Q(cleared_at__isnull=True),
+                name="alert_open_once",
+            )
+        ]
+        indexes = [models.Index(fields=["tenant", "-raised_at"], name="alert_tenant_raised")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.threshold_percent} % {self.tenant_id}"
+
+    # Whole percents rounded down, so a figure never claims a level that was not reached
+    # (the epsilon: 0.95 * 100 is 94.999… in binary).
+    @property
+    def value_percent(self) -> int:
+        return math.floor(self.value * 100 + 1e-9)
+
+    @property
+    def threshold_percent(self) -> int:
+        return math.floor(self.threshold * 100 + 1e-9)

@@ -1,4 +1,5 @@
-"""Analytics' periodic tasks (queue `maintenance`; schedules in mediaportal/schedules.py)."""
+"""Analytics' periodic tasks (queue `maintenance`; schedules in mediaportal/schedules.py).
+Each calls one service and is safe to run twice."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 
 from celery import shared_task
 
+from analytics.services.alerts import alerts_check_all
 from analytics.services.rollups import usage_roll_up
 from analytics.services.snapshots import storage_snapshot_due
 
@@ -29,3 +31,9 @@ def snapshot_storage() -> dict:
     done = storage_snapshot_due()
     log.info("storage snapshots: %s in %.3f s", done, time.monotonic() - started)
     return done
+
+
+@shared_task(name="analytics.check_alerts")
+def check_alerts() -> int:
+    """Raise and clear every tenant's quota and budget alerts (beat: every five minutes)."""
+    return alerts_check_all()

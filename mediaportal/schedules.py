@@ -34,6 +34,7 @@ DEFAULT_SCHEDULES: dict[str, tuple[str, timedelta]] = {
     "usage-roll-up": ("analytics.roll_up_usage", timedelta(minutes=1)),
     # Tenants that changed; every tenant once an hour (the history's row per hour).
     "storage-snapshots": ("analytics.snapshot_storage", timedelta(minutes=5)),
+    "alerts-check": ("analytics.check_alerts", timedelta(minutes=5)),
 }
 
 _PERIODS = (("days", 86400), ("hours", 3600), ("minutes", 60), ("seconds", 1))

@@ -162,6 +162,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.portal",
+                "analytics.context_processors.alerts",
             ],
         },
     },
@@ -441,6 +442,7 @@ CELERY_TASK_ROUTES = {
     "files.integrity_scrub": {"queue": "maintenance"},
     "analytics.roll_up_usage": {"queue": "maintenance"},
     "analytics.snapshot_storage": {"queue": "maintenance"},
+    "analytics.check_alerts": {"queue": "maintenance"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -41,6 +41,7 @@ OTHER_SCHEDULES = {
     "files.requeue_stale_processing": timedelta(minutes=5),
     "files.exports_expire": timedelta(days=1),
     "analytics.snapshot_storage": timedelta(minutes=5),
+    "analytics.check_alerts": timedelta(minutes=5),
 }
 
 

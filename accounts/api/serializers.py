@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinLengthValidator, RegexValidator
 from rest_framework import serializers
 
 from accounts.models import ApiToken, Membership, PublicFiles, Role, Tenant, TokenScope, User
-from accounts.services.tenants import SEARCH_CONFIGS, SLUG_RE, TENANT_SETTINGS
+from accounts.services.tenants import BUDGET_MAX, SEARCH_CONFIGS, SLUG_RE, TENANT_SETTINGS
 from accounts.services.users import USERNAME_RE
 from mediaportal.serializers import Input
 
@@ -23,6 +25,8 @@ class TenantBrief(serializers.ModelSerializer):
         model = Tenant
         fields = ["slug", "name"]
 
+
+CENT = Decimal("0.01")
 
 # The length AUTH_PASSWORD_VALIDATORS asks, which the schema can show; the validators' other
 # rules (common, all digits, like the username) it cannot, and they answer 400 `weak_password` too.
@@ -156,17 +160,26 @@ class _UploadLimit(MaxValueValidator):
 
 
 class _BudgetField(serializers.DecimalField):
-    """Whatever is wrong with a budget (not a number, negative, too many decimals or digits)
+    """A JSON number of the storage currency, rounded to cents (a JSON number cannot hold
+    every amount in cents exactly); whatever is wrong with one (a string, negative, too large)
     answers 400 `invalid_budget`."""
 
     def run_validation(self, data=serializers.empty):
         try:
-            if isinstance(data, str) and not data.strip():
-                self.fail("invalid")  # no budget is null; DRF would take "" for it
+            # The schema says number; forms (a QueryDict) carry only strings and keep DRF's parsing.
+            if isinstance(data, str) and not hasattr(self.parent.initial_data, "getlist"):
+                self.fail("invalid")
             return super().run_validation(data)
         except serializers.ValidationError as exc:
             # str(): an ErrorDetail would keep its own code ("min_value", "invalid").
             raise serializers.ValidationError(str(exc.detail[0]), code="invalid_budget") from None
+
+    def validate_precision(self, value):
+        try:
+            value = value.quantize(CENT, rounding=ROUND_HALF_UP)
+        except InvalidOperation:
+            self.fail("max_digits", max_digits=self.max_digits)
+        return super().validate_precision(value)
 
 
 class TenantUpdateInput(Input):
@@ -201,9 +214,10 @@ class TenantUpdateInput(Input):
         max_digits=12,
         decimal_places=2,
         min_value=0,
+        max_value=BUDGET_MAX,
         coerce_to_string=False,
-        help_text="Storage budget per month in the installation's currency (a number or a decimal string, "
-        "at most two decimals); null: none. Budget alerts fire at 80 % and 100 % of it.",
+        help_text="Storage budget per month in the installation's currency, rounded to cents; null: none. "
+        "Budget alerts fire at 80 % and 100 % of it.",
     )
 
 

@@ -4,7 +4,18 @@ a constant number of small queries whatever the tenant holds. Owners and admins 
 Shapes are DESIGN 5.1's, plus `as_of` (when the storage figures were measured).
 """
 
+from analytics.selectors.alerts import ALERT_STATES, alert_banners, alert_list
 from analytics.selectors.storage import categories, file_types, storage_history, storage_summary
 from analytics.selectors.usage import activity_list, usage_series
 
-__all__ = ["activity_list", "categories", "file_types", "storage_history", "storage_summary", "usage_series"]
+__all__ = [
+    "ALERT_STATES",
+    "activity_list",
+    "alert_banners",
+    "alert_list",
+    "categories",
+    "file_types",
+    "storage_history",
+    "storage_summary",
+    "usage_series",
+]

@@ -21,10 +21,10 @@ from tests.helpers import client_for
 pytestmark = pytest.mark.django_db
 
 NOTES, README = b"meeting notes\n", b"read me\n"  # 14 and 8 bytes
-# Session, user and membership; the latest storage snapshot (read by storage, file types,
+# Session, user and membership; the team's open alerts (the banner); the latest storage snapshot (read by storage, file types,
 # categories and cost each), the quota's use, the snapshot history, the usage hours and the
 # active users: whatever the team holds.
-QUERIES = 11
+QUERIES = 12
 
 
 class Tables(HTMLParser):

@@ -11,9 +11,11 @@ from accounts.portal import tenant_page
 from analytics import selectors
 from analytics.forms import UsageRangeForm
 from analytics.selectors import activity_list
+from analytics.selectors.usage import usage_range_check
 from analytics.services.cost import cost_summary
 from files.permissions import can_read_file_activity
 from files.selectors import file_get_for_actor
+from mediaportal.exceptions import ValidationFailed
 
 SHOWN = 20
 # What each event says about the file, after the name of who did it.
@@ -80,11 +82,10 @@ def analytics_dashboard(request, membership):
     the same numbers. Each part reads one roll-up, so the page costs a fixed number of queries
     however many files and events the team has. The selectors refuse members (403 page)."""
     form = UsageRangeForm(request.GET or None)
-    start, end, interval = form.period()
+    usage, interval = _usage(membership, form)
     storage = selectors.storage_summary(membership=membership)
     history = selectors.storage_history(membership=membership, days=HISTORY_DAYS)["results"]
     types = selectors.file_types(membership=membership)["results"]
-    usage = selectors.usage_series(membership=membership, start=start, end=end, interval=interval)["results"]
     categories = selectors.categories(membership=membership)
     cost = cost_summary(membership=membership)
     labels, tags = _top(categories["labels"]), _top(categories["tags"])
@@ -112,6 +113,18 @@ def analytics_dashboard(request, membership):
         "charts": _charts(storage, history, types, usage, labels, tags, cost),
     }
     return render(request, "analytics/dashboard.html", context)
+
+
+def _usage(membership, form: UsageRangeForm) -> tuple[list[dict], str]:
+    """The activity of the period asked for; a range the API would refuse (too long) is said
+    next to the form, and the default period shown instead."""
+    start, end, interval = form.period()
+    try:
+        usage_range_check(start=start, end=end, interval=interval)
+    except ValidationFailed as exc:
+        form.add_error("to", exc.detail)
+        start, end, interval = form.period()
+    return selectors.usage_series(membership=membership, start=start, end=end, interval=interval)["results"], interval
 
 
 ENDPOINTS = ["storage", "file-types", "usage", "categories", "cost", "activity"]

@@ -170,6 +170,10 @@ def test_the_date_range_form_switches_to_weeks_and_refuses_a_reversed_range(tena
     reversed_range = owner.web.get(owner.url, {"from": "2026-03-01", "to": "2026-01-01"})
     assert reversed_range.status_code == 200
     assert "The end comes before the start." in reversed_range.content.decode()
+    too_long = owner.web.get(owner.url, {"from": "2024-01-01", "to": "2026-01-01"})
+    assert too_long.status_code == 200
+    assert "The range is at most 366 days." in too_long.content.decode()
+    assert len(Tables(too_long.content.decode()).tables["Activity by day"]) == 1 + 30  # the default period
 
 
 def test_csv_links_for_every_endpoint(tenant, known):

@@ -29,6 +29,8 @@ def tenant_page(view):
     def wrapper(request, tenant_slug: str, **kwargs):
         try:
             membership = membership_get(user=request.user, tenant_slug=tenant_slug)
+            # For the layout's context processors (the alert banner): whose team page this is.
+            request.membership = membership
             return view(request, membership, **kwargs)
         except NotFound:
             raise Http404 from None

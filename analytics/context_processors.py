@@ -8,16 +8,14 @@ from analytics.selectors import alert_banners
 
 def alerts(request) -> dict:
     # Lazy and remembered: only a team page's layout asks, once however often it looks, so a
-    # page outside a team makes no query and a team page one.
+    # page outside a team reads nothing, and a team page the cache (a query when it misses).
     found: list | None = None
 
     def team_alerts() -> list:
         nonlocal found
         if found is None:
-            match = getattr(request, "resolver_match", None)
-            slug = match.kwargs.get("tenant_slug") if match else None
-            user = getattr(request, "user", None)
-            found = alert_banners(user=user, tenant_slug=slug) if slug and user and user.is_authenticated else []
+            membership = getattr(request, "membership", None)  # set by accounts.portal.tenant_page
+            found = alert_banners(tenant_id=membership.tenant_id) if membership is not None else []
         return found
 
     return {"team_alerts": team_alerts}

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
+from django.core.cache import cache
 from django.db.models import QuerySet
 
-from accounts.models import Membership, Role, User, role_at_least
+from accounts.models import Membership, Role, role_at_least
 from analytics.models import Alert
 from mediaportal.exceptions import Forbidden, ValidationFailed
+
+log = logging.getLogger(__name__)
 
 ALERT_STATES = ("open", "all")
 
@@ -23,14 +28,33 @@ def alert_list(*, membership: Membership, state: str | None = None) -> QuerySet[
     return alerts.filter(cleared_at__isnull=True) if state == "open" else alerts
 
 
-def alert_banners(*, user: User, tenant_slug: str) -> list[Alert]:
-    """The open alerts of a team the user is a member of, the highest threshold of each kind
-    (95 % says more than 80 %): what the portal's banner shows. One query, on the open-alert
-    index; which of them a member's role may see is the template's to decide."""
-    alerts = Alert.objects.filter(
-        tenant__slug=tenant_slug, tenant__memberships__user=user, cleared_at__isnull=True
-    ).order_by("kind", "-threshold")
+# The banner's alerts are cached per tenant (every team page shows them): the alert check
+# drops the entry when it raises or clears one, so the time is only a bound.
+BANNER_CACHE_SECONDS = 300
+
+
+def banner_cache_key(tenant_id) -> str:
+    return f"alerts:banner:{tenant_id}"
+
+
+def alert_banners(*, tenant_id) -> list[Alert]:
+    """The tenant's open alerts, the highest threshold of each kind (95 % says more than
+    80 %): what the portal's banner shows to its members (which of them a member's role may
+    see is the template's to decide). From the cache, else one query on the open-alert index."""
+    key = banner_cache_key(tenant_id)
+    try:
+        cached = cache.get(key)
+    except Exception:  # noqa: BLE001 - a cache that is down costs the query, not the page
+        log.warning("the alert banner cache is unavailable", exc_info=True)
+        cached = None
+    if cached is not None:
+        return cached
     highest: dict[str, Alert] = {}
-    for alert in alerts:
+    for alert in Alert.objects.filter(tenant_id=tenant_id, cleared_at__isnull=True).order_by("kind", "-threshold"):
         highest.setdefault(alert.kind, alert)
-    return list(highest.values())
+    banners = list(highest.values())
+    try:
+        cache.set(key, banners, BANNER_CACHE_SECONDS)
+    except Exception:  # noqa: BLE001
+        log.warning("the alert banner cache is unavailable", exc_info=True)
+    return banners

@@ -16,6 +16,7 @@ from functools import partial
 
 from django.conf import settings
 from django.core import mail
+from django.core.cache import cache
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
@@ -24,6 +25,7 @@ from django.utils import timezone
 from accounts.models import Membership, Role, Tenant
 from accounts.services.audit import event_record
 from analytics.models import Alert, AlertKind
+from analytics.selectors.alerts import banner_cache_key
 from analytics.services.cost import tenant_cost
 from files.services.quota import tenant_usage_bytes
 from mediaportal.events import event_publish
@@ -91,12 +93,14 @@ def _raise(*, tenant: Tenant, kind: str, threshold: float, ratio: float, data: d
     event_record(verb="alert.raised", tenant=tenant, target=alert, data=summary)
     event_publish(tenant_id=tenant.pk, event=f"{kind}.warning", data=alert_payload(alert))
     transaction.on_commit(partial(_mail_owners, alert_id=alert.pk))
+    transaction.on_commit(partial(_banner_forget, tenant_id=tenant.pk))
     return alert
 
 
 def _clear(*, alert: Alert, ratio: float | None) -> None:
     alert.cleared_at = timezone.now()
     alert.save(update_fields=["cleared_at"])
+    transaction.on_commit(partial(_banner_forget, tenant_id=alert.tenant_id))
     value = round(ratio, 4) if ratio is not None else None
     event_record(
         verb="alert.cleared",
@@ -104,6 +108,13 @@ def _clear(*, alert: Alert, ratio: float | None) -> None:
         target=alert,
         data={"kind": alert.kind, "threshold": alert.threshold, "value": value},
     )
+
+
+def _banner_forget(*, tenant_id) -> None:
+    try:
+        cache.delete(banner_cache_key(tenant_id))
+    except Exception:  # noqa: BLE001 - the entry expires on its own (BANNER_CACHE_SECONDS)
+        log.warning("could not drop the alert banner of tenant %s from the cache", tenant_id, exc_info=True)
 
 
 def alert_payload(alert: Alert) -> dict:

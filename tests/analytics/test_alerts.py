@@ -215,7 +215,7 @@ def test_the_banner_tells_owners_and_members_what_to_do(tenant, team, check, set
     assert f'href="/t/{tenant.slug}/settings/"' in page
 
     page, queries = alert_queries(signed_in(team["ed"].user), f"/t/{tenant.slug}/settings/")
-    assert queries == 1
+    assert queries == 0  # the banner's alerts come from the cache now
     assert "Storage is over 95 % full" in page and "ask an owner of the team" in page
     assert "Budget alert" not in page  # the budget is the owners' and admins' business
 
@@ -226,9 +226,27 @@ def test_no_banner_without_alerts_and_no_query_outside_a_team(tenant, team, chec
     client = signed_in(team["olga"].user)
     page, queries = alert_queries(client, f"/t/{tenant.slug}/")
     assert queries == 1 and "alert-banner" not in page
+    page, queries = alert_queries(client, f"/t/{tenant.slug}/")
+    assert queries == 0 and "alert-banner" not in page  # cached, "none" included
     for outside in ("/", "/account/tokens/"):
         page, queries = alert_queries(client, outside)
         assert queries == 0 and "alert-banner" not in page
+
+
+def test_the_banner_follows_raised_and_cleared_alerts_at_once(tenant, team, check):
+    usage = TenantUsage.objects.create(tenant=tenant, bytes=500)
+    check(quota_bytes=1000)
+    client = signed_in(team["olga"].user)
+    assert "alert-banner" not in alert_queries(client, f"/t/{tenant.slug}/")[0]  # now cached
+    usage.bytes = 850
+    usage.save()
+    check(quota_bytes=1000)  # raises 80 %: the cached "no alerts" is dropped
+    page, queries = alert_queries(client, f"/t/{tenant.slug}/")
+    assert queries == 1 and "Storage is over 80 % full" in page
+    usage.bytes = 100
+    usage.save()
+    check(quota_bytes=1000)  # clears it
+    assert "alert-banner" not in alert_queries(client, f"/t/{tenant.slug}/")[0]
 
 
 def test_another_teams_alerts_never_show(tenant, team, check):

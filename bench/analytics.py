@@ -48,7 +48,6 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=FULL[0])
     parser.add_argument("--events", type=int, default=FULL[1])
     parser.add_argument("--requests", type=int, default=50)
-    parser.add_argument("--sample-days", type=int, default=3, help="days backfilled with the planner's own plan")
     parser.add_argument("--shared-buffers", default="2GB", help="for the private server (embedded default 128MB)")
     args = parser.parse_args()
     var_dir = Path(tempfile.mkdtemp(prefix="mp-bench-analytics-"))
@@ -81,41 +80,28 @@ def run(args) -> str:
     print(f"\n== one tenant: {args.files:,} files, {args.events:,} events ==", flush=True)
     built = analytics_data.build(connection, files=args.files, events=args.events, log=print)
     tenant, owner = built["tenant"], built["owner"]
-    rollup = roll_up(tenant, args.sample_days)
+    rollup = roll_up(tenant)
     client = Client()
     client.force_login(owner)
     results = {label: measure(client, url, args.requests) for label, url in _requests(tenant.slug).items()}
     return _document(args, built, rollup, results)
 
 
-def roll_up(tenant, sample_days: int) -> dict:
-    """What the roll-ups cost, in seconds: the backfill of one day (the mean of
-    `sample_days` days) with the planner's own choice of plan; the whole backfill
-    (`manage.py analytics_backfill`, every day of the year, then a snapshot) with merge and
-    hash joins off, so each hour's events are read by an index range scan; one storage
-    snapshot; and one run of the every-minute roll-up in its steady state (reading the last
-    late-commit window of events), with either plan."""
+def roll_up(tenant) -> dict:
+    """What the roll-ups cost, in seconds: the whole backfill (`manage.py analytics_backfill`,
+    every day of the year, then a snapshot), one storage snapshot, and one run of the
+    every-minute roll-up in its steady state (reading the last late-commit window of events)."""
     from django.core.management import call_command
-    from django.db import connection
-    from django.utils import timezone
 
     from analytics.services import rollups, snapshots
 
-    today = timezone.now().date()
+    figures = {}
     started = time.perf_counter()
-    for n in range(1, sample_days + 1):
-        rollups.usage_backfill_day(tenant_id=tenant.pk, day=today - timedelta(days=n * 50))
-    figures = {"day_default": (time.perf_counter() - started) / sample_days}
-    print(f"  backfill of one day, planner's choice: {figures['day_default']:.2f} s", flush=True)
-    figures["minute_default"] = _steady_roll_up(rollups)
-    print(f"  every-minute roll-up, planner's choice: {figures['minute_default']:.2f} s", flush=True)
-    with _index_range_joins(connection):
-        started = time.perf_counter()
-        call_command("analytics_backfill", "--tenant", tenant.slug)
-        figures["backfill"] = time.perf_counter() - started
-        print(f"  analytics_backfill, index range joins: {figures['backfill']:.1f} s", flush=True)
-        figures["minute"] = _steady_roll_up(rollups)
-        print(f"  every-minute roll-up, index range joins: {figures['minute']:.2f} s", flush=True)
+    call_command("analytics_backfill", "--tenant", tenant.slug)
+    figures["backfill"] = time.perf_counter() - started
+    print(f"  analytics_backfill: {figures['backfill']:.1f} s", flush=True)
+    figures["minute"] = _steady_roll_up(rollups)
+    print(f"  every-minute roll-up: {figures['minute']:.2f} s", flush=True)
     started = time.perf_counter()
     snapshots.storage_snapshot(tenant=tenant)
     figures["snapshot"] = time.perf_counter() - started
@@ -142,24 +128,6 @@ def _steady_roll_up(rollups) -> float:
     started = time.perf_counter()
     rollups.usage_roll_up()
     return time.perf_counter() - started
-
-
-class _index_range_joins:
-    """Merge and hash joins off for this connection: what a recount joined per hour
-    (LATERAL, an index range scan each) would do."""
-
-    def __init__(self, connection) -> None:
-        self.connection = connection
-
-    def __enter__(self) -> None:
-        with self.connection.cursor() as cursor:
-            cursor.execute("SET enable_mergejoin = off")
-            cursor.execute("SET enable_hashjoin = off")
-
-    def __exit__(self, *exc) -> None:
-        with self.connection.cursor() as cursor:
-            cursor.execute("RESET enable_mergejoin")
-            cursor.execute("RESET enable_hashjoin")
 
 
 def _requests(slug: str) -> dict[str, str]:
@@ -229,12 +197,8 @@ def _document(args, built: dict, rollup: dict, results: dict) -> str:
             "",
             "What the roll-ups cost (they are what keeps the dashboard from scanning files and events):",
             "",
-            f"- `manage.py analytics_backfill` (366 days, then a snapshot): **{rollup['backfill']:.1f} s** with "
-            f"merge and hash joins off; with the planner's own plan one day takes {rollup['day_default']:.2f} s "
-            f"(so ~{rollup['day_default'] * 366 / 60:.0f} min for the year): it joins each touched hour to the "
-            "tenant's whole trail (a merge join on tenant_id), not to the hour's index range",
-            f"- the every-minute roll-up, caught up (re-reading the late-commit window): **{rollup['minute']:.2f} s** "
-            f"with index range joins, {rollup['minute_default']:.2f} s with the planner's own plan",
+            f"- `manage.py analytics_backfill` (366 days, then a snapshot): **{rollup['backfill']:.1f} s**",
+            f"- the every-minute roll-up, caught up (re-reading the late-commit window): **{rollup['minute']:.2f} s**",
             f"- one storage snapshot (`analytics.snapshot_storage`'s work for the tenant): **{rollup['snapshot']:.1f} s**",
             "",
             "| request | p50 ms | p95 ms | SQL queries per call |",

@@ -19,8 +19,8 @@ from django.db.models.functions import TruncDate
 from accounts.models import Membership, Tenant
 from analytics.models import StorageSnapshot
 from analytics.selectors.access import owners_and_admins
-from analytics.selectors.types import type_of
 from files.models import BlobTier, Folder
+from files.selectors import type_group
 from files.services.quota import tenant_usage_bytes
 from mediaportal.exceptions import ValidationFailed
 
@@ -108,7 +108,7 @@ def _breakdowns(tenant_id) -> dict:
             tops[top] = {"bytes": live_bytes, "files": live_files}
         elif grouping == _BY_TYPE and live_files:
             by_type.append(
-                {"type": type_of(content_type), "content_type": content_type, "files": live_files, "bytes": live_bytes}
+                {"type": type_group(content_type), "content_type": content_type, "files": live_files, "bytes": live_bytes}
             )
     folder_ids = dict(
         Folder.objects.filter(tenant_id=tenant_id, parent=None, deleted_at=None, path__in=list(tops)).values_list(

@@ -42,21 +42,23 @@ WITH touched AS (
     SELECT DISTINCT tenant_id, date_trunc('hour', at, 'UTC') AS hour
     FROM accounts_activityevent
     WHERE tenant_id IS NOT NULL AND verb = ANY(%(verbs)s) AND {touched}
-), counted AS (
-    SELECT t.tenant_id, t.hour,
+)
+INSERT INTO analytics_usagehour (tenant_id, hour, uploads, upload_bytes, downloads, share_hits, views)
+SELECT t.tenant_id, t.hour, c.uploads, c.upload_bytes, c.downloads, c.share_hits, 0
+FROM touched t
+-- LATERAL: each bucket's events are read by the (tenant, at) index, one hour at a time. As a
+-- join, the planner prefers merging on the tenant, which reads the tenant's whole history.
+CROSS JOIN LATERAL (
+    SELECT
         count(*) FILTER (WHERE e.verb = ANY(%(uploads)s)) AS uploads,
         coalesce(sum(CASE WHEN jsonb_typeof(e.data -> 'size') = 'number' THEN (e.data ->> 'size')::bigint END)
             FILTER (WHERE e.verb = ANY(%(uploads)s)), 0) AS upload_bytes,
         count(*) FILTER (WHERE e.verb = ANY(%(downloads)s)) AS downloads,
         count(*) FILTER (WHERE e.verb = ANY(%(share_hits)s)) AS share_hits
-    FROM touched t
-    JOIN accounts_activityevent e
-        ON e.tenant_id = t.tenant_id AND e.at >= t.hour AND e.at < t.hour + interval '1 hour'
-    WHERE e.verb = ANY(%(verbs)s)
-    GROUP BY t.tenant_id, t.hour
-)
-INSERT INTO analytics_usagehour (tenant_id, hour, uploads, upload_bytes, downloads, share_hits, views)
-SELECT tenant_id, hour, uploads, upload_bytes, downloads, share_hits, 0 FROM counted
+    FROM accounts_activityevent e
+    WHERE e.tenant_id = t.tenant_id AND e.at >= t.hour AND e.at < t.hour + interval '1 hour'
+        AND e.verb = ANY(%(verbs)s)
+) c
 ON CONFLICT (tenant_id, hour) DO UPDATE SET
     uploads = EXCLUDED.uploads, upload_bytes = EXCLUDED.upload_bytes,
     downloads = EXCLUDED.downloads, share_hits = EXCLUDED.share_hits

@@ -108,7 +108,12 @@ def _breakdowns(tenant_id) -> dict:
             tops[top] = {"bytes": live_bytes, "files": live_files}
         elif grouping == _BY_TYPE and live_files:
             by_type.append(
-                {"type": type_group(content_type), "content_type": content_type, "files": live_files, "bytes": live_bytes}
+                {
+                    "type": type_group(content_type),
+                    "content_type": content_type,
+                    "files": live_files,
+                    "bytes": live_bytes,
+                }
             )
     folder_ids = dict(
         Folder.objects.filter(tenant_id=tenant_id, parent=None, deleted_at=None, path__in=list(tops)).values_list(

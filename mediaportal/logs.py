@@ -64,6 +64,19 @@ class JsonLogFormatter(JsonFormatter):
             log_data["request_id"] = request_id
 
 
+class PlainLogFormatter(logging.Formatter):
+    """For a person at a console (LOG_FORMAT=plain): time, level, logger, the request id in
+    brackets when the line belongs to a request or a task, the message."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s%(request_id_shown)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        request_id = getattr(record, "request_id", None) or request_id_get()
+        record.request_id_shown = f" [{request_id}]" if request_id else ""
+        return super().format(record)
+
+
 class GunicornLogger(Logger):
     """gunicorn's logger: request lines, paths and referrers redacted in the access log, and
     with LOG_FORMAT=json both of its logs as JSON lines, the access line carrying the request

@@ -529,7 +529,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"()": "mediaportal.logs.PlainLogFormatter"},
         "json": {"()": "mediaportal.logs.JsonLogFormatter"},
     },
     # Share-link tokens and public file ids never reach a log line (mediaportal/logs.py).

@@ -15,7 +15,7 @@ from django.urls import path
 
 from mediaportal import maintenance
 from mediaportal.celery import REQUEST_ID_HEADER, app
-from mediaportal.logs import JsonLogFormatter, RedactCapabilities
+from mediaportal.logs import JsonLogFormatter, PlainLogFormatter, RedactCapabilities
 from mediaportal.request_id import request_id_get, request_id_set
 
 pytestmark = pytest.mark.django_db
@@ -115,6 +115,16 @@ def test_log_lines_of_a_request_are_json_with_its_id_and_redacted(client, json_l
     assert request_id_get() is None
     log.warning("between requests")
     assert "request_id" not in json_lines()[-1]
+
+
+def test_plain_lines_show_the_id_of_their_request():
+    record = logging.LogRecord("tests.request_id", logging.INFO, __file__, 1, "hello", None, None)
+    request_id_set("r-plain")
+    try:
+        assert PlainLogFormatter().format(record).endswith(" INFO tests.request_id [r-plain] hello")
+    finally:
+        request_id_set(None)
+    assert PlainLogFormatter().format(record).endswith(" INFO tests.request_id hello")
 
 
 def test_the_configured_console_writes_json():

@@ -32,6 +32,8 @@ class ShareLink(models.Model):
     # `first_opened_at` marks (set once, by the open that finds it empty).
     notify_on_first_open = models.BooleanField(default=False)
     first_opened_at = models.DateTimeField(null=True, blank=True)
+    # When that mail went: the task claims it by setting this, so a task run twice mails once.
+    first_open_notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

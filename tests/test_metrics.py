@@ -130,11 +130,19 @@ def test_counters_of_other_processes_are_summed_into_the_scrape(client):
     assert after == before + 3
 
 
-def test_the_metrics_folder_is_set_before_prometheus_client_is_imported(tmp_path):
-    """As `celery -A mediaportal worker` loads things: the app first, then Django, then the tasks."""
+@pytest.mark.parametrize(
+    "loads",
+    [
+        # As `celery -A mediaportal worker` loads things: the app first, then Django, then the tasks.
+        "import mediaportal, django; django.setup(); import files.tasks;",
+        # As gunicorn's master reads --config=python:mediaportal.gunicorn_conf, without Django,
+        # before it forks the web workers (which inherit its choice).
+        "import mediaportal.gunicorn_conf;",
+    ],
+)
+def test_the_metrics_folder_is_set_before_prometheus_client_is_imported(tmp_path, loads):
     script = (
-        "import mediaportal, django; django.setup();"
-        "import files.tasks; from prometheus_client import values; import os;"
+        loads + "from prometheus_client import values; import os;"
         "print(values.ValueClass.__qualname__, os.environ['PROMETHEUS_MULTIPROC_DIR'])"
     )
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}

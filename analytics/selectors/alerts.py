@@ -28,9 +28,10 @@ def alert_list(*, membership: Membership, state: str | None = None) -> QuerySet[
     return alerts.filter(cleared_at__isnull=True) if state == "open" else alerts
 
 
-# The banner's alerts are cached per tenant (every team page shows them): the alert check
-# drops the entry when it raises or clears one, so the time is only a bound.
-BANNER_CACHE_SECONDS = 300
+# The banner's alerts are cached per tenant (every team page shows them). The alert check
+# drops the entry when it raises or clears one; a page that read the alerts just before that
+# commit may still write the old list back after it, so the time bounds how long that lasts.
+BANNER_CACHE_SECONDS = 60
 
 
 def banner_cache_key(tenant_id) -> str:

@@ -60,11 +60,21 @@ def _check_allowed(membership: Membership) -> None:
         raise Forbidden("Only owners and admins can manage the team's webhooks.")
 
 
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
 def address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """Whether a webhook may reach `address`: not private, loopback, link-local, multicast,
-    reserved or unspecified (an IPv4 address mapped into IPv6 is judged as itself)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    """Whether a webhook may reach `address`: not private, loopback, link-local, site-local,
+    multicast, reserved or unspecified (an IPv4 address carried in IPv6 is judged as itself)."""
+    if isinstance(address, ipaddress.IPv6Address):
+        # An IPv4 address inside IPv6 (mapped, 6to4, NAT64) reaches that IPv4 address.
+        inner = address.ipv4_mapped or address.sixtofour
+        if inner is None and address in NAT64:
+            inner = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if inner is not None:
+            return address_is_public(inner)
+        if address.is_site_local:
+            return False
     return address.is_global and not (
         address.is_private
         or address.is_loopback

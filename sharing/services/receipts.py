@@ -29,15 +29,17 @@ def _page_url(link: ShareLink) -> str:
 def first_open_notify(*, share_id: str) -> bool:
     """Mail the creator of the link that it was opened for the first time; whether a mail went.
 
-    Queued once, by the open that set `first_opened_at`; nothing is sent for a link that no
-    longer asks for it, or whose creator has gone or has no address.
+    Queued once, by the open that set `first_opened_at`, and sent at most once (claimed by
+    `first_open_notified_at`); nothing is sent for a link that no longer asks for it, or whose
+    creator has gone or has no address.
     """
-    link = (
-        ShareLink.objects.select_related("tenant", "file", "folder", "created_by")
-        .filter(pk=share_id, notify_on_first_open=True, first_opened_at__isnull=False)
-        .first()
-    )
-    if link is None or link.created_by is None or not link.created_by.email:
+    # Claimed before sending: a task the broker hands out again (a worker lost after the
+    # mail went) finds it claimed. A mail server that fails after the claim costs the mail.
+    claimed = ShareLink.objects.filter(
+        pk=share_id, notify_on_first_open=True, first_opened_at__isnull=False, first_open_notified_at__isnull=True
+    ).update(first_open_notified_at=timezone.now())
+    link = ShareLink.objects.select_related("tenant", "file", "folder", "created_by").filter(pk=share_id).first()
+    if not claimed or link is None or link.created_by is None or not link.created_by.email:
         return False
     target = link.file or link.folder
     name = target.name if target else "(deleted)"

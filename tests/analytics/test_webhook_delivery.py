@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 from datetime import timedelta
 
@@ -16,7 +17,7 @@ import analytics.tasks  # noqa: F401 - registers the tasks run below
 from accounts.models import Role
 from analytics.models import Webhook, WebhookAttempt, WebhookDelivery
 from analytics.services import webhook_delivery
-from analytics.services.webhooks import webhook_create
+from analytics.services.webhooks import address_is_public, webhook_create
 from files.models import File, FileVersion
 from files.services.lifecycle import archive_sweep
 from files.services.processing_run import file_process
@@ -185,6 +186,24 @@ def test_resolution_pins_the_address_checked(monkeypatch, settings):
     monkeypatch.setattr(webhook_delivery.socket, "getaddrinfo", lambda *a, **kw: mixed)
     with pytest.raises(webhook_delivery.Refused, match="::ffff:a00:1"):
         webhook_delivery.resolve("mixed.example", 443)
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("2002:7f00:1::", False),  # 6to4 around 127.0.0.1
+        ("2002:a9fe:a9fe::", False),  # 6to4 around the cloud metadata address
+        ("64:ff9b::7f00:1", False),  # NAT64 around 127.0.0.1
+        ("fec0::1", False),  # site-local
+        ("::ffff:10.0.0.1", False),
+        ("2002:808:808::", True),  # 6to4 around a public address
+        ("64:ff9b::808:808", True),
+        ("2606:4700::1111", True),
+        ("93.184.216.34", True),
+    ],
+)
+def test_ipv4_carried_in_ipv6_is_judged_as_itself(address, public):
+    assert address_is_public(ipaddress.ip_address(address)) is public
 
 
 def test_lost_deliveries_are_queued_again(admin, tenant, sent):

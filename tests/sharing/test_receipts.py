@@ -20,6 +20,7 @@ from mediaportal.events import domain_event
 from sharing.models import ShareLink
 from sharing.selectors import _receipt_events
 from sharing.services.links import link_resolve, link_view
+from sharing.services.receipts import first_open_notify
 from tests.conftest import run_queued
 from tests.files.conftest import upload
 
@@ -208,8 +209,11 @@ def test_the_first_open_mails_the_creator_once(editor, tenant, queued, django_ca
     assert "203.0.113.0/24" in message.body and A not in message.body
     assert f"https://media.example.org/t/{tenant.slug}/files/{file['id']}/" in message.body
     share = ShareLink.objects.get(pk=link["id"])
-    assert share.first_opened_at is not None
+    assert share.first_opened_at is not None and share.first_open_notified_at is not None
     assert editor.get(shares(tenant, f"{share.pk}/")).json()["first_opened_at"] is not None
+    # The broker hands the task out again (a worker lost after the mail went): no second mail.
+    assert first_open_notify(share_id=str(share.pk)) is False
+    assert len(mail.outbox) == 1
 
 
 def test_no_mail_when_the_creator_did_not_ask(editor, tenant, queued, django_capture_on_commit_callbacks):

@@ -332,6 +332,11 @@ def can_list_integrity_lost(*, membership: Membership) -> bool:
     return sees_all(membership)
 
 
+def can_read_analytics(*, membership: Membership) -> bool:
+    """Storage, usage, cost and alerts of the whole tenant, every member's files included."""
+    return sees_all(membership)
+
+
 def can_manage_webhooks(*, membership: Membership) -> bool:
     """Webhooks send the tenant's events (file names, share activity) to outside URLs."""
     return sees_all(membership)

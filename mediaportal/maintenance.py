@@ -13,7 +13,6 @@ that cannot raise the flag stops before touching anything (`MaintenanceUnavailab
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import threading
@@ -24,8 +23,8 @@ from contextlib import contextmanager
 import redis
 from django.conf import settings
 from django.utils import timezone
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+
+from mediaportal.redisclient import cache_redis
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +51,6 @@ class MaintenanceUnavailable(RuntimeError):
     """The flag could not be written (Redis is away): the command must not go on."""
 
 
-@functools.cache
-def _client(timeout: float) -> redis.Redis:
-    """A client of the cache's Redis (thread-safe, pooled) with its own timeouts and no
-    retries (redis-py retries a failed connection three times by default, with backoff)."""
-    return redis.Redis.from_url(
-        settings.CACHES["default"]["LOCATION"],
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-    )
-
-
 def maintenance_state() -> dict | None:
     """What the running maintenance is about ({"reason", "since", "retry_after"}), or None."""
     global _memo, _last_warning
@@ -72,7 +59,7 @@ def maintenance_state() -> dict | None:
     if now - read_at < trusted:
         return state
     try:
-        raw = _client(READ_TIMEOUT_SECONDS).get(KEY)
+        raw = cache_redis(READ_TIMEOUT_SECONDS).get(KEY)
         state, trusted = (json.loads(raw) if raw else None), READ_EVERY_SECONDS
     except (redis.RedisError, OSError, ValueError) as exc:
         if now - _last_warning > 60:
@@ -86,7 +73,7 @@ def maintenance_state() -> dict | None:
 def _write(state: dict) -> None:
     global _memo
     try:
-        _client(float(settings.REDIS_SOCKET_TIMEOUT)).set(KEY, json.dumps(state), ex=TTL_SECONDS)
+        cache_redis(float(settings.REDIS_SOCKET_TIMEOUT)).set(KEY, json.dumps(state), ex=TTL_SECONDS)
     except (redis.RedisError, OSError) as exc:
         raise MaintenanceUnavailable(f"the maintenance flag could not be set in Redis: {exc}") from exc
     _memo = (time.monotonic(), state, READ_EVERY_SECONDS)
@@ -103,7 +90,7 @@ def maintenance_begin(*, reason: str) -> dict:
 def maintenance_end() -> None:
     global _memo
     try:
-        _client(float(settings.REDIS_SOCKET_TIMEOUT)).delete(KEY)
+        cache_redis(float(settings.REDIS_SOCKET_TIMEOUT)).delete(KEY)
     except (redis.RedisError, OSError) as exc:
         log.warning("maintenance flag not removed (%s); it expires within %d s", exc, TTL_SECONDS)
     _memo = (0.0, None, 0.0)

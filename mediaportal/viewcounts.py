@@ -10,7 +10,6 @@ lost and a warning logged (at most once a minute).
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from datetime import datetime, timedelta
@@ -19,8 +18,8 @@ from uuid import UUID
 import redis
 from django.conf import settings
 from django.utils import timezone
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+
+from mediaportal.redisclient import cache_redis
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +28,6 @@ KEEP_SECONDS = 4 * 86400
 # A view costs the request at most this long when Redis hangs.
 TIMEOUT_SECONDS = 0.25
 _last_warning = 0.0
-
-
-@functools.cache
-def _client(timeout: float) -> redis.Redis:
-    """A client of the cache's Redis with its own short timeouts and no retries."""
-    return redis.Redis.from_url(
-        settings.CACHES["default"]["LOCATION"],
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-    )
 
 
 def hour_key(hour: datetime) -> str:
@@ -51,7 +39,7 @@ def view_count(*, tenant_id, user_id=None) -> None:
     global _last_warning
     key = hour_key(timezone.now())
     try:
-        pipe = _client(TIMEOUT_SECONDS).pipeline(transaction=False)
+        pipe = cache_redis(TIMEOUT_SECONDS).pipeline(transaction=False)
         pipe.hincrby(key, str(tenant_id), 1)
         if user_id is not None:
             pipe.hincrby(key, f"{tenant_id}:{user_id}", 1)
@@ -67,7 +55,7 @@ def view_count(*, tenant_id, user_id=None) -> None:
 def views_read(*, hours: list[datetime]) -> dict[datetime, tuple[dict[UUID, int], set[tuple[UUID, UUID]]]]:
     """For each hour: views per tenant, and the (tenant, user) pairs that viewed. Raises
     redis errors (the roll-up runs again a minute later)."""
-    pipe = _client(float(settings.REDIS_SOCKET_TIMEOUT)).pipeline(transaction=False)
+    pipe = cache_redis(float(settings.REDIS_SOCKET_TIMEOUT)).pipeline(transaction=False)
     for hour in hours:
         pipe.hgetall(hour_key(hour))
     counted = {}

@@ -10,6 +10,7 @@ import pytest
 from files import storage
 from files.services.orphans import orphan_sweep
 from mediaportal import maintenance
+from mediaportal.redisclient import cache_redis
 from tests.files.conftest import sha, upload
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +55,7 @@ def test_the_flag_expires_on_its_own():
     """A restore that dies leaves the flag for at most its TTL."""
     maintenance.maintenance_begin(reason="restore")
     try:
-        assert 0 < maintenance._client(1.0).ttl(maintenance.KEY) <= maintenance.TTL_SECONDS
+        assert 0 < cache_redis(1.0).ttl(maintenance.KEY) <= maintenance.TTL_SECONDS
     finally:
         maintenance.maintenance_end()
 
@@ -62,10 +63,10 @@ def test_the_flag_expires_on_its_own():
 @pytest.fixture
 def redis_away(settings, monkeypatch):
     settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": "unix:///nonexistent/redis.sock?db=1"}}
-    maintenance._client.cache_clear()
+    cache_redis.cache_clear()
     monkeypatch.setattr(maintenance, "_memo", (0.0, None, 0.0))
     yield
-    maintenance._client.cache_clear()
+    cache_redis.cache_clear()
     maintenance._memo = (0.0, None, 0.0)
 
 

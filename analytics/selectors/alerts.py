@@ -7,8 +7,9 @@ import logging
 from django.core.cache import cache
 from django.db.models import QuerySet
 
-from accounts.models import Membership, Role, role_at_least
+from accounts.models import Membership
 from analytics.models import Alert
+from files.permissions import can_read_analytics
 from mediaportal.exceptions import Forbidden, ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ ALERT_STATES = ("open", "all")
 def alert_list(*, membership: Membership, state: str | None = None) -> QuerySet[Alert]:
     """The tenant's alerts, newest first: the open ones, or with `state="all"` the cleared ones
     too; owners and admins only."""
-    if not role_at_least(membership.role, Role.ADMIN):
+    if not can_read_analytics(membership=membership):
         raise Forbidden("Only owners and admins can list the team's alerts.")
     state = state or "open"
     if state not in ALERT_STATES:

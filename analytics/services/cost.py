@@ -18,8 +18,9 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 
-from accounts.models import Membership, Role, Tenant, role_at_least
+from accounts.models import Membership, Tenant
 from analytics.models import StorageSnapshot
+from files.permissions import can_read_analytics
 from mediaportal.exceptions import Forbidden
 
 GIB = 2**30
@@ -100,6 +101,6 @@ def tenant_cost(*, tenant: Tenant) -> Cost:
 
 def cost_summary(*, membership: Membership) -> dict:
     """The cost endpoint's answer (DESIGN 5.1 plus `as_of`); owners and admins only."""
-    if not role_at_least(membership.role, Role.ADMIN):
+    if not can_read_analytics(membership=membership):
         raise Forbidden("Only owners and admins can read the team's storage cost.")
     return tenant_cost(tenant=membership.tenant).as_dict()

@@ -101,7 +101,7 @@ def test_views_counted_in_redis_flow_into_usage(tenant):
 
 def test_a_view_is_not_counted_and_the_request_goes_on_when_redis_is_away(tenant, monkeypatch, caplog):
     away = redis.Redis(unix_socket_path="/nonexistent/redis.sock", socket_timeout=0.1)
-    monkeypatch.setattr(viewcounts, "_client", lambda timeout: away)
+    monkeypatch.setattr(viewcounts, "cache_redis", lambda timeout: away)
     monkeypatch.setattr(viewcounts, "_last_warning", 0.0)
     viewcounts.view_count(tenant_id=tenant.id)  # raises nothing
     assert "a file view was not counted" in caplog.text

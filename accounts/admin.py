@@ -1,16 +1,27 @@
+from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.contrib.auth.models import Group
 
-from accounts.forms import AdminLoginForm
-from accounts.models import ActivityEvent, ApiToken, DeletedTenant, Membership, Tenant, TenantGroup, TenantUsage, User
+from accounts.models import (
+    ActivityEvent,
+    ApiToken,
+    DeletedTenant,
+    Invitation,
+    Membership,
+    Tenant,
+    TenantGroup,
+    TenantUsage,
+    User,
+)
 from accounts.selectors import with_used_bytes
 from accounts.services import tenants, users
 from mediaportal.admin import ReadOnlyAdmin, ServiceAdmin
 from mediaportal.http import client_ip
 
-# The admin's login counts against the same failed-login limits as the API's and the portal's.
-admin.site.login_form = AdminLoginForm
+# The admin signs in through the portal's login: the same failed-login limits, and the
+# two-factor step for those who set it up.
+admin.site.login = secure_admin_login(admin.site.login)
 
 
 class MembershipInline(admin.TabularInline):
@@ -101,6 +112,15 @@ class MembershipAdmin(ServiceAdmin):
     def delete_model(self, request, obj: Membership) -> None:
         staff = tenants.staff_membership(user=request.user, tenant=obj.tenant)
         tenants.member_remove(actor=staff, member=obj, ip=client_ip(request))
+
+
+@admin.register(Invitation)
+class InvitationAdmin(ReadOnlyAdmin):
+    # Invitations are made, resent and revoked by the team's owners and admins in the portal.
+    list_display = ["email", "tenant", "role", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    list_filter = ["role", "created_at", "accepted_at", "revoked_at"]
+    search_fields = ["email", "tenant__slug"]
+    list_select_related = ["tenant", "invited_by"]
 
 
 @admin.register(ApiToken)

@@ -1,31 +1,37 @@
-"""Forms of the portal's account pages, and the login forms of the portal and the admin
-(counted by the same throttle as the API login)."""
+"""Forms of the portal's account pages, and its login form (counted by the same throttle as
+the API login; the admin signs in through it too)."""
 
 from __future__ import annotations
 
+from allauth.account.forms import LoginForm
 from django import forms
 from django.conf import settings
-from django.contrib.admin.forms import AdminAuthenticationForm
-from django.contrib.auth.forms import AuthenticationForm
+from django.core.validators import RegexValidator
 
 from accounts import throttling
 from accounts.models import PublicFiles, Role, Tenant, TokenScope
 from accounts.services.tenants import SEARCH_CONFIGS, SETTING_BOUNDS
+from accounts.services.users import USERNAME_RE
 from mediaportal.http import client_ip
 
 
-class ThrottledLoginMixin:
-    """Takes the attempt's place in the login throttle before the password is checked.
+class PortalLoginForm(LoginForm):
+    """django-allauth's login form (username or e-mail), counted by our login throttle.
 
-    Django's own login views would otherwise be an unthrottled way around the API's limit
-    for guessing a password.
+    After the password, allauth's login stages take over: the two-factor code for users who
+    set it up.
     """
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["login"].label = "Username or e-mail"
+        self.fields["password"].help_text = ""  # the page links to the reset itself
+
     def clean(self):
-        username = (self.cleaned_data.get("username") or "").strip()
-        if not username or not self.cleaned_data.get("password"):
+        login = (self.cleaned_data.get("login") or "").strip()
+        if not login or not self.cleaned_data.get("password"):
             return super().clean()
-        attempt = throttling.login_attempt(username=username, ip=client_ip(self.request) if self.request else None)
+        attempt = throttling.login_attempt(username=login, ip=client_ip(self.request) if self.request else None)
         if attempt.retry_after:
             raise forms.ValidationError(
                 "Too many failed logins. Try again in %(seconds)s seconds.",
@@ -37,12 +43,8 @@ class ThrottledLoginMixin:
         return cleaned
 
 
-class PortalLoginForm(ThrottledLoginMixin, AuthenticationForm):
-    error_messages = {**AuthenticationForm.error_messages, "invalid_login": "Wrong username or password."}
-
-
-class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
-    pass
+# What django-allauth checks a username against when it makes one (single sign-on sign-ups).
+USERNAME_VALIDATORS = [RegexValidator(USERNAME_RE, "Usernames are 3-150 letters, digits or . @ + - _.")]
 
 
 # --- Portal forms: they only shape input; the accounts services decide and refuse ----------

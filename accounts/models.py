@@ -68,6 +68,8 @@ class Tenant(models.Model):
     share_max_days = models.PositiveIntegerField(default=90)
     search_config = models.CharField(max_length=40, default="english")
     public_files = models.CharField(max_length=12, choices=PublicFiles.choices, default=PublicFiles.FILE_OWNERS)
+    # Members without two-factor authentication get 403 `mfa_required` in this tenant.
+    require_mfa = models.BooleanField(default=False)
     # What the tenant means to spend on storage a month, in settings.STORAGE_CURRENCY; null: no
     # budget. Analytics compares its cost estimate with it and raises budget alerts.
     monthly_budget = models.DecimalField(
@@ -126,6 +128,9 @@ class Membership(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    # Given by the single sign-on group mapping, which re-checks it at every sign-in (and
+    # leaves memberships people gave by hand alone).
+    sso_managed = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -152,6 +157,8 @@ class ApiToken(models.Model):
     prefix = models.CharField(max_length=12, db_index=True)
     key_hash = models.CharField(max_length=64, unique=True)
     scope = models.CharField(max_length=5, choices=TokenScope.choices, default=TokenScope.WRITE)
+    # A token restricted to one tenant sees no other (they answer 404 as for a non-member).
+    tenant = models.ForeignKey(Tenant, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -167,6 +174,46 @@ class ApiToken(models.Model):
     def is_active(self) -> bool:
         now = timezone.now()
         return self.revoked_at is None and self.expires_at > now
+
+
+class Invitation(models.Model):
+    """An invitation to join a tenant with a role, mailed as a single-use link.
+
+    Only the SHA-256 of the link's token is stored. It is accepted by a signed-in user whose
+    verified e-mail address is the invited one, once, before `expires_at`.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One open invitation per address and tenant: inviting again resends it.
+            models.UniqueConstraint(
+                "tenant",
+                Lower("email"),
+                name="invitation_open_unique",
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.tenant} ({self.role})"
 
 
 class TenantGroup(models.Model):

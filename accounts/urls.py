@@ -1,19 +1,21 @@
-from django.contrib.auth import views as auth_views
-from django.urls import path
+from allauth.account import views as allauth_views
+from django.urls import include, path
 
-from accounts.forms import PortalLoginForm
 from accounts.views import account, team
 
 urlpatterns = [
     path("", account.home, name="home"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(template_name="login.html", authentication_form=PortalLoginForm),
-        name="login",
-    ),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Signing in, out and up are django-allauth's pages (its login goes on to the two-factor
+    # step and shows the single sign-on buttons), under the short paths people type.
+    path("login/", allauth_views.login, name="login"),
+    path("logout/", allauth_views.logout, name="logout"),
     path("register/", account.register, name="register"),
     path("account/password/", account.password_change, name="account-password"),
+    # Registration makes the first team, and a password change is throttled like a login:
+    # allauth's own pages for both lead to ours (matched first, so they win).
+    path("accounts/signup/", account.register, name="account_signup"),
+    path("accounts/password/change/", account.password_change, name="account_change_password"),
+    path("accounts/", include("allauth.urls")),
     path("account/tokens/", account.tokens, name="account-tokens"),
     path("account/tokens/<uuid:token_id>/revoke/", account.token_revoke, name="account-token-revoke"),
     path("t/<slug:tenant_slug>/members/", team.members, name="portal-members"),

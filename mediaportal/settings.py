@@ -10,13 +10,11 @@ does not start.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import quote
 
 import dj_database_url
-import dj_email_url
 from django.core.exceptions import ImproperlyConfigured
 
 from mediaportal.env import (
@@ -80,6 +78,13 @@ INSTALLED_APPS = [
     "django_htmx",
     "guardian",
     "django_celery_beat",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.github",
+    "allauth.usersessions",
     "mediaportal",
     "accounts",
     "files",
@@ -103,6 +108,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    "accounts.middleware.SessionIdleTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "mediaportal.middleware.DatabaseUnavailableMiddleware",
 ]
@@ -200,45 +208,9 @@ SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 
-# --- Auth -------------------------------------------------------------------------
+# --- Accounts: sign-in, tokens, e-mail, single sign-on, two-factor --------------------
 
-AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
-    "guardian.backends.ObjectPermissionBackend",
-]
-PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",
-    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
-]
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
-]
-LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "login"
-ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
-
-API_TOKEN_TTL = timedelta(days=env_int("API_TOKEN_TTL_DAYS", 30))
-# Failed logins allowed within the window (seconds): per username from one address, per
-# username from all addresses, and per address across usernames. The per-username limit
-# stops guessing from many addresses; it is higher because anyone can spend it to lock
-# the account's password login out for a window.
-LOGIN_THROTTLE_WINDOW = env_int("LOGIN_THROTTLE_WINDOW", 300)
-LOGIN_THROTTLE_PER_USER = env_int("LOGIN_THROTTLE_PER_USER", 5)
-LOGIN_THROTTLE_PER_USERNAME = env_int("LOGIN_THROTTLE_PER_USERNAME", 20)
-LOGIN_THROTTLE_PER_IP = env_int("LOGIN_THROTTLE_PER_IP", 30)
-# Share links: unknown tokens per address, and wrong passwords per link and address, per window.
-SHARE_TOKEN_GUESSES_PER_IP = env_int("SHARE_TOKEN_GUESSES_PER_IP", 30)
-SHARE_PASSWORD_ATTEMPTS = env_int("SHARE_PASSWORD_ATTEMPTS", 5)
-SHARE_PASSWORD_ATTEMPTS_PER_LINK = env_int("SHARE_PASSWORD_ATTEMPTS_PER_LINK", 4 * SHARE_PASSWORD_ATTEMPTS)
-# Number of proxies in front of the web server whose X-Forwarded-For we trust.
-TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
-# `/metrics` answers loopback clients, and others sending `Authorization: Bearer <this>`.
-METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+from mediaportal.auth_settings import *  # noqa: E402,F403
 
 # --- Tenants ----------------------------------------------------------------------
 
@@ -494,20 +466,6 @@ ANALYTICS_LATE_COMMIT_SECONDS = env_int("ANALYTICS_LATE_COMMIT_SECONDS", 3600)
 ANALYTICS_USAGE_MAX_DAYS = 366
 ANALYTICS_BREAKDOWN_MAX_ROWS = env_int("ANALYTICS_BREAKDOWN_MAX_ROWS", 100)
 
-# --- Mail -------------------------------------------------------------------------
-
-# SMTP from EMAIL_URL (`smtp://user:password@host:587/?tls=True`, dj-email-url's form). With
-# none, every message is written as a file under var/mail/, so a local installation can read
-# the alerts and links it sends.
-EMAIL_URL = env_str("EMAIL_URL", "")
-if EMAIL_URL:
-    globals().update(dj_email_url.parse(EMAIL_URL))
-else:
-    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    EMAIL_FILE_PATH = str(VAR_DIR / "mail")
-DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "MediaPortal <mediaportal@localhost>")
-SERVER_EMAIL = DEFAULT_FROM_EMAIL
-
 # --- Storage cost (analytics) ---------------------------------------------------
 
 # What a tenant's storage costs, for the cost estimate and budget alerts: one currency, and a
@@ -568,7 +526,7 @@ CONTENT_SECURITY_POLICY = {
         "frame-src": ["'self'", *_S3_SOURCES],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
-        "form-action": ["'self'"],
+        "form-action": ["'self'", *SSO_ORIGINS],  # noqa: F405
         "frame-ancestors": ["'none'"],
     }
 }

@@ -13,7 +13,7 @@ def test_bootstrap_creates_admin_once_and_admin_can_log_in(client):
     user, tenant, password = bootstrap_first_admin(password=None)
     assert user.username == "admin" and user.is_superuser and tenant.slug == "default"
     assert bootstrap_first_admin(password=None) is None
-    response = client.post("/admin/login/?next=/admin/", {"username": "admin", "password": password})
+    response = client.post("/login/", {"login": "admin", "password": password, "next": "/admin/"})
     assert response.status_code == 302 and response["Location"] == "/admin/"
     page = client.get("/admin/")
     assert page.status_code == 200 and "Site administration" in page.content.decode()

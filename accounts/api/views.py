@@ -13,7 +13,7 @@ from accounts import selectors
 from accounts.api import serializers as s
 from accounts.api.mixins import TenantScopedMixin
 from accounts.models import ApiToken
-from accounts.services import tenants, users
+from accounts.services import email, tenants, users
 from mediaportal.http import client_ip
 from mediaportal.openapi import PAGE_PARAMETERS, paginated
 from mediaportal.openapi import errors as _errors
@@ -33,6 +33,7 @@ class RegisterView(APIView):
         data = s.RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
         user, tenant, key = users.user_register(**data.validated_data, ip=client_ip(request))
+        email.verification_send(request=request, user=user)
         body = s.RegisterOutput({"user": user, "tenant": tenant, "token": key}).data
         return Response(body, status=status.HTTP_201_CREATED)
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts import throttling
 from accounts.models import ApiToken, Membership, Role, Tenant, TokenScope, User
 from accounts.services.audit import event_record
+from accounts.services.email import email_address_record
 from accounts.services.tenants import tenant_create
 from mediaportal.exceptions import ApplicationError, Conflict, ValidationFailed
 
@@ -65,6 +66,7 @@ def user_create(*, username: str, email: str, password: str | None, is_staff: bo
     try:
         with transaction.atomic():
             user.save()
+            email_address_record(user=user, email=email)
     except IntegrityError:
         # Two registrations raced past the checks above; the constraint decides.
         raise ValidationFailed("That username or email address is taken.", code="username_taken") from None

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from accounts import selectors
 from accounts.forms import PasswordChangeForm, RegisterForm, TenantCreateForm, TokenCreateForm
 from accounts.models import Tenant
-from accounts.services import tenants, users
+from accounts.services import email, tenants, users
 from accounts.views.common import refusal
 from mediaportal import ratelimit
 from mediaportal.exceptions import ApplicationError, NotFound
@@ -98,7 +98,12 @@ def _register(request, form: RegisterForm) -> tuple[int, Tenant | None]:
     except ApplicationError as exc:
         return refusal(form, exc, REGISTER_FIELDS), None
     session_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-    messages.success(request, f"Welcome, {user.username}. This is your team “{tenant.name}”.")
+    email.verification_send(request=request, user=user)
+    messages.success(
+        request,
+        f"Welcome, {user.username}. This is your team “{tenant.name}”. "
+        f"We sent a link to {user.email} to verify your address.",
+    )
     return 302, tenant
 
 

@@ -86,13 +86,13 @@ def test_login_page_shows_a_wrong_password_inline_and_keeps_the_throttle(tenant,
     client = Client()
     page = client.get("/login/").content.decode()
     assert "Username" in page and "Password" in page and "Log in" in page and "/register/" in page
-    wrong = {"username": owner.user.username, "password": "wrong"}
+    wrong = {"login": owner.user.username, "password": "wrong"}
     response = client.post("/login/", wrong)
     assert response.status_code == 200 and "Wrong username or password." in response.content.decode()
     for _ in range(5):
         response = client.post("/login/", wrong)
     assert "Too many failed logins" in response.content.decode()
-    good = client.post("/login/", {"username": owner.user.username, "password": PASSWORD})
+    good = client.post("/login/", {"login": owner.user.username, "password": PASSWORD})
     assert good.status_code == 200 and "Too many failed logins" in good.content.decode()
 
 

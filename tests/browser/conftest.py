@@ -165,7 +165,7 @@ def _safe(name: str) -> str:
 def log_in(page, username: str, password: str = PASSWORD) -> None:
     """Signs in through the login page and waits for the teams page."""
     page.goto("/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
+    page.get_by_label("Username or e-mail").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(re.compile(r"^https?://[^/]+/(t/[^/]+/)?$"))

@@ -1,0 +1,31 @@
+"""Signs out a browser that has been idle longer than SESSION_IDLE_TIMEOUT."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, logout
+
+LAST_SEEN = "_last_seen"
+# The session is written at most this often (seconds) just to move the mark: every request
+# would otherwise rewrite it.
+RESOLUTION = 60
+
+
+class SessionIdleTimeoutMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        timeout = settings.SESSION_IDLE_TIMEOUT
+        session = getattr(request, "session", None)
+        # Only the session's own keys are read: API requests with a token never load a user here.
+        if timeout and session is not None and SESSION_KEY in session:
+            now = int(time.time())
+            last = session.get(LAST_SEEN)
+            if last is not None and now - last > timeout:
+                logout(request)
+            elif last is None or now - last >= RESOLUTION:
+                session[LAST_SEEN] = now
+        return self.get_response(request)

@@ -160,6 +160,12 @@ class TenantSettingsForm(forms.Form):
         label="Search language", help_text="Changing it rebuilds the search index in the background."
     )
     public_files = forms.ChoiceField(label="Who may make files public", choices=PublicFiles.choices)
+    require_mfa = forms.BooleanField(
+        label="Require two-factor authentication",
+        required=False,
+        help_text="Members without it cannot open this team until they set it up. Turn it on for your own "
+        "account first.",
+    )
     monthly_budget = forms.DecimalField(
         label="Monthly budget",
         required=False,
@@ -180,6 +186,7 @@ class TenantSettingsForm(forms.Form):
         "noncurrent_archive_days": "noncurrent_archive_days",
         "search_config": "search_config",
         "public_files": "public_files",
+        "require_mfa": "require_mfa",
         "monthly_budget": "monthly_budget",
     }
 

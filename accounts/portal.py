@@ -12,8 +12,10 @@ from functools import wraps
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.shortcuts import render
 
 from accounts.selectors import membership_get
+from accounts.services.mfa import TenantRequiresMfa, tenant_mfa_check
 from mediaportal.exceptions import Forbidden, NotFound
 
 
@@ -29,11 +31,15 @@ def tenant_page(view):
     def wrapper(request, tenant_slug: str, **kwargs):
         try:
             membership = membership_get(user=request.user, tenant_slug=tenant_slug)
+            tenant_mfa_check(membership=membership)
             # For the layout's context processors (the alert banner): whose team page this is.
             request.membership = membership
             return view(request, membership, **kwargs)
         except NotFound:
             raise Http404 from None
+        except TenantRequiresMfa as exc:
+            context = {"tenant": membership.tenant, "detail": exc.detail}
+            return render(request, "accounts/mfa_required.html", context, status=exc.status_code)
         except Forbidden:
             raise PermissionDenied from None
 

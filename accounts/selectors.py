@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from allauth.account.models import EmailAddress
 from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
@@ -71,3 +72,12 @@ def token_get(*, user: User, token_id) -> ApiToken:
 def membership_list_with_usage(*, user: User) -> QuerySet[Membership]:
     """The user's memberships with their tenants and each tenant's `used_bytes`, in one query."""
     return membership_list_for_user(user=user).annotate(used_bytes=_used_bytes("tenant_id"))
+
+
+def email_verified(*, user: User) -> bool:
+    """Whether the account's own address (User.email) is verified."""
+    return bool(user.email) and EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
+
+
+def email_list(*, user: User) -> QuerySet[EmailAddress]:
+    return EmailAddress.objects.filter(user=user).order_by("-primary", "email")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from accounts.models import Membership, Tenant
 from accounts.selectors import membership_get
+from accounts.services.mfa import tenant_mfa_check
 
 
 class TenantScopedMixin:
@@ -16,3 +17,4 @@ class TenantScopedMixin:
         super().initial(request, *args, **kwargs)
         self.membership = membership_get(user=request.user, tenant_slug=kwargs["tenant_slug"])
         self.tenant = self.membership.tenant
+        tenant_mfa_check(membership=self.membership)

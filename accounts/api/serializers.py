@@ -63,6 +63,13 @@ class RegisterOutput(serializers.Serializer):
 class LoginInput(Input):
     username = serializers.CharField(max_length=254)
     password = serializers.CharField(max_length=256, trim_whitespace=False)
+    otp = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_blank=True,
+        help_text="The current two-factor code (or a recovery code) for accounts with two-factor on; "
+        "without it they answer 401 `mfa_required`.",
+    )
 
 
 class LoginOutput(serializers.Serializer):
@@ -82,6 +89,38 @@ class MembershipOfUser(serializers.ModelSerializer):
 class MeOutput(serializers.Serializer):
     user = UserOutput()
     memberships = MembershipOfUser(many=True)
+    email_verified = serializers.BooleanField(help_text="Whether the account's address is verified.")
+    mfa_enabled = serializers.BooleanField(help_text="Whether two-factor authentication is on.")
+
+
+class EmailChangeInput(Input):
+    email = serializers.EmailField(max_length=254)
+
+
+class EmailOutput(serializers.Serializer):
+    email = serializers.EmailField()
+    verified = serializers.BooleanField()
+    primary = serializers.BooleanField()
+
+
+class MfaStatusOutput(serializers.Serializer):
+    enabled = serializers.BooleanField()
+    recovery_codes_left = serializers.IntegerField(min_value=0)
+
+
+class TotpSetupOutput(serializers.Serializer):
+    secret = serializers.CharField(help_text="Base32 secret for the authenticator app.")
+    otpauth_url = serializers.CharField(help_text="The same secret as an otpauth:// URL, for a QR code.")
+
+
+class OtpInput(Input):
+    code = serializers.CharField(max_length=64, help_text="A current six-digit code (or a recovery code).")
+
+
+class RecoveryCodesOutput(serializers.Serializer):
+    recovery_codes = serializers.ListField(
+        child=serializers.CharField(), help_text="Each works once in place of a code; shown only in this response."
+    )
 
 
 class TokenInput(Input):
@@ -207,6 +246,11 @@ class TenantUpdateInput(Input):
         required=False,
         choices=PublicFiles.choices,
         help_text="Who may set a file's visibility to `public`: nobody, owners and admins, or also the file's owner.",
+    )
+    require_mfa = serializers.BooleanField(
+        required=False,
+        help_text="Members without two-factor authentication get 403 `mfa_required` in this tenant. "
+        "Turning it on needs two-factor on the caller's own account (409 `mfa_not_enabled`).",
     )
     monthly_budget = _BudgetField(
         required=False,

@@ -13,7 +13,8 @@ from accounts import selectors
 from accounts.api import serializers as s
 from accounts.api.mixins import TenantScopedMixin
 from accounts.models import ApiToken
-from accounts.services import email, tenants, users
+from accounts.services import email, mfa, tenants, users
+from mediaportal.exceptions import Conflict
 from mediaportal.http import client_ip
 from mediaportal.openapi import PAGE_PARAMETERS, paginated
 from mediaportal.openapi import errors as _errors
@@ -72,8 +73,110 @@ class LogoutView(APIView):
 class MeView(APIView):
     @extend_schema(tags=["auth"], responses={200: s.MeOutput, **_errors(401)})
     def get(self, request):
-        memberships = selectors.membership_list_for_user(user=request.user)
-        return Response(s.MeOutput({"user": request.user, "memberships": memberships}).data)
+        body = {
+            "user": request.user,
+            "memberships": selectors.membership_list_for_user(user=request.user),
+            "email_verified": selectors.email_verified(user=request.user),
+            "mfa_enabled": mfa.mfa_enabled(user=request.user),
+        }
+        return Response(s.MeOutput(body).data)
+
+
+class EmailView(APIView):
+    @extend_schema(tags=["auth"], responses={200: s.EmailOutput(many=True), **_errors(401)})
+    def get(self, request):
+        return Response(s.EmailOutput(selectors.email_list(user=request.user), many=True).data)
+
+    @extend_schema(
+        tags=["auth"],
+        request=s.EmailChangeInput,
+        responses={202: s.EmailOutput, **_errors(400, 401, 403)},
+        description="Change the account's address: a verification link goes to the new address, which "
+        "replaces the old one once verified. Until then the old address stays in use.",
+    )
+    def post(self, request):
+        data = s.EmailChangeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        address = email.email_change_request(request=request, user=request.user, email=data.validated_data["email"])
+        return Response(s.EmailOutput(address).data, status=status.HTTP_202_ACCEPTED)
+
+
+class EmailVerificationView(APIView):
+    @extend_schema(
+        tags=["auth"],
+        request=None,
+        responses={202: None, **_errors(401, 403, 409)},
+        description="Mail the verification link again for the account's unverified addresses.",
+    )
+    def post(self, request):
+        if not email.verification_send(request=request, user=request.user):
+            raise Conflict("Every address of this account is verified.", code="email_already_verified")
+        return Response(status=status.HTTP_202_ACCEPTED)
+
+
+# --- Two-factor -------------------------------------------------------------------
+
+
+class MfaView(APIView):
+    @extend_schema(tags=["auth"], responses={200: s.MfaStatusOutput, **_errors(401)})
+    def get(self, request):
+        body = {
+            "enabled": mfa.mfa_enabled(user=request.user),
+            "recovery_codes_left": mfa.recovery_codes_left(user=request.user),
+        }
+        return Response(s.MfaStatusOutput(body).data)
+
+    @extend_schema(
+        tags=["auth"],
+        request=s.OtpInput,
+        responses={204: None, **_errors(400, 401, 403, 409)},
+        description="Turn two-factor authentication off, proven by a current code or a recovery code.",
+    )
+    def delete(self, request):
+        data = s.OtpInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        mfa.mfa_disable(user=request.user, code=data.validated_data["code"], ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TotpView(APIView):
+    @extend_schema(
+        tags=["auth"],
+        request=None,
+        responses={201: s.TotpSetupOutput, **_errors(401, 403, 409)},
+        description="Start setting up TOTP: a new secret, valid 15 minutes until confirmed with a code.",
+    )
+    def post(self, request):
+        secret, url = mfa.totp_begin(user=request.user)
+        return Response(s.TotpSetupOutput({"secret": secret, "otpauth_url": url}).data, status=status.HTTP_201_CREATED)
+
+
+class TotpConfirmView(APIView):
+    @extend_schema(
+        tags=["auth"],
+        request=s.OtpInput,
+        responses={200: s.RecoveryCodesOutput, **_errors(400, 401, 403, 409)},
+        description="Turn two-factor on with a code from the app; answers the recovery codes, once.",
+    )
+    def post(self, request):
+        data = s.OtpInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        codes = mfa.totp_confirm(user=request.user, code=data.validated_data["code"], ip=client_ip(request))
+        return Response(s.RecoveryCodesOutput({"recovery_codes": codes}).data)
+
+
+class RecoveryCodesView(APIView):
+    @extend_schema(
+        tags=["auth"],
+        request=s.OtpInput,
+        responses={200: s.RecoveryCodesOutput, **_errors(400, 401, 403, 409)},
+        description="Replace the recovery codes (the old ones stop working), proven by a current code.",
+    )
+    def post(self, request):
+        data = s.OtpInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        codes = mfa.recovery_codes_regenerate(user=request.user, code=data.validated_data["code"], ip=client_ip(request))
+        return Response(s.RecoveryCodesOutput({"recovery_codes": codes}).data)
 
 
 class TokenListView(APIView):

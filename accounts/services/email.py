@@ -33,21 +33,23 @@ def verification_send(*, request: HttpRequest, user: User) -> bool:
     return sent
 
 
-@transaction.atomic
 def email_change_request(*, request: HttpRequest, user: User, email: str) -> EmailAddress:
     """Start changing the account's address: the new one replaces the old once verified.
 
     Until then the old address stays the one mails go to and sign-ins use.
     """
     email = email.strip().lower()
-    taken = EmailAddress.objects.filter(email__iexact=email).exclude(user=user).exists()
-    if taken or User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
-        raise ValidationFailed("An account with that email address exists.", code="email_taken")
-    current = EmailAddress.objects.filter(user=user, email__iexact=email).first()
-    if current is not None and current.verified:
-        raise ValidationFailed("That is already your verified address.", code="email_unchanged")
-    # Only one change is pending at a time: a newer request replaces an older one.
-    EmailAddress.objects.filter(user=user, verified=False, primary=False).exclude(email__iexact=email).delete()
-    address = current or EmailAddress.objects.create(user=user, email=email, primary=False, verified=False)
-    transaction.on_commit(lambda: address.send_confirmation(request, signup=False))
+    with transaction.atomic():
+        taken = EmailAddress.objects.filter(email__iexact=email).exclude(user=user).exists()
+        if taken or User.objects.filter(email__iexact=email).exclude(pk=user.pk).exists():
+            raise ValidationFailed("An account with that email address exists.", code="email_taken")
+        current = EmailAddress.objects.filter(user=user, email__iexact=email).first()
+        if current is not None and current.verified:
+            raise ValidationFailed("That is already your verified address.", code="email_unchanged")
+        # One change is pending at a time: a newer request replaces an older one.
+        pending = EmailAddress.objects.filter(user=user, verified=False, primary=False)
+        pending.exclude(email__iexact=email).delete()
+        address = current or EmailAddress.objects.create(user=user, email=email, primary=False, verified=False)
+    # Mailed once the address is recorded, so the link always finds it.
+    address.send_confirmation(request, signup=False)
     return address

@@ -14,6 +14,7 @@ from django.utils.text import slugify
 
 from accounts.models import Membership, PublicFiles, Role, Tenant, User, role_at_least
 from accounts.services.audit import event_record
+from accounts.services.mfa import mfa_enabled
 from mediaportal.exceptions import Conflict, Forbidden, ValidationFailed
 
 RESERVED_SLUGS = {"api", "admin", "static", "media", "new", "settings", "me"}
@@ -61,6 +62,7 @@ def tenant_create(*, actor: User, name: str, slug: str = "", ip: str | None = No
 
 TENANT_SETTINGS = (
     "name",
+    "require_mfa",
     "max_upload_bytes",
     "archive_after_days",
     "noncurrent_archive_days",
@@ -124,6 +126,12 @@ def tenant_update(*, membership: Membership, data: dict, ip: str | None = None) 
         raise Forbidden("Only owners and admins can change tenant settings.")
     tenant = membership.tenant
     _check_settings(data)
+    if data.get("require_mfa") and not tenant.require_mfa and not mfa_enabled(user=membership.user):
+        # Whoever turns it on must not be the first one it locks out.
+        raise Conflict(
+            "Turn on two-factor authentication for your own account before requiring it of the team.",
+            code="mfa_not_enabled",
+        )
     changed = [field for field in TENANT_SETTINGS if field in data and getattr(tenant, field) != data[field]]
     for field in changed:
         setattr(tenant, field, data[field])

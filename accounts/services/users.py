@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts import throttling
 from accounts.models import ApiToken, Membership, Role, Tenant, TokenScope, User
+from accounts.services import mfa
 from accounts.services.audit import event_record
 from accounts.services.email import email_address_record
 from accounts.services.tenants import tenant_create
@@ -182,8 +183,12 @@ def token_revoke(*, token: ApiToken) -> None:
         token.save(update_fields=["revoked_at"])
 
 
-def login(*, username: str, password: str, ip: str | None) -> tuple[User, ApiToken, str]:
-    """Check credentials (throttled per username+address, per username and per address) and issue a token."""
+def login(*, username: str, password: str, ip: str | None, otp: str = "") -> tuple[User, ApiToken, str]:
+    """Check credentials (throttled per username+address, per username and per address) and issue a token.
+
+    For an account with two-factor on, the password alone answers `mfa_required` and a wrong
+    code `invalid_otp`; both stay counted as failed attempts until a full sign-in succeeds.
+    """
     username = username.strip()
     attempt = throttling.login_attempt(username=username, ip=ip)
     if attempt.retry_after:
@@ -196,6 +201,11 @@ def login(*, username: str, password: str, ip: str | None) -> tuple[User, ApiTok
             user = authenticate(username=match.username, password=password)
     if user is None:
         raise InvalidCredentials()  # the attempt stays counted as a failure
+    if mfa.mfa_enabled(user=user):
+        if not otp:
+            raise mfa.MfaRequired()
+        if not mfa.otp_verify(user=user, code=otp):
+            raise mfa.InvalidOtp()
     throttling.login_succeeded(attempt)
     expires_at = timezone.now() + settings.API_TOKEN_TTL
     token, key = token_create(user=user, name="login", expires_at=expires_at)

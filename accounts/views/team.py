@@ -142,4 +142,6 @@ def _field_refused(form: TenantSettingsForm, exc: ApplicationError) -> str | Non
     # must be between ..."): show the message at that field rather than above the form.
     if exc.code == "invalid_name":
         return "name"
+    if exc.code == "mfa_not_enabled":
+        return "require_mfa"
     return form.field_for(exc.detail.split(" ", 1)[0])

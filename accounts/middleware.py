@@ -1,11 +1,14 @@
-"""Signs out a browser that has been idle longer than SESSION_IDLE_TIMEOUT."""
+"""Signs out a browser that has been idle longer than SESSION_IDLE_TIMEOUT, and keeps the
+session list's last-seen time."""
 
 from __future__ import annotations
 
 import time
 
+from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, logout
+from django.utils import timezone
 
 LAST_SEEN = "_last_seen"
 # The session is written at most this often (seconds) just to move the mark: every request
@@ -21,11 +24,13 @@ class SessionIdleTimeoutMiddleware:
         timeout = settings.SESSION_IDLE_TIMEOUT
         session = getattr(request, "session", None)
         # Only the session's own keys are read: API requests with a token never load a user here.
-        if timeout and session is not None and SESSION_KEY in session:
+        if session is not None and SESSION_KEY in session:
             now = int(time.time())
             last = session.get(LAST_SEEN)
-            if last is not None and now - last > timeout:
+            if timeout and last is not None and now - last > timeout:
                 logout(request)
             elif last is None or now - last >= RESOLUTION:
                 session[LAST_SEEN] = now
+                # The session list shows when each browser was last seen, to the minute.
+                UserSession.objects.filter(session_key=session.session_key).update(last_seen_at=timezone.now())
         return self.get_response(request)

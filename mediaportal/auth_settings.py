@@ -49,8 +49,10 @@ LOGIN_THROTTLE_PER_IP = env_int("LOGIN_THROTTLE_PER_IP", 30)
 SHARE_TOKEN_GUESSES_PER_IP = env_int("SHARE_TOKEN_GUESSES_PER_IP", 30)
 SHARE_PASSWORD_ATTEMPTS = env_int("SHARE_PASSWORD_ATTEMPTS", 5)
 SHARE_PASSWORD_ATTEMPTS_PER_LINK = env_int("SHARE_PASSWORD_ATTEMPTS_PER_LINK", 4 * SHARE_PASSWORD_ATTEMPTS)
-# Number of proxies in front of the web server whose X-Forwarded-For we trust.
+# Number of proxies in front of the web server whose X-Forwarded-For we trust (allauth's
+# rate limits and session list read the client's address by the same rule).
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
 # `/metrics` answers loopback clients, and others sending `Authorization: Bearer <this>`.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
@@ -107,7 +109,9 @@ MFA_TOTP_TOLERANCE = 1
 # cannot happen here: single sign-on links only verified addresses.)
 MFA_ALLOW_UNVERIFIED_EMAIL = True
 
-USERSESSIONS_TRACK_ACTIVITY = True
+# allauth would read and rewrite the session's row on every request; the idle-timeout
+# middleware moves its last-seen time once a minute instead (accounts.middleware).
+USERSESSIONS_TRACK_ACTIVITY = False
 # A signed-in browser left alone this long is signed out (seconds; 0: only the cookie's age).
 SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 8 * 3600)
 

@@ -146,6 +146,22 @@ def _upload_and_wait_for_processing(port: int) -> None:
     assert thumbnail.status_code == 200 and thumbnail.content[:4] == b"RIFF"
 
 
+def _registration_mail_is_a_file_under_var(port: int, var_dir: Path) -> None:
+    """With no SMTP configured, the verification mail is a file a local user can open."""
+    import requests
+
+    answer = requests.post(
+        f"http://127.0.0.1:{port}/api/v1/auth/register/",
+        json={"username": "newcomer", "email": "newcomer@example.com", "password": "a long enough secret 1"},
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    mails = [path.read_text() for path in (var_dir / "mail").glob("*.log")]
+    assert any(
+        "newcomer@example.com" in text and f"http://127.0.0.1:{port}/accounts/confirm-email/" in text for text in mails
+    ), mails
+
+
 def test_up_serves_the_portal_and_ctrl_c_leaves_nothing_running(tmp_path):
     var_dir = tmp_path / "var"
     port = _free_port()
@@ -158,6 +174,7 @@ def test_up_serves_the_portal_and_ctrl_c_leaves_nothing_running(tmp_path):
             body = json.load(response)
         assert response.status == 200 and body["failing"] == []
         _upload_and_wait_for_processing(port)
+        _registration_mail_is_a_file_under_var(port, var_dir)
         pids = _descendants_and_services(proc, var_dir)
         names = " ".join(_names(pids).values())
         for expected in ("postgres", "redis-server", "weed", "gunicorn", "celery"):

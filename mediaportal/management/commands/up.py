@@ -77,6 +77,9 @@ class Command(BaseCommand):
             self._wait_ready(url, started)
             self.stdout.write(self.style.SUCCESS(f"\nMediaPortal is running at {url}/"))
             self.stdout.write(f"  portal {url}/   admin {url}/admin/   API docs {url}/api/docs/   health {url}/readyz")
+            if not settings.EMAIL_URL:
+                # No SMTP server: verification links, resets and invitations are files to open.
+                self.stdout.write(f"  mail is written to {settings.EMAIL_FILE_PATH}/ (set EMAIL_URL to send it)")
             self.stdout.write("  Press Ctrl-C to stop everything.\n")
             self._supervise()
         except KeyboardInterrupt:

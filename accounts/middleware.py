@@ -4,10 +4,12 @@ session list's last-seen time."""
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 
 from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, logout
+from django.db import DatabaseError
 from django.utils import timezone
 
 LAST_SEEN = "_last_seen"
@@ -31,6 +33,8 @@ class SessionIdleTimeoutMiddleware:
                 logout(request)
             elif last is None or now - last >= RESOLUTION:
                 session[LAST_SEEN] = now
-                # The session list shows when each browser was last seen, to the minute.
-                UserSession.objects.filter(session_key=session.session_key).update(last_seen_at=timezone.now())
+                # The session list shows when each browser was last seen, to the minute. Never
+                # worth failing a request over: a database that is away is the view's 503.
+                with suppress(DatabaseError):
+                    UserSession.objects.filter(session_key=session.session_key).update(last_seen_at=timezone.now())
         return self.get_response(request)

@@ -77,6 +77,10 @@ UNPREDICTABLE = {
     "webhook_private_target": "a host on a private, loopback or link-local address",
     # A cursor is minted by the server; any other string is refused.
     "invalid_cursor": "a cursor the server did not make",
+    # Two-factor: a code is right only for the secret and the current 30 seconds.
+    "invalid_otp": "a two-factor code that is not the current one",
+    "mfa_not_started": "confirming two-factor before asking for a secret",
+    "email_unchanged": "the account's own verified address",
 }
 UPLOADS = ["POST /api/v1/tenants/{tenant_slug}/files/", "POST /api/v1/tenants/{tenant_slug}/files/{file_id}/versions/"]
 # Checks left out where they cannot judge, or until the work that settles them lands.

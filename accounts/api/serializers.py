@@ -103,6 +103,10 @@ class EmailOutput(serializers.Serializer):
     primary = serializers.BooleanField()
 
 
+class EmailListOutput(serializers.Serializer):
+    results = EmailOutput(many=True, help_text="The account's addresses, the primary one first.")
+
+
 class MfaStatusOutput(serializers.Serializer):
     enabled = serializers.BooleanField()
     recovery_codes_left = serializers.IntegerField(min_value=0)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("auth/email/", views.EmailView.as_view(), name="auth-email"),
     path("auth/email/verification/", views.EmailVerificationView.as_view(), name="auth-email-verification"),
     path("auth/mfa/", views.MfaView.as_view(), name="auth-mfa"),
+    path("auth/mfa/disable/", views.MfaDisableView.as_view(), name="auth-mfa-disable"),
     path("auth/mfa/totp/", views.TotpView.as_view(), name="auth-mfa-totp"),
     path("auth/mfa/totp/confirm/", views.TotpConfirmView.as_view(), name="auth-mfa-totp-confirm"),
     path("auth/mfa/recovery-codes/", views.RecoveryCodesView.as_view(), name="auth-mfa-recovery-codes"),

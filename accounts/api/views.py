@@ -83,9 +83,9 @@ class MeView(APIView):
 
 
 class EmailView(APIView):
-    @extend_schema(tags=["auth"], responses={200: s.EmailOutput(many=True), **_errors(401)})
+    @extend_schema(tags=["auth"], responses={200: s.EmailListOutput, **_errors(401)})
     def get(self, request):
-        return Response(s.EmailOutput(selectors.email_list(user=request.user), many=True).data)
+        return Response(s.EmailListOutput({"results": selectors.email_list(user=request.user)}).data)
 
     @extend_schema(
         tags=["auth"],
@@ -126,13 +126,15 @@ class MfaView(APIView):
         }
         return Response(s.MfaStatusOutput(body).data)
 
+
+class MfaDisableView(APIView):
     @extend_schema(
         tags=["auth"],
         request=s.OtpInput,
         responses={204: None, **_errors(400, 401, 403, 409)},
         description="Turn two-factor authentication off, proven by a current code or a recovery code.",
     )
-    def delete(self, request):
+    def post(self, request):
         data = s.OtpInput(data=request.data)
         data.is_valid(raise_exception=True)
         mfa.mfa_disable(user=request.user, code=data.validated_data["code"], ip=client_ip(request))
@@ -175,7 +177,9 @@ class RecoveryCodesView(APIView):
     def post(self, request):
         data = s.OtpInput(data=request.data)
         data.is_valid(raise_exception=True)
-        codes = mfa.recovery_codes_regenerate(user=request.user, code=data.validated_data["code"], ip=client_ip(request))
+        codes = mfa.recovery_codes_regenerate(
+            user=request.user, code=data.validated_data["code"], ip=client_ip(request)
+        )
         return Response(s.RecoveryCodesOutput({"recovery_codes": codes}).data)
 
 
@@ -235,7 +239,9 @@ class TenantDetailView(TenantScopedMixin, APIView):
         return Response(self._out(self.tenant))
 
     @extend_schema(
-        tags=["tenants"], request=s.TenantUpdateInput, responses={200: s.TenantOutput, **_errors(400, 401, 403, 404)}
+        tags=["tenants"],
+        request=s.TenantUpdateInput,
+        responses={200: s.TenantOutput, **_errors(400, 401, 403, 404, 409)},
     )
     def patch(self, request, tenant_slug):
         data = s.TenantUpdateInput(data=request.data, partial=True)

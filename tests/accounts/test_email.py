@@ -135,7 +135,9 @@ def test_password_reset_by_mail_then_login_with_the_new_password(settings):
     form = browser.get(path, follow=True)
     assert form.status_code == 200 and 'name="password1"' in form.content.decode()
     new = "another long secret 2"
-    done = browser.post(form.redirect_chain[-1][0] if form.redirect_chain else path, {"password1": new, "password2": new})
+    done = browser.post(
+        form.redirect_chain[-1][0] if form.redirect_chain else path, {"password1": new, "password2": new}
+    )
     assert done.status_code == 302
     login = APIClient().post("/api/v1/auth/login/", {"username": "zora", "password": new}, format="json")
     assert login.status_code == 200

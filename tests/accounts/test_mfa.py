@@ -100,12 +100,14 @@ def test_recovery_codes_regenerate_and_turning_off_need_a_code():
     fresh = client.post("/api/v1/auth/mfa/recovery-codes/", {"code": totp(secret)}, format="json")
     assert fresh.status_code == 200 and set(fresh.json()["recovery_codes"]).isdisjoint(codes)
     assert login(username="olga", otp=codes[1]).status_code == 401  # the old set is dead
-    assert client.delete("/api/v1/auth/mfa/", {"code": "000000"}, format="json").status_code == 401
-    off = client.delete("/api/v1/auth/mfa/", {"code": fresh.json()["recovery_codes"][0]}, format="json")
+    assert client.post("/api/v1/auth/mfa/disable/", {"code": "000000"}, format="json").status_code == 401
+    off = client.post("/api/v1/auth/mfa/disable/", {"code": fresh.json()["recovery_codes"][0]}, format="json")
     assert off.status_code == 204
     assert not Authenticator.objects.filter(user=user).exists()
     assert login(username="olga").status_code == 200
-    assert client.delete("/api/v1/auth/mfa/", {"code": "123456"}, format="json").json()["code"] == "mfa_not_enabled"
+    assert (
+        client.post("/api/v1/auth/mfa/disable/", {"code": "123456"}, format="json").json()["code"] == "mfa_not_enabled"
+    )
 
 
 def test_a_team_requiring_two_factor_refuses_members_without_it(tenant):

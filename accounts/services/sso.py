@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
+from urllib.parse import urlsplit
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
+from requests import RequestException
 
 from accounts.models import ROLE_RANK, Membership, Role, Tenant, User
 from accounts.services.audit import event_record
@@ -206,3 +208,57 @@ def user_set_up(*, user: User, claims: dict | None, ip: str | None = None) -> Te
 def claims_of(extra_data: dict) -> dict:
     """An OpenID Connect account's claims: the ID token's, overridden by the userinfo's."""
     return {**(extra_data.get("id_token") or {}), **(extra_data.get("userinfo") or {})}
+
+
+# --- Checking the configuration (manage.py sso_check) --------------------------------------
+
+
+@dataclass
+class ProviderReport:
+    name: str
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def oidc_check(*, app: dict, session, form_action: list[str]) -> ProviderReport:
+    """Fetch an OpenID Connect provider's discovery document and check what the login needs:
+    the endpoints, the address the browser is sent to (the CSP's form-action must allow it)
+    and the group mapping's teams."""
+    url = app["settings"]["server_url"]
+    report = ProviderReport(name=app.get("name", "OpenID Connect"), ok=True)
+    if not app.get("client_id"):
+        report.problems.append("OIDC_CLIENT_ID is empty.")
+    try:
+        response = session.get(f"{url}/.well-known/openid-configuration")
+        response.raise_for_status()
+        config = response.json()
+    except (RequestException, ValueError) as exc:
+        report.problems.append(f"{url}/.well-known/openid-configuration does not answer: {exc}")
+        report.ok = False
+        return report
+    for key in ("issuer", "authorization_endpoint", "token_endpoint", "jwks_uri"):
+        if not config.get(key):
+            report.problems.append(f"The discovery document has no {key}.")
+    if config.get("issuer") and config["issuer"].rstrip("/") != url.rstrip("/"):
+        report.problems.append(f"The issuer is {config['issuer']}, not OIDC_SERVER_URL ({url}).")
+    authorize = config.get("authorization_endpoint") or ""
+    if authorize and _origin(authorize) not in form_action:
+        report.problems.append(
+            f"Browsers are sent to {_origin(authorize)}, which the CSP's form-action does not allow: "
+            "add it to SSO_EXTRA_ORIGINS."
+        )
+    report.notes.append(f"issuer {config.get('issuer')}, sign-in at {authorize}")
+    slugs = {grant.tenant_slug for grant in group_roles()}
+    existing = set(Tenant.objects.filter(slug__in=slugs).values_list("slug", flat=True))
+    for slug in sorted(slugs - existing):
+        report.problems.append(f"OIDC_GROUP_ROLES names the team {slug!r}, which does not exist.")
+    if group_roles():
+        report.notes.append(f"groups from the {settings.OIDC_GROUPS_CLAIM!r} claim map to {len(group_roles())} roles")
+    report.ok = not report.problems
+    return report

@@ -15,6 +15,7 @@ import requests
 from allauth.account.models import EmailAddress
 from allauth.socialaccount.models import SocialAccount
 from django.core.exceptions import ImproperlyConfigured
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from accounts.models import ActivityEvent, Membership, Role, User
@@ -339,3 +340,58 @@ def test_an_unreachable_provider_gets_our_error_page_and_a_log_line(client, sett
     assert answer.status_code == 401
     assert "We could not reach Company SSO" in answer.text and "<nav" in answer.text  # our frame
     assert "Single sign-on with openid_connect failed" in caplog.text and "ConnectionError" in caplog.text
+
+
+def test_sso_check_reports_a_working_provider_and_what_is_missing(oidc, teams, settings, capsys):
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"form-action": ["'self'", *settings.SSO_ORIGINS]}}
+    call_command("sso_check")
+    out = capsys.readouterr().out
+    assert "Company SSO: ok" in out and f"issuer {oidc.url}" in out and "map to 4 roles" in out
+    settings.OIDC_GROUP_ROLES = MAPPING + ",ops=gone:viewer"
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"form-action": ["'self'"]}}
+    with pytest.raises(CommandError):
+        call_command("sso_check")
+    out = capsys.readouterr().out
+    assert "names the team 'gone', which does not exist" in out
+    assert "which the CSP's form-action does not allow" in out
+
+
+def test_sso_check_says_so_when_the_provider_does_not_answer(settings, db, capsys):
+    settings.SOCIALACCOUNT_PROVIDERS = {
+        "openid_connect": {
+            "APPS": [{"name": "Down", "client_id": "c", "settings": {"server_url": f"http://127.0.0.1:{free_port()}"}}]
+        }
+    }
+    with pytest.raises(CommandError):
+        call_command("sso_check")
+    assert "does not answer" in capsys.readouterr().out
+
+
+# --- The mapping itself, without a provider ----------------------------------------------
+
+
+def test_sync_leaves_hand_made_memberships_alone_even_in_mapped_teams(settings, teams, caplog):
+    settings.OIDC_GROUP_ROLES = MAPPING + ",ops=missing-team:admin"
+    user = UserFactory()
+    MembershipFactory(tenant=teams["newsroom"], user=user, role=Role.VIEWER)
+    with caplog.at_level(logging.WARNING, logger="accounts.services.sso"):
+        sso.memberships_sync(user=user, groups=["media-admins", "ops", "archive"])
+    assert roles(user) == {"newsroom": ("viewer", False), "archive": ("viewer", True)}
+    assert "names the team 'missing-team', which does not exist" in caplog.text
+    # The highest role of several groups wins; no mapping configured changes nothing.
+    sso.memberships_sync(user=user, groups=["media-admins"])
+    assert roles(user) == {"newsroom": ("viewer", False)}
+    settings.OIDC_GROUP_ROLES = ""
+    Membership.objects.create(tenant=teams["design"], user=user, role=Role.EDITOR, sso_managed=True)
+    sso.memberships_sync(user=user, groups=[])
+    assert roles(user)["design"] == ("editor", True)
+
+
+def test_the_highest_role_of_the_users_groups_wins(settings, teams):
+    settings.OIDC_GROUP_ROLES = MAPPING
+    user = UserFactory()
+    sso.memberships_sync(user=user, groups=["media-editors", "media-admins"])
+    assert roles(user) == {"newsroom": ("admin", True)}
+    assert sso.groups_from_claims({"groups": "media-editors"}) == ["media-editors"]
+    settings.OIDC_GROUPS_CLAIM = "roles"
+    assert sso.groups_from_claims({"groups": ["x"], "roles": ["y"]}) == ["y"]

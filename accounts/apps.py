@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "accounts"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # A wrong OIDC_GROUP_ROLES stops every process at start (ImproperlyConfigured) rather
+        # than hand out or take away team rights at the next sign-in.
+        from accounts.services.sso import group_roles  # noqa: PLC0415 - models load after ready() starts
+
+        group_roles()

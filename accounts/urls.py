@@ -1,7 +1,7 @@
 from allauth.account import views as allauth_views
 from django.urls import include, path
 
-from accounts.views import account, team
+from accounts.views import account, sso, team
 
 urlpatterns = [
     path("", account.home, name="home"),
@@ -15,6 +15,8 @@ urlpatterns = [
     # allauth's own pages for both lead to ours (matched first, so they win).
     path("accounts/signup/", account.register, name="account_signup"),
     path("accounts/password/change/", account.password_change, name="account_change_password"),
+    # An unreachable OpenID Connect provider gets our error page instead of a 500.
+    path("accounts/oidc/<str:provider_id>/login/", sso.oidc_login, name="openid_connect_login"),
     path("accounts/", include("allauth.urls")),
     path("account/tokens/", account.tokens, name="account-tokens"),
     path("account/tokens/<uuid:token_id>/revoke/", account.token_revoke, name="account-token-revoke"),

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import dj_email_url
 
-from mediaportal.env import VAR_DIR, env_int, env_str
+from mediaportal.env import VAR_DIR, env_int, env_list, env_str
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -129,7 +129,12 @@ if OIDC_SERVER_URL:
                 "name": env_str("OIDC_NAME", "Single sign-on"),
                 "client_id": env_str("OIDC_CLIENT_ID", ""),
                 "secret": env_str("OIDC_CLIENT_SECRET", ""),
-                "settings": {"server_url": OIDC_SERVER_URL, "token_auth_method": "client_secret_post"},
+                "settings": {
+                    "server_url": OIDC_SERVER_URL,
+                    # client_secret_post suits Keycloak, Azure AD, Google and Authentik alike;
+                    # some providers take only client_secret_basic.
+                    "token_auth_method": env_str("OIDC_TOKEN_AUTH_METHOD", "client_secret_post"),
+                },
             }
         ],
         "SCOPE": env_str("OIDC_SCOPES", "openid profile email").split(),
@@ -146,6 +151,10 @@ if env_str("GITHUB_CLIENT_ID", ""):
         "SCOPE": ["read:user", "user:email"],
     }
     SSO_ORIGINS.append("https://github.com")
+# The browser leaves through a form (a POST to our provider login URL answered with a redirect),
+# and browsers apply form-action to every redirect after it: a provider that sends people on
+# to another host (a federated login page) needs that origin here too.
+SSO_ORIGINS.extend(env_list("SSO_EXTRA_ORIGINS", []))
 SOCIALACCOUNT_AUTO_SIGNUP = True
 # A first sign-in joins the existing account with the same address only when the provider
 # says it verified the address and so does our record (accounts.adapters refuses the rest).

@@ -221,8 +221,24 @@ def member_add(*, actor: Membership, username: str, role: str, ip: str | None = 
 @transaction.atomic
 def member_change_role(*, actor: Membership, member: Membership, role: str, ip: str | None = None) -> Membership:
     _require_manager(actor, Role.OWNER if Role.OWNER in (role, member.role) else role)
-    # Lock the tenant's owner rows so two demotions cannot race past the last-owner rule.
-    list(Membership.objects.select_for_update().filter(tenant=member.tenant, role=Role.OWNER))
+    return _role_change(member=member, role=role, actor=actor.user, ip=ip)
+
+
+@transaction.atomic
+def member_remove(*, actor: Membership, member: Membership, ip: str | None = None) -> None:
+    if member.user_id != actor.user_id:  # anybody may leave; removing others needs a manager
+        _require_manager(actor, member.role)
+    _remove(member=member, actor=actor.user, ip=ip)
+
+
+def _lock_owners(tenant: Tenant) -> None:
+    # Lock the tenant's owner rows so two demotions or removals cannot race past the
+    # last-owner rule.
+    list(Membership.objects.select_for_update().filter(tenant=tenant, role=Role.OWNER))
+
+
+def _role_change(*, member: Membership, role: str, actor: User | None, ip: str | None, data=None) -> Membership:
+    _lock_owners(member.tenant)
     if member.role == Role.OWNER and role != Role.OWNER and _owner_count(member.tenant) <= 1:
         raise Conflict("A tenant must keep at least one owner.", code="last_owner")
     old = member.role
@@ -232,19 +248,16 @@ def member_change_role(*, actor: Membership, member: Membership, role: str, ip: 
         event_record(
             verb="member.role_changed",
             tenant=member.tenant,
-            actor=actor.user,
+            actor=actor,
             target=member.user,
             ip=ip,
-            data={"from": old, "to": role},
+            data={"from": old, "to": role, **(data or {})},
         )
     return member
 
 
-@transaction.atomic
-def member_remove(*, actor: Membership, member: Membership, ip: str | None = None) -> None:
-    if member.user_id != actor.user_id:  # anybody may leave; removing others needs a manager
-        _require_manager(actor, member.role)
-    list(Membership.objects.select_for_update().filter(tenant=member.tenant, role=Role.OWNER))
+def _remove(*, member: Membership, actor: User | None, ip: str | None, data=None) -> None:
+    _lock_owners(member.tenant)
     if member.role == Role.OWNER and _owner_count(member.tenant) <= 1:
         raise Conflict("The last owner cannot be removed.", code="last_owner")
     # Their grants in the tenant go with the membership (a foreign key with CASCADE), their
@@ -252,8 +265,42 @@ def member_remove(*, actor: Membership, member: Membership, ip: str | None = Non
     Group.user_set.through.objects.filter(
         user_id=member.user_id, group__tenant_group__tenant_id=member.tenant_id
     ).delete()
-    event_record(verb="member.removed", tenant=member.tenant, actor=actor.user, target=member.user, ip=ip)
+    event_record(verb="member.removed", tenant=member.tenant, actor=actor, target=member.user, ip=ip, data=data)
     member.delete()
+
+
+# --- Members set by the platform itself (single sign-on's group mapping) -------------
+# No person acts here, so there is no actor whose rights to check: the caller is the rule
+# (accounts.services.sso applies what the identity provider says). The last-owner rule still
+# holds, and each change is an audit event without a user, its `data` saying where it came from.
+
+
+@transaction.atomic
+def member_add_system(
+    *, tenant: Tenant, user: User, role: str, sso_managed: bool, ip: str | None = None, data: dict | None = None
+) -> Membership | None:
+    """Add `user` to `tenant` with `role`; None (and nothing changed) when already a member."""
+    membership, created = Membership.objects.get_or_create(
+        tenant=tenant, user=user, defaults={"role": role, "sso_managed": sso_managed}
+    )
+    if not created:
+        return None
+    event_record(verb="member.added", tenant=tenant, target=user, ip=ip, data={"role": role, **(data or {})})
+    return membership
+
+
+@transaction.atomic
+def member_change_role_system(
+    *, member: Membership, role: str, ip: str | None = None, data: dict | None = None
+) -> Membership:
+    """Change a member's role; Conflict `last_owner` when it would leave the tenant without one."""
+    return _role_change(member=member, role=role, actor=None, ip=ip, data=data)
+
+
+@transaction.atomic
+def member_remove_system(*, member: Membership, ip: str | None = None, data: dict | None = None) -> None:
+    """Remove a member; Conflict `last_owner` when they are the tenant's last owner."""
+    _remove(member=member, actor=None, ip=ip, data=data)
 
 
 # --- First start ------------------------------------------------------------------

@@ -140,6 +140,15 @@ class MemberAddForm(forms.Form):
     role = forms.ChoiceField(label="Role", choices=Role.choices, initial=Role.VIEWER, required=False)
 
 
+class InvitationForm(forms.Form):
+    email = forms.EmailField(
+        label="E-mail address",
+        max_length=254,
+        help_text="We mail them a link valid for a week; they accept it signed in with this address, verified.",
+    )
+    role = forms.ChoiceField(label="Role", choices=Role.choices, initial=Role.VIEWER, required=False)
+
+
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(label="Role", choices=Role.choices)
 

@@ -140,6 +140,19 @@ class MemberAddForm(forms.Form):
     role = forms.ChoiceField(label="Role", choices=Role.choices, initial=Role.VIEWER, required=False)
 
 
+class InvitationForm(forms.Form):
+    email = forms.EmailField(label="E-mail address", max_length=254)
+    role = forms.ChoiceField(label="Invite as", choices=Role.choices, initial=Role.VIEWER, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        days = settings.INVITATION_TTL_DAYS  # read per request, as the service does
+        self.fields["email"].help_text = (
+            f"We mail them a link valid for {days} day{'s' if days != 1 else ''}; they accept it signed in "
+            "with this address, verified."
+        )
+
+
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(label="Role", choices=Role.choices)
 

@@ -215,6 +215,16 @@ class Invitation(models.Model):
     def __str__(self) -> str:
         return f"{self.email} to {self.tenant} ({self.role})"
 
+    @property
+    def state(self) -> str:
+        """`open`, `accepted`, `revoked` or `expired`: computed when read, so an invitation
+        is expired the moment its time passes."""
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        return "open" if self.expires_at > timezone.now() else "expired"
+
 
 class TenantGroup(models.Model):
     """A named set of a tenant's members that permissions can be granted to."""

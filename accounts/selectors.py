@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from allauth.account.models import EmailAddress
 from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
-from accounts.models import ApiToken, Membership, Tenant, User
-from mediaportal.exceptions import NotFound
+from accounts.models import ApiToken, Invitation, Membership, Role, Tenant, User, role_at_least
+from mediaportal.exceptions import Forbidden, NotFound
 
 
 def membership_get(*, user: User, tenant_slug: str) -> Membership:
@@ -81,3 +83,50 @@ def email_verified(*, user: User) -> bool:
 
 def email_list(*, user: User) -> QuerySet[EmailAddress]:
     return EmailAddress.objects.filter(user=user).order_by("-primary", "email")
+
+
+# --- Invitations ------------------------------------------------------------------
+
+
+def invitation_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _invitations_visible(actor: Membership) -> None:
+    # The invited addresses are the managers' business: other members are refused (403)
+    # whichever invitation they name, as for everything else members may not manage.
+    if not role_at_least(actor.role, Role.ADMIN):
+        raise Forbidden("Only owners and admins can see and manage invitations.")
+
+
+def invitation_list(*, actor: Membership) -> QuerySet[Invitation]:
+    """Every invitation of the actor's tenant, newest first, whatever its state."""
+    _invitations_visible(actor)
+    return Invitation.objects.filter(tenant=actor.tenant).select_related("invited_by", "accepted_by")
+
+
+def invitation_list_pending(*, actor: Membership) -> QuerySet[Invitation]:
+    """Invitations neither accepted nor revoked (open or expired: both can be resent)."""
+    return invitation_list(actor=actor).filter(accepted_at__isnull=True, revoked_at__isnull=True)
+
+
+def invitation_get(*, actor: Membership, invitation_id) -> Invitation:
+    _invitations_visible(actor)
+    invitation = invitation_list(actor=actor).filter(pk=invitation_id).first()
+    if invitation is None:
+        raise NotFound("Invitation not found.")
+    return invitation
+
+
+def invitation_by_token(*, token: str) -> Invitation:
+    """The invitation a mailed link names; 404 for a token no invitation has."""
+    invitation = (
+        Invitation.objects.select_related("tenant", "invited_by")
+        .filter(token_hash=invitation_token_hash(token))
+        .first()
+        if 20 <= len(token) <= 100
+        else None
+    )
+    if invitation is None:
+        raise NotFound("Invitation not found.")
+    return invitation

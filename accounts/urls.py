@@ -1,7 +1,7 @@
 from allauth.account import views as allauth_views
 from django.urls import include, path
 
-from accounts.views import account, sso, team
+from accounts.views import account, invitations, sso, team
 
 urlpatterns = [
     path("", account.home, name="home"),
@@ -23,5 +23,18 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/members/", team.members, name="portal-members"),
     path("t/<slug:tenant_slug>/members/<uuid:user_id>/role/", team.member_role, name="portal-member-role"),
     path("t/<slug:tenant_slug>/members/<uuid:user_id>/remove/", team.member_remove, name="portal-member-remove"),
+    path("t/<slug:tenant_slug>/members/invite/", invitations.invite, name="portal-invite"),
+    path(
+        "t/<slug:tenant_slug>/invitations/<uuid:invitation_id>/resend/",
+        invitations.invitation_resend,
+        name="portal-invitation-resend",
+    ),
+    path(
+        "t/<slug:tenant_slug>/invitations/<uuid:invitation_id>/revoke/",
+        invitations.invitation_revoke,
+        name="portal-invitation-revoke",
+    ),
+    # The link invitation mails carry (accounts.services.invitations).
+    path("invitations/<str:token>/", invitations.invitation_page, name="portal-invitation"),
     path("t/<slug:tenant_slug>/settings/", team.tenant_settings, name="portal-settings"),
 ]

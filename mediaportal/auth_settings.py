@@ -37,6 +37,8 @@ LOGOUT_REDIRECT_URL = "login"
 ANONYMOUS_USER_NAME = None  # guardian: no anonymous user row
 
 API_TOKEN_TTL = timedelta(days=env_int("API_TOKEN_TTL_DAYS", 30))
+# How long an invitation's link stays valid (resending it starts the time again).
+INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7)
 # Failed logins allowed within the window (seconds): per username from one address, per
 # username from all addresses, and per address across usernames. The per-username limit
 # stops guessing from many addresses; it is higher because anyone can spend it to lock

@@ -94,7 +94,8 @@ OPERATIONS = [
 @pytest.fixture
 def world(transactional_db) -> dict:
     """An owner's tenant with a colleague, a folder, files (one processed, with two versions),
-    a trashed file, a share link, a group, grants, a spare token, a direct upload and an export."""
+    a trashed file, a share link, a group, grants, a spare token, a direct upload, an export and
+    an invitation."""
     owner = MembershipFactory(role=Role.OWNER)
     tenant, colleague = owner.tenant, MembershipFactory(tenant=owner.tenant, role=Role.EDITOR).user
     api, t = client_for(owner.user), f"/api/v1/tenants/{owner.tenant.slug}/"
@@ -118,6 +119,7 @@ def world(transactional_db) -> dict:
     stored = requests.post(direct["url"], data=direct["fields"], files={"file": ("direct.txt", b"direct")}, timeout=30)
     assert stored.ok, stored.content
     export = api.post(t + "exports/").json()
+    invitation = api.post(t + "invitations/", {"email": "guest@example.com", "role": "editor"}, format="json").json()
     assert export_run(export_id=export["id"]) == "ready"
     return {
         "auth": api._credentials["HTTP_AUTHORIZATION"],
@@ -132,6 +134,7 @@ def world(transactional_db) -> dict:
         "upload_id": direct["id"],
         "user_id": str(colleague.id),
         "export_id": export["id"],
+        "invitation_id": invitation["id"],
     }
 
 

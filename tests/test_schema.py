@@ -131,6 +131,8 @@ def test_schema_documents_every_endpoint_with_shapes(schema):
                     "/redeliver/",
                     "/verification/",
                     "/mfa/totp/",
+                    "/resend/",
+                    "/accept/",
                 )
             ):
                 assert "requestBody" in operation, f"{method} {path} has no request body"

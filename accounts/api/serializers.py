@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinLengthValidator, RegexValidator
 from rest_framework import serializers
 
-from accounts.models import ApiToken, Membership, PublicFiles, Role, Tenant, TokenScope, User
+from accounts.models import ApiToken, Invitation, Membership, PublicFiles, Role, Tenant, TokenScope, User
 from accounts.services.tenants import BUDGET_MAX, SEARCH_CONFIGS, SLUG_RE, TENANT_SETTINGS
 from accounts.services.users import USERNAME_RE
 from mediaportal.serializers import Input
@@ -292,3 +292,55 @@ class MemberAddInput(Input):
 
 class MemberUpdateInput(Input):
     role = serializers.ChoiceField(choices=Role.choices)
+
+
+class InvitationInput(Input):
+    email = serializers.EmailField(max_length=254, help_text="The address the link is mailed to.")
+    role = serializers.ChoiceField(
+        choices=Role.choices,
+        default=Role.VIEWER,
+        help_text="The role given on acceptance; only owners invite owners.",
+    )
+
+
+class InvitationOutput(serializers.ModelSerializer):
+    """An invitation as its tenant's owners and admins see it; never its token (only mailed)."""
+
+    state = serializers.ChoiceField(
+        choices=["open", "accepted", "expired", "revoked"],
+        read_only=True,
+        help_text="Computed when read: `expired` the moment `expires_at` passes.",
+    )
+    invited_by = MemberUser(read_only=True, allow_null=True, help_text="Who sent it last.")
+    accepted_by = MemberUser(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Invitation
+        fields = [
+            "id",
+            "email",
+            "role",
+            "state",
+            "invited_by",
+            "created_at",
+            "sent_at",
+            "expires_at",
+            "accepted_at",
+            "accepted_by",
+            "revoked_at",
+        ]
+
+
+class InvitationRefusal(serializers.Serializer):
+    code = serializers.ChoiceField(choices=["already_member", "email_unverified", "invitation_wrong_account"])
+    detail = serializers.CharField()
+
+
+class InvitationPreviewOutput(serializers.Serializer):
+    tenant = TenantBrief()
+    role = serializers.ChoiceField(choices=Role.choices)
+    email = serializers.CharField(help_text="The invited address, partly masked.")
+    invited_by = serializers.CharField(allow_null=True, help_text="The username of who sent it.")
+    expires_at = serializers.DateTimeField()
+    can_accept = serializers.BooleanField(help_text="Whether the caller may accept it now.")
+    refusal = InvitationRefusal(allow_null=True, help_text="Why not, when `can_accept` is false.")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts.api import views
+from accounts.api import invitations, views
 
 urlpatterns = [
     path("auth/register/", views.RegisterView.as_view(), name="auth-register"),
@@ -16,8 +16,29 @@ urlpatterns = [
     path("auth/mfa/recovery-codes/", views.RecoveryCodesView.as_view(), name="auth-mfa-recovery-codes"),
     path("auth/tokens/", views.TokenListView.as_view(), name="auth-tokens"),
     path("auth/tokens/<uuid:token_id>/", views.TokenDetailView.as_view(), name="auth-token-detail"),
+    path("auth/invitations/<str:token>/", invitations.InvitationTokenView.as_view(), name="auth-invitation"),
+    path(
+        "auth/invitations/<str:token>/accept/",
+        invitations.InvitationAcceptView.as_view(),
+        name="auth-invitation-accept",
+    ),
     path("tenants/", views.TenantListView.as_view(), name="tenant-list"),
     path("tenants/<slug:tenant_slug>/", views.TenantDetailView.as_view(), name="tenant-detail"),
     path("tenants/<slug:tenant_slug>/members/", views.MemberListView.as_view(), name="member-list"),
     path("tenants/<slug:tenant_slug>/members/<uuid:user_id>/", views.MemberDetailView.as_view(), name="member-detail"),
+    path(
+        "tenants/<slug:tenant_slug>/invitations/",
+        invitations.InvitationListView.as_view(),
+        name="invitation-list",
+    ),
+    path(
+        "tenants/<slug:tenant_slug>/invitations/<uuid:invitation_id>/",
+        invitations.InvitationDetailView.as_view(),
+        name="invitation-detail",
+    ),
+    path(
+        "tenants/<slug:tenant_slug>/invitations/<uuid:invitation_id>/resend/",
+        invitations.InvitationResendView.as_view(),
+        name="invitation-resend",
+    ),
 ]

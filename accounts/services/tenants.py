@@ -192,7 +192,9 @@ def _owner_count(tenant: Tenant) -> int:
     return Membership.objects.filter(tenant=tenant, role=Role.OWNER).count()
 
 
-def _require_manager(actor: Membership, role_involved: str) -> None:
+def member_manager_check(actor: Membership, role_involved: str) -> None:
+    """Refuse (403) unless `actor` may give, change or take away `role_involved`; invitations
+    keep the same rule."""
     if not role_at_least(actor.role, Role.ADMIN):
         raise Forbidden("Only owners and admins can manage members.")
     # Admins manage editors and viewers (and other admins); owners are the owners' business.
@@ -207,7 +209,7 @@ def member_add(*, actor: Membership, username: str, role: str, ip: str | None = 
     Never by e-mail: an address anyone may have registered unverified would let the wrong
     account in, and answering by address would tell anyone which addresses have accounts.
     """
-    _require_manager(actor, role)
+    member_manager_check(actor, role)
     user = User.objects.filter(username__iexact=username.strip(), is_active=True).first()
     if user is None:
         raise ValidationFailed("No user has that username.", code="unknown_user")
@@ -220,14 +222,14 @@ def member_add(*, actor: Membership, username: str, role: str, ip: str | None = 
 
 @transaction.atomic
 def member_change_role(*, actor: Membership, member: Membership, role: str, ip: str | None = None) -> Membership:
-    _require_manager(actor, Role.OWNER if Role.OWNER in (role, member.role) else role)
+    member_manager_check(actor, Role.OWNER if Role.OWNER in (role, member.role) else role)
     return _role_change(member=member, role=role, actor=actor.user, ip=ip)
 
 
 @transaction.atomic
 def member_remove(*, actor: Membership, member: Membership, ip: str | None = None) -> None:
     if member.user_id != actor.user_id:  # anybody may leave; removing others needs a manager
-        _require_manager(actor, member.role)
+        member_manager_check(actor, member.role)
     _remove(member=member, actor=actor.user, ip=ip)
 
 

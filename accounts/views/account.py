@@ -11,9 +11,10 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.urls import Resolver404, resolve
+from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts import selectors
@@ -74,17 +75,25 @@ def _switched_team(target: str) -> str | None:
 
 def register(request):
     """Create an account and its first team, sign in, and go to that team."""
+    next_url = _safe_next(request)
     if request.user.is_authenticated:
-        return redirect("home")
+        return redirect(next_url or "home")
     form = RegisterForm(request.POST if request.method == "POST" else None)
     status = 200
     if form.is_bound and form.is_valid():
         status, tenant = _register(request, form)
         if tenant is not None:
-            return redirect("portal-browse", tenant_slug=tenant.slug)
+            # Where the visitor was going (an invitation's page, through the login page).
+            return redirect(next_url or reverse("portal-browse", kwargs={"tenant_slug": tenant.slug}))
     elif form.is_bound:
         status = 400
-    return render(request, "accounts/register.html", {"form": form}, status=status)
+    return render(request, "accounts/register.html", {"form": form, "next": next_url}, status=status)
+
+
+def _safe_next(request) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    allowed = url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=False)
+    return target if target.startswith("/") and allowed else ""
 
 
 def _register(request, form: RegisterForm) -> tuple[int, Tenant | None]:

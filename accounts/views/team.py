@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 
 from accounts import selectors
-from accounts.forms import MemberAddForm, MemberRoleForm, TenantSettingsForm
+from accounts.forms import InvitationForm, MemberAddForm, MemberRoleForm, TenantSettingsForm
 from accounts.models import Membership, Role, role_at_least
 from accounts.portal import tenant_page
 from accounts.services import tenants
@@ -28,13 +28,16 @@ def _manages(membership: Membership) -> bool:
     return role_at_least(membership.role, Role.ADMIN)
 
 
-def _refused(membership: Membership, exc: ApplicationError) -> None:
+def refused(membership: Membership, exc: ApplicationError) -> None:
     """A member who is shown no controls and posts anyway gets the 403 page, as the API's 403."""
     if isinstance(exc, Forbidden) and not _manages(membership):
         raise exc
 
 
-def _members_page(request, membership, *, form=None, row_error=None, status=200):
+def members_page(  # noqa: PLR0913 - each keyword is a refusal shown where it belongs
+    request, membership, *, form=None, invite_form=None, row_error=None, invitation_error=None, status=200
+):
+    """The members page; `form`, `invite_form` and `row_error` show a refusal where it belongs."""
     manages = _manages(membership)
     roles = [(value, label) for value, label in Role.choices if membership.role == Role.OWNER or value != Role.OWNER]
     context = {
@@ -42,9 +45,12 @@ def _members_page(request, membership, *, form=None, row_error=None, status=200)
         "section": "members",
         "members": selectors.member_list(tenant=membership.tenant),
         "form": form or (MemberAddForm() if manages else None),
+        "invite_form": invite_form or (InvitationForm() if manages else None),
+        "invitations": selectors.invitation_list_pending(actor=membership) if manages else [],
         "manages": manages,
         "assignable_roles": roles,
         "row_error": row_error or {},
+        "invitation_error": invitation_error or {},
     }
     return render(request, "accounts/members.html", context, status=status)
 
@@ -52,10 +58,10 @@ def _members_page(request, membership, *, form=None, row_error=None, status=200)
 @tenant_page
 def members(request, membership):
     if request.method != "POST":
-        return _members_page(request, membership)
+        return members_page(request, membership)
     form = MemberAddForm(request.POST)
     if not form.is_valid():
-        return _members_page(request, membership, form=form, status=400)
+        return members_page(request, membership, form=form, status=400)
     try:
         added = tenants.member_add(
             actor=membership,
@@ -64,9 +70,9 @@ def members(request, membership):
             ip=client_ip(request),
         )
     except ApplicationError as exc:
-        _refused(membership, exc)
+        refused(membership, exc)
         status = refusal(form, exc, MEMBER_FIELDS)
-        return _members_page(request, membership, form=form, status=status)
+        return members_page(request, membership, form=form, status=status)
     messages.success(request, f"{added.user.username} joined as {added.get_role_display().lower()}.")
     return redirect("portal-members", tenant_slug=membership.tenant.slug)
 
@@ -78,14 +84,14 @@ def member_role(request, membership, user_id):
         return redirect("portal-members", tenant_slug=membership.tenant.slug)
     form = MemberRoleForm(request.POST)
     if not form.is_valid():
-        return _members_page(request, membership, row_error={member.user_id: "Choose a role."}, status=400)
+        return members_page(request, membership, row_error={member.user_id: "Choose a role."}, status=400)
     try:
         tenants.member_change_role(
             actor=membership, member=member, role=form.cleaned_data["role"], ip=client_ip(request)
         )
     except ApplicationError as exc:
-        _refused(membership, exc)
-        return _members_page(request, membership, row_error={member.user_id: exc.detail}, status=exc.status_code)
+        refused(membership, exc)
+        return members_page(request, membership, row_error={member.user_id: exc.detail}, status=exc.status_code)
     messages.success(request, f"{member.user.username} is now {member.get_role_display().lower()}.")
     return redirect("portal-members", tenant_slug=membership.tenant.slug)
 
@@ -98,8 +104,8 @@ def member_remove(request, membership, user_id):
     try:
         tenants.member_remove(actor=membership, member=member, ip=client_ip(request))
     except ApplicationError as exc:
-        _refused(membership, exc)
-        return _members_page(request, membership, row_error={member.user_id: exc.detail}, status=exc.status_code)
+        refused(membership, exc)
+        return members_page(request, membership, row_error={member.user_id: exc.detail}, status=exc.status_code)
     if member.user_id == membership.user_id:
         messages.success(request, f"You left {membership.tenant.name}.")
         return redirect("home")
@@ -116,7 +122,7 @@ def tenant_settings(request, membership):
         try:
             tenants.tenant_update(membership=membership, data=form.changes(), ip=client_ip(request))
         except ApplicationError as exc:
-            _refused(membership, exc)
+            refused(membership, exc)
             form.add_error(_field_refused(form, exc), exc.detail)
             status = exc.status_code
         else:

@@ -48,6 +48,7 @@ PREFIX = "api/v1/tenants/<slug:tenant_slug>/"
 ALL_MEMBERS_SEE = "every member sees all of the tenant's {}"
 OWN_ONLY = "a member sees only their own {}"
 WEBHOOKS_ARE_ADMINS = "members may not use webhooks at all: 403, not 404"
+INVITATIONS_ARE_ADMINS = "members may not see or manage invitations at all: 403, not 404"
 OBJECT_ROUTES: dict[str, dict] = {
     "members/<uuid:user_id>/": {"visible": {"allowed": {"get"}}, "hidden": ALL_MEMBERS_SEE.format("members")},
     "groups/<uuid:group_id>/": {"visible": {"allowed": {"get"}}, "hidden": ALL_MEMBERS_SEE.format("groups")},
@@ -81,6 +82,11 @@ OBJECT_ROUTES: dict[str, dict] = {
     **{
         f"webhooks/<uuid:webhook_id>/{tail}": {"visible": {"allowed": set()}, "hidden": WEBHOOKS_ARE_ADMINS}
         for tail in ("", "deliveries/", "ping/", "deliveries/<uuid:delivery_id>/redeliver/")
+    },
+    # Invitations (their addresses) are owners' and admins': a plain member is refused (403).
+    **{
+        f"invitations/<uuid:invitation_id>/{tail}": {"visible": {"allowed": set()}, "hidden": INVITATIONS_ARE_ADMINS}
+        for tail in ("", "resend/")
     },
 }
 
@@ -119,6 +125,7 @@ def victim(db):
         base + "webhooks/", {"url": "https://example.com/hook", "events": ["file.completed"]}, format="json"
     ).json()
     delivery = client.post(base + f"webhooks/{webhook['id']}/ping/").json()
+    invitation = client.post(base + "invitations/", {"email": "guest@example.com", "role": "editor"}, format="json")
     ids = {
         "folder_id": folder["id"],
         "file_id": file["id"],
@@ -133,6 +140,7 @@ def victim(db):
         "export_id": export["id"],
         "webhook_id": webhook["id"],
         "delivery_id": delivery["id"],
+        "invitation_id": invitation.json()["id"],
     }
     hidden = dict(ids, file_id=private["id"], folder_id=gone["id"])
     return SimpleNamespace(tenant=tenant, ids=ids, hidden=hidden, owner=client)
@@ -144,7 +152,7 @@ def url_for(route: str, slug: str, values: dict) -> str:
 
 
 def state(tenant) -> tuple:
-    from accounts.models import TenantGroup
+    from accounts.models import Invitation, TenantGroup
     from files.models import FileGroupPermission, FolderGroupPermission
 
     return (
@@ -158,6 +166,7 @@ def state(tenant) -> tuple:
         sorted(TenantGroup.objects.filter(tenant=tenant).values_list("id", "name", "group__user")),
         sorted(FileGroupPermission.objects.filter(content_object__tenant=tenant).values_list("id", flat=True)),
         sorted(FolderGroupPermission.objects.filter(content_object__tenant=tenant).values_list("id", flat=True)),
+        sorted(Invitation.objects.filter(tenant=tenant).values_list("id", "token_hash", "role", "revoked_at")),
     )
 
 

@@ -22,16 +22,10 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from accounts.services import sso
-from mediaportal.http import client_ip
+from mediaportal.http import client_ip, site_url
 
 log = logging.getLogger(__name__)
 OIDC = "openid_connect"
-
-
-def site_url(path: str) -> str:
-    # Links in mails are built from SITE_URL, never from the request's Host header: a
-    # password reset requested with a forged host must not mail a link to that host.
-    return f"{settings.SITE_URL}{path}"
 
 
 class AccountAdapter(DefaultAccountAdapter):

@@ -31,3 +31,12 @@ def query_flag(params, name: str, *, default: bool = False) -> bool:
     if value not in _TRUE | _FALSE:
         raise ValidationFailed(f"{name} must be true or false.", code="invalid_parameter")
     return value in _TRUE
+
+
+def site_url(path: str) -> str:
+    """The absolute address of a path, for links in mails and in answers read elsewhere.
+
+    Built from SITE_URL, never from the request's Host header: a password reset requested
+    with a forged host must not mail a link to that host.
+    """
+    return f"{settings.SITE_URL}{path}"

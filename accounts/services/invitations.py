@@ -21,12 +21,12 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.adapters import site_url
 from accounts.models import Invitation, Membership, Role, Tenant, User
 from accounts.selectors import invitation_by_token, invitation_token_hash
 from accounts.services.audit import event_record
 from accounts.services.tenants import member_manager_check
 from mediaportal.exceptions import ApplicationError, Conflict, Forbidden, ValidationFailed
+from mediaportal.http import site_url
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from functools import partial
 
-from django.conf import settings
 from django.core import mail
 from django.core.cache import cache
 from django.db import transaction
@@ -29,6 +28,7 @@ from analytics.selectors.alerts import banner_cache_key
 from analytics.services.cost import tenant_cost
 from files.services.quota import tenant_usage_bytes
 from mediaportal.events import event_publish
+from mediaportal.http import site_url
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def alert_payload(alert: Alert) -> dict:
 def alert_message(alert: Alert, *, tenant: Tenant) -> tuple[str, str]:
     """Subject and plain-text body of the mail to the owners."""
     data, pct, level = alert.data, alert.value_percent, alert.threshold_percent
-    link = settings.SITE_URL + reverse("portal-settings", kwargs={"tenant_slug": tenant.slug})
+    link = site_url(reverse("portal-settings", kwargs={"tenant_slug": tenant.slug}))
     if alert.kind == AlertKind.QUOTA:
         subject = f"{tenant.name}: {pct} % of the storage quota used"
         what = (

@@ -24,6 +24,7 @@ from files.services.idempotency import UploadOnce
 from mediaportal import ratelimit
 from mediaportal.events import event_publish
 from mediaportal.exceptions import ApplicationError, Forbidden, NotFound, ValidationFailed
+from mediaportal.http import site_url
 from sharing.models import ShareLink
 from sharing.selectors import network_of, share_get, token_hash
 
@@ -50,7 +51,7 @@ class TooManyAttempts(ApplicationError):
 
 
 def share_url(token: str) -> str:
-    return f"{settings.SITE_URL}/s/{token}"
+    return site_url(f"/s/{token}")
 
 
 def _check_expiry(membership: Membership, expires_at: datetime | None) -> datetime:

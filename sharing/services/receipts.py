@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import ActivityEvent
+from mediaportal.http import site_url
 from sharing.models import ShareLink
 from sharing.selectors import network_of
 
@@ -23,7 +24,7 @@ def _page_url(link: ShareLink) -> str:
         path = reverse("portal-file", args=[slug, link.file_id])
     else:
         path = reverse("portal-folder", args=[slug, link.folder_id])
-    return f"{settings.SITE_URL}{path}"
+    return site_url(path)
 
 
 def first_open_notify(*, share_id: str) -> bool:

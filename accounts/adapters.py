@@ -9,6 +9,8 @@ from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django.conf import settings
 from django.urls import reverse
 
+from mediaportal.http import client_ip
+
 
 def site_url(path: str) -> str:
     # Links in mails are built from SITE_URL, never from the request's Host header: a
@@ -22,6 +24,11 @@ class AccountAdapter(DefaultAccountAdapter):
         "username_password_mismatch": "Wrong username or password.",
         "email_password_mismatch": "Wrong e-mail address or password.",
     }
+
+    def get_client_ip(self, request) -> str:
+        # The address our throttles and audit trail see (TRUSTED_PROXY_COUNT), for allauth's
+        # session list and its rate limits too.
+        return client_ip(request) or super().get_client_ip(request)
 
     def get_email_confirmation_url(self, request, emailconfirmation) -> str:
         return site_url(reverse("account_confirm_email", args=[emailconfirmation.key]))

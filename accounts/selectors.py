@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
-from accounts.models import ApiToken, Membership, Tenant, User
+from accounts.models import ActivityEvent, ApiToken, Membership, Tenant, User
 from mediaportal.exceptions import NotFound
 
 
@@ -71,3 +71,14 @@ def token_get(*, user: User, token_id) -> ApiToken:
 def membership_list_with_usage(*, user: User) -> QuerySet[Membership]:
     """The user's memberships with their tenants and each tenant's `used_bytes`, in one query."""
     return membership_list_for_user(user=user).annotate(used_bytes=_used_bytes("tenant_id"))
+
+
+def sign_in_list(*, user: User) -> QuerySet[ActivityEvent]:
+    """The user's sign-ins and refused sign-ins (user-level events: no tenant), newest first.
+    The target is the account, for failures too (whose actor is nobody)."""
+    return ActivityEvent.objects.filter(
+        tenant__isnull=True,
+        target_type=User._meta.model_name,
+        target_id=str(user.pk),
+        verb__in=("user.login", "user.login_failed"),
+    ).order_by("-at")

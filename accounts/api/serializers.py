@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinLengthValidator, RegexValidator
 from rest_framework import serializers
 
-from accounts.models import ApiToken, Membership, PublicFiles, Role, Tenant, TokenScope, User
+from accounts import useragent
+from accounts.models import ActivityEvent, ApiToken, Membership, PublicFiles, Role, Tenant, TokenScope, User
 from accounts.services.tenants import BUDGET_MAX, SEARCH_CONFIGS, SLUG_RE, TENANT_SETTINGS
 from accounts.services.users import USERNAME_RE
 from mediaportal.serializers import Input
@@ -244,3 +246,59 @@ class MemberAddInput(Input):
 
 class MemberUpdateInput(Input):
     role = serializers.ChoiceField(choices=Role.choices)
+
+
+class SessionOutput(serializers.ModelSerializer):
+    user_agent = serializers.CharField(help_text="The browser's User-Agent header.")
+    browser = serializers.SerializerMethodField(help_text='The User-Agent in words: "Firefox 128 on Linux".')
+    current = serializers.SerializerMethodField(help_text="The session this request was made with.")
+
+    class Meta:
+        model = UserSession
+        fields = ["id", "ip", "user_agent", "browser", "created_at", "last_seen_at", "current"]
+
+    def get_browser(self, session: UserSession) -> str:
+        return useragent.describe(session.user_agent)
+
+    def get_current(self, session: UserSession) -> bool:
+        current = self.context.get("current_key")
+        return current is not None and session.session_key == current
+
+
+class SessionsEndedOutput(serializers.Serializer):
+    ended = serializers.IntegerField(help_text="How many sessions were signed out.")
+
+
+class SignInOutput(serializers.ModelSerializer):
+    succeeded = serializers.SerializerMethodField()
+    user_agent = serializers.SerializerMethodField()
+    browser = serializers.SerializerMethodField(help_text='The User-Agent in words: "Firefox 128 on Linux".')
+    method = serializers.SerializerMethodField(
+        help_text="`password` (the login page), `token` (the API login), `sso:<provider>`, `registration`, …"
+    )
+    mfa = serializers.SerializerMethodField(help_text="The second factor used (`totp`, `recovery_codes`), or null.")
+    reason = serializers.SerializerMethodField(
+        help_text="Why a sign-in was refused (`invalid_credentials`, `throttled`); null when it succeeded."
+    )
+
+    class Meta:
+        model = ActivityEvent
+        fields = ["id", "at", "succeeded", "ip", "user_agent", "browser", "method", "mfa", "reason"]
+
+    def get_succeeded(self, event: ActivityEvent) -> bool:
+        return event.verb == "user.login"
+
+    def get_user_agent(self, event: ActivityEvent) -> str:
+        return event.data.get("user_agent", "")
+
+    def get_browser(self, event: ActivityEvent) -> str:
+        return useragent.describe(event.data.get("user_agent", ""))
+
+    def get_method(self, event: ActivityEvent) -> str:
+        return event.data.get("method", "")
+
+    def get_mfa(self, event: ActivityEvent) -> str | None:
+        return event.data.get("mfa")
+
+    def get_reason(self, event: ActivityEvent) -> str | None:
+        return event.data.get("reason")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts.api import views
+from accounts.api import sessions, views
 
 urlpatterns = [
     path("auth/register/", views.RegisterView.as_view(), name="auth-register"),
@@ -9,6 +9,10 @@ urlpatterns = [
     path("auth/me/", views.MeView.as_view(), name="auth-me"),
     path("auth/tokens/", views.TokenListView.as_view(), name="auth-tokens"),
     path("auth/tokens/<uuid:token_id>/", views.TokenDetailView.as_view(), name="auth-token-detail"),
+    path("auth/sessions/", sessions.SessionListView.as_view(), name="auth-sessions"),
+    path("auth/sessions/sign-out-others/", sessions.SessionSignOutOthersView.as_view(), name="auth-sessions-sign-out"),
+    path("auth/sessions/<int:session_id>/", sessions.SessionDetailView.as_view(), name="auth-session-detail"),
+    path("auth/sign-ins/", sessions.SignInListView.as_view(), name="auth-sign-ins"),
     path("tenants/", views.TenantListView.as_view(), name="tenant-list"),
     path("tenants/<slug:tenant_slug>/", views.TenantDetailView.as_view(), name="tenant-detail"),
     path("tenants/<slug:tenant_slug>/members/", views.MemberListView.as_view(), name="member-list"),

@@ -14,7 +14,7 @@ from accounts.api import serializers as s
 from accounts.api.mixins import TenantScopedMixin
 from accounts.models import ApiToken
 from accounts.services import email, tenants, users
-from mediaportal.http import client_ip
+from mediaportal.http import client_ip, user_agent
 from mediaportal.openapi import PAGE_PARAMETERS, paginated
 from mediaportal.openapi import errors as _errors
 from mediaportal.pagination import paginate
@@ -51,7 +51,7 @@ class LoginView(APIView):
         data = s.LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            user, token, key = users.login(**data.validated_data, ip=client_ip(request))
+            user, token, key = users.login(**data.validated_data, ip=client_ip(request), user_agent=user_agent(request))
         except users.LoginThrottled as exc:
             response = Response({"detail": exc.detail, "code": exc.code, **exc.extra}, status=429)
             response["Retry-After"] = str(exc.extra["retry_after"])
@@ -63,7 +63,7 @@ class LogoutView(APIView):
     @extend_schema(tags=["auth"], request=None, responses={204: None, **_errors(401)})
     def post(self, request):
         if isinstance(request.auth, ApiToken):
-            users.token_revoke(token=request.auth)
+            users.token_sign_out(token=request.auth, ip=client_ip(request), user_agent=user_agent(request))
         else:
             session_logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts import throttling
 from accounts.models import ApiToken, Membership, Role, Tenant, TokenScope, User
+from accounts.services import sessions
 from accounts.services.audit import event_record
 from accounts.services.email import email_address_record
 from accounts.services.tenants import tenant_create
@@ -182,11 +183,24 @@ def token_revoke(*, token: ApiToken) -> None:
         token.save(update_fields=["revoked_at"])
 
 
-def login(*, username: str, password: str, ip: str | None) -> tuple[User, ApiToken, str]:
-    """Check credentials (throttled per username+address, per username and per address) and issue a token."""
+def token_sign_out(*, token: ApiToken, ip: str | None = None, user_agent: str = "") -> None:
+    """The API's logout with a token: the token is revoked, and that is a sign-out."""
+    with transaction.atomic():
+        token_revoke(token=token)
+        sessions.sign_out_record(user=token.user, ip=ip, user_agent=user_agent, method="token")
+
+
+def login(*, username: str, password: str, ip: str | None, user_agent: str = "") -> tuple[User, ApiToken, str]:
+    """Check credentials (throttled per username+address, per username and per address) and issue a token.
+
+    Sign-ins and refusals are audit events (`user.login`, `user.login_failed`, method `token`).
+    """
     username = username.strip()
     attempt = throttling.login_attempt(username=username, ip=ip)
     if attempt.retry_after:
+        sessions.sign_in_failed_record(
+            username=username, ip=ip, user_agent=user_agent, method="token", reason="throttled"
+        )
         raise LoginThrottled(extra={"retry_after": attempt.retry_after})
     user = authenticate(username=username, password=password)
     if user is None:
@@ -195,12 +209,15 @@ def login(*, username: str, password: str, ip: str | None) -> tuple[User, ApiTok
         if match is not None and match.username != username:
             user = authenticate(username=match.username, password=password)
     if user is None:
+        sessions.sign_in_failed_record(
+            username=username, ip=ip, user_agent=user_agent, method="token", reason="invalid_credentials"
+        )
         raise InvalidCredentials()  # the attempt stays counted as a failure
     throttling.login_succeeded(attempt)
     expires_at = timezone.now() + settings.API_TOKEN_TTL
     token, key = token_create(user=user, name="login", expires_at=expires_at)
     User.objects.filter(pk=user.pk).update(last_login=timezone.now())
-    event_record(verb="user.login", actor=user, target=user, ip=ip)
+    sessions.sign_in_record(user=user, ip=ip, user_agent=user_agent, method="token")
     return user, token, key
 
 

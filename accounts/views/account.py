@@ -97,6 +97,7 @@ def _register(request, form: RegisterForm) -> tuple[int, Tenant | None]:
         user, tenant, _key = users.user_register(**form.cleaned_data, ip=client_ip(request), with_token=False)
     except ApplicationError as exc:
         return refusal(form, exc, REGISTER_FIELDS), None
+    request.sign_in_method = "registration"  # for the sign-in's audit event (accounts.receivers)
     session_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     email.verification_send(request=request, user=user)
     messages.success(

@@ -131,10 +131,16 @@ class TokenCreateForm(forms.Form):
         widget=forms.RadioSelect,
         help_text="A read-only token can list, search and download, and change nothing.",
     )
+    tenant = forms.ChoiceField(
+        label="Team",
+        required=False,
+        help_text="A token for one team sees no other team, and changes nothing outside it.",
+    )
     expires_in_days = forms.IntegerField(label="Expires in (days)", min_value=1)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, teams: list[Tenant] = (), **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["tenant"].choices = [("", "All my teams")] + [(t.slug, t.name) for t in teams]
         # The service's bound, read per request so a changed setting shows at once.
         days = settings.API_TOKEN_TTL.days
         field = self.fields["expires_in_days"]

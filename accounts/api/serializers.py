@@ -95,14 +95,36 @@ class TokenInput(Input):
         "`write`: everything the user may do.",
     )
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    tenant = serializers.SlugField(
+        source="tenant_slug",
+        max_length=50,
+        required=False,
+        allow_null=True,
+        help_text="Restrict the token to this team of yours (its slug): every other team answers 404 to it, "
+        "and it changes nothing outside this team. Null or absent: all your teams.",
+    )
 
 
 class TokenOutput(serializers.ModelSerializer):
     state = serializers.SerializerMethodField()
+    tenant = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True, help_text="The team it is restricted to, or null."
+    )
 
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "scope", "created_at", "expires_at", "last_used_at", "revoked_at", "state"]
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scope",
+            "tenant",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+            "state",
+        ]
 
     def get_state(self, token: ApiToken) -> str:
         if token.revoked_at is not None:

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors
 from accounts.api import serializers as s
-from accounts.api.mixins import TenantScopedMixin
+from accounts.api.mixins import TenantScopedMixin, token_tenant_id
 from accounts.models import ApiToken
 from accounts.services import email, tenants, users
 from mediaportal.http import client_ip, user_agent
@@ -60,6 +60,8 @@ class LoginView(APIView):
 
 
 class LogoutView(APIView):
+    allows_restricted_tokens = True  # it revokes only the token asking
+
     @extend_schema(tags=["auth"], request=None, responses={204: None, **_errors(401)})
     def post(self, request):
         if isinstance(request.auth, ApiToken):
@@ -72,7 +74,7 @@ class LogoutView(APIView):
 class MeView(APIView):
     @extend_schema(tags=["auth"], responses={200: s.MeOutput, **_errors(401)})
     def get(self, request):
-        memberships = selectors.membership_list_for_user(user=request.user)
+        memberships = selectors.membership_list_for_user(user=request.user, only_tenant_id=token_tenant_id(request))
         return Response(s.MeOutput({"user": request.user, "memberships": memberships}).data)
 
 
@@ -81,7 +83,13 @@ class TokenListView(APIView):
     def get(self, request):
         return paginate(self, request, selectors.token_list(user=request.user), s.TokenOutput)
 
-    @extend_schema(tags=["auth"], request=s.TokenInput, responses={201: s.TokenCreatedOutput, **_errors(400, 401, 403)})
+    @extend_schema(
+        tags=["auth"],
+        request=s.TokenInput,
+        responses={201: s.TokenCreatedOutput, **_errors(400, 401, 403, 404)},
+        description="Creating a token takes a session or an unrestricted `write` token (403 `read_only_token`, "
+        "403 `token_restricted`); `tenant` must be one of the caller's teams (404).",
+    )
     def post(self, request):
         data = s.TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -109,8 +117,12 @@ class TenantListView(APIView):
         tags=["tenants"], parameters=PAGE_PARAMETERS, responses={200: paginated(s.TenantOutput), **_errors(401)}
     )
     def get(self, request):
-        roles = {m.tenant_id: m.role for m in selectors.membership_list_for_user(user=request.user)}
-        return paginate(self, request, selectors.tenant_list_for_user(user=request.user), s.TenantOutput, roles=roles)
+        only = token_tenant_id(request)
+        roles = {
+            m.tenant_id: m.role for m in selectors.membership_list_for_user(user=request.user, only_tenant_id=only)
+        }
+        tenants_ = selectors.tenant_list_for_user(user=request.user, only_tenant_id=only)
+        return paginate(self, request, tenants_, s.TenantOutput, roles=roles)
 
     @extend_schema(tags=["tenants"], request=s.TenantInput, responses={201: s.TenantOutput, **_errors(400, 401, 409)})
     def post(self, request):

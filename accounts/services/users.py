@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts import throttling
 from accounts.models import ApiToken, Membership, Role, Tenant, TokenScope, User
+from accounts.selectors import membership_get
 from accounts.services import sessions
 from accounts.services.audit import event_record
 from accounts.services.email import email_address_record
@@ -131,16 +132,23 @@ def _hash_key(key: str) -> str:
 
 
 def token_create(
-    *, user: User, name: str, expires_at: datetime | None = None, scope: str = TokenScope.WRITE
+    *,
+    user: User,
+    name: str,
+    expires_at: datetime | None = None,
+    scope: str = TokenScope.WRITE,
+    tenant_slug: str | None = None,
 ) -> tuple[ApiToken, str]:
     """Create an API token; the returned key is the only copy that will ever exist.
 
     Every token expires, by API_TOKEN_TTL_DAYS at the latest (and by then when no time is given):
     a key that leaks stops working on its own. A `read` token may only read
-    (accounts.authentication refuses its other requests).
+    (accounts.authentication refuses its other requests). With `tenant_slug` (one of the
+    user's teams, else 404) the token sees only that team: accounts.api.mixins.
     """
     if scope not in TokenScope.values:
         raise ValidationFailed(f"scope must be one of {', '.join(TokenScope.values)}.", code="invalid_scope")
+    tenant = membership_get(user=user, tenant_slug=tenant_slug).tenant if tenant_slug else None
     now = timezone.now()
     latest = now + settings.API_TOKEN_TTL
     expires_at = expires_at or latest
@@ -159,6 +167,7 @@ def token_create(
         prefix=key[:10],
         key_hash=_hash_key(key),
         scope=scope,
+        tenant=tenant,
         expires_at=expires_at,
     )
     return token, key

@@ -38,7 +38,12 @@ REGISTER_FIELDS = {
 }
 TENANT_FIELDS = {"invalid_name": "name", "invalid_slug": "slug", "slug_taken": "slug"}
 PASSWORD_FIELDS = {"wrong_password": "old_password", "throttled": "old_password", "weak_password": "new_password"}
-TOKEN_FIELDS = {"invalid_scope": "scope", "invalid_expiry": "expires_in_days", "expiry_too_far": "expires_in_days"}
+TOKEN_FIELDS = {
+    "invalid_scope": "scope",
+    "invalid_expiry": "expires_in_days",
+    "expiry_too_far": "expires_in_days",
+    "not_found": "tenant",
+}
 
 
 @login_required
@@ -135,7 +140,8 @@ def password_change(request):
 @login_required
 def tokens(request):
     """The user's API tokens; a new token's key is shown once, in this response only."""
-    form = TokenCreateForm(request.POST if request.method == "POST" else None)
+    teams = [m.tenant for m in selectors.membership_list_for_user(user=request.user)]
+    form = TokenCreateForm(request.POST if request.method == "POST" else None, teams=teams)
     status, created = 200, None
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
@@ -144,13 +150,14 @@ def tokens(request):
                 user=request.user,
                 name=data["name"],
                 scope=data["scope"],
+                tenant_slug=data["tenant"] or None,
                 expires_at=timezone.now() + timedelta(days=data["expires_in_days"]),
             )
         except ApplicationError as exc:
             status = refusal(form, exc, TOKEN_FIELDS)
         else:
             created = {"token": token, "key": key}
-            form = TokenCreateForm()
+            form = TokenCreateForm(teams=teams)
     elif form.is_bound:
         status = 400
     listed = list(selectors.token_list(user=request.user)[: TOKENS_SHOWN + 1])

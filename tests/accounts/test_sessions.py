@@ -280,7 +280,9 @@ def test_the_sign_in_history_api_lists_only_the_callers_own_attempts():
     page = firefox.get("/api/v1/auth/sign-ins/", {"page_size": 1}).json()
     assert set(page) == {"results", "next", "previous"} and page["next"]
     [newest] = page["results"]
-    assert newest["succeeded"] is True and newest["method"] == "password" and newest["browser"] == "Firefox 128 on Linux"
+    assert (
+        newest["succeeded"] is True and newest["method"] == "password" and newest["browser"] == "Firefox 128 on Linux"
+    )
     [older] = firefox.get(page["next"]).json()["results"]
     assert older["succeeded"] is False and older["reason"] == "invalid_credentials" and older["ip"] == "203.0.113.1"
 

@@ -40,6 +40,11 @@ class AccountAdapter(DefaultAccountAdapter):
         site = SimpleNamespace(name="MediaPortal", domain=urlsplit(settings.SITE_URL).netloc)
         super().send_mail(template_prefix, email, {**context, "current_site": site})
 
+    def get_client_ip(self, request) -> str:
+        # The address our throttles and audit trail see (TRUSTED_PROXY_COUNT), for allauth's
+        # session list and its rate limits too.
+        return client_ip(request) or super().get_client_ip(request)
+
     def get_email_confirmation_url(self, request, emailconfirmation) -> str:
         return site_url(reverse("account_confirm_email", args=[emailconfirmation.key]))
 

@@ -7,7 +7,9 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         # A wrong OIDC_GROUP_ROLES stops every process at start (ImproperlyConfigured) rather
-        # than hand out or take away team rights at the next sign-in.
-        from accounts.services.sso import group_roles  # noqa: PLC0415 - models load after ready() starts
+        # than hand out or take away team rights at the next sign-in; the sign-in audit
+        # receivers connect. Models are not ready when this module is imported.
+        from accounts import receivers  # noqa: F401, PLC0415
+        from accounts.services.sso import group_roles  # noqa: PLC0415
 
         group_roles()

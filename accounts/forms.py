@@ -10,6 +10,7 @@ from django.core.validators import RegexValidator
 
 from accounts import throttling
 from accounts.models import PublicFiles, Role, Tenant, TokenScope
+from accounts.services import sessions
 from accounts.services.tenants import SEARCH_CONFIGS, SETTING_BOUNDS
 from accounts.services.users import USERNAME_RE
 from mediaportal.http import client_ip
@@ -31,16 +32,26 @@ class PortalLoginForm(LoginForm):
         login = (self.cleaned_data.get("login") or "").strip()
         if not login or not self.cleaned_data.get("password"):
             return super().clean()
-        attempt = throttling.login_attempt(username=login, ip=client_ip(self.request) if self.request else None)
+        ip = client_ip(self.request) if self.request else None
+        attempt = throttling.login_attempt(username=login, ip=ip)
         if attempt.retry_after:
+            self._failed(login, ip, "throttled")
             raise forms.ValidationError(
                 "Too many failed logins. Try again in %(seconds)s seconds.",
                 code="throttled",
                 params={"seconds": attempt.retry_after},
             )
-        cleaned = super().clean()  # a wrong password raises here, and the attempt stays counted
+        try:
+            cleaned = super().clean()  # a wrong password raises here, and the attempt stays counted
+        except forms.ValidationError:
+            self._failed(login, ip, "invalid_credentials")
+            raise
         throttling.login_succeeded(attempt)
         return cleaned
+
+    def _failed(self, login: str, ip: str | None, reason: str) -> None:
+        agent = self.request.META.get("HTTP_USER_AGENT", "") if self.request else ""
+        sessions.sign_in_failed_record(username=login, ip=ip, user_agent=agent, method="password", reason=reason)
 
 
 # What django-allauth checks a username against when it makes one (single sign-on sign-ups).
@@ -120,10 +131,16 @@ class TokenCreateForm(forms.Form):
         widget=forms.RadioSelect,
         help_text="A read-only token can list, search and download, and change nothing.",
     )
+    tenant = forms.ChoiceField(
+        label="Team",
+        required=False,
+        help_text="A token for one team sees no other team, and changes nothing outside it.",
+    )
     expires_in_days = forms.IntegerField(label="Expires in (days)", min_value=1)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, teams: list[Tenant] = (), **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["tenant"].choices = [("", "All my teams")] + [(t.slug, t.name) for t in teams]
         # The service's bound, read per request so a changed setting shows at once.
         days = settings.API_TOKEN_TTL.days
         field = self.fields["expires_in_days"]

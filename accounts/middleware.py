@@ -8,6 +8,7 @@ from contextlib import suppress
 
 from allauth.usersessions.models import UserSession
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, logout
 from django.db import DatabaseError
 from django.utils import timezone
@@ -19,6 +20,11 @@ RESOLUTION = 60
 
 
 class SessionIdleTimeoutMiddleware:
+    """Placed before allauth's UserSessionsMiddleware, so a session signed out here is not
+    first marked as seen. The request then goes on anonymous: a portal page redirects to the
+    login page, an API call with the cookie alone gets 401/403, and a call with a token is
+    authenticated by its token as always."""
+
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -30,7 +36,10 @@ class SessionIdleTimeoutMiddleware:
             now = int(time.time())
             last = session.get(LAST_SEEN)
             if timeout and last is not None and now - last > timeout:
+                request.sign_out_reason = "idle"  # for the audit event (accounts.receivers)
                 logout(request)
+                if not request.path.startswith("/api/"):
+                    messages.info(request, "You were signed out after a while without activity.")
             elif last is None or now - last >= RESOLUTION:
                 session[LAST_SEEN] = now
                 # The session list shows when each browser was last seen, to the minute. Never

@@ -8,7 +8,7 @@ from allauth.account.models import EmailAddress
 from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce
 
-from accounts.models import ApiToken, Invitation, Membership, Role, Tenant, User, role_at_least
+from accounts.models import ActivityEvent, ApiToken, Invitation, Membership, Role, Tenant, User, role_at_least
 from mediaportal.exceptions import Forbidden, NotFound
 
 
@@ -24,12 +24,16 @@ def membership_get(*, user: User, tenant_slug: str) -> Membership:
     return membership
 
 
-def membership_list_for_user(*, user: User) -> QuerySet[Membership]:
-    return Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name")
+def membership_list_for_user(*, user: User, only_tenant_id=None) -> QuerySet[Membership]:
+    """The user's memberships; with `only_tenant_id` (a token restricted to one team) that one's only."""
+    memberships = Membership.objects.filter(user=user).select_related("tenant").order_by("tenant__name")
+    return memberships.filter(tenant_id=only_tenant_id) if only_tenant_id is not None else memberships
 
 
-def tenant_list_for_user(*, user: User) -> QuerySet[Tenant]:
+def tenant_list_for_user(*, user: User, only_tenant_id=None) -> QuerySet[Tenant]:
     tenants = Tenant.objects.filter(memberships__user=user)
+    if only_tenant_id is not None:
+        tenants = tenants.filter(pk=only_tenant_id)
     return with_used_bytes(tenants.annotate(member_count=Count("memberships", distinct=True)))
 
 
@@ -61,11 +65,11 @@ def member_get(*, tenant: Tenant, user_id) -> Membership:
 
 
 def token_list(*, user: User) -> QuerySet[ApiToken]:
-    return ApiToken.objects.filter(user=user)
+    return ApiToken.objects.filter(user=user).select_related("tenant")
 
 
 def token_get(*, user: User, token_id) -> ApiToken:
-    token = ApiToken.objects.filter(user=user, pk=token_id).first()
+    token = token_list(user=user).filter(pk=token_id).first()
     if token is None:
         raise NotFound("Token not found.")
     return token
@@ -130,3 +134,14 @@ def invitation_by_token(*, token: str) -> Invitation:
     if invitation is None:
         raise NotFound("Invitation not found.")
     return invitation
+
+
+def sign_in_list(*, user: User) -> QuerySet[ActivityEvent]:
+    """The user's sign-ins and refused sign-ins (user-level events: no tenant), newest first.
+    The target is the account, for failures too (whose actor is nobody)."""
+    return ActivityEvent.objects.filter(
+        tenant__isnull=True,
+        target_type=User._meta.model_name,
+        target_id=str(user.pk),
+        verb__in=("user.login", "user.login_failed"),
+    ).order_by("-at")

@@ -1,7 +1,7 @@
 from allauth.account import views as allauth_views
 from django.urls import include, path
 
-from accounts.views import account, invitations, sso, team
+from accounts.views import account, invitations, sessions, sso, team
 
 urlpatterns = [
     path("", account.home, name="home"),
@@ -11,12 +11,15 @@ urlpatterns = [
     path("logout/", allauth_views.logout, name="logout"),
     path("register/", account.register, name="register"),
     path("account/password/", account.password_change, name="account-password"),
-    # Registration makes the first team, and a password change is throttled like a login:
-    # allauth's own pages for both lead to ours (matched first, so they win).
+    # Registration makes the first team, a password change is throttled like a login, and
+    # the session list shows sign-ins too: allauth's own pages for these lead to ours
+    # (matched first, so they win).
     path("accounts/signup/", account.register, name="account_signup"),
     path("accounts/password/change/", account.password_change, name="account_change_password"),
     # An unreachable OpenID Connect provider gets our error page instead of a 500.
     path("accounts/oidc/<str:provider_id>/login/", sso.oidc_login, name="openid_connect_login"),
+    path("accounts/sessions/", sessions.session_list, name="usersessions_list"),
+    path("accounts/sessions/<int:session_id>/end/", sessions.session_end, name="account-session-end"),
     path("accounts/", include("allauth.urls")),
     path("account/tokens/", account.tokens, name="account-tokens"),
     path("account/tokens/<uuid:token_id>/revoke/", account.token_revoke, name="account-token-revoke"),

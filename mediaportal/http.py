@@ -15,6 +15,11 @@ def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def user_agent(request) -> str:
+    """The caller's User-Agent header, as much of it as the audit trail keeps."""
+    return request.META.get("HTTP_USER_AGENT", "")[:300]
+
+
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 

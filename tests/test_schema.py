@@ -133,6 +133,7 @@ def test_schema_documents_every_endpoint_with_shapes(schema):
                     "/mfa/totp/",
                     "/resend/",
                     "/accept/",
+                    "/sign-out-others/",
                 )
             ):
                 assert "requestBody" in operation, f"{method} {path} has no request body"

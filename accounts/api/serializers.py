@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from allauth.usersessions.models import UserSession
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinLengthValidator, RegexValidator
 from rest_framework import serializers
 
-from accounts.models import ApiToken, Invitation, Membership, PublicFiles, Role, Tenant, TokenScope, User
+from accounts import useragent
+from accounts.models import ActivityEvent, ApiToken, Invitation, Membership, PublicFiles, Role, Tenant, TokenScope, User
 from accounts.services.tenants import BUDGET_MAX, SEARCH_CONFIGS, SLUG_RE, TENANT_SETTINGS
 from accounts.services.users import USERNAME_RE
 from mediaportal.serializers import Input
@@ -136,14 +138,36 @@ class TokenInput(Input):
         "`write`: everything the user may do.",
     )
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    tenant = serializers.SlugField(
+        source="tenant_slug",
+        max_length=50,
+        required=False,
+        allow_null=True,
+        help_text="Restrict the token to this team of yours (its slug): every other team answers 404 to it, "
+        "and it changes nothing outside this team. Null or absent: all your teams.",
+    )
 
 
 class TokenOutput(serializers.ModelSerializer):
     state = serializers.SerializerMethodField()
+    tenant = serializers.SlugRelatedField(
+        slug_field="slug", read_only=True, allow_null=True, help_text="The team it is restricted to, or null."
+    )
 
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "scope", "created_at", "expires_at", "last_used_at", "revoked_at", "state"]
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scope",
+            "tenant",
+            "created_at",
+            "expires_at",
+            "last_used_at",
+            "revoked_at",
+            "state",
+        ]
 
     def get_state(self, token: ApiToken) -> str:
         if token.revoked_at is not None:
@@ -344,3 +368,59 @@ class InvitationPreviewOutput(serializers.Serializer):
     expires_at = serializers.DateTimeField()
     can_accept = serializers.BooleanField(help_text="Whether the caller may accept it now.")
     refusal = InvitationRefusal(allow_null=True, help_text="Why not, when `can_accept` is false.")
+
+
+class SessionOutput(serializers.ModelSerializer):
+    user_agent = serializers.CharField(help_text="The browser's User-Agent header.")
+    browser = serializers.SerializerMethodField(help_text='The User-Agent in words: "Firefox 128 on Linux".')
+    current = serializers.SerializerMethodField(help_text="The session this request was made with.")
+
+    class Meta:
+        model = UserSession
+        fields = ["id", "ip", "user_agent", "browser", "created_at", "last_seen_at", "current"]
+
+    def get_browser(self, session: UserSession) -> str:
+        return useragent.describe(session.user_agent)
+
+    def get_current(self, session: UserSession) -> bool:
+        current = self.context.get("current_key")
+        return current is not None and session.session_key == current
+
+
+class SessionsEndedOutput(serializers.Serializer):
+    ended = serializers.IntegerField(help_text="How many sessions were signed out.")
+
+
+class SignInOutput(serializers.ModelSerializer):
+    succeeded = serializers.SerializerMethodField()
+    user_agent = serializers.SerializerMethodField()
+    browser = serializers.SerializerMethodField(help_text='The User-Agent in words: "Firefox 128 on Linux".')
+    method = serializers.SerializerMethodField(
+        help_text="`password` (the login page), `token` (the API login), `sso:<provider>`, `registration`, …"
+    )
+    mfa = serializers.SerializerMethodField(help_text="The second factor used (`totp`, `recovery_codes`), or null.")
+    reason = serializers.SerializerMethodField(
+        help_text="Why a sign-in was refused (`invalid_credentials`, `throttled`); null when it succeeded."
+    )
+
+    class Meta:
+        model = ActivityEvent
+        fields = ["id", "at", "succeeded", "ip", "user_agent", "browser", "method", "mfa", "reason"]
+
+    def get_succeeded(self, event: ActivityEvent) -> bool:
+        return event.verb == "user.login"
+
+    def get_user_agent(self, event: ActivityEvent) -> str:
+        return event.data.get("user_agent", "")
+
+    def get_browser(self, event: ActivityEvent) -> str:
+        return useragent.describe(event.data.get("user_agent", ""))
+
+    def get_method(self, event: ActivityEvent) -> str:
+        return event.data.get("method", "")
+
+    def get_mfa(self, event: ActivityEvent) -> str | None:
+        return event.data.get("mfa")
+
+    def get_reason(self, event: ActivityEvent) -> str | None:
+        return event.data.get("reason")

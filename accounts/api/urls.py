@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts.api import invitations, views
+from accounts.api import invitations, sessions, views
 
 urlpatterns = [
     path("auth/register/", views.RegisterView.as_view(), name="auth-register"),
@@ -22,6 +22,10 @@ urlpatterns = [
         invitations.InvitationAcceptView.as_view(),
         name="auth-invitation-accept",
     ),
+    path("auth/sessions/", sessions.SessionListView.as_view(), name="auth-sessions"),
+    path("auth/sessions/sign-out-others/", sessions.SessionSignOutOthersView.as_view(), name="auth-sessions-sign-out"),
+    path("auth/sessions/<int:session_id>/", sessions.SessionDetailView.as_view(), name="auth-session-detail"),
+    path("auth/sign-ins/", sessions.SignInListView.as_view(), name="auth-sign-ins"),
     path("tenants/", views.TenantListView.as_view(), name="tenant-list"),
     path("tenants/<slug:tenant_slug>/", views.TenantDetailView.as_view(), name="tenant-detail"),
     path("tenants/<slug:tenant_slug>/members/", views.MemberListView.as_view(), name="member-list"),

@@ -11,11 +11,11 @@ from rest_framework.views import APIView
 
 from accounts import selectors
 from accounts.api import serializers as s
-from accounts.api.mixins import TenantScopedMixin
+from accounts.api.mixins import TenantScopedMixin, token_tenant_id
 from accounts.models import ApiToken
 from accounts.services import email, mfa, tenants, users
 from mediaportal.exceptions import Conflict
-from mediaportal.http import client_ip
+from mediaportal.http import client_ip, user_agent
 from mediaportal.openapi import PAGE_PARAMETERS, paginated
 from mediaportal.openapi import errors as _errors
 from mediaportal.pagination import paginate
@@ -52,7 +52,7 @@ class LoginView(APIView):
         data = s.LoginInput(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            user, token, key = users.login(**data.validated_data, ip=client_ip(request))
+            user, token, key = users.login(**data.validated_data, ip=client_ip(request), user_agent=user_agent(request))
         except users.LoginThrottled as exc:
             response = Response({"detail": exc.detail, "code": exc.code, **exc.extra}, status=429)
             response["Retry-After"] = str(exc.extra["retry_after"])
@@ -61,10 +61,12 @@ class LoginView(APIView):
 
 
 class LogoutView(APIView):
+    allows_restricted_tokens = True  # it revokes only the token asking
+
     @extend_schema(tags=["auth"], request=None, responses={204: None, **_errors(401)})
     def post(self, request):
         if isinstance(request.auth, ApiToken):
-            users.token_revoke(token=request.auth)
+            users.token_sign_out(token=request.auth, ip=client_ip(request), user_agent=user_agent(request))
         else:
             session_logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -75,7 +77,9 @@ class MeView(APIView):
     def get(self, request):
         body = {
             "user": request.user,
-            "memberships": selectors.membership_list_for_user(user=request.user),
+            "memberships": selectors.membership_list_for_user(
+                user=request.user, only_tenant_id=token_tenant_id(request)
+            ),
             "email_verified": selectors.email_verified(user=request.user),
             "mfa_enabled": mfa.mfa_enabled(user=request.user),
         }
@@ -188,7 +192,13 @@ class TokenListView(APIView):
     def get(self, request):
         return paginate(self, request, selectors.token_list(user=request.user), s.TokenOutput)
 
-    @extend_schema(tags=["auth"], request=s.TokenInput, responses={201: s.TokenCreatedOutput, **_errors(400, 401, 403)})
+    @extend_schema(
+        tags=["auth"],
+        request=s.TokenInput,
+        responses={201: s.TokenCreatedOutput, **_errors(400, 401, 403, 404)},
+        description="Creating a token takes a session or an unrestricted `write` token (403 `read_only_token`, "
+        "403 `token_restricted`); `tenant` must be one of the caller's teams (404).",
+    )
     def post(self, request):
         data = s.TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -216,8 +226,12 @@ class TenantListView(APIView):
         tags=["tenants"], parameters=PAGE_PARAMETERS, responses={200: paginated(s.TenantOutput), **_errors(401)}
     )
     def get(self, request):
-        roles = {m.tenant_id: m.role for m in selectors.membership_list_for_user(user=request.user)}
-        return paginate(self, request, selectors.tenant_list_for_user(user=request.user), s.TenantOutput, roles=roles)
+        only = token_tenant_id(request)
+        roles = {
+            m.tenant_id: m.role for m in selectors.membership_list_for_user(user=request.user, only_tenant_id=only)
+        }
+        tenants_ = selectors.tenant_list_for_user(user=request.user, only_tenant_id=only)
+        return paginate(self, request, tenants_, s.TenantOutput, roles=roles)
 
     @extend_schema(tags=["tenants"], request=s.TenantInput, responses={201: s.TenantOutput, **_errors(400, 401, 409)})
     def post(self, request):

@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from accounts import throttling
 from accounts.models import ApiToken, Membership, Role, Tenant, TokenScope, User
-from accounts.services import mfa
+from accounts.selectors import membership_get
+from accounts.services import mfa, sessions
 from accounts.services.audit import event_record
 from accounts.services.email import email_address_record
 from accounts.services.tenants import tenant_create
@@ -131,16 +132,23 @@ def _hash_key(key: str) -> str:
 
 
 def token_create(
-    *, user: User, name: str, expires_at: datetime | None = None, scope: str = TokenScope.WRITE
+    *,
+    user: User,
+    name: str,
+    expires_at: datetime | None = None,
+    scope: str = TokenScope.WRITE,
+    tenant_slug: str | None = None,
 ) -> tuple[ApiToken, str]:
     """Create an API token; the returned key is the only copy that will ever exist.
 
     Every token expires, by API_TOKEN_TTL_DAYS at the latest (and by then when no time is given):
     a key that leaks stops working on its own. A `read` token may only read
-    (accounts.authentication refuses its other requests).
+    (accounts.authentication refuses its other requests). With `tenant_slug` (one of the
+    user's teams, else 404) the token sees only that team: accounts.api.mixins.
     """
     if scope not in TokenScope.values:
         raise ValidationFailed(f"scope must be one of {', '.join(TokenScope.values)}.", code="invalid_scope")
+    tenant = membership_get(user=user, tenant_slug=tenant_slug).tenant if tenant_slug else None
     now = timezone.now()
     latest = now + settings.API_TOKEN_TTL
     expires_at = expires_at or latest
@@ -159,6 +167,7 @@ def token_create(
         prefix=key[:10],
         key_hash=_hash_key(key),
         scope=scope,
+        tenant=tenant,
         expires_at=expires_at,
     )
     return token, key
@@ -183,15 +192,28 @@ def token_revoke(*, token: ApiToken) -> None:
         token.save(update_fields=["revoked_at"])
 
 
-def login(*, username: str, password: str, ip: str | None, otp: str = "") -> tuple[User, ApiToken, str]:
+def token_sign_out(*, token: ApiToken, ip: str | None = None, user_agent: str = "") -> None:
+    """The API's logout with a token: the token is revoked, and that is a sign-out."""
+    with transaction.atomic():
+        token_revoke(token=token)
+        sessions.sign_out_record(user=token.user, ip=ip, user_agent=user_agent, method="token")
+
+
+def login(
+    *, username: str, password: str, ip: str | None, otp: str = "", user_agent: str = ""
+) -> tuple[User, ApiToken, str]:
     """Check credentials (throttled per username+address, per username and per address) and issue a token.
 
     For an account with two-factor on, the password alone answers `mfa_required` and a wrong
     code `invalid_otp`; both stay counted as failed attempts until a full sign-in succeeds.
+    Sign-ins and refusals are audit events (`user.login`, `user.login_failed`, method `token`).
     """
     username = username.strip()
     attempt = throttling.login_attempt(username=username, ip=ip)
     if attempt.retry_after:
+        sessions.sign_in_failed_record(
+            username=username, ip=ip, user_agent=user_agent, method="token", reason="throttled"
+        )
         raise LoginThrottled(extra={"retry_after": attempt.retry_after})
     user = authenticate(username=username, password=password)
     if user is None:
@@ -200,17 +222,24 @@ def login(*, username: str, password: str, ip: str | None, otp: str = "") -> tup
         if match is not None and match.username != username:
             user = authenticate(username=match.username, password=password)
     if user is None:
+        sessions.sign_in_failed_record(
+            username=username, ip=ip, user_agent=user_agent, method="token", reason="invalid_credentials"
+        )
         raise InvalidCredentials()  # the attempt stays counted as a failure
     if mfa.mfa_enabled(user=user):
-        if not otp:
-            raise mfa.MfaRequired()
-        if not mfa.otp_verify(user=user, code=otp):
-            raise mfa.InvalidOtp()
+        refusal = mfa.MfaRequired() if not otp else None
+        if otp and not mfa.otp_verify(user=user, code=otp):
+            refusal = mfa.InvalidOtp()
+        if refusal is not None:
+            sessions.sign_in_failed_record(
+                username=username, ip=ip, user_agent=user_agent, method="token", reason=refusal.code
+            )
+            raise refusal
     throttling.login_succeeded(attempt)
     expires_at = timezone.now() + settings.API_TOKEN_TTL
     token, key = token_create(user=user, name="login", expires_at=expires_at)
     User.objects.filter(pk=user.pk).update(last_login=timezone.now())
-    event_record(verb="user.login", actor=user, target=user, ip=ip)
+    sessions.sign_in_record(user=user, ip=ip, user_agent=user_agent, method="token")
     return user, token, key
 
 

@@ -39,7 +39,12 @@ REGISTER_FIELDS = {
 }
 TENANT_FIELDS = {"invalid_name": "name", "invalid_slug": "slug", "slug_taken": "slug"}
 PASSWORD_FIELDS = {"wrong_password": "old_password", "throttled": "old_password", "weak_password": "new_password"}
-TOKEN_FIELDS = {"invalid_scope": "scope", "invalid_expiry": "expires_in_days", "expiry_too_far": "expires_in_days"}
+TOKEN_FIELDS = {
+    "invalid_scope": "scope",
+    "invalid_expiry": "expires_in_days",
+    "expiry_too_far": "expires_in_days",
+    "not_found": "tenant",
+}
 
 
 @login_required
@@ -106,6 +111,7 @@ def _register(request, form: RegisterForm) -> tuple[int, Tenant | None]:
         user, tenant, _key = users.user_register(**form.cleaned_data, ip=client_ip(request), with_token=False)
     except ApplicationError as exc:
         return refusal(form, exc, REGISTER_FIELDS), None
+    request.sign_in_method = "registration"  # for the sign-in's audit event (accounts.receivers)
     session_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     email.verification_send(request=request, user=user)
     messages.success(
@@ -143,7 +149,8 @@ def password_change(request):
 @login_required
 def tokens(request):
     """The user's API tokens; a new token's key is shown once, in this response only."""
-    form = TokenCreateForm(request.POST if request.method == "POST" else None)
+    teams = [m.tenant for m in selectors.membership_list_for_user(user=request.user)]
+    form = TokenCreateForm(request.POST if request.method == "POST" else None, teams=teams)
     status, created = 200, None
     if form.is_bound and form.is_valid():
         data = form.cleaned_data
@@ -152,13 +159,14 @@ def tokens(request):
                 user=request.user,
                 name=data["name"],
                 scope=data["scope"],
+                tenant_slug=data["tenant"] or None,
                 expires_at=timezone.now() + timedelta(days=data["expires_in_days"]),
             )
         except ApplicationError as exc:
             status = refusal(form, exc, TOKEN_FIELDS)
         else:
             created = {"token": token, "key": key}
-            form = TokenCreateForm()
+            form = TokenCreateForm(teams=teams)
     elif form.is_bound:
         status = 400
     listed = list(selectors.token_list(user=request.user)[: TOKENS_SHOWN + 1])

@@ -8,14 +8,13 @@ import uuid
 
 import pytest
 from django.apps import apps
-from django.urls import URLPattern, get_resolver
 from rest_framework.test import APIClient
 
 from accounts.models import Role
 from accounts.services.users import token_create
 from tests.factories import MembershipFactory
 from tests.files.conftest import upload
-from tests.helpers import client_for
+from tests.helpers import api_routes, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -32,20 +31,7 @@ WRITE_ROUTES_TODAY = 45
 
 
 def write_routes() -> list[tuple[str, str, type]]:
-    routes = []
-
-    def walk(patterns, prefix):
-        for pattern in patterns:
-            route = prefix + str(pattern.pattern)
-            if isinstance(pattern, URLPattern):
-                if route.startswith("api/v1/"):
-                    view = pattern.callback.cls
-                    routes.extend((route, method, view) for method in WRITE_METHODS if hasattr(view, method))
-            else:
-                walk(pattern.url_patterns, route)
-
-    walk(get_resolver().url_patterns, "")
-    return routes
+    return [(route, method, view) for route, view in api_routes() for method in WRITE_METHODS if hasattr(view, method)]
 
 
 def row_counts() -> dict[str, int]:

@@ -8,7 +8,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.urls import URLPattern, get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -16,27 +15,11 @@ from accounts.api.mixins import TenantScopedMixin
 from accounts.models import ApiToken, Membership, Role
 from accounts.services.users import token_create
 from tests.factories import PASSWORD, MembershipFactory, TenantFactory, UserFactory
+from tests.helpers import api_routes
 
 pytestmark = pytest.mark.django_db
 
 UNSAFE = ("post", "put", "patch", "delete")
-
-
-def api_routes() -> list[tuple[str, type]]:
-    """Every /api/v1/ route with its view class."""
-    routes = []
-
-    def walk(patterns, prefix):
-        for pattern in patterns:
-            route = prefix + str(pattern.pattern)
-            if isinstance(pattern, URLPattern):
-                if route.startswith("api/v1/"):
-                    routes.append((route, pattern.callback.cls))
-            else:
-                walk(pattern.url_patterns, route)
-
-    walk(get_resolver().url_patterns, "")
-    return routes
 
 
 def url_for(route: str, slug: str) -> str:

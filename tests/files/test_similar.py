@@ -207,3 +207,37 @@ def test_the_backfill_command_fingerprints_older_images(editor, tenant, processe
     assert [(r["file"], r["kind"]) for r in results] == [(second["id"], "re-encoded")]
     call_command("fingerprint_images")
     assert "nothing to do" in capsys.readouterr().out
+
+
+# --- Portal ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def portal(client, editor):
+    client.force_login(editor.user)
+    return client
+
+
+def test_the_file_page_panel_shows_copies_with_kind_and_the_best(portal, tenant, processed, court):
+    original = processed("court.jpg", court["original"])
+    processed("court.png", court["png"])
+    processed("court-half.jpg", court["half"])
+    html = portal.get(f"/t/{tenant.slug}/files/{original['id']}/similar/").content.decode()
+    assert "court.png" in html and "court-half.jpg" in html
+    assert "re-encoded" in html and "resized" in html and "best copy" in html
+    page = portal.get(f"/t/{tenant.slug}/files/{original['id']}/").content.decode()
+    assert f"/t/{tenant.slug}/files/{original['id']}/similar/" in page
+
+
+def test_the_duplicates_page_resolves_a_group(portal, tenant, processed, court):
+    keep = processed("court.png", court["png"])
+    other = processed("court.jpg", court["original"])
+    page = portal.get(f"/t/{tenant.slug}/duplicates/").content.decode()
+    assert "court.png" in page and "court.jpg" in page and "suggested" in page
+    response = portal.post(
+        f"/t/{tenant.slug}/duplicates/resolve/",
+        {"keep": keep["id"], "members": [keep["id"], other["id"]], "action": "trash"},
+    )
+    assert response.status_code == 302
+    assert File.objects.get(pk=other["id"]).deleted_at is not None
+    assert "No duplicates found" in portal.get(f"/t/{tenant.slug}/duplicates/").content.decode()

@@ -50,7 +50,7 @@ class FileSimilarView(TenantScopedMixin, APIView):
         )
 
 
-class MemberOutput(serializers.Serializer):
+class DuplicateMemberOutput(serializers.Serializer):
     file = serializers.UUIDField(source="file.pk")
     name = serializers.CharField(source="file.name")
     size = serializers.IntegerField(source="file.size")
@@ -66,7 +66,7 @@ class MemberOutput(serializers.Serializer):
 class DuplicateGroupOutput(serializers.Serializer):
     group = serializers.IntegerField(source="id")
     best = serializers.UUIDField(source="best.pk")
-    members = MemberOutput(many=True)
+    members = DuplicateMemberOutput(many=True)
 
 
 class DuplicateListOutput(serializers.Serializer):

@@ -28,13 +28,13 @@ def duplicates_resolve(
     if action not in ACTIONS:
         raise ValidationFailed(f"action must be one of {', '.join(ACTIONS)}.", code="invalid_action")
     ids = list(dict.fromkeys(parse_id(raw, "File") for raw in other_ids))
-    keep_pk = parse_id(keep_id, "File")
-    if not ids or keep_pk in ids or len(ids) > MAX_OTHERS:
-        raise ValidationFailed(
-            f"others must list 1 to {MAX_OTHERS} files other than the kept one.", code="invalid_others"
-        )
-    keep = file_get_for_actor(membership=membership, file_id=keep_pk, perm="change")
+    if not ids or len(ids) > MAX_OTHERS:
+        raise ValidationFailed(f"others must list 1 to {MAX_OTHERS} files.", code="invalid_others")
+    # Every file is fetched (404, 403) before the request's sense is judged.
+    keep = file_get_for_actor(membership=membership, file_id=keep_id, perm="change")
     others = [file_get_for_actor(membership=membership, file_id=pk, perm="delete") for pk in ids]
+    if keep.pk in ids:
+        raise ValidationFailed("The kept file cannot be among the others.", code="invalid_others")
     similar = {match.file.pk for match in file_similar(membership=membership, file_id=keep.pk)[0]}
     strangers = [str(other.pk) for other in others if other.pk not in similar]
     if strangers:

@@ -12,6 +12,7 @@ from files.models import (
     Folder,
     FolderGroupPermission,
     FolderUserPermission,
+    ImageFingerprint,
     Rendition,
     SearchTerm,
     UploadKey,
@@ -257,6 +258,17 @@ class RenditionAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "format", "tenant"]
     search_fields = ["blob__sha256", "storage_key"]
     list_select_related = ["blob", "tenant"]
+
+
+@admin.register(ImageFingerprint)
+class ImageFingerprintAdmin(ReadOnlyAdmin):
+    """Written by processing and the `fingerprint_images` command (files.services.similar)."""
+
+    list_display = ["blob", "width", "height", "format", "quality", "has_exif", "group_id", "tenant", "created_at"]
+    list_filter = ["format", "has_exif", "tenant"]
+    search_fields = ["blob__sha256"]
+    list_select_related = ["blob", "tenant"]
+    exclude = ["grid"]
 
 
 @admin.register(Export)

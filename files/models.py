@@ -255,6 +255,55 @@ class FileVersion(models.Model):
         return f"{self.file_id} v{self.number}"
 
 
+# The indexed 16-bit bands of ImageFingerprint's hashes.
+BAND_COLUMNS = ("p0", "p1", "p2", "p3", "d0", "d1", "d2", "d3")
+
+
+class ImageFingerprint(models.Model):
+    """Perceptual hashes of an image blob (files.processing.similar), for near-duplicates.
+
+    Found by multi-index hashing: each 64-bit hash is cut into four 16-bit bands (`p0`-`p3`
+    of the pHash, `d0`-`d3` of the dHash), each indexed with the tenant. Two hashes within
+    distance 7 share a band within distance 1 (pigeonhole), so a search looks up each band's
+    17 neighbours and checks the candidates' full distances (files.selectors_similar).
+    """
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+", db_index=False)
+    blob = models.OneToOneField(Blob, on_delete=models.CASCADE, related_name="fingerprint")
+    phash = models.BigIntegerField()
+    dhash = models.BigIntegerField()
+    colour = models.BigIntegerField()
+    # The 8×8 grey grid, a byte a cell: checked, never searched.
+    grid = models.BinaryField(max_length=64)
+    p0 = models.IntegerField()
+    p1 = models.IntegerField()
+    p2 = models.IntegerField()
+    p3 = models.IntegerField()
+    d0 = models.IntegerField()
+    d1 = models.IntegerField()
+    d2 = models.IntegerField()
+    d3 = models.IntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    format = models.CharField(max_length=16, blank=True)
+    # JPEG quality estimated from the quantisation tables; null for other formats.
+    quality = models.PositiveSmallIntegerField(null=True, blank=True)
+    has_exif = models.BooleanField(default=False)
+    # Fingerprints found similar share a group (the smallest id among them); the duplicates
+    # list is the groups holding more than one live file.
+    group_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            *(models.Index(fields=["tenant", band], name=f"fingerprint_{band}") for band in BAND_COLUMNS),
+            models.Index(fields=["tenant", "group_id"], name="fingerprint_group"),
+        ]
+
+    def __str__(self) -> str:
+        return f"fingerprint of {self.blob_id}"
+
+
 class RenditionKind(models.TextChoices):
     THUMBNAIL = "thumbnail"
     MEDIUM = "medium"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from files.views import actions, browse, bulk, exports, file, folders, search, trash
+from files.views import actions, browse, bulk, exports, file, folders, search, similar, trash
 
 T = "t/<slug:tenant_slug>/"
 F = T + "files/<uuid:file_id>/"
@@ -30,6 +30,7 @@ urlpatterns = [
     path(F + "edit/", file.file_edit, name="portal-file-edit"),
     path(F + "delete/", file.file_delete, name="portal-file-delete"),
     path(F + "reprocess/", file.file_reprocess_view, name="portal-file-reprocess"),
+    path(F + "similar/", similar.file_similar_panel, name="portal-file-similar"),
     path(F + "versions/", file.version_upload, name="portal-file-version-upload"),
     path(F + "versions/<int:number>/restore/", file.version_restore, name="portal-file-version-restore"),
     path(F + "versions/<int:number>/download/", file.version_download, name="portal-file-version-download"),
@@ -39,6 +40,9 @@ urlpatterns = [
     path(T + "trash/empty/", trash.trash_empty, name="portal-trash-empty"),
     path(T + "trash/<uuid:item_id>/restore/", trash.trash_restore, name="portal-trash-restore"),
     path(T + "trash/<uuid:item_id>/purge/", trash.trash_purge, name="portal-trash-purge"),
+    # Duplicates: groups of copies of one picture, and resolving them.
+    path(T + "duplicates/", similar.duplicates_page, name="portal-duplicates"),
+    path(T + "duplicates/resolve/", similar.duplicates_resolve, name="portal-duplicates-resolve"),
     # Team settings → Exports.
     path(T + "settings/exports/", exports.exports_page, name="portal-exports"),
     path(T + "settings/exports/status/", exports.exports_status, name="portal-exports-status"),

@@ -81,6 +81,9 @@ UNPREDICTABLE = {
     "invalid_otp": "a two-factor code that is not the current one",
     "mfa_not_started": "confirming two-factor before asking for a secret",
     "email_unchanged": "the account's own verified address",
+    # Duplicates: whether two files hold the same picture is in their pixels.
+    "not_similar": "resolving files that do not hold the same picture as the kept one",
+    "invalid_others": "the kept file listed among the others",
 }
 UPLOADS = ["POST /api/v1/tenants/{tenant_slug}/files/", "POST /api/v1/tenants/{tenant_slug}/files/{file_id}/versions/"]
 # Checks left out where they cannot judge, or until the work that settles them lands.

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from files.api import exports, multipart, views
+from files.api import exports, multipart, similar, views
 
 T = "tenants/<slug:tenant_slug>/"
 
@@ -20,6 +20,9 @@ urlpatterns = [
         views.FileVersionRestoreView.as_view(),
         name="file-version-restore",
     ),
+    path(T + "files/<uuid:file_id>/similar/", similar.FileSimilarView.as_view(), name="file-similar"),
+    path(T + "duplicates/", similar.DuplicateListView.as_view(), name="duplicate-list"),
+    path(T + "duplicates/resolve/", similar.DuplicateResolveView.as_view(), name="duplicate-resolve"),
     path(T + "trash/", views.TrashListView.as_view(), name="trash-list"),
     path(T + "trash/empty/", views.TrashEmptyView.as_view(), name="trash-empty"),
     path(T + "trash/<uuid:item_id>/", views.TrashDetailView.as_view(), name="trash-detail"),

@@ -24,6 +24,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from files.processing.errors import ProcessingError
 from files.processing.limits import Limits
+from files.processing.similar import Fingerprint, fingerprint, jpeg_quality
 
 try:  # HEIC/HEIF support comes from a plugin
     import pillow_heif
@@ -62,6 +63,7 @@ class ImageResult:
     preview: Image.Image | None = None
     optimized_saving_bytes: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    fingerprint: Fingerprint | None = None
 
 
 def _open(path: str, limits: Limits) -> Image.Image:
@@ -374,7 +376,47 @@ def process_image(
     if want_optimized and not separate_optimized:
         webp = next((r.data for r in result.renditions if (r.kind, r.format) == ("large", "webp")), None)
         _add_optimized(result, large, webp or _encode_timed(large, "webp", watch), original_size)
+    with watch.stage("fingerprint"):
+        result.fingerprint = _fingerprint(image, result.preview, metadata, original_size)
     return result
+
+
+def _fingerprint(image: Image.Image, picture: Image.Image, metadata: dict, size: int) -> Fingerprint:
+    """`picture` (oriented, ≤ 800 px) fingerprinted, with what `image` (as opened) says of the file."""
+    return fingerprint(
+        picture,
+        width=metadata["width"],
+        height=metadata["height"],
+        format=image.format or "",
+        quality=jpeg_quality(image),
+        has_exif=bool(image.getexif()),
+        size=size,
+    )
+
+
+# A fingerprint needs 32×32 pixels: the decode for one alone stops at this long side.
+FINGERPRINT_DECODE_SIDE = 256
+
+
+def image_fingerprint(path: str, *, original_size: int, limits: Limits) -> Fingerprint:
+    """The fingerprint of the image at `path` alone, from a decode as small as the format
+    allows (for images processed before fingerprints were taken)."""
+    image = _open(path, limits)
+    metadata = image_metadata(image)
+    try:
+        if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK"):
+            image.draft(image.mode, (FINGERPRINT_DECODE_SIDE, FINGERPRINT_DECODE_SIDE))
+        image.seek(0)
+        image.load()
+    except Image.DecompressionBombError:
+        raise ProcessingError("image_too_large", "The image has more pixels than the limit allows.") from None
+    except (OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise ProcessingError("corrupt_image", f"The image is damaged and cannot be decoded ({exc}).") from None
+    picture = _to_srgb(image)
+    picture = _transpose(picture, metadata.get("orientation", 1) or 1)
+    if max(picture.size) > FINGERPRINT_DECODE_SIDE * 2:
+        picture = picture.reduce(max(1, max(picture.size) // FINGERPRINT_DECODE_SIDE))
+    return _fingerprint(image, picture.convert("RGB"), metadata, original_size)
 
 
 def _decode(path: str, limits: Limits, watch: _Stopwatch) -> tuple[Image.Image, dict, tuple[int, int]]:

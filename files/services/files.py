@@ -389,6 +389,22 @@ def _version_restore(*, membership: Membership, file: File, number: int, ip: str
     return version
 
 
+def file_versions_absorb(*, membership: Membership, file: File, sources: list[File]) -> None:
+    """Add the current contents of `sources` to `file`'s history, oldest first, then its own
+    content again on top: history is append-only, so the absorbed contents become earlier
+    versions below the current one. Run inside the caller's transaction; rights are theirs
+    to check."""
+    locked = _file_lock(file)
+    current = locked.current_version
+    # Its processing reads the bytes again: an archived content is retrieved first.
+    blob_readable_or_409(blob=current.blob, file=locked, version=current.number)
+    for source in sorted(sources, key=lambda f: (f.created_at, str(f.pk))):
+        _add_version(
+            file=locked, blob=source.current_version.blob, actor=membership.user, comment=f"From {source.name}"
+        )
+    _add_version(file=locked, blob=current.blob, actor=membership.user, comment=f"Kept over {len(sources)} copies")
+
+
 def file_update(*, membership: Membership, file_id, data: dict, ip: str | None = None) -> File:
     """Rename, move, retag, describe or change the visibility of a file."""
     with atomic_or_conflict(unique="file_folder_name_unique", detail="A file of that name already exists there."):

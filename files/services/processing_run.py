@@ -32,6 +32,7 @@ from files.processing.errors import ProcessingError
 from files.processing.images import RenditionImage, renditions_from_picture
 from files.processing.labels import RUNTIME_ERRORS, LabelsUnavailable, document_labels, image_labels, warm_up
 from files.processing.limits import Limits
+from files.processing.similar import Fingerprint
 from files.selectors import type_group
 from files.services.processing import (
     TRANSIENT_ERRORS,
@@ -44,6 +45,7 @@ from files.services.processing import (
     processing_uncount,
 )
 from files.services.replication import repair_queue, replication_queue_renditions
+from files.services.similar import fingerprint_record
 from mediaportal.metrics import PROCESSING_SECONDS
 
 log = logging.getLogger(__name__)
@@ -108,6 +110,8 @@ def _run_once(file: File) -> str:
         with downloaded(blob) as path:
             found = _analyse(blob, path, limits)
         _store_renditions(blob, found.renditions)
+        if found.fingerprint is not None:
+            fingerprint_record(blob=blob, fingerprint=found.fingerprint)
     except TRANSIENT_ERRORS:
         processing_uncount(version_id=version_id)
         raise
@@ -142,6 +146,7 @@ class _Found:
     labels: list[dict] = field(default_factory=list)
     renditions: list[RenditionImage] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    fingerprint: Fingerprint | None = None
 
 
 def _analyse(blob: Blob, path: str, limits: Limits) -> _Found:
@@ -165,7 +170,9 @@ def _analyse(blob: Blob, path: str, limits: Limits) -> _Found:
 def _analyse_image(blob: Blob, path: str, limits: Limits) -> _Found:
     # Through the module: tests stand in for the decoder there.
     image = images.process_image(path, original_size=blob.size, limits=limits)
-    found = _Found(metadata=image.metadata, renditions=image.renditions, timings=dict(image.timings))
+    found = _Found(
+        metadata=image.metadata, renditions=image.renditions, timings=dict(image.timings), fingerprint=image.fingerprint
+    )
     if image.optimized_saving_bytes is not None:
         found.metadata["optimized_saving_bytes"] = image.optimized_saving_bytes
     if image.preview is not None:
@@ -238,6 +245,22 @@ def _store_renditions(blob: Blob, renditions: list[RenditionImage]) -> None:
         )
         rows.append(row.pk)
     replication_queue_renditions(rendition_ids=rows)
+
+
+# --- Fingerprints of images processed before they were taken ----------------------
+
+
+def blob_fingerprint(*, blob: Blob) -> bool:
+    """Download the image blob and store its fingerprint (the `fingerprint_images` command);
+    False when its bytes are no picture the library reads. Transient errors propagate."""
+    try:
+        with downloaded(blob) as path:
+            found = images.image_fingerprint(path, original_size=blob.size, limits=processing_limits())
+    except ProcessingError as exc:
+        log.info("no fingerprint for blob %s: %s", blob.sha256[:12], exc.code)
+        return False
+    fingerprint_record(blob=blob, fingerprint=found)
+    return True
 
 
 # --- Temporary downloads -------------------------------------------------------------------

@@ -60,6 +60,7 @@ OBJECT_ROUTES: dict[str, dict] = {
     "files/<uuid:file_id>/renditions/<str:kind>/": {"visible": {"allowed": {"get"}}, "hidden": {}},
     "files/<uuid:file_id>/reprocess/": {"visible": {"allowed": set()}, "hidden": {}},
     "files/<uuid:file_id>/versions/": {"visible": {"allowed": {"get"}}, "hidden": {}},
+    "files/<uuid:file_id>/similar/": {"visible": {"allowed": {"get"}}, "hidden": {}},
     "files/<uuid:file_id>/versions/<int:number>/restore/": {"visible": {"allowed": set()}, "hidden": {}},
     "files/<uuid:object_id>/permissions/": {"visible": {"allowed": set()}, "hidden": {}},
     "files/<uuid:object_id>/permissions/<uuid:grant_id>/": {"visible": {"allowed": set()}, "hidden": {}},

@@ -12,6 +12,7 @@ from files.models import (
     Folder,
     FolderGroupPermission,
     FolderUserPermission,
+    OcrPage,
     Rendition,
     SearchTerm,
     UploadKey,
@@ -257,6 +258,17 @@ class RenditionAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "format", "tenant"]
     search_fields = ["blob__sha256", "storage_key"]
     list_select_related = ["blob", "tenant"]
+
+
+@admin.register(OcrPage)
+class OcrPageAdmin(ReadOnlyAdmin):
+    """Text OCR read on a page of a version; processing writes it (reprocess the file to redo it)."""
+
+    list_display = ["version", "number", "confidence", "engine", "tenant", "created_at"]
+    list_filter = ["tenant", "engine"]
+    search_fields = ["text", "version__file__name"]
+    list_select_related = ["version", "tenant"]
+    raw_id_fields = ["version"]
 
 
 @admin.register(Export)

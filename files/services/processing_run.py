@@ -14,7 +14,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +26,9 @@ from PIL import Image
 
 from files import storage
 from files.models import Blob, File, FileStatus, Rendition
-from files.processing import images
+from files.processing import images, ocr
 from files.processing.documents import extract_document
-from files.processing.errors import ProcessingError
+from files.processing.errors import OcrUnavailable, ProcessingError
 from files.processing.images import RenditionImage, renditions_from_picture
 from files.processing.labels import RUNTIME_ERRORS, LabelsUnavailable, document_labels, image_labels, warm_up
 from files.processing.limits import Limits
@@ -106,7 +106,7 @@ def _run_once(file: File) -> str:
     log.info("processing %s (%s, %s bytes)", file.pk, blob.content_type, blob.size)
     try:
         with downloaded(blob) as path:
-            found = _analyse(blob, path, limits)
+            found = _analyse(blob, path, limits, read_text=file.tenant.ocr_enabled)
         _store_renditions(blob, found.renditions)
     except TRANSIENT_ERRORS:
         processing_uncount(version_id=version_id)
@@ -127,12 +127,19 @@ def _run_once(file: File) -> str:
         metadata={**found.metadata, "processing_ms": found.timings},
         labels=found.labels,
         text=found.text[: limits.max_text_chars],
+        ocr_pages=_ocr_pages(found.ocr, limits),
+        ocr_engine=found.ocr.engine if found.ocr else "",
     )
     log.info("processing %s completed", file.pk)
     return FileStatus.COMPLETED
 
 
 # --- What the library finds ----------------------------------------------------------------
+
+
+# What OCR's native code raises on a picture it loaded fine but cannot read: onnxruntime's
+# errors (in RUNTIME_ERRORS, with OpenCV's), RapidOCR's own wrapper of them, numpy's.
+OCR_ERRORS: tuple[type[Exception], ...] = (*RUNTIME_ERRORS, ValueError, RuntimeError, IndexError)
 
 
 @dataclass
@@ -142,13 +149,22 @@ class _Found:
     labels: list[dict] = field(default_factory=list)
     renditions: list[RenditionImage] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    # The image pipeline's pictures at ≤ 1600 and ≤ 800 px, for OCR; dropped after it.
+    picture: Image.Image | None = None
+    gate: Image.Image | None = None
+    ocr: ocr.OcrResult | None = None
 
 
-def _analyse(blob: Blob, path: str, limits: Limits) -> _Found:
-    """Metadata, text, labels and renditions for the blob's bytes (already on disk at `path`)."""
+def _analyse(blob: Blob, path: str, limits: Limits, *, read_text: bool = True) -> _Found:
+    """Metadata, text, labels and renditions for the blob's bytes (already on disk at `path`);
+    with `read_text`, the text OCR finds in a picture or in a PDF's pages without text."""
     content_type = blob.content_type
     if content_type.startswith("image/") and content_type not in IMAGE_TYPES_WITHOUT_RASTER:
-        return _analyse_image(blob, path, limits)
+        found = _analyse_image(blob, path, limits)
+        if read_text and found.picture is not None:
+            _read_text(found, lambda: ocr.ocr_picture(found.picture, gate=found.gate, limits=limits))
+        found.picture = found.gate = None
+        return found
     if content_type == "image/svg+xml":
         return _Found(metadata={"format": "SVG"})
     if content_type.startswith(DOCUMENT_PREFIXES):
@@ -158,6 +174,8 @@ def _analyse(blob: Blob, path: str, limits: Limits) -> _Found:
         if document.preview is not None:
             found.renditions = renditions_from_picture(document.preview).renditions
         found.timings["extract"] = _ms_since(started)
+        if read_text and document.textless_pages:
+            _read_text(found, lambda: ocr.ocr_pdf_pages(path, pages=document.textless_pages, limits=limits))
         return found
     return _Found()
 
@@ -166,6 +184,7 @@ def _analyse_image(blob: Blob, path: str, limits: Limits) -> _Found:
     # Through the module: tests stand in for the decoder there.
     image = images.process_image(path, original_size=blob.size, limits=limits)
     found = _Found(metadata=image.metadata, renditions=image.renditions, timings=dict(image.timings))
+    found.picture, found.gate = image.large, image.preview
     if image.optimized_saving_bytes is not None:
         found.metadata["optimized_saving_bytes"] = image.optimized_saving_bytes
     if image.preview is not None:
@@ -175,6 +194,45 @@ def _analyse_image(blob: Blob, path: str, limits: Limits) -> _Found:
             found.metadata["labels_unavailable"] = unavailable
         found.timings["labels"] = _ms_since(started)
     return found
+
+
+def _read_text(found: _Found, read: Callable[[], ocr.OcrResult]) -> None:
+    """OCR into `found`, its summary into the metadata; like labels, OCR never fails a file."""
+    started = time.perf_counter()
+    try:
+        found.ocr = read()
+    except OcrUnavailable as exc:
+        found.metadata["ocr_unavailable"] = f"OCR unavailable: {exc}"
+    except OCR_ERRORS as exc:
+        log.warning("OCR failed: %r", exc)
+        found.metadata["ocr_unavailable"] = f"OCR unavailable: reading failed ({exc})"
+    else:
+        found.metadata["ocr"] = found.ocr.summary()
+    found.timings["ocr"] = _ms_since(started)
+
+
+def _ocr_pages(result: ocr.OcrResult | None, limits: Limits) -> list[dict]:
+    """The pages with text, as stored; their text within PROCESSING_MAX_TEXT_CHARS in all."""
+    pages, budget = [], limits.max_text_chars
+    for page in result.pages if result else ():
+        if not page.lines or budget <= 0:
+            continue
+        lines = []
+        for line in page.lines:
+            budget -= len(line["text"]) + 1
+            if budget < 0:
+                break
+            lines.append(line)
+        pages.append(
+            {
+                "number": page.number,
+                "width": page.width,
+                "height": page.height,
+                "lines": lines,
+                "confidence": page.confidence,
+            }
+        )
+    return pages
 
 
 def _ms_since(started: float) -> float:
@@ -202,6 +260,14 @@ def labels_warm_up() -> None:
         warm_up(processing_limits())
     except (LabelsUnavailable, *RUNTIME_ERRORS) as exc:
         log.warning("labels unavailable in this worker: %s", exc)
+
+
+def ocr_warm_up() -> None:
+    """Load the OCR engine now rather than on the first picture; logged if it cannot be."""
+    try:
+        ocr.warm_up(processing_limits())
+    except (OcrUnavailable, *OCR_ERRORS) as exc:
+        log.warning("OCR unavailable in this worker: %s", exc)
 
 
 def _store_renditions(blob: Blob, renditions: list[RenditionImage]) -> None:

@@ -13,6 +13,7 @@ from files.processing import ocr
 from files.services.processing import processing_limits
 from files.services.processing_run import file_process
 from tests.files.conftest import upload
+from tests.files.test_portal_file_page import someone
 from tests.helpers import CORPUS
 
 pytestmark = pytest.mark.django_db
@@ -239,3 +240,42 @@ def test_ocr_pages_come_ten_at_a_time(editor, tenant):
     assert [page["number"] for page in rest["results"]] == [11, 12] and rest["next"] is None
     bad = editor.get(f"/api/v1/tenants/{tenant.slug}/files/{body['id']}/ocr/", {"after": "-1"})
     assert bad.status_code == 400
+
+
+# --- The portal ---------------------------------------------------------------------------------
+
+
+def test_file_page_marks_the_searched_words_escaped_and_boxed(tenant):
+    who = someone(tenant)
+    editor = who.api
+    body = processed(editor, tenant, "note.png", encoded(Image.new("RGB", (64, 64), "white"), "PNG"))
+    file = File.objects.select_related("current_version").get(pk=body["id"])
+    line = {
+        "text": "<script>alert(1)</script> Warehouses & Nordwind",
+        "confidence": 0.97,
+        "box": [[0.1, 0.1], [0.9, 0.1], [0.9, 0.2], [0.1, 0.2]],
+        "words": [
+            {"text": "Warehouses", "box": [0.5, 0.1, 0.7, 0.2]},
+            {"text": "Nordwind", "box": [0.75, 0.1, 0.9, 0.2]},
+        ],
+    }
+    OcrPage.objects.create(
+        tenant=tenant,
+        version=file.current_version,
+        number=1,
+        width=1000,
+        height=500,
+        text=line["text"],
+        lines=[line],
+        engine="t",
+    )
+    page = who.web.get(f"/t/{tenant.slug}/files/{file.pk}/", {"q": "warehouse -nordwind"}).content.decode()
+    assert "Text in the image" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; <mark>Warehouses</mark> &amp; Nordwind" in page
+    assert "<script>alert" not in page
+    assert page.count('class="ocr-match"') == 1
+    assert '<rect class="ocr-match" x="500.0" y="50.0" width="200.0" height="50.0">' in page
+    assert "1 line with “warehouse -nordwind”" in page
+    # Without a query the text is there, nothing marked.
+    plain = who.web.get(f"/t/{tenant.slug}/files/{file.pk}/").content.decode()
+    assert "<mark>" not in plain and 'class="ocr-match"' not in plain and "Warehouses &amp; Nordwind" in plain

@@ -196,11 +196,6 @@ class TenantSettingsForm(forms.Form):
         help_text="Members without it cannot open this team until they set it up. Turn it on for your own "
         "account first.",
     )
-    ocr_enabled = forms.BooleanField(
-        label="Read text in pictures and scans (OCR)",
-        required=False,
-        help_text="Search then finds words in photos, screenshots and scanned PDFs. For files processed from now on.",
-    )
     monthly_budget = forms.DecimalField(
         label="Monthly budget",
         required=False,
@@ -223,7 +218,6 @@ class TenantSettingsForm(forms.Form):
         "public_files": "public_files",
         "require_mfa": "require_mfa",
         "monthly_budget": "monthly_budget",
-        "ocr_enabled": "ocr_enabled",
     }
 
     def __init__(self, *args, tenant: Tenant, **kwargs):

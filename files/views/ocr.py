@@ -89,13 +89,14 @@ def _overlay(page, terms: list[str]) -> dict:
 
 def ocr_panel(file: File, query: str = "") -> dict | None:
     """What the panel shows, or None when OCR read no text in the file's current version."""
-    if file.status != "completed" or not file.current_version_id:
+    summary = (file.metadata or {}).get("ocr")
+    # The summary says whether there is text to fetch: most files have none, and cost no query.
+    if file.status != "completed" or not isinstance(summary, dict) or not summary.get("pages"):
         return None
     pages = selectors.ocr_pages(file=file, limit=PAGES_SHOWN)
     if not pages:
         return None
     terms = search_terms(query)
-    summary = (file.metadata or {}).get("ocr") or {}
     shown = [{"number": page.number, "lines": [marked(line["text"], terms) for line in page.lines]} for page in pages]
     return {
         "pages": shown,

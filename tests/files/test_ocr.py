@@ -259,6 +259,7 @@ def test_file_page_marks_the_searched_words_escaped_and_boxed(tenant):
             {"text": "Nordwind", "box": [0.75, 0.1, 0.9, 0.2]},
         ],
     }
+    File.objects.filter(pk=file.pk).update(metadata={**file.metadata, "ocr": {"pages": 1, "confidence": 0.97}})
     OcrPage.objects.create(
         tenant=tenant,
         version=file.current_version,

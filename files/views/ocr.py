@@ -1,6 +1,10 @@
 """The "Recognised text" panel of the file page: OCR text with the searched words marked, and
 their boxes over the preview picture.
 
+The page loads the panel with htmx (`portal-file-ocr`) when the file's OCR summary says there
+is text, as it loads its other panels: the page itself makes the same queries with or without
+OCR. The panel's answer also fills the overlay's place in the preview (an out-of-band swap).
+
 Arriving from a search (`?q=`), the words asked for are marked where the recognised text has
 them. The text is escaped; only <mark> is markup (as in search highlights). Matching is by
 word, case and accents aside, a word matching also as the start of a longer one
@@ -12,9 +16,12 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from django.shortcuts import render
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.http import require_GET
 
+from accounts.portal import tenant_page
 from files import selectors
 from files.models import File
 
@@ -87,12 +94,25 @@ def _overlay(page, terms: list[str]) -> dict:
     return {"width": page.width, "height": page.height, "lines": lines, "boxes": boxes}
 
 
+def has_ocr_text(file: File) -> bool:
+    """Whether OCR read text in the current version, from its summary (no query)."""
+    summary = (file.metadata or {}).get("ocr")
+    return file.status == "completed" and isinstance(summary, dict) and bool(summary.get("pages"))
+
+
+@require_GET
+@tenant_page
+def file_ocr_panel(request, membership, file_id):
+    file = selectors.file_get_for_actor(membership=membership, file_id=file_id, renditions=False)
+    context = {"membership": membership, "file": file, "ocr": ocr_panel(file, request.GET.get("q", "")[:200])}
+    return render(request, "files/file/_ocr.html", context)
+
+
 def ocr_panel(file: File, query: str = "") -> dict | None:
     """What the panel shows, or None when OCR read no text in the file's current version."""
-    summary = (file.metadata or {}).get("ocr")
-    # The summary says whether there is text to fetch: most files have none, and cost no query.
-    if file.status != "completed" or not isinstance(summary, dict) or not summary.get("pages"):
+    if not has_ocr_text(file):
         return None
+    summary = file.metadata["ocr"]
     pages = selectors.ocr_pages(file=file, limit=PAGES_SHOWN)
     if not pages:
         return None

@@ -6,12 +6,15 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.test import Client
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from accounts.models import Role
 from files.models import File, OcrPage
 from files.processing import ocr
 from files.services.processing import processing_limits
 from files.services.processing_run import file_process
+from tests.factories import MembershipFactory
 from tests.files.conftest import upload
 from tests.files.test_portal_file_page import someone
 from tests.helpers import CORPUS
@@ -245,7 +248,7 @@ def test_ocr_pages_come_ten_at_a_time(editor, tenant):
 # --- The portal ---------------------------------------------------------------------------------
 
 
-def test_file_page_marks_the_searched_words_escaped_and_boxed(tenant):
+def test_file_page_panel_marks_the_searched_words_escaped_and_boxed(tenant):
     who = someone(tenant)
     editor = who.api
     body = processed(editor, tenant, "note.png", encoded(Image.new("RGB", (64, 64), "white"), "PNG"))
@@ -270,13 +273,29 @@ def test_file_page_marks_the_searched_words_escaped_and_boxed(tenant):
         lines=[line],
         engine="t",
     )
+    # The page loads the panel (and the overlay) with the query, from its own URL.
     page = who.web.get(f"/t/{tenant.slug}/files/{file.pk}/", {"q": "warehouse -nordwind"}).content.decode()
-    assert "Text in the image" in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; <mark>Warehouses</mark> &amp; Nordwind" in page
-    assert "<script>alert" not in page
-    assert page.count('class="ocr-match"') == 1
-    assert '<rect class="ocr-match" x="500.0" y="50.0" width="200.0" height="50.0">' in page
-    assert "1 line with “warehouse -nordwind”" in page
+    assert f'hx-get="/t/{tenant.slug}/files/{file.pk}/ocr/?q=warehouse%20-nordwind"' in page
+    assert '<div id="ocr-overlay" class="ocr-overlay"></div>' in page
+    panel = who.web.get(f"/t/{tenant.slug}/files/{file.pk}/ocr/", {"q": "warehouse -nordwind"}).content.decode()
+    assert "Text in the image" in panel
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; <mark>Warehouses</mark> &amp; Nordwind" in panel
+    assert "<script>alert" not in panel
+    assert panel.count('class="ocr-match"') == 1
+    assert '<rect class="ocr-match" x="500.0" y="50.0" width="200.0" height="50.0">' in panel
+    assert 'id="ocr-overlay" class="ocr-overlay" hx-swap-oob="true"' in panel
+    assert "1 line with “warehouse -nordwind”" in panel
     # Without a query the text is there, nothing marked.
-    plain = who.web.get(f"/t/{tenant.slug}/files/{file.pk}/").content.decode()
+    plain = who.web.get(f"/t/{tenant.slug}/files/{file.pk}/ocr/").content.decode()
     assert "<mark>" not in plain and 'class="ocr-match"' not in plain and "Warehouses &amp; Nordwind" in plain
+    # Another team's member gets nothing.
+    stranger = Client()
+    stranger.force_login(MembershipFactory(role=Role.OWNER).user)
+    assert stranger.get(f"/t/{tenant.slug}/files/{file.pk}/ocr/").status_code in (403, 404)
+
+
+def test_a_page_without_ocr_text_loads_no_panel(tenant):
+    who = someone(tenant)
+    body = processed(who.api, tenant, "blank.png", encoded(Image.new("RGB", (64, 64), "white"), "PNG"))
+    page = who.web.get(f"/t/{tenant.slug}/files/{body['id']}/").content.decode()
+    assert "ocr-overlay" not in page and "/ocr/" not in page

@@ -130,7 +130,7 @@ def ocr_table(figures: OcrFigures, rounds: int, cpu: int) -> str:
             "OCR (`files/processing/ocr.py`, " + ocr.ENGINE + ") on one core "
             f"(CPU {cpu}, onnxruntime one thread), medians of {rounds} rounds after one warm-up.",
             "A picture gets one detection on its 800 px preview scaled to "
-            f"{ocr.GATE_SIDE} px; only when that finds text is it read at up to {ocr.READ_SIDE} px.",
+            f"{ocr.GATE_SIDE} px; only when that finds text is it read, at the large rendition's size (≤ 1600 px).",
             "PDF pages without a text layer are rendered at " + f"{ocr.PDF_DPI} DPI and read.",
             "",
             "| input | OCR's added time (ms) | characters read |",

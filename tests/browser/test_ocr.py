@@ -34,7 +34,7 @@ def test_search_finds_text_in_a_picture_and_the_file_page_marks_it(page, shot, t
     expect(panel.locator("mark")).to_have_text("Nordwind")
     expect(panel).to_contain_text("The quick brown fox jumps over the lazy dog.")
     expect(panel).to_contain_text("1 line with “Nordwind”")
-    box = page.locator("svg.ocr-overlay rect.ocr-match")
+    box = page.locator("#ocr-overlay rect.ocr-match")
     expect(box).to_have_count(1)
     # The box sits over the word's place on the shown picture: left part, first line.
     image = page.get_by_role("img", name="Preview of invoice.png").bounding_box()

@@ -262,6 +262,8 @@ class RenditionKind(models.TextChoices):
     MEDIUM = "medium"
     LARGE = "large"
     OPTIMIZED = "optimized"
+    # A scanned PDF with the text OCR read as an invisible layer (format "pdf").
+    SEARCHABLE = "searchable"
 
 
 class Rendition(models.Model):
@@ -270,7 +272,7 @@ class Rendition(models.Model):
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
     blob = models.ForeignKey(Blob, on_delete=models.CASCADE, related_name="renditions")
     kind = models.CharField(max_length=12, choices=RenditionKind.choices)
-    format = models.CharField(max_length=8)  # webp | jpeg
+    format = models.CharField(max_length=8)  # webp | jpeg; pdf for `searchable`
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     size = models.BigIntegerField()

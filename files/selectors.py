@@ -387,7 +387,20 @@ def file_renditions(*, file: File) -> list[Rendition]:
     JPEG fallbacks beside the WebP ones that lists prefetch (one query)."""
     if file.current_version_id is None:
         return []
-    return list(Rendition.objects.filter(tenant_id=file.tenant_id, blob_id=file.current_version.blob_id))
+    return list(
+        Rendition.objects.filter(tenant_id=file.tenant_id, blob_id=file.current_version.blob_id).exclude(
+            kind=RenditionKind.SEARCHABLE
+        )
+    )
+
+
+def searchable_rendition(*, file: File) -> Rendition | None:
+    """The searchable copy of the current version (a scanned PDF with OCR's text laid in)."""
+    if file.current_version_id is None:
+        return None
+    return Rendition.objects.filter(
+        tenant_id=file.tenant_id, blob_id=file.current_version.blob_id, kind=RenditionKind.SEARCHABLE
+    ).first()
 
 
 def folder_choices(*, membership: Membership, limit: int = 1000) -> list[tuple[str, str]]:

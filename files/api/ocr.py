@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from accounts.api.mixins import TenantScopedMixin
 from files import selectors
 from files.api import serializers as s
+from files.services.files import searchable_pdf_url
 from mediaportal.exceptions import ValidationFailed
 from mediaportal.openapi import errors as _errors
 
@@ -40,7 +41,8 @@ class FileOcrView(TenantScopedMixin, APIView):
         description=(
             "The text OCR recognised in the current version: its pages (those with text), each with its lines, "
             "their boxes and confidence, and the words' boxes; at most 10 pages an answer, `next` for more. "
-            "Empty `results` when OCR found no text or did not run (the file's `ocr` says which)."
+            "Empty `results` when OCR found no text or did not run (the file's `ocr` says which). "
+            "For a scanned PDF, `searchable_pdf` links to a copy with the text as an invisible layer."
         ),
     )
     def get(self, request, tenant_slug, file_id):
@@ -68,5 +70,6 @@ class FileOcrView(TenantScopedMixin, APIView):
                 for page in pages
             ],
             "next": next_url,
+            "searchable_pdf": searchable_pdf_url(file=file),
         }
         return Response(s.FileOcrOutput(body).data)

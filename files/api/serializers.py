@@ -86,6 +86,13 @@ class FileOcrOutput(serializers.Serializer):
     page_count = serializers.IntegerField(help_text="Pages with recognised text, in all.")
     results = OcrPageOutput(many=True)
     next = serializers.URLField(allow_null=True)
+    searchable_pdf = serializers.URLField(
+        allow_null=True,
+        help_text=(
+            "A scanned PDF with the recognised text laid in as an invisible layer, so viewers can search and "
+            "select it (presigned, ≤ 5 minutes); null when there is none."
+        ),
+    )
 
 
 class FileOutput(serializers.ModelSerializer):

@@ -46,5 +46,10 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('version', 'number'), name='ocrpage_version_number_unique')],
             },
         ),
+        migrations.AlterField(
+            model_name='rendition',
+            name='kind',
+            field=models.CharField(choices=[('thumbnail', 'Thumbnail'), ('medium', 'Medium'), ('large', 'Large'), ('optimized', 'Optimized'), ('searchable', 'Searchable')], max_length=12),
+        ),
         migrations.RunSQL(load_sql(*FORWARD), load_sql(*BACKWARD)),
     ]

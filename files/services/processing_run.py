@@ -25,13 +25,14 @@ from django.conf import settings
 from PIL import Image
 
 from files import storage
-from files.models import Blob, File, FileStatus, Rendition
+from files.models import Blob, File, FileStatus, Rendition, RenditionKind
 from files.processing import images, ocr
 from files.processing.documents import extract_document
 from files.processing.errors import OcrUnavailable, ProcessingError
 from files.processing.images import RenditionImage, renditions_from_picture
 from files.processing.labels import RUNTIME_ERRORS, LabelsUnavailable, document_labels, image_labels, warm_up
 from files.processing.limits import Limits
+from files.processing.ocr_pdf import searchable_pdf
 from files.selectors import type_group
 from files.services.processing import (
     TRANSIENT_ERRORS,
@@ -176,6 +177,7 @@ def _analyse(blob: Blob, path: str, limits: Limits, *, read_text: bool = True) -
         found.timings["extract"] = _ms_since(started)
         if read_text and document.textless_pages:
             _read_text(found, lambda: ocr.ocr_pdf_pages(path, pages=document.textless_pages, limits=limits))
+            _add_searchable(found, path)
         return found
     return _Found()
 
@@ -209,6 +211,17 @@ def _read_text(found: _Found, read: Callable[[], ocr.OcrResult]) -> None:
     else:
         found.metadata["ocr"] = found.ocr.summary()
     found.timings["ocr"] = _ms_since(started)
+
+
+def _add_searchable(found: _Found, path: str) -> None:
+    """The scan with its recognised text as an invisible layer, as a rendition."""
+    if found.ocr is None or not found.ocr.text:
+        return
+    started = time.perf_counter()
+    data = searchable_pdf(path, found.ocr.pages)
+    if data is not None:
+        found.renditions.append(RenditionImage(RenditionKind.SEARCHABLE, "pdf", data, 0, 0))
+    found.timings["searchable_pdf"] = _ms_since(started)
 
 
 def _ocr_pages(result: ocr.OcrResult | None, limits: Limits) -> list[dict]:
@@ -276,6 +289,10 @@ def _store_renditions(blob: Blob, renditions: list[RenditionImage]) -> None:
     # under the other kind's key is claimed by no row then, and the orphan sweep removes it.
     stored: dict[str, str] = {}  # sha256 of the bytes → their key
     rows: list[int] = []
+    if not any(rendition.kind == RenditionKind.SEARCHABLE for rendition in renditions):
+        # A run without OCR text (turned off, reprocessed) leaves no searchable copy behind; its
+        # object, claimed by no row, goes with the orphan sweep.
+        Rendition.objects.filter(blob=blob, kind=RenditionKind.SEARCHABLE).delete()
     for rendition in renditions:
         digest = hashlib.sha256(rendition.data).hexdigest()
         key = stored.get(digest)
@@ -285,7 +302,7 @@ def _store_renditions(blob: Blob, renditions: list[RenditionImage]) -> None:
                 key=key,
                 body=rendition.data,
                 sha256=digest,
-                content_type=f"image/{rendition.format}",
+                content_type="application/pdf" if rendition.format == "pdf" else f"image/{rendition.format}",
                 tenant_id=blob.tenant_id,
             )
         row, _created = Rendition.objects.update_or_create(

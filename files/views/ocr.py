@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET
 from accounts.portal import tenant_page
 from files import selectors
 from files.models import File
+from files.services.files import searchable_pdf_url
 
 WORD = re.compile(r"\w+")
 # Pages shown on the file page; the API (`files/{id}/ocr/`) has them all.
@@ -104,7 +105,10 @@ def has_ocr_text(file: File) -> bool:
 @tenant_page
 def file_ocr_panel(request, membership, file_id):
     file = selectors.file_get_for_actor(membership=membership, file_id=file_id, renditions=False)
-    context = {"membership": membership, "file": file, "ocr": ocr_panel(file, request.GET.get("q", "")[:200])}
+    panel = ocr_panel(file, request.GET.get("q", "")[:200])
+    if panel is not None and file.content_type == "application/pdf":
+        panel["searchable_pdf"] = searchable_pdf_url(file=file)
+    context = {"membership": membership, "file": file, "ocr": panel}
     return render(request, "files/file/_ocr.html", context)
 
 

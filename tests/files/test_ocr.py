@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 
+import pypdfium2 as pdfium
 import pytest
+import requests
 from django.test import Client
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
@@ -172,12 +174,23 @@ def test_scanned_pdf_is_read_page_by_page(editor, tenant):
     (hit,) = search(editor, tenant, "quayside warehouse")
     assert hit["file"]["id"] == body["id"] and "ocr" in hit["matched_in"]
     assert "<mark>" in hit["highlight"]
+    # The searchable copy: the scan with the recognised text as a layer a PDF reader finds.
+    copy = requests.get(ocr_of(editor, tenant, body["id"])["searchable_pdf"], timeout=10)
+    assert copy.status_code == 200 and copy.content.startswith(b"%PDF")
+    layer = pdfium.PdfDocument(copy.content)
+    try:
+        texts = [page.get_textpage().get_text_bounded() for page in layer]
+    finally:
+        layer.close()
+    assert accuracy("\n".join(texts), KNOWN) >= 0.95
+    assert "Nordwind Logistics" in texts[0] and "Quayside warehouse" in texts[1]
 
 
 def test_a_pdf_with_a_text_layer_is_not_read_again(editor, tenant):
     body = processed(editor, tenant, "crazyones.pdf", (CORPUS / "document_pdf" / "crazyones.pdf").read_bytes())
     assert body["ocr"] is None
     assert not OcrPage.objects.filter(version__file_id=body["id"]).exists()
+    assert ocr_of(editor, tenant, body["id"])["searchable_pdf"] is None
 
 
 @pytest.mark.parametrize(

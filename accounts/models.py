@@ -70,6 +70,8 @@ class Tenant(models.Model):
     public_files = models.CharField(max_length=12, choices=PublicFiles.choices, default=PublicFiles.FILE_OWNERS)
     # Members without two-factor authentication get 403 `mfa_required` in this tenant.
     require_mfa = models.BooleanField(default=False)
+    # Processing reads text in pictures and scanned PDFs (OCR) for this tenant's files.
+    ocr_enabled = models.BooleanField(default=True)
     # What the tenant means to spend on storage a month, in settings.STORAGE_CURRENCY; null: no
     # budget. Analytics compares its cost estimate with it and raises budget alerts.
     monthly_budget = models.DecimalField(

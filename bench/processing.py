@@ -11,9 +11,12 @@ the source's EXIF), then times, after one warm-up round:
 - naive: per rendition, open, full decode, `exif_transpose`, RGB, one LANCZOS resize from
   the full image and a JPEG q85 encode (three renditions, one format).
 
+Then OCR's added time (`bench/processing_ocr.py`, its own section): the 12 MP photo without
+text, the same with a printed notice, a scanned page.
+
 The process is pinned to one CPU and OMP_NUM_THREADS=1 is set before onnxruntime loads.
 
-    .venv/bin/python bench/processing.py [--rounds 8]
+    .venv/bin/python bench/processing.py [--rounds 8] [--ocr-rounds 3] [--only images|ocr]
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ django.setup()
 import cv2  # noqa: E402
 import onnxruntime  # noqa: E402
 
+from bench.processing_ocr import measure_ocr, ocr_table  # noqa: E402
 from files.processing import labels  # noqa: E402
 from files.processing.images import ImageResult, process_image  # noqa: E402
 from files.processing.labels.runtime import INTRA_OP_THREADS  # noqa: E402
@@ -233,6 +237,8 @@ def table(report: Report, rounds: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--ocr-rounds", type=int, default=3)
+    parser.add_argument("--only", choices=["images", "ocr"], help="run one of the two parts")
     args = parser.parse_args()
     limits = processing_limits()
     labels.warm_up(limits)
@@ -243,15 +249,25 @@ def main() -> None:
         for n, (name, size) in enumerate(PHOTOS.items()):
             path = workdir / f"photo-{name.replace(' ', '')}.jpg"
             original_size = make_photo(path, size, seed=n)
+            if args.only == "ocr":
+                continue
             print(f"{name}: {size[0]}×{size[1]}, {original_size / 1e6:.1f} MB ({args.rounds} rounds + 1 warm-up)")
             summarise(report, name, measure(path, original_size, args.rounds, limits))
-        text = table(report, args.rounds)
-        print()
-        print(text)
-        write_section("processing", text)
-        print("\nwritten to docs/benchmarks.md")
+        if args.only != "ocr":
+            _publish("processing", table(report, args.rounds))
+        if args.only != "images":
+            print(f"OCR ({args.ocr_rounds} rounds + 1 warm-up)")
+            figures = measure_ocr(workdir / "photo-12MP.jpg", workdir, limits, args.ocr_rounds)
+            _publish("processing-ocr", ocr_table(figures, args.ocr_rounds, CPU))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _publish(section: str, text: str) -> None:
+    print()
+    print(text)
+    write_section(section, text)
+    print("\nwritten to docs/benchmarks.md")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from files.models import (
     FolderGroupPermission,
     FolderUserPermission,
     ImageFingerprint,
+    OcrPage,
     Rendition,
     SearchTerm,
     UploadKey,
@@ -269,6 +270,17 @@ class ImageFingerprintAdmin(ReadOnlyAdmin):
     search_fields = ["blob__sha256"]
     list_select_related = ["blob", "tenant"]
     exclude = ["grid"]
+
+
+@admin.register(OcrPage)
+class OcrPageAdmin(ReadOnlyAdmin):
+    """Text OCR read on a page of a version; processing writes it (reprocess the file to redo it)."""
+
+    list_display = ["version", "number", "confidence", "engine", "tenant", "created_at"]
+    list_filter = ["tenant", "engine"]
+    search_fields = ["text", "version__file__name"]
+    list_select_related = ["version", "tenant"]
+    raw_id_fields = ["version"]
 
 
 @admin.register(Export)

@@ -166,6 +166,8 @@ class File(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     # Text extracted by processing (bounded by PROCESSING_MAX_TEXT_CHARS); search indexes it.
     content_text = models.TextField(blank=True)
+    # Text OCR recognised in the current version (its pages: OcrPage); search indexes it too.
+    ocr_text = models.TextField(blank=True)
     # Weighted full-text vectors, maintained by a database trigger (migrations 0003, 0006) on
     # every write of the columns they are made from, whatever code path does the write.
     # `search_vector` is everything (for matching); `search_head` only the name, tags,
@@ -309,6 +311,8 @@ class RenditionKind(models.TextChoices):
     MEDIUM = "medium"
     LARGE = "large"
     OPTIMIZED = "optimized"
+    # A scanned PDF with the text OCR read as an invisible layer (format "pdf").
+    SEARCHABLE = "searchable"
 
 
 class Rendition(models.Model):
@@ -317,7 +321,7 @@ class Rendition(models.Model):
     tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
     blob = models.ForeignKey(Blob, on_delete=models.CASCADE, related_name="renditions")
     kind = models.CharField(max_length=12, choices=RenditionKind.choices)
-    format = models.CharField(max_length=8)  # webp | jpeg
+    format = models.CharField(max_length=8)  # webp | jpeg; pdf for `searchable`
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     size = models.BigIntegerField()
@@ -341,6 +345,34 @@ class Rendition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}.{self.format} of {self.blob_id}"
+
+
+class OcrPage(models.Model):
+    """Text OCR recognised on one page of a version (a picture is one page).
+
+    `lines` is `[{"text", "confidence", "box", "words": [{"text", "box"}]}]`, boxes as
+    fractions of the page (files/processing/ocr.py); the version's file keeps the text of
+    all its pages in `ocr_text` for search, and a summary in `metadata["ocr"]`.
+    """
+
+    tenant = models.ForeignKey("accounts.Tenant", on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey(FileVersion, on_delete=models.CASCADE, related_name="ocr_pages")
+    number = models.PositiveIntegerField()  # from 1, the page of the document
+    width = models.PositiveIntegerField()  # of the picture read
+    height = models.PositiveIntegerField()
+    text = models.TextField(blank=True)
+    lines = models.JSONField(default=list, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    engine = models.CharField(max_length=80)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "number"], name="ocrpage_version_number_unique")]
+        indexes = [models.Index(fields=["tenant", "version"], name="ocrpage_tenant_version")]
+        ordering = ["version", "number"]
+
+    def __str__(self) -> str:
+        return f"page {self.number} of {self.version}"
 
 
 class UploadState(models.TextChoices):

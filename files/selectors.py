@@ -10,7 +10,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import make_aware
 
 from accounts.models import Membership
-from files.models import File, FileStatus, FileVersion, Folder, Rendition, RenditionKind
+from files.models import File, FileStatus, FileVersion, Folder, OcrPage, Rendition, RenditionKind
 from files.permissions import (
     can_change_file,
     can_list_integrity_lost,
@@ -126,7 +126,7 @@ def _files(*, renditions: bool = True) -> QuerySet[File]:
     # vector stay in the database: no list shows them, and at 1M files carrying them made
     # search's sort spill to disk (bench/search.py).
     files = File.objects.select_related("owner", "folder", "current_version__blob").defer(
-        "content_text", "search_vector"
+        "content_text", "ocr_text", "search_vector"
     )
     return files.prefetch_related(webp_renditions()) if renditions else files
 
@@ -149,6 +149,16 @@ def file_get_for_actor(*, membership: Membership, file_id, perm: str = "view", r
     if perm != "view" and not can_change_file(membership=membership, file=file, perm=perm):
         raise Forbidden(f"You may not {perm} this file.")
     return file
+
+
+def ocr_pages(*, file: File, after: int = 0, limit: int | None = None) -> list[OcrPage]:
+    """The pages OCR read text on in the file's current version, after page `after`, in order."""
+    pages = OcrPage.objects.filter(tenant_id=file.tenant_id, version_id=file.current_version_id, number__gt=after)
+    return list(pages.order_by("number")[:limit])
+
+
+def ocr_page_count(*, file: File) -> int:
+    return OcrPage.objects.filter(tenant_id=file.tenant_id, version_id=file.current_version_id).count()
 
 
 def _parse_date(value: str, name: str, *, utc: bool = False) -> datetime:
@@ -377,7 +387,20 @@ def file_renditions(*, file: File) -> list[Rendition]:
     JPEG fallbacks beside the WebP ones that lists prefetch (one query)."""
     if file.current_version_id is None:
         return []
-    return list(Rendition.objects.filter(tenant_id=file.tenant_id, blob_id=file.current_version.blob_id))
+    return list(
+        Rendition.objects.filter(tenant_id=file.tenant_id, blob_id=file.current_version.blob_id).exclude(
+            kind=RenditionKind.SEARCHABLE
+        )
+    )
+
+
+def searchable_rendition(*, file: File) -> Rendition | None:
+    """The searchable copy of the current version (a scanned PDF with OCR's text laid in)."""
+    if file.current_version_id is None:
+        return None
+    return Rendition.objects.filter(
+        tenant_id=file.tenant_id, blob_id=file.current_version.blob_id, kind=RenditionKind.SEARCHABLE
+    ).first()
 
 
 def folder_choices(*, membership: Membership, limit: int = 1000) -> list[tuple[str, str]]:

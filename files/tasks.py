@@ -125,6 +125,7 @@ def _remove_stale_downloads(**kwargs) -> None:
 @worker_process_init.connect
 def _load_label_model(**kwargs) -> None:
     processing_run.labels_warm_up()
+    processing_run.ocr_warm_up()
 
 
 @shared_task(name="files.reindex_tenant", **MAINTENANCE)

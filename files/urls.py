@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from files.views import actions, browse, bulk, exports, file, folders, search, similar, trash
+from files.views import actions, browse, bulk, exports, file, folders, ocr, search, similar, trash
 
 T = "t/<slug:tenant_slug>/"
 F = T + "files/<uuid:file_id>/"
@@ -27,6 +27,7 @@ urlpatterns = [
     path(F + "retrieve/", actions.retrieve, name="portal-file-retrieve"),
     path(F + "thumbnail/<str:fmt>/", browse.thumbnail, name="portal-thumbnail"),
     path(F + "status/", file.file_status, name="portal-file-status"),
+    path(F + "ocr/", ocr.file_ocr_panel, name="portal-file-ocr"),
     path(F + "edit/", file.file_edit, name="portal-file-edit"),
     path(F + "delete/", file.file_delete, name="portal-file-delete"),
     path(F + "reprocess/", file.file_reprocess_view, name="portal-file-reprocess"),

@@ -340,6 +340,13 @@ PROCESSING_MAX_ATTEMPTS = env_int("PROCESSING_MAX_ATTEMPTS", 3)
 PROCESSING_SOFT_TIME_LIMIT = env_int("PROCESSING_SOFT_TIME_LIMIT", 300)
 PROCESSING_TIME_LIMIT = env_int("PROCESSING_TIME_LIMIT", 360)
 
+# --- OCR (text in pictures and scanned PDFs; tenants opt out with Tenant.ocr_enabled) ---
+# Pages read per file, seconds spent per file (checked between pages, within the soft time
+# limit above), and pixels per rendered PDF page.
+OCR_MAX_PAGES = env_int("OCR_MAX_PAGES", 20)
+OCR_TIME_LIMIT_SECONDS = env_int("OCR_TIME_LIMIT_SECONDS", 120)
+OCR_MAX_PAGE_PIXELS = env_int("OCR_MAX_PAGE_PIXELS", 4_000_000)
+
 # --- Celery -----------------------------------------------------------------------
 
 

@@ -280,6 +280,11 @@ class TenantUpdateInput(Input):
         help_text="Members without two-factor authentication get 403 `mfa_required` in this tenant. "
         "Turning it on needs two-factor on the caller's own account (409 `mfa_not_enabled`).",
     )
+    ocr_enabled = serializers.BooleanField(
+        required=False,
+        help_text="Read text in pictures and scanned PDFs (OCR) so search finds it; for files processed from "
+        "now on (reprocess a file to read one processed before).",
+    )
     monthly_budget = _BudgetField(
         required=False,
         allow_null=True,

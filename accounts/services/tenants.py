@@ -71,6 +71,7 @@ TENANT_SETTINGS = (
     "search_config",
     "public_files",
     "monthly_budget",
+    "ocr_enabled",
 )
 
 

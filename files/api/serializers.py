@@ -37,6 +37,64 @@ class FolderUpdateInput(Input):
     parent = serializers.UUIDField(required=False, allow_null=True, help_text="Target folder id, or null for the root.")
 
 
+class OcrSummaryOutput(serializers.Serializer):
+    pages = serializers.IntegerField(help_text="Pages on which text was recognised.")
+    text_length = serializers.IntegerField(help_text="Characters recognised.")
+    confidence = serializers.FloatField(allow_null=True, help_text="0..1, weighted by the lines' length.")
+    engine = serializers.CharField()
+    duration_ms = serializers.FloatField(allow_null=True)
+    recognition_skipped = serializers.BooleanField(
+        help_text="True when a first, quick detection found no text, so nothing was read."
+    )
+    stopped = serializers.ChoiceField(
+        choices=["page_limit", "time_limit"],
+        allow_null=True,
+        help_text="Why pages were left unread (OCR_MAX_PAGES, OCR_TIME_LIMIT_SECONDS); null when none were.",
+    )
+
+
+class OcrWordOutput(serializers.Serializer):
+    text = serializers.CharField()
+    box = serializers.ListField(
+        child=serializers.FloatField(), min_length=4, max_length=4, help_text="[left, top, right, bottom], 0..1."
+    )
+
+
+class OcrLineOutput(serializers.Serializer):
+    text = serializers.CharField()
+    confidence = serializers.FloatField()
+    box = serializers.ListField(
+        child=serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=2),
+        help_text="The line's four corners [x, y] (clockwise from top left) as fractions of the page, 0..1.",
+    )
+    words = OcrWordOutput(many=True)
+
+
+class OcrPageOutput(serializers.Serializer):
+    number = serializers.IntegerField(help_text="The page of the document, from 1 (a picture is page 1).")
+    width = serializers.IntegerField(help_text="Of the picture read, in pixels.")
+    height = serializers.IntegerField()
+    text = serializers.CharField(allow_blank=True)
+    confidence = serializers.FloatField(allow_null=True)
+    lines = OcrLineOutput(many=True)
+
+
+class FileOcrOutput(serializers.Serializer):
+    file = serializers.UUIDField()
+    version = serializers.IntegerField()
+    engine = serializers.CharField()
+    page_count = serializers.IntegerField(help_text="Pages with recognised text, in all.")
+    results = OcrPageOutput(many=True)
+    next = serializers.URLField(allow_null=True)
+    searchable_pdf = serializers.URLField(
+        allow_null=True,
+        help_text=(
+            "A scanned PDF with the recognised text laid in as an invisible layer, so viewers can search and "
+            "select it (presigned, ≤ 5 minutes); null when there is none."
+        ),
+    )
+
+
 class FileOutput(serializers.ModelSerializer):
     folder = serializers.UUIDField(source="folder_id", allow_null=True)
     version = serializers.SerializerMethodField()
@@ -46,6 +104,7 @@ class FileOutput(serializers.ModelSerializer):
     archived_at = serializers.SerializerMethodField()
     integrity_lost = serializers.SerializerMethodField()
     uploaded_by = serializers.SerializerMethodField()
+    ocr = serializers.SerializerMethodField()
 
     class Meta:
         model = File
@@ -74,6 +133,7 @@ class FileOutput(serializers.ModelSerializer):
             "updated_at",
             "last_accessed_at",
             "uploaded_by",
+            "ocr",
         ]
 
     def get_version(self, file: File) -> int | None:
@@ -106,6 +166,23 @@ class FileOutput(serializers.ModelSerializer):
     @extend_schema_field(UserBrief(allow_null=True))
     def get_uploaded_by(self, file: File) -> dict | None:
         return {"id": file.owner.id, "username": file.owner.username} if file.owner else None
+
+    @extend_schema_field(OcrSummaryOutput(allow_null=True))
+    def get_ocr(self, file: File) -> dict | None:
+        """What OCR read in the current version (`files/{id}/ocr/` has the lines); null when it
+        did not run (not a picture or a scan, OCR off for the tenant, not processed yet)."""
+        summary = (file.metadata or {}).get("ocr") if file.status == "completed" else None
+        if not isinstance(summary, dict):
+            return None
+        return {
+            "pages": summary.get("pages", 0),
+            "text_length": summary.get("text_length", 0),
+            "confidence": summary.get("confidence"),
+            "engine": summary.get("engine", ""),
+            "duration_ms": summary.get("ms"),
+            "recognition_skipped": bool(summary.get("recognition_skipped")),
+            "stopped": summary.get("stopped"),
+        }
 
 
 RELATIVE_PATH_HELP = (
@@ -273,6 +350,13 @@ class SearchHitOutput(serializers.Serializer):
     file = FileOutput()
     rank = serializers.FloatField()
     highlight = serializers.CharField(help_text="Matching passages, matches wrapped in <mark>…</mark>.")
+    matched_in = serializers.ListField(
+        child=serializers.ChoiceField(choices=["text", "ocr"]),
+        help_text=(
+            "Where the highlighted words are: `text` (name, description, extracted text), `ocr` (text recognised "
+            "in the picture or scan)."
+        ),
+    )
 
 
 class SearchOutput(serializers.Serializer):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from files.api import exports, multipart, similar, views
+from files.api import exports, multipart, ocr, similar, views
 
 T = "tenants/<slug:tenant_slug>/"
 
@@ -12,6 +12,7 @@ urlpatterns = [
     path(T + "files/<uuid:file_id>/", views.FileDetailView.as_view(), name="file-detail"),
     path(T + "files/<uuid:file_id>/download/", views.FileDownloadView.as_view(), name="file-download"),
     path(T + "files/<uuid:file_id>/renditions/<str:kind>/", views.FileRenditionView.as_view(), name="file-rendition"),
+    path(T + "files/<uuid:file_id>/ocr/", ocr.FileOcrView.as_view(), name="file-ocr"),
     path(T + "files/<uuid:file_id>/reprocess/", views.FileReprocessView.as_view(), name="file-reprocess"),
     path(T + "files/<uuid:file_id>/retrieve/", views.FileRetrieveView.as_view(), name="file-retrieve"),
     path(T + "files/<uuid:file_id>/versions/", views.FileVersionListView.as_view(), name="file-versions"),

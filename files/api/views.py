@@ -542,7 +542,10 @@ class SearchView(TenantScopedMixin, APIView):
             query["cursor"] = offset_encode(offset + self.page_size)
             next_url = request.build_absolute_uri(request.path) + "?" + query.urlencode()
         body = {
-            "results": [{"file": hit.file, "rank": hit.rank, "highlight": hit.highlight} for hit in page.hits],
+            "results": [
+                {"file": hit.file, "rank": hit.rank, "highlight": hit.highlight, "matched_in": hit.matched_in}
+                for hit in page.hits
+            ],
             "facets": page.facets,
             "next": next_url,
             "suggestion": page.suggestion,

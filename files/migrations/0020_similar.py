@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0012_email_addresses"),
-        ("files", "0018_version_blob_restrict"),
+        ("files", "0019_ocr"),
     ]
 
     operations = [

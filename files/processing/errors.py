@@ -24,3 +24,8 @@ class ContentRefused(Exception):
 
 class LabelsUnavailable(Exception):
     """The label classifier cannot be loaded or built; the message says why."""
+
+
+class OcrUnavailable(Exception):
+    """The OCR engine cannot be loaded; the message says why. Like labels, OCR is an extra:
+    a file is never failed for it."""

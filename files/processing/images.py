@@ -61,6 +61,8 @@ class ImageResult:
     renditions: list[RenditionImage] = field(default_factory=list)
     # The decoded, oriented, sRGB picture at ≤ 800 px, for the labeller (no second decode).
     preview: Image.Image | None = None
+    # The same picture at ≤ 1600 px (the large rendition's), for OCR to read small text in.
+    large: Image.Image | None = None
     optimized_saving_bytes: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
     fingerprint: Fingerprint | None = None
@@ -372,7 +374,7 @@ def process_image(
         with watch.stage("resize"):
             frame = frame.fit(OPTIMIZED_SIDE)
         _add_optimized(result, frame.image, _encode_timed(frame.image, "webp", watch), original_size)
-    large = _cascade(frame, result, watch, formats)
+    large = result.large = _cascade(frame, result, watch, formats)
     if want_optimized and not separate_optimized:
         webp = next((r.data for r in result.renditions if (r.kind, r.format) == ("large", "webp")), None)
         _add_optimized(result, large, webp or _encode_timed(large, "webp", watch), original_size)

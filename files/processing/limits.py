@@ -30,3 +30,9 @@ class Limits:
     # load it labels nothing before it tries again.
     model_cache_dir: Path
     labels_retry_minutes: float
+    # OCR: pages read per file, and the time it may take (checked between pages and stages;
+    # the task's soft time limit bounds the rest); a rendered PDF page has at most
+    # `ocr_max_page_pixels`.
+    ocr_max_pages: int = 20
+    ocr_time_limit_seconds: float = 60.0
+    ocr_max_page_pixels: int = 4_000_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from accounts.models import Membership
@@ -17,6 +17,9 @@ class SearchHit:
     file: File
     rank: float
     highlight: str
+    # Where the highlighted words were found: "text" (name, description or extracted text),
+    # "ocr" (text recognised in the picture or scan).
+    matched_in: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -24,7 +24,14 @@ from files.names import (
 )
 from files.permissions import can_change_file, can_change_visibility, can_create
 from files.processing.sniff import Sniffed
-from files.selectors import file_get_for_actor, folder_get, rendition_get, type_group, version_get
+from files.selectors import (
+    file_get_for_actor,
+    folder_get,
+    rendition_get,
+    searchable_rendition,
+    type_group,
+    version_get,
+)
 from files.services.blobs import BlobWrites, StoreBytes, blob_claim
 from files.services.folders import atomic_or_conflict, folder_ensure_path, folder_lock_for_write
 from files.services.idempotency import UploadOnce, once_claim, once_record, upload_fingerprint
@@ -530,6 +537,17 @@ def rendition_sources(*, renditions) -> dict[str, dict[str, dict]]:
         )
         sources.setdefault(r.kind, {})[r.format] = {"url": url, "width": r.width, "height": r.height}
     return sources
+
+
+def searchable_pdf_url(*, file: File) -> str | None:
+    """A presigned URL (≤ 5 minutes) of the scan with its OCR text as a layer; None without one."""
+    rendition = searchable_rendition(file=file)
+    if rendition is None:
+        return None
+    stem = file.name[:-4] if file.name.lower().endswith(".pdf") else file.name
+    return storage.presigned_get(
+        key=rendition.storage_key, filename=f"{stem} (searchable).pdf", content_type="application/pdf", inline=False
+    )
 
 
 def file_view_url(*, file: File) -> str | None:

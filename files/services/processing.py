@@ -27,7 +27,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from files import storage
-from files.models import Blob, File, FileStatus, FileVersion
+from files.models import Blob, File, FileStatus, FileVersion, OcrPage
 from files.processing.errors import ContentRefused
 from files.processing.limits import Limits
 from files.processing.sniff import DEFAULT_ALLOWED, Sniffed, extension_mismatch, sniff
@@ -64,6 +64,9 @@ def processing_limits() -> Limits:
         allowed_types=frozenset(settings.ALLOWED_CONTENT_TYPES or DEFAULT_ALLOWED),
         model_cache_dir=Path(settings.MODEL_CACHE_DIR),
         labels_retry_minutes=settings.LABELS_RETRY_MINUTES,
+        ocr_max_pages=settings.OCR_MAX_PAGES,
+        ocr_time_limit_seconds=settings.OCR_TIME_LIMIT_SECONDS,
+        ocr_max_page_pixels=settings.OCR_MAX_PAGE_PIXELS,
     )
 
 
@@ -97,19 +100,41 @@ def processing_uncount(*, version_id: int) -> None:
         pass  # the database is what is away: the run stays counted, one of several allowed
 
 
-def processing_complete(*, file: File, version_id: int, metadata: dict, labels: list[dict], text: str) -> bool:
+def processing_complete(
+    *,
+    file: File,
+    version_id: int,
+    metadata: dict,
+    labels: list[dict],
+    text: str,
+    ocr_pages: list[dict] | None = None,
+    ocr_engine: str = "",
+) -> bool:
     """Store what the run of `version_id` found, unless another version is current by now.
 
-    `metadata`, `labels` and the text replace the earlier ones as a whole: they describe the
-    current version's bytes, so nothing of another version or an earlier run survives. The
-    one key kept is `extension_mismatch`, about the name as much as the content.
+    `metadata`, `labels`, the text and the OCR pages (`{"number", "width", "height", "lines",
+    "confidence"}`, read by `ocr_engine`) replace the earlier ones as a whole: they describe
+    the current version's bytes, so nothing of another version or an earlier run survives.
+    The one key kept is `extension_mismatch`, about the name as much as the content.
     """
+    pages = [
+        OcrPage(
+            tenant_id=file.tenant_id,
+            version_id=version_id,
+            text="\n".join(line["text"] for line in page["lines"]),
+            engine=ocr_engine[:80],
+            **page,
+        )
+        for page in ocr_pages or ()
+    ]
     return _finish(
         _version(file.pk, version_id),
         status=FileStatus.COMPLETED,
+        ocr_pages=pages,
         metadata={**_file_metadata(file, file.current_version.blob), **metadata},
         labels=labels,
         content_text=text,
+        ocr_text="\n\n".join(page.text for page in pages if page.text),
     )
 
 
@@ -127,7 +152,15 @@ def _version(file_id, version_id: int) -> QuerySet[File]:
     return File.objects.filter(pk=file_id, current_version_id=version_id)
 
 
-def _finish(files: QuerySet[File], *, status: str, error: str = "", error_code: str = "", **fields) -> bool:
+def _finish(
+    files: QuerySet[File],
+    *,
+    status: str,
+    error: str = "",
+    error_code: str = "",
+    ocr_pages: list[OcrPage] = (),
+    **fields,
+) -> bool:
     """Give the file of `files` its outcome, if it still matches once locked; False if not.
 
     `files` names the version the outcome is for (`current_version_id=`): a newer version
@@ -150,6 +183,8 @@ def _finish(files: QuerySet[File], *, status: str, error: str = "", error_code: 
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.save(update_fields=["status", "error", "error_code", *fields, "updated_at"])
+        OcrPage.objects.filter(version_id=locked.current_version_id).delete()
+        OcrPage.objects.bulk_create(ocr_pages)
         if status == FileStatus.FAILED:
             file_event_publish(event="file.failed", file=locked, error_code=error_code)
         else:
@@ -168,7 +203,7 @@ def _file_metadata(file: File, blob: Blob) -> dict:
 
 
 def _nothing_found(file: File, blob: Blob) -> dict:
-    return {"metadata": _file_metadata(file, blob), "labels": [], "content_text": ""}
+    return {"metadata": _file_metadata(file, blob), "labels": [], "content_text": "", "ocr_text": ""}
 
 
 def _processing(file_id, version_id: int | None) -> QuerySet[File]:

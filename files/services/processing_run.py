@@ -14,7 +14,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +25,14 @@ from django.conf import settings
 from PIL import Image
 
 from files import storage
-from files.models import Blob, File, FileStatus, Rendition
-from files.processing import images
+from files.models import Blob, File, FileStatus, Rendition, RenditionKind
+from files.processing import images, ocr
 from files.processing.documents import extract_document
-from files.processing.errors import ProcessingError
+from files.processing.errors import OcrUnavailable, ProcessingError
 from files.processing.images import RenditionImage, renditions_from_picture
 from files.processing.labels import RUNTIME_ERRORS, LabelsUnavailable, document_labels, image_labels, warm_up
 from files.processing.limits import Limits
+from files.processing.ocr_pdf import searchable_pdf
 from files.processing.similar import Fingerprint
 from files.selectors import type_group
 from files.services.processing import (
@@ -108,7 +109,7 @@ def _run_once(file: File) -> str:
     log.info("processing %s (%s, %s bytes)", file.pk, blob.content_type, blob.size)
     try:
         with downloaded(blob) as path:
-            found = _analyse(blob, path, limits)
+            found = _analyse(blob, path, limits, read_text=file.tenant.ocr_enabled)
         _store_renditions(blob, found.renditions)
         if found.fingerprint is not None:
             fingerprint_record(blob=blob, fingerprint=found.fingerprint)
@@ -131,12 +132,19 @@ def _run_once(file: File) -> str:
         metadata={**found.metadata, "processing_ms": found.timings},
         labels=found.labels,
         text=found.text[: limits.max_text_chars],
+        ocr_pages=_ocr_pages(found.ocr, limits),
+        ocr_engine=found.ocr.engine if found.ocr else "",
     )
     log.info("processing %s completed", file.pk)
     return FileStatus.COMPLETED
 
 
 # --- What the library finds ----------------------------------------------------------------
+
+
+# What OCR's native code raises on a picture it loaded fine but cannot read: onnxruntime's
+# errors (in RUNTIME_ERRORS, with OpenCV's), RapidOCR's own wrapper of them, numpy's.
+OCR_ERRORS: tuple[type[Exception], ...] = (*RUNTIME_ERRORS, ValueError, RuntimeError, IndexError)
 
 
 @dataclass
@@ -147,13 +155,22 @@ class _Found:
     renditions: list[RenditionImage] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     fingerprint: Fingerprint | None = None
+    # The image pipeline's pictures at ≤ 1600 and ≤ 800 px, for OCR; dropped after it.
+    picture: Image.Image | None = None
+    gate: Image.Image | None = None
+    ocr: ocr.OcrResult | None = None
 
 
-def _analyse(blob: Blob, path: str, limits: Limits) -> _Found:
-    """Metadata, text, labels and renditions for the blob's bytes (already on disk at `path`)."""
+def _analyse(blob: Blob, path: str, limits: Limits, *, read_text: bool = True) -> _Found:
+    """Metadata, text, labels and renditions for the blob's bytes (already on disk at `path`);
+    with `read_text`, the text OCR finds in a picture or in a PDF's pages without text."""
     content_type = blob.content_type
     if content_type.startswith("image/") and content_type not in IMAGE_TYPES_WITHOUT_RASTER:
-        return _analyse_image(blob, path, limits)
+        found = _analyse_image(blob, path, limits)
+        if read_text and found.picture is not None:
+            _read_text(found, lambda: ocr.ocr_picture(found.picture, gate=found.gate, limits=limits))
+        found.picture = found.gate = None
+        return found
     if content_type == "image/svg+xml":
         return _Found(metadata={"format": "SVG"})
     if content_type.startswith(DOCUMENT_PREFIXES):
@@ -163,6 +180,9 @@ def _analyse(blob: Blob, path: str, limits: Limits) -> _Found:
         if document.preview is not None:
             found.renditions = renditions_from_picture(document.preview).renditions
         found.timings["extract"] = _ms_since(started)
+        if read_text and document.textless_pages:
+            _read_text(found, lambda: ocr.ocr_pdf_pages(path, pages=document.textless_pages, limits=limits))
+            _add_searchable(found, path)
         return found
     return _Found()
 
@@ -173,6 +193,7 @@ def _analyse_image(blob: Blob, path: str, limits: Limits) -> _Found:
     found = _Found(
         metadata=image.metadata, renditions=image.renditions, timings=dict(image.timings), fingerprint=image.fingerprint
     )
+    found.picture, found.gate = image.large, image.preview
     if image.optimized_saving_bytes is not None:
         found.metadata["optimized_saving_bytes"] = image.optimized_saving_bytes
     if image.preview is not None:
@@ -182,6 +203,56 @@ def _analyse_image(blob: Blob, path: str, limits: Limits) -> _Found:
             found.metadata["labels_unavailable"] = unavailable
         found.timings["labels"] = _ms_since(started)
     return found
+
+
+def _read_text(found: _Found, read: Callable[[], ocr.OcrResult]) -> None:
+    """OCR into `found`, its summary into the metadata; like labels, OCR never fails a file."""
+    started = time.perf_counter()
+    try:
+        found.ocr = read()
+    except OcrUnavailable as exc:
+        found.metadata["ocr_unavailable"] = f"OCR unavailable: {exc}"
+    except OCR_ERRORS as exc:
+        log.warning("OCR failed: %r", exc)
+        found.metadata["ocr_unavailable"] = f"OCR unavailable: reading failed ({exc})"
+    else:
+        found.metadata["ocr"] = found.ocr.summary()
+    found.timings["ocr"] = _ms_since(started)
+
+
+def _add_searchable(found: _Found, path: str) -> None:
+    """The scan with its recognised text as an invisible layer, as a rendition."""
+    if found.ocr is None or not found.ocr.text:
+        return
+    started = time.perf_counter()
+    data = searchable_pdf(path, found.ocr.pages)
+    if data is not None:
+        found.renditions.append(RenditionImage(RenditionKind.SEARCHABLE, "pdf", data, 0, 0))
+    found.timings["searchable_pdf"] = _ms_since(started)
+
+
+def _ocr_pages(result: ocr.OcrResult | None, limits: Limits) -> list[dict]:
+    """The pages with text, as stored; their text within PROCESSING_MAX_TEXT_CHARS in all."""
+    pages, budget = [], limits.max_text_chars
+    for page in result.pages if result else ():
+        if not page.lines or budget <= 0:
+            continue
+        lines = []
+        for line in page.lines:
+            budget -= len(line["text"]) + 1
+            if budget < 0:
+                break
+            lines.append(line)
+        pages.append(
+            {
+                "number": page.number,
+                "width": page.width,
+                "height": page.height,
+                "lines": lines,
+                "confidence": page.confidence,
+            }
+        )
+    return pages
 
 
 def _ms_since(started: float) -> float:
@@ -211,12 +282,24 @@ def labels_warm_up() -> None:
         log.warning("labels unavailable in this worker: %s", exc)
 
 
+def ocr_warm_up() -> None:
+    """Load the OCR engine now rather than on the first picture; logged if it cannot be."""
+    try:
+        ocr.warm_up(processing_limits())
+    except (OcrUnavailable, *OCR_ERRORS) as exc:
+        log.warning("OCR unavailable in this worker: %s", exc)
+
+
 def _store_renditions(blob: Blob, renditions: list[RenditionImage]) -> None:
     # Identical bytes under two kinds (a 12 MP photo's optimized copy is its large WebP) are
     # stored once, and both rows name that object; a separate object an earlier run left
     # under the other kind's key is claimed by no row then, and the orphan sweep removes it.
     stored: dict[str, str] = {}  # sha256 of the bytes → their key
     rows: list[int] = []
+    if not any(rendition.kind == RenditionKind.SEARCHABLE for rendition in renditions):
+        # A run without OCR text (turned off, reprocessed) leaves no searchable copy behind; its
+        # object, claimed by no row, goes with the orphan sweep.
+        Rendition.objects.filter(blob=blob, kind=RenditionKind.SEARCHABLE).delete()
     for rendition in renditions:
         digest = hashlib.sha256(rendition.data).hexdigest()
         key = stored.get(digest)
@@ -226,7 +309,7 @@ def _store_renditions(blob: Blob, renditions: list[RenditionImage]) -> None:
                 key=key,
                 body=rendition.data,
                 sha256=digest,
-                content_type=f"image/{rendition.format}",
+                content_type="application/pdf" if rendition.format == "pdf" else f"image/{rendition.format}",
                 tenant_id=blob.tenant_id,
             )
         row, _created = Rendition.objects.update_or_create(

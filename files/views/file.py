@@ -40,6 +40,7 @@ from files.services.lifecycle import FileArchived, FileRetrieving
 from files.services.trash import file_trash
 from files.uploads import HashingUploadHandler, declared_too_large
 from files.views.actions import archived_refusal
+from files.views.ocr import has_ocr_text
 from mediaportal.exceptions import ApplicationError
 from mediaportal.http import client_ip
 from mediaportal.viewcounts import view_count
@@ -240,6 +241,8 @@ def _render_page(request, membership, file: File, *, form: FileEditForm | None =
         "rights": rights,
         "crumbs": _crumbs(file),
         "preview": _preview(file),
+        "has_ocr": has_ocr_text(file),
+        "query": request.GET.get("q", "")[:200],
         "rows": metadata_rows(file),
         "labels": [label for label in file.labels if isinstance(label, dict) and label.get("name")],
         "form": form or (_edit_form(membership, file, rights) if "change" in rights else None),

@@ -139,7 +139,15 @@ def _items(page: SearchPage) -> list[dict]:
             rendition_urls(file=file, kinds=("thumbnail",)).get("thumbnail") if file.status == "completed" else None
         )
         folder = file.folder.display_path if file.folder else "/"
-        items.append({"file": file, "thumbnail": thumbnail, "folder": folder, "highlight": hit.highlight})
+        items.append(
+            {
+                "file": file,
+                "thumbnail": thumbnail,
+                "folder": folder,
+                "highlight": hit.highlight,
+                "ocr": "ocr" in hit.matched_in,
+            }
+        )
     return items
 
 

@@ -58,6 +58,7 @@ OBJECT_ROUTES: dict[str, dict] = {
     "files/<uuid:file_id>/": {"visible": {"allowed": {"get"}}, "hidden": {}},
     "files/<uuid:file_id>/download/": {"visible": {"allowed": {"get"}}, "hidden": {}},
     "files/<uuid:file_id>/renditions/<str:kind>/": {"visible": {"allowed": {"get"}}, "hidden": {}},
+    "files/<uuid:file_id>/ocr/": {"visible": {"allowed": {"get"}}, "hidden": {}},
     "files/<uuid:file_id>/reprocess/": {"visible": {"allowed": set()}, "hidden": {}},
     "files/<uuid:file_id>/versions/": {"visible": {"allowed": {"get"}}, "hidden": {}},
     "files/<uuid:file_id>/similar/": {"visible": {"allowed": {"get"}}, "hidden": {}},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,8 @@ class DocumentResult:
     metadata: dict[str, object]
     text: str
     preview: Image.Image | None = None
+    # Pages (from 0) read that carry no text layer worth the name: OCR reads them (PDF only).
+    textless_pages: list[int] = field(default_factory=list)
 
 
 # NUL cannot be stored in PostgreSQL text, lone surrogates cannot be encoded, and the other control

@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 CONTENT_TYPES = frozenset({"application/pdf"})
 
 # PDFium is not thread-safe: a worker that runs tasks in threads must never enter it twice at once.
-_PDFIUM_LOCK = threading.Lock()
+PDFIUM_LOCK = threading.Lock()
 _PREVIEW_LONG_SIDE = 1600
+# A page with fewer letters than this in its text layer (a page number, a scanner's stamp) is
+# taken for a scan: OCR reads it.
+TEXT_LAYER_MIN_CHARS = 32
 _PDFIUM_REASONS = {
     pdfium_c.FPDF_ERR_FILE: "the file could not be read",
     pdfium_c.FPDF_ERR_FORMAT: "its structure is damaged or it is not a PDF",
@@ -31,7 +34,7 @@ _PDFIUM_REASONS = {
 
 
 def extract(path: Path, sink: TextSink, limits: Limits) -> DocumentResult:
-    with _PDFIUM_LOCK:
+    with PDFIUM_LOCK:
         pdf = _open(path)
         if pdf is None:
             # A PDF that needs a password to open is a valid file the user chose to store, so it
@@ -43,7 +46,7 @@ def extract(path: Path, sink: TextSink, limits: Limits) -> DocumentResult:
         with pdf:
             metadata = _pdf_metadata(pdf)
             pdf.init_forms()  # so filled-in form fields show in the preview, as in a viewer
-            preview, pages_read = None, 0
+            preview, pages_read, textless = None, 0, []
             for index in range(len(pdf)):
                 if index > 0 and sink.full:
                     break
@@ -55,12 +58,15 @@ def extract(path: Path, sink: TextSink, limits: Limits) -> DocumentResult:
                 try:
                     if index == 0:
                         preview = _pdf_preview(page)
-                    sink.add(_pdf_page_text(page) + "\n\n")
+                    text = _pdf_page_text(page)
+                    sink.add(text + "\n\n")
+                    if sum(not char.isspace() for char in text) < TEXT_LAYER_MIN_CHARS:
+                        textless.append(index)
                 finally:
                     page.close()
     if not pages_read:
         raise ProcessingError("corrupt_document", "The PDF could not be parsed: none of its pages can be read.")
-    return DocumentResult(metadata=metadata, text=sink.text(), preview=preview)
+    return DocumentResult(metadata=metadata, text=sink.text(), preview=preview, textless_pages=textless)
 
 
 def _open(path: Path) -> pdfium.PdfDocument | None:

@@ -117,7 +117,7 @@ def _search(membership: Membership, query: str, filters: dict, *, offset: int, l
         return SearchPage(hits=[], facets=empty_facets() if facets else {}, has_more=False)
     snippets = highlights(q, [hit.file.pk for hit in page.hits])
     for hit in page.hits:
-        hit.highlight = snippets.get(hit.file.pk, "")
+        hit.highlight, hit.matched_in = snippets.get(hit.file.pk, ("", []))
     return page
 
 
@@ -137,22 +137,36 @@ def _corrected(
 
 
 def highlights(q: Query, ids: list) -> dict:
-    """Snippets for the page only: ts_headline is the most expensive part of a search.
+    """{id: (snippet HTML, where it matched)} for the page only: ts_headline is the most
+    expensive part of a search.
 
     It parses and stems every word it is given, so it reads each text's first
     HEADLINE_WINDOW characters; a long text whose snippet marks nothing there (its matches
-    lie further in) is read again up to HEADLINE_MAX_WINDOW."""
+    lie further in) is read again up to HEADLINE_MAX_WINDOW. Text OCR recognised gets its own
+    snippet, so that a match there is told apart (`"ocr"` among the places matched in).
+    """
     if not ids:
         return {}
     snippets = _headlines(q, ids, HEADLINE_WINDOW)
-    further = [file_id for file_id, (snippet, longer) in snippets.items() if longer and MARK_START not in snippet]
+    further = [file_id for file_id, (snippet, _ocr, longer) in snippets.items() if longer and MARK_START not in snippet]
     if further:
         snippets.update(_headlines(q, further, HEADLINE_MAX_WINDOW))
-    return {file_id: safe_snippet(snippet) for file_id, (snippet, _longer) in snippets.items()}
+    return {file_id: _snippet(text, ocr) for file_id, (text, ocr, _longer) in snippets.items()}
+
+
+def _snippet(text: str, ocr: str | None) -> tuple[str, list[str]]:
+    """The highlight from the file's text and from its OCR text, and which of them matched."""
+    matched = [name for name, snippet in (("text", text), ("ocr", ocr)) if snippet and MARK_START in snippet]
+    if "ocr" not in matched:
+        return safe_snippet(text), matched
+    if "text" not in matched:
+        return safe_snippet(ocr), matched
+    return safe_snippet(f"{text} … {ocr}"), matched
 
 
 def _headlines(q: Query, ids: list, window: int) -> dict:
-    """{id: (headline over the text's first `window` characters, whether the text is longer)}."""
+    """{id: (headline over the text's first `window` characters, over the OCR text's (None
+    without), whether the text is longer)}."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -161,12 +175,19 @@ def _headlines(q: Query, ids: list, window: int) -> dict:
                     concat_ws(' … ', NULLIF(left(content_text, %s), ''), NULLIF(description, ''), name), %s, ''
                 ),
                 {q.sql}, %s),
+                CASE WHEN ocr_text <> '' THEN
+                    ts_headline(%s::regconfig, translate(left(ocr_text, %s), %s, ''), {q.sql}, %s)
+                END,
                 octet_length(content_text) > %s
             FROM files_file WHERE id = ANY(%s)
             """,
-            [q.config, window, MARK_START + MARK_STOP, *q.params, HEADLINE_OPTIONS, window, ids],
-        )
-        return {file_id: (snippet, longer) for file_id, snippet, longer in cursor.fetchall()}
+            [
+                q.config, window, MARK_START + MARK_STOP, *q.params, HEADLINE_OPTIONS,
+                q.config, window, MARK_START + MARK_STOP, *q.params, HEADLINE_OPTIONS,
+                window, ids,
+            ],
+        )  # fmt: skip
+        return {file_id: (snippet, ocr, longer) for file_id, snippet, ocr, longer in cursor.fetchall()}
 
 
 def safe_snippet(snippet: str) -> str:

@@ -190,6 +190,12 @@ class TenantSettingsForm(forms.Form):
         label="Search language", help_text="Changing it rebuilds the search index in the background."
     )
     public_files = forms.ChoiceField(label="Who may make files public", choices=PublicFiles.choices)
+    ocr_enabled = forms.BooleanField(
+        label="Read text in pictures and scans",
+        required=False,
+        help_text="Photos, screenshots and scanned PDF pages are read (OCR) so search finds their words. "
+        "Applies to files processed from now on; reprocess a file to read it again.",
+    )
     require_mfa = forms.BooleanField(
         label="Require two-factor authentication",
         required=False,
@@ -216,6 +222,7 @@ class TenantSettingsForm(forms.Form):
         "noncurrent_archive_days": "noncurrent_archive_days",
         "search_config": "search_config",
         "public_files": "public_files",
+        "ocr_enabled": "ocr_enabled",
         "require_mfa": "require_mfa",
         "monthly_budget": "monthly_budget",
     }

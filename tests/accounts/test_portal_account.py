@@ -380,7 +380,22 @@ def settings_body(tenant, **changes):
         "search_config": tenant.search_config,
         "public_files": tenant.public_files,
     }
+    # A browser sends a checkbox only when it is ticked.
+    body.update({box: "on" for box in ("require_mfa", "ocr_enabled") if getattr(tenant, box)})
     return {**body, **changes}
+
+
+def test_unticking_text_recognition_turns_it_off(tenant, owner):
+    _admin, client = as_role(tenant, Role.ADMIN)
+    page = client.get(f"/t/{tenant.slug}/settings/").content.decode()
+    assert "Read text in pictures and scans" in page
+    body = settings_body(tenant)
+    del body["ocr_enabled"]
+    assert client.post(f"/t/{tenant.slug}/settings/", body).status_code == 302
+    tenant.refresh_from_db()
+    assert tenant.ocr_enabled is False
+    event = ActivityEvent.objects.get(verb="tenant.updated", tenant=tenant)
+    assert event.data["fields"] == ["ocr_enabled"]
 
 
 def test_an_admin_changes_settings_through_the_service(tenant, owner, django_capture_on_commit_callbacks):

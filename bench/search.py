@@ -17,13 +17,9 @@ facets" is the call minus its facets.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.private_stack import django_on_private_stack  # noqa: E402
 from bench.report import median_ms, p95_ms, write_section  # noqa: E402
 from bench.search_data import (  # noqa: E402
     TENANTS,
@@ -41,10 +38,8 @@ from bench.search_data import (  # noqa: E402
     fill,
     prune,
     search_indexes,
-    tune,
     vocabulary,
 )
-from mediaportal.embedded import EmbeddedStack  # noqa: E402
 
 SEED = 20261122
 TARGET_SEARCH_P95_MS = 50
@@ -63,23 +58,8 @@ def main() -> None:
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
 
-    var_dir = Path(tempfile.mkdtemp(prefix="mp-bench-search-"))
-    stack = EmbeddedStack(var_dir=var_dir, log=print)
-    try:
-        print("starting embedded PostgreSQL ...")
-        env = {**os.environ, **stack.start(postgres=True, redis=False, s3=False), "MEDIAPORTAL_VAR_DIR": str(var_dir)}
-        env.pop("DEBUG", None)
-        tune(var_dir / "pg", env["EMBEDDED_PG_SOCKET_DIR"], args.shared_buffers)
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-        os.environ.update(env)
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediaportal.settings")
-        import django
-
-        django.setup()
+    with django_on_private_stack("search", shared_buffers=args.shared_buffers, redis=False, s3=False) as env:
         run(args, sizes, env)
-    finally:
-        stack.stop()
-        shutil.rmtree(var_dir, ignore_errors=True)
 
 
 def run(args, sizes: list[int], env: dict) -> None:

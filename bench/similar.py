@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import random
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,9 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.private_stack import django_on_private_stack  # noqa: E402
 from bench.report import median_ms, p95_ms, write_section  # noqa: E402
-from bench.search_data import tune  # noqa: E402
-from mediaportal.embedded import EmbeddedStack  # noqa: E402
 
 FULL = (100_000, 1_000_000)
 
@@ -46,27 +42,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--shared-buffers", default="1GB")
     args = parser.parse_args()
-    var_dir = Path(tempfile.mkdtemp(prefix="mp-bench-similar-"))
-    stack = EmbeddedStack(var_dir=var_dir, log=print)
-    try:
-        print("starting the embedded stack ...", flush=True)
-        env = {**os.environ, **stack.start(replica=False), "MEDIAPORTAL_VAR_DIR": str(var_dir)}
-        env.pop("DEBUG", None)
-        tune(var_dir / "pg", env["EMBEDDED_PG_SOCKET_DIR"], args.shared_buffers)
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
-        os.environ.update(env)
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mediaportal.settings")
-        import django
-
-        django.setup()
+    with django_on_private_stack("similar", shared_buffers=args.shared_buffers, replica=False):
         body = run(args)
         print("\n" + body)
         if tuple(args.sizes) == FULL:
             write_section("similar", body)
             print("\nwritten to docs/benchmarks.md", flush=True)
-    finally:
-        stack.stop()
-        shutil.rmtree(var_dir, ignore_errors=True)
 
 
 # --- Quality on the test set --------------------------------------------------------

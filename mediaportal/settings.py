@@ -460,6 +460,8 @@ SPECTACULAR_SETTINGS = {
     # The API speaks JSON (uploads declare their multipart bodies themselves). Forms still parse,
     # for the browsable API, but a form cannot say null, so documenting them would promise more.
     "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    # Several answers have a `kind`; each set of values gets its own name in the schema.
+    "ENUM_NAME_OVERRIDES": {"SimilarKindEnum": "files.processing.similar.KINDS"},
 }
 
 # --- Analytics: roll-ups -------------------------------------------------------------

@@ -77,6 +77,7 @@ UNPREDICTABLE = {
     "webhook_private_target": "a host on a private, loopback or link-local address",
     # A cursor is minted by the server; any other string is refused.
     "invalid_cursor": "a cursor the server did not make",
+    "verification_throttled": "a verification mail to that address a moment ago",
     # Two-factor: a code is right only for the secret and the current 30 seconds.
     "invalid_otp": "a two-factor code that is not the current one",
     "mfa_not_started": "confirming two-factor before asking for a secret",

@@ -14,7 +14,6 @@ from accounts.api import serializers as s
 from accounts.api.mixins import TenantScopedMixin, token_tenant_id
 from accounts.models import ApiToken
 from accounts.services import email, mfa, tenants, users
-from mediaportal.exceptions import Conflict
 from mediaportal.http import client_ip, user_agent
 from mediaportal.openapi import PAGE_PARAMETERS, paginated
 from mediaportal.openapi import errors as _errors
@@ -94,7 +93,7 @@ class EmailView(APIView):
     @extend_schema(
         tags=["auth"],
         request=s.EmailChangeInput,
-        responses={202: s.EmailOutput, **_errors(400, 401, 403)},
+        responses={202: s.EmailOutput, **_errors(400, 401, 403, 429)},
         description="Change the account's address: a verification link goes to the new address, which "
         "replaces the old one once verified. Until then the old address stays in use.",
     )
@@ -109,12 +108,12 @@ class EmailVerificationView(APIView):
     @extend_schema(
         tags=["auth"],
         request=None,
-        responses={202: None, **_errors(401, 403, 409)},
-        description="Mail the verification link again for the account's unverified addresses.",
+        responses={202: None, **_errors(401, 403, 409, 429)},
+        description="Mail the verification link again for the account's unverified addresses (one mail per "
+        "address every 3 minutes: 429 `verification_throttled`).",
     )
     def post(self, request):
-        if not email.verification_send(request=request, user=request.user):
-            raise Conflict("Every address of this account is verified.", code="email_already_verified")
+        email.verification_resend(request=request, user=request.user)
         return Response(status=status.HTTP_202_ACCEPTED)
 
 

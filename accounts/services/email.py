@@ -7,11 +7,34 @@ the API's registration and address change go through here, so both send the same
 from __future__ import annotations
 
 from allauth.account.models import EmailAddress
+from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
 
 from accounts.models import User
-from mediaportal.exceptions import ValidationFailed
+from mediaportal.exceptions import ApplicationError, Conflict, ValidationFailed
+
+# One verification mail per address in this many seconds: an address anyone may type in (at
+# registration, as a new address) must not become a way to flood its owner's inbox.
+MAIL_INTERVAL = 180
+
+
+class VerificationThrottled(ApplicationError):
+    status_code = 429
+    default_code = "verification_throttled"
+    default_detail = (
+        "A verification link was mailed to that address a moment ago; check the inbox or try again in a few minutes."
+    )
+
+    def __init__(self) -> None:
+        super().__init__(extra={"retry_after": MAIL_INTERVAL})
+
+
+def _send(request: HttpRequest, address: EmailAddress) -> bool:
+    if not cache.add(f"mail:verify:{address.email.lower()}", 1, MAIL_INTERVAL):
+        return False
+    address.send_confirmation(request, signup=False)
+    return True
 
 
 def email_address_record(*, user: User, email: str) -> EmailAddress | None:
@@ -22,15 +45,18 @@ def email_address_record(*, user: User, email: str) -> EmailAddress | None:
 
 
 def verification_send(*, request: HttpRequest, user: User) -> bool:
-    """Mail a verification link for the account's unverified addresses; False when none is.
+    """Mail a verification link for each of the account's unverified addresses not mailed
+    within MAIL_INTERVAL; whether one was sent."""
+    return any([_send(request, address) for address in EmailAddress.objects.filter(user=user, verified=False)])
 
-    allauth limits how often one address is mailed (its `confirm_email` rate).
-    """
-    sent = False
-    for address in EmailAddress.objects.filter(user=user, verified=False):
-        address.send_confirmation(request, signup=False)
-        sent = True
-    return sent
+
+def verification_resend(*, request: HttpRequest, user: User) -> None:
+    """The link again, asked for: 409 when every address is verified, 429 when each was
+    mailed within MAIL_INTERVAL."""
+    if not EmailAddress.objects.filter(user=user, verified=False).exists():
+        raise Conflict("Every address of this account is verified.", code="email_already_verified")
+    if not verification_send(request=request, user=user):
+        raise VerificationThrottled()
 
 
 def email_change_request(*, request: HttpRequest, user: User, email: str) -> EmailAddress:
@@ -51,5 +77,6 @@ def email_change_request(*, request: HttpRequest, user: User, email: str) -> Ema
         pending.exclude(email__iexact=email).delete()
         address = current or EmailAddress.objects.create(user=user, email=email, primary=False, verified=False)
     # Mailed once the address is recorded, so the link always finds it.
-    address.send_confirmation(request, signup=False)
+    if not _send(request, address):
+        raise VerificationThrottled()
     return address

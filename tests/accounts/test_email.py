@@ -7,6 +7,7 @@ import re
 import pytest
 from allauth.account.models import EmailAddress
 from django.core import mail
+from django.core.cache import cache
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -91,6 +92,9 @@ def test_changing_the_address_waits_for_the_new_one_to_be_verified(settings):
         "primary": False,
     }
     assert [m.to for m in mail.outbox] == [["vera@new.example.com"]]
+    again = api.post("/api/v1/auth/email/", {"email": "vera@new.example.com"}, format="json")
+    assert again.status_code == 429 and again.json()["code"] == "verification_throttled"
+    assert len(mail.outbox) == 1  # no flood of someone else's inbox
     # Until verified, the old address stays the account's.
     me = api.get("/api/v1/auth/me/").json()
     assert me["user"]["email"] == "vera@example.com" and me["email_verified"] is True
@@ -111,12 +115,17 @@ def test_an_address_of_another_account_cannot_be_claimed():
     assert not mail.outbox
 
 
-def test_verification_can_be_sent_again_until_verified():
+def test_verification_can_be_sent_again_until_verified_but_not_as_a_flood():
     user = User.objects.get(pk=register(username="yuri", email="yuri@example.com").json()["user"]["id"])
     api = client_for(user)
-    mail.outbox.clear()
-    assert api.post("/api/v1/auth/email/verification/").status_code == 202
     assert len(mail.outbox) == 1
+    # The registration's mail was a moment ago: asking again at once mails nothing.
+    flood = api.post("/api/v1/auth/email/verification/")
+    assert flood.status_code == 429 and flood.json()["code"] == "verification_throttled"
+    assert len(mail.outbox) == 1
+    cache.delete("mail:verify:yuri@example.com")  # as if three minutes had passed
+    assert api.post("/api/v1/auth/email/verification/").status_code == 202
+    assert len(mail.outbox) == 2
     EmailAddress.objects.filter(user=user).update(verified=True)
     again = api.post("/api/v1/auth/email/verification/")
     assert again.status_code == 409 and again.json()["code"] == "email_already_verified"

@@ -20,9 +20,9 @@ RESOLUTION = 60
 
 
 class SessionIdleTimeoutMiddleware:
-    """Placed before allauth's UserSessionsMiddleware, so a session signed out here is not
-    first marked as seen. The request then goes on anonymous: a portal page redirects to the
-    login page, an API call with the cookie alone gets 401/403, and a call with a token is
+    """It stands in for allauth's activity tracking (off: it rewrote the session's row on
+    every request). A session signed out here goes on anonymous: a portal page redirects to
+    the login page, an API call with the cookie alone gets 401/403, and a call with a token is
     authenticated by its token as always."""
 
     def __init__(self, get_response):

@@ -6,6 +6,8 @@ the API's registration and address change go through here, so both send the same
 
 from __future__ import annotations
 
+import hashlib
+
 from allauth.account.models import EmailAddress
 from django.core.cache import cache
 from django.db import transaction
@@ -30,8 +32,13 @@ class VerificationThrottled(ApplicationError):
         super().__init__(extra={"retry_after": MAIL_INTERVAL})
 
 
+def mail_throttle_key(email: str) -> str:
+    # Hashed: an address may be longer than a cache key should be.
+    return "mail:verify:" + hashlib.sha256(email.lower().encode()).hexdigest()
+
+
 def _send(request: HttpRequest, address: EmailAddress) -> bool:
-    if not cache.add(f"mail:verify:{address.email.lower()}", 1, MAIL_INTERVAL):
+    if not cache.add(mail_throttle_key(address.email), 1, MAIL_INTERVAL):
         return False
     address.send_confirmation(request, signup=False)
     return True

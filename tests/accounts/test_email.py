@@ -12,6 +12,7 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import User
+from accounts.services.email import mail_throttle_key
 from tests.factories import PASSWORD, UserFactory
 from tests.helpers import client_for
 
@@ -123,7 +124,7 @@ def test_verification_can_be_sent_again_until_verified_but_not_as_a_flood():
     flood = api.post("/api/v1/auth/email/verification/")
     assert flood.status_code == 429 and flood.json()["code"] == "verification_throttled"
     assert len(mail.outbox) == 1
-    cache.delete("mail:verify:yuri@example.com")  # as if three minutes had passed
+    cache.delete(mail_throttle_key("yuri@example.com"))  # as if three minutes had passed
     assert api.post("/api/v1/auth/email/verification/").status_code == 202
     assert len(mail.outbox) == 2
     EmailAddress.objects.filter(user=user).update(verified=True)

@@ -15,12 +15,13 @@ from mediaportal.exceptions import Forbidden, NotFound
 def membership_get(*, user: User, tenant_slug: str) -> Membership:
     """The caller's membership in the tenant named by slug; 404 when there is none."""
     membership = (
-        Membership.objects.select_related("tenant", "user").filter(user=user, tenant__slug=tenant_slug).first()
+        Membership.objects.select_related("tenant").filter(user=user, tenant__slug=tenant_slug).first()
         if user.is_authenticated
         else None
     )
     if membership is None:
         raise NotFound("Tenant not found.")
+    membership.user = user  # the caller, already loaded: no second copy of the row
     return membership
 
 

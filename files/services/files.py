@@ -516,8 +516,11 @@ def blob_download_url(
 
 def rendition_urls(*, file: File, kinds: tuple[str, ...] | None = None) -> dict[str, str]:
     """Presigned URLs of the current version's WebP renditions, of `kinds` only when given
-    (uses prefetched rows, see files.selectors.webp_renditions)."""
-    renditions = file.current_version.blob.renditions.all()
+    (uses prefetched rows when there are, see files.selectors.webp_renditions)."""
+    blob = file.current_version.blob
+    renditions = getattr(blob, "webp_renditions", None)
+    if renditions is None:
+        renditions = blob.renditions.filter(format="webp")
     return {
         r.kind: storage.presigned_get(
             key=r.storage_key, filename=f"{r.kind}.webp", content_type="image/webp", inline=True

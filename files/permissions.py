@@ -141,6 +141,15 @@ def file_ids_visible_to(*, membership: Membership, perm: str = "view", root_made
     return files.values("id")
 
 
+def visible_files(files: QuerySet[File], *, membership: Membership, perm: str = "view") -> QuerySet[File]:
+    """`files` narrowed to those of `file_ids_visible_to`. Owners and admins may see every live
+    file of the tenant, which is filtered on the rows themselves: the id subquery cost a
+    file's fetch a third of its time in Python and planning."""
+    if sees_all(membership):
+        return files.filter(tenant_id=membership.tenant_id, deleted_at__isnull=True)
+    return files.filter(tenant_id=membership.tenant_id, id__in=file_ids_visible_to(membership=membership, perm=perm))
+
+
 def can_change_file(*, membership: Membership, file: File, perm: str = "change", root_made_only: bool = False) -> bool:
     """Whether the member may `perm` (change, delete, share) a file they can see."""
     if sees_all(membership):

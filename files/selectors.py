@@ -133,21 +133,35 @@ def _files(*, renditions: bool = True) -> QuerySet[File]:
     # Renditions are prefetched in one query per page, not one per file. The text and the
     # vector stay in the database: no list shows them, and at 1M files carrying them made
     # search's sort spill to disk (bench/search.py).
-    files = File.objects.select_related("owner", "folder", "current_version__blob").defer(
-        "content_text", "ocr_text", "search_vector"
-    )
+    files = File.objects.select_related("owner", "folder", "current_version__blob").defer(*UNREAD_FIELDS)
     return files.prefetch_related(webp_renditions()) if renditions else files
+
+
+# Only search reads these, in the database.
+UNREAD_FIELDS = ("content_text", "ocr_text", "search_vector", "search_head")
 
 
 def file_get_for_actor(*, membership: Membership, file_id, perm: str = "view", renditions: bool = True) -> File:
     """Fetch and authorise in one call: 404 when invisible, 403 when visible but not allowed.
-    `renditions=False` leaves out the prefetch of the renditions its answer links to (a
-    download or a rendition's redirect links to none of them)."""
+    `renditions=False` leaves out the prefetch of the renditions its answer links to."""
+    return _file_get(_files(renditions=renditions), membership=membership, file_id=file_id, perm=perm)
+
+
+def file_get_for_redirect(*, membership: Membership, file_id) -> File:
+    """A file the member may see, with its current version and blob only: what a download or a
+    rendition's redirect reads. Without the owner's and folder's joins the lookup costs the
+    database half the planning, and Python two rows fewer to build."""
+    files = File.objects.select_related("current_version__blob").defer(*UNREAD_FIELDS)
+    return _file_get(files, membership=membership, file_id=file_id, perm="view")
+
+
+def _file_get(files: QuerySet[File], *, membership: Membership, file_id, perm: str) -> File:
     # [:1], not first(): a lookup by id needs no ORDER BY, which the ORM spends time on.
-    found = visible_files(_files(renditions=renditions).filter(pk=parse_id(file_id, "File")), membership=membership)
+    found = visible_files(files.filter(pk=parse_id(file_id, "File")), membership=membership)
     file = next(iter(found[:1]), None)
     if file is None:
         raise NotFound("File not found.")
+    file.tenant = membership.tenant  # loaded with the membership: audit records need no query for it
     if perm != "view" and not can_change_file(membership=membership, file=file, perm=perm):
         raise Forbidden(f"You may not {perm} this file.")
     return file

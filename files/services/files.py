@@ -26,6 +26,7 @@ from files.permissions import can_change_file, can_change_visibility, can_create
 from files.processing.sniff import Sniffed
 from files.selectors import (
     file_get_for_actor,
+    file_get_for_redirect,
     folder_get,
     rendition_get,
     searchable_rendition,
@@ -35,7 +36,7 @@ from files.selectors import (
 from files.services.blobs import BlobWrites, StoreBytes, blob_claim
 from files.services.folders import atomic_or_conflict, folder_ensure_path, folder_lock_for_write
 from files.services.idempotency import UploadOnce, once_claim, once_record, upload_fingerprint
-from files.services.lifecycle import blob_readable_or_409
+from files.services.lifecycle import ACCESS_RECORDED_EVERY, blob_readable_or_409
 from files.services.locks import content_lock
 from files.services.processing import queue_processing, upload_sniff
 from files.services.quota import quota_confirm
@@ -482,7 +483,7 @@ def file_download_url(
     *, membership: Membership, file_id, version: int | None = None, inline: bool = False, ip: str | None = None
 ) -> str:
     """A presigned URL (≤ 5 minutes) for the file's bytes, recording the access."""
-    file = file_get_for_actor(membership=membership, file_id=file_id, renditions=False)
+    file = file_get_for_redirect(membership=membership, file_id=file_id)
     blob = version_get(file=file, number=version).blob if version is not None else file.current_version.blob
     return blob_download_url(file=file, blob=blob, actor=membership.user, inline=inline, ip=ip, version=version)
 
@@ -501,8 +502,10 @@ def blob_download_url(
     url = storage.presigned_get(
         key=blob.storage_key, filename=file.name, content_type=blob.content_type, inline=inline, role=role
     )
+    now = timezone.now()
     with transaction.atomic():
-        File.objects.filter(pk=file.pk).update(last_accessed_at=timezone.now())
+        if file.last_accessed_at is None or now - file.last_accessed_at >= ACCESS_RECORDED_EVERY:
+            File.objects.filter(pk=file.pk).update(last_accessed_at=now)
         event_record(
             verb="file.downloaded",
             tenant=file.tenant,
@@ -573,7 +576,7 @@ def file_view_url(*, file: File) -> str | None:
 
 
 def rendition_url(*, membership: Membership, file_id, kind: str, fmt: str = "webp") -> str:
-    file = file_get_for_actor(membership=membership, file_id=file_id, renditions=False)
+    file = file_get_for_redirect(membership=membership, file_id=file_id)
     rendition = rendition_get(file=file, kind=kind, fmt=fmt)
     stem = file.name.rsplit(".", 1)[0]
     return storage.presigned_get(

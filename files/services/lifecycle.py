@@ -56,6 +56,10 @@ from mediaportal.exceptions import Conflict
 log = logging.getLogger(__name__)
 
 ARCHIVE_SWEEP_BATCH = 500
+# A download moves a file's last access only when the one recorded is older than this: the
+# rules count idle days, and a file downloaded over and over (a shared logo) would otherwise
+# write its row on every download.
+ACCESS_RECORDED_EVERY = timedelta(minutes=5)
 # Copies to the archive run side by side: each is one S3 request that waits on the network.
 _COPY_THREADS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="archive-copy")
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
+from django.utils import timezone
 
 from accounts.models import ActivityEvent
 from files.models import File
@@ -56,6 +58,18 @@ def test_presigned_url_expires(editor, tenant, settings):
     assert requests.get(url, timeout=10).status_code == 200
     time.sleep(max(0.0, signed_at + 4.5 - time.monotonic()))
     assert requests.get(url, timeout=10).status_code == 403
+
+
+def test_a_download_records_the_access_unless_it_was_recorded_minutes_ago(editor, tenant):
+    file = upload(editor, tenant, "notes.txt", b"words").json()
+    now = timezone.now()
+    for recorded, moves in ((None, True), (now - timedelta(minutes=6), True), (now - timedelta(minutes=2), False)):
+        File.objects.filter(pk=file["id"]).update(last_accessed_at=recorded)
+        assert download(editor, tenant, file["id"]).status_code == 302
+        after = File.objects.get(pk=file["id"]).last_accessed_at
+        assert (after >= now) if moves else (after == recorded), recorded
+    # Every download is still an audit event, touched or not.
+    assert ActivityEvent.objects.filter(verb="file.downloaded", target_id=file["id"]).count() == 3
 
 
 def test_older_version_and_access_tracking(editor, tenant):

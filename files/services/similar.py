@@ -17,7 +17,7 @@ from django.db.models.expressions import RawSQL
 
 from accounts.models import Membership
 from files.models import BAND_COLUMNS, Blob, File, ImageFingerprint
-from files.permissions import file_ids_visible_to
+from files.permissions import visible_files
 from files.processing.similar import (
     BAND_BITS,
     EDIT_DISTANCE_SUM,
@@ -143,17 +143,13 @@ def _neighbours(row: ImageFingerprint, *, size: int) -> list[tuple[ImageFingerpr
 
 
 def _live_files(membership: Membership) -> QuerySet[File]:
-    return File.objects.filter(
-        tenant_id=membership.tenant_id,
-        deleted_at__isnull=True,
-        id__in=file_ids_visible_to(membership=membership),
-    )
+    return visible_files(File.objects.all(), membership=membership)
 
 
 def file_similar(*, membership: Membership, file_id) -> tuple[list[Match], File | None]:
     """The files the member may see that hold the same picture as `file_id` (404 if they may
     not see that file), closest first, and the best copy among all of them and the file."""
-    file = file_get_for_actor(membership=membership, file_id=file_id)
+    file = file_get_for_actor(membership=membership, file_id=file_id, renditions=False)
     blob_id = file.current_version.blob_id if file.current_version else None
     row = ImageFingerprint.objects.filter(blob_id=blob_id).first() if blob_id else None
     related: dict[int, tuple[int, str, Fingerprint | None]] = {}  # blob id → distance, kind, fingerprint
@@ -169,7 +165,6 @@ def file_similar(*, membership: Membership, file_id) -> tuple[list[Match], File 
         .filter(current_version__blob_id__in=related)
         .exclude(pk=file.pk)
         .select_related("current_version")
-        .prefetch_related("current_version__blob__renditions")
     )
     best = _best(file, related, files) if row is not None else None
     matches = [
@@ -231,7 +226,6 @@ def duplicate_groups(*, membership: Membership, limit: int, after: int | None = 
         _live_files(membership)
         .filter(**{f"{GROUP}__in": keys})
         .select_related("current_version__blob__fingerprint")
-        .prefetch_related("current_version__blob__renditions")
         .order_by("created_at", "id")
     )
     by_group: dict[int, list[File]] = {}

@@ -200,7 +200,7 @@ def _setup(*, result: dict, args: argparse.Namespace, corpus: Corpus) -> list[st
         "## Load and soak: mixed workload against `make run`'s stack",
         "",
         "`bench/load.py`: `manage.py up` as `make run` starts it (embedded PostgreSQL, Redis and S3;",
-        f"gunicorn {result['processes']['web'] - 1} workers × {args.threads or 4} threads, Celery with "
+        f"gunicorn {result['processes']['web'] - 1} workers × {args.threads or 2} threads, Celery with "
         f"{result['processes']['worker'] - 1} pool processes), driven by locust {locust.__version__} "
         "(`FastHttpUser`) as a library over loopback.",
         f"Data: {len(corpus.photo_ids)} corpus photos (each with bytes of its own) and {len(corpus.note_ids)} "
@@ -279,8 +279,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=5, help="requests/s per user; 0: no wait (closed loop)")
     parser.add_argument("--photos", type=int, default=240)
     parser.add_argument("--notes", type=int, default=120)
-    parser.add_argument("--web-workers", type=int, default=None, help="WEB_CONCURRENCY for `up` (its default: 2)")
-    parser.add_argument("--threads", type=int, default=None, help="WEB_THREADS for `up` (its default: 4)")
+    parser.add_argument("--web-workers", type=int, default=None, help="WEB_CONCURRENCY for `up` (its default: 4)")
+    parser.add_argument("--threads", type=int, default=None, help="WEB_THREADS for `up` (its default: 2)")
     parser.add_argument("--var-dir", type=Path, default=None, help="the stack's folder (default: a temporary one)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     parser.add_argument("--no-write", action="store_true", help="do not write docs/benchmarks.md")

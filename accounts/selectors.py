@@ -15,7 +15,8 @@ from mediaportal.exceptions import Forbidden, NotFound
 def membership_get(*, user: User, tenant_slug: str) -> Membership:
     """The caller's membership in the tenant named by slug; 404 when there is none."""
     membership = (
-        Membership.objects.select_related("tenant").filter(user=user, tenant__slug=tenant_slug).first()
+        # One row at most (a member once per tenant): [:1] needs no ORDER BY, as first() would.
+        next(iter(Membership.objects.select_related("tenant").filter(user=user, tenant__slug=tenant_slug)[:1]), None)
         if user.is_authenticated
         else None
     )

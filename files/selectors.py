@@ -129,11 +129,12 @@ def webp_renditions() -> Prefetch:
     )
 
 
-def _files(*, renditions: bool = True) -> QuerySet[File]:
+def _files(*, renditions: bool = True, folders: bool = True) -> QuerySet[File]:
     # Renditions are prefetched in one query per page, not one per file. The text and the
     # vector stay in the database: no list shows them, and at 1M files carrying them made
     # search's sort spill to disk (bench/search.py).
-    files = File.objects.select_related("owner", "folder", "current_version__blob").defer(*UNREAD_FIELDS)
+    related = ("owner", "folder", "current_version__blob") if folders else ("owner", "current_version__blob")
+    files = File.objects.select_related(*related).defer(*UNREAD_FIELDS)
     return files.prefetch_related(webp_renditions()) if renditions else files
 
 
@@ -196,9 +197,10 @@ def _parse_date(value: str, name: str, *, utc: bool = False) -> datetime:
     return parsed
 
 
-def file_list(*, membership: Membership, filters: dict) -> QuerySet[File]:
-    """Visible live files, filtered by folder, type, tags, status, uploader and dates."""
-    files = visible_files(_files(), membership=membership)
+def file_list(*, membership: Membership, filters: dict, folders: bool = True) -> QuerySet[File]:
+    """Visible live files, filtered by folder, type, tags, status, uploader and dates.
+    `folders=False` leaves out each file's folder row, for answers that show its id only."""
+    files = visible_files(_files(folders=folders), membership=membership)
     folder, subtree = filters.get("folder"), query_flag(filters, "subtree")
     if folder in ("root", "null"):
         files = files.filter(folder__isnull=True)

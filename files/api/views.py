@@ -198,7 +198,8 @@ class FileListView(StreamingUploadMixin, TenantScopedMixin, APIView):
         ordering = params.get("ordering") or "-created_at"
         if ordering not in ORDERINGS:
             raise ValidationFailed(f"ordering must be one of {', '.join(sorted(ORDERINGS))}.", code="invalid_filter")
-        queryset = selectors.file_list(membership=self.membership, filters=filters)
+        # The answer names each file's folder by id: no folder rows (~10 % of a page of 50).
+        queryset = selectors.file_list(membership=self.membership, filters=filters, folders=False)
         # The id breaks ties so the cursor is exact even when many files share a name or size.
         tiebreak = "-id" if ordering.startswith("-") else "id"
         return paginate(self, request, queryset, s.FileOutput, ordering=(ordering, tiebreak))

@@ -5,6 +5,8 @@ state a user can meet."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -13,7 +15,7 @@ from rest_framework.renderers import JSONRenderer
 
 from accounts.models import Role
 from files import selectors
-from files.api.serializers import FileOutput
+from files.api.serializers import FileOutput, _datetime
 from files.models import Blob, File, FileStatus
 from files.services.processing_run import file_process
 from tests.files.conftest import CORPUS, upload
@@ -83,3 +85,17 @@ def test_list_and_search_answer_the_same_json_as_the_file(tenant, files):
     assert (pdf["storage_tier"], pdf["replicated"]) == ("archive", True) and pdf["archived_at"].endswith("Z")
     draft = next(entry for entry in listed if entry["name"] == "draft.txt")
     assert (draft["uploaded_by"], draft["status"], draft["labels"]) == (None, "pending", [{"name": "draft"}])
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Lisbon", "America/St_Johns"])
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2026, 3, 29, 0, 30, tzinfo=UTC),  # Lisbon moves its clocks at 01:00 UTC
+        datetime(2026, 7, 1, 12, 0, 0, 500, tzinfo=UTC),
+        datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=ZoneInfo("Asia/Kolkata")),
+    ],
+)
+def test_dates_are_written_as_drf_writes_them(zone, moment):
+    with timezone.override(zone):
+        assert _datetime(moment) == serializers.DateTimeField().to_representation(moment)

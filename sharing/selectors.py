@@ -19,7 +19,7 @@ from files.models import (
     FolderGroupPermission,
     FolderUserPermission,
 )
-from files.permissions import GRANTS, file_ids_visible_to, share_links_visible
+from files.permissions import GRANTS, share_links_visible, visible_files
 from files.selectors import webp_renditions
 from mediaportal.exceptions import NotFound, ValidationFailed, parse_id
 from sharing.models import ShareLink
@@ -101,14 +101,11 @@ def link_folder_files(*, link: ShareLink) -> QuerySet[File]:
     may hold those, and others' private files) stay out. Owners and admins share anything,
     and a share grant on the folder from one of them covers everything below it.
     """
-    visible = file_ids_visible_to(membership=link.creator_membership, perm="share")
+    files = File.objects.filter(
+        tenant_id=link.tenant_id, folder__path__startswith=link.folder.path, deleted_at__isnull=True
+    )
     return (
-        File.objects.filter(
-            tenant_id=link.tenant_id,
-            folder__path__startswith=link.folder.path,
-            deleted_at__isnull=True,
-            id__in=visible,
-        )
+        visible_files(files, membership=link.creator_membership, perm="share")
         .select_related("folder", "current_version__blob")
         .prefetch_related(webp_renditions())
         .order_by("folder__path", "name")

@@ -189,11 +189,10 @@ def _link_access(*, link: ShareLink, verb: str, ip: str | None) -> None:
 
 def _creator_membership(link: ShareLink) -> Membership | None:
     """The link's creator's membership if they may still share its target (a link is theirs to give)."""
-    membership = (
-        Membership.objects.select_related("tenant", "user")
-        .filter(tenant_id=link.tenant_id, user_id=link.created_by_id)
-        .first()
+    members = Membership.objects.select_related("tenant", "user").filter(
+        tenant_id=link.tenant_id, user_id=link.created_by_id
     )
+    membership = next(iter(members[:1]), None)  # one at most: a member once per tenant
     if membership is None:
         return None
     return membership if can_share(membership=membership, target=link.file or link.folder) else None
@@ -210,7 +209,9 @@ def link_resolve(*, token: str, ip: str | None) -> ShareLink:
     guesses = _guess_limit(ip)
     if ratelimit.retry_after([guesses]):
         raise _throttled(link=None, ip=ip, reason="token_guessing")
-    link = ShareLink.objects.select_related("file", "folder", "tenant").filter(token_hash=token_hash(token)).first()
+    # [:1], not first(): the hash is unique, and an ORDER BY costs every visit its compiling.
+    links = ShareLink.objects.select_related("file", "folder", "tenant").filter(token_hash=token_hash(token))
+    link = next(iter(links[:1]), None)
     if link is None:
         if ratelimit.take([guesses]).retry_after:
             raise _throttled(link=None, ip=ip, reason="token_guessing")

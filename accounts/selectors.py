@@ -10,13 +10,13 @@ from django.db.models.functions import Coalesce
 
 from accounts.models import ActivityEvent, ApiToken, Invitation, Membership, Role, Tenant, User, role_at_least
 from mediaportal.exceptions import Forbidden, NotFound
+from mediaportal.queries import one_or_none
 
 
 def membership_get(*, user: User, tenant_slug: str) -> Membership:
     """The caller's membership in the tenant named by slug; 404 when there is none."""
     membership = (
-        # One row at most (a member once per tenant): [:1] needs no ORDER BY, as first() would.
-        next(iter(Membership.objects.select_related("tenant").filter(user=user, tenant__slug=tenant_slug)[:1]), None)
+        one_or_none(Membership.objects.select_related("tenant").filter(user=user, tenant__slug=tenant_slug))
         if user.is_authenticated
         else None
     )

@@ -22,6 +22,7 @@ from files.permissions import (
 )
 from mediaportal.exceptions import Forbidden, NotFound, ValidationFailed, parse_id
 from mediaportal.http import query_flag
+from mediaportal.queries import one_or_none
 
 TYPE_GROUPS: dict[str, Q] = {
     "image": Q(content_type__startswith="image/"),
@@ -157,9 +158,8 @@ def file_get_for_redirect(*, membership: Membership, file_id) -> File:
 
 
 def _file_get(files: QuerySet[File], *, membership: Membership, file_id, perm: str) -> File:
-    # [:1], not first(): a lookup by id needs no ORDER BY, which the ORM spends time on.
     found = visible_files(files.filter(pk=parse_id(file_id, "File")), membership=membership)
-    file = next(iter(found[:1]), None)
+    file = one_or_none(found)
     if file is None:
         raise NotFound("File not found.")
     file.tenant = membership.tenant  # loaded with the membership: audit records need no query for it
@@ -456,7 +456,7 @@ def public_file_get(*, file_id) -> File:
 
 def rendition_get(*, file: File, kind: str, fmt: str = "webp") -> Rendition:
     found = Rendition.objects.filter(blob_id=file.current_version.blob_id, kind=kind, format=fmt)
-    rendition = next(iter(found[:1]), None)  # one row at most: no ORDER BY (see file_get_for_actor)
+    rendition = one_or_none(found)
     if rendition is None:
         raise NotFound("This file has no such rendition (yet).")
     return rendition

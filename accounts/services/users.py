@@ -23,6 +23,7 @@ from accounts.services.audit import event_record
 from accounts.services.email import email_address_record
 from accounts.services.tenants import tenant_create
 from mediaportal.exceptions import ApplicationError, Conflict, ValidationFailed
+from mediaportal.queries import one_or_none
 
 TOKEN_PREFIX = "mp_"
 USERNAME_RE = re.compile(r"^[\w.@+-]{3,150}$")
@@ -175,8 +176,7 @@ def token_create(
 
 def token_authenticate(key: str) -> ApiToken | None:
     """The active token for this key, with its user, or None."""
-    # [:1], not first(): the hash is unique, and an ORDER BY costs every API request its compiling.
-    token = next(iter(ApiToken.objects.select_related("user").filter(key_hash=_hash_key(key))[:1]), None)
+    token = one_or_none(ApiToken.objects.select_related("user").filter(key_hash=_hash_key(key)))
     if token is None or not token.is_active or not token.user.is_active:
         return None
     now = timezone.now()

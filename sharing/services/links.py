@@ -25,6 +25,7 @@ from mediaportal import ratelimit
 from mediaportal.events import event_publish
 from mediaportal.exceptions import ApplicationError, Forbidden, NotFound, ValidationFailed
 from mediaportal.http import site_url
+from mediaportal.queries import one_or_none
 from sharing.models import ShareLink
 from sharing.selectors import network_of, share_get, token_hash
 
@@ -192,7 +193,7 @@ def _creator_membership(link: ShareLink) -> Membership | None:
     members = Membership.objects.select_related("tenant", "user").filter(
         tenant_id=link.tenant_id, user_id=link.created_by_id
     )
-    membership = next(iter(members[:1]), None)  # one at most: a member once per tenant
+    membership = one_or_none(members)
     if membership is None:
         return None
     return membership if can_share(membership=membership, target=link.file or link.folder) else None
@@ -209,9 +210,9 @@ def link_resolve(*, token: str, ip: str | None) -> ShareLink:
     guesses = _guess_limit(ip)
     if ratelimit.retry_after([guesses]):
         raise _throttled(link=None, ip=ip, reason="token_guessing")
-    # [:1], not first(): the hash is unique, and an ORDER BY costs every visit its compiling.
-    links = ShareLink.objects.select_related("file", "folder", "tenant").filter(token_hash=token_hash(token))
-    link = next(iter(links[:1]), None)
+    link = one_or_none(
+        ShareLink.objects.select_related("file", "folder", "tenant").filter(token_hash=token_hash(token))
+    )
     if link is None:
         if ratelimit.take([guesses]).retry_after:
             raise _throttled(link=None, ip=ip, reason="token_guessing")

@@ -35,9 +35,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
         parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-        # Four processes of two threads: a request's Python holds its process's GIL, so with
-        # four threads in each of two processes, requests queued behind each other's Python
-        # while the cores had time to spare (bench/load.py: 71 against 82 requests/s on 2 cores).
+        # Four processes of two threads: a request's Python holds its process's GIL, and with
+        # four threads in each of two processes requests queued behind each other's Python
+        # while the cores had time to spare (docs/benchmarks.md, load, third round).
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "4")))
         parser.add_argument("--web-threads", type=int, default=int(os.environ.get("WEB_THREADS", "2")))
         parser.add_argument("--worker-concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "2")))

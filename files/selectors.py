@@ -130,11 +130,15 @@ def webp_renditions() -> Prefetch:
     )
 
 
-def _files(*, renditions: bool = True, folders: bool = True) -> QuerySet[File]:
+# The rows a file's answer reads beside the file; `_files(related=...)` takes fewer.
+FILE_RELATED = ("owner", "folder", "current_version__blob")
+WITHOUT_FOLDER = ("owner", "current_version__blob")
+
+
+def _files(*, renditions: bool = True, related: tuple[str, ...] = FILE_RELATED) -> QuerySet[File]:
     # Renditions are prefetched in one query per page, not one per file. The text and the
     # vector stay in the database: no list shows them, and at 1M files carrying them made
     # search's sort spill to disk (bench/search.py).
-    related = ("owner", "folder", "current_version__blob") if folders else ("owner", "current_version__blob")
     files = File.objects.select_related(*related).defer(*UNREAD_FIELDS)
     return files.prefetch_related(webp_renditions()) if renditions else files
 
@@ -153,7 +157,7 @@ def file_get_for_redirect(*, membership: Membership, file_id) -> File:
     """A file the member may see, with its current version and blob only: what a download or a
     rendition's redirect reads. Without the owner's and folder's joins the lookup costs the
     database half the planning, and Python two rows fewer to build."""
-    files = File.objects.select_related("current_version__blob").defer(*UNREAD_FIELDS)
+    files = _files(renditions=False, related=("current_version__blob",))
     return _file_get(files, membership=membership, file_id=file_id, perm="view")
 
 
@@ -200,7 +204,7 @@ def _parse_date(value: str, name: str, *, utc: bool = False) -> datetime:
 def file_list(*, membership: Membership, filters: dict, folders: bool = True) -> QuerySet[File]:
     """Visible live files, filtered by folder, type, tags, status, uploader and dates.
     `folders=False` leaves out each file's folder row, for answers that show its id only."""
-    files = visible_files(_files(folders=folders), membership=membership)
+    files = visible_files(_files(related=FILE_RELATED if folders else WITHOUT_FOLDER), membership=membership)
     folder, subtree = filters.get("folder"), query_flag(filters, "subtree")
     if folder in ("root", "null"):
         files = files.filter(folder__isnull=True)

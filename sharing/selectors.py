@@ -101,9 +101,8 @@ def link_folder_files(*, link: ShareLink) -> QuerySet[File]:
     may hold those, and others' private files) stay out. Owners and admins share anything,
     and a share grant on the folder from one of them covers everything below it.
     """
-    files = File.objects.filter(
-        tenant_id=link.tenant_id, folder__path__startswith=link.folder.path, deleted_at__isnull=True
-    )
+    # visible_files keeps to the creator's tenant (the link's) and to live files.
+    files = File.objects.filter(folder__path__startswith=link.folder.path)
     return (
         visible_files(files, membership=link.creator_membership, perm="share")
         .select_related("folder", "current_version__blob")

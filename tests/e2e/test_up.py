@@ -103,6 +103,20 @@ def _names(pids: set[int]) -> dict[int, str]:
     return names
 
 
+def _priorities(pids: set[int]) -> dict[str, set[int]]:
+    """The nice values of the web server's and the worker's and beat's processes."""
+    found: dict[str, set[int]] = {}
+    for pid in pids:
+        try:
+            p = psutil.Process(pid)
+            name = next((n for n in ("gunicorn", "celery") if n in " ".join(p.cmdline())), None)
+            if name:
+                found.setdefault(name, set()).add(p.nice())
+        except psutil.NoSuchProcess:
+            pass
+    return found
+
+
 def _alive(pids: set[int]) -> list[str]:
     alive = []
     for pid in pids:
@@ -179,6 +193,7 @@ def test_up_serves_the_portal_and_ctrl_c_leaves_nothing_running(tmp_path):
         names = " ".join(_names(pids).values())
         for expected in ("postgres", "redis-server", "weed", "gunicorn", "celery"):
             assert expected in names, (expected, names)
+        assert _priorities(pids) == {"gunicorn": {os.nice(0)}, "celery": {min(os.nice(0) + 10, 19)}}
     except BaseException:
         _kill(proc, var_dir)
         raise

@@ -32,7 +32,7 @@ from typing import ClassVar
 import gevent
 import locust  # patches the standard library for gevent: before requests, psycopg2 and the project
 import psutil
-from locust import FastHttpUser, constant, constant_throughput, task
+from locust import FastHttpUser, constant, task
 from locust.env import Environment
 from locust.stats import StatsEntry
 
@@ -47,6 +47,24 @@ BOUNDARY = "load-bench-7c1d9e0f2a"
 KINDS = {"list": 20, "search": 20, "download": 20, "thumbnail": 20, "share page": 15, "upload": 5}
 READS = [kind for kind in KINDS if kind != "upload"]
 TARGET_RPS, TARGET_P99_MS, TARGET_DRIFT = 100, 250, 0.10
+
+
+def poisson_throughput(rate: float):
+    """A locust wait_time: each user's requests start as a Poisson process of `rate` per second
+    (exponential gaps between scheduled starts), so that many users together arrive as many
+    independent people would. locust's `constant_throughput` keeps users in step: users
+    started 0.1 s apart at 5 requests/s each all send within two instants of every 0.2 s,
+    ten requests at once. A user whose answer came after its next start begins at once, and
+    its schedule starts again from then: like `constant_throughput`, it never sends a burst
+    to catch up."""
+
+    def wait_time(user) -> float:
+        now = time.monotonic()
+        scheduled = getattr(user, "next_start", now) + user.rng.expovariate(rate)
+        user.next_start = max(scheduled, now)
+        return user.next_start - now
+
+    return wait_time
 
 
 class Visitor(FastHttpUser):
@@ -195,7 +213,7 @@ def verdict(result: dict) -> list[str]:
 
 
 def _setup(*, result: dict, args: argparse.Namespace, corpus: Corpus) -> list[str]:
-    pacing = f"`constant_throughput({args.rate:g})` each" if args.rate else "no wait (closed loop)"
+    pacing = f"{args.rate:g} requests/s each as Poisson arrivals" if args.rate else "no wait (closed loop)"
     return [
         "## Load and soak: mixed workload against `make run`'s stack",
         "",
@@ -293,7 +311,7 @@ def run(args: argparse.Namespace, stack: UpStack) -> dict:
     print("preparing data ...")
     corpus = Preparer(stack.base).prepare(photos=args.photos, notes=args.notes)
     Visitor.corpus, Visitor.body = corpus, upload_body()
-    Visitor.wait_time = constant_throughput(args.rate) if args.rate else constant(0)
+    Visitor.wait_time = poisson_throughput(args.rate) if args.rate else constant(0)
     env = Environment(user_classes=[Visitor], host=stack.base)
     print(f"{args.users} users, warming up for {args.warmup:.0f} s ...")
     result = measure(env=env, stack=stack, args=args)

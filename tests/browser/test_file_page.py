@@ -12,7 +12,7 @@ from accounts.models import Role
 from files.models import File
 from tests.browser.conftest import log_in
 from tests.factories import MembershipFactory, UserFactory
-from tests.files.conftest import sha, upload, wait_until
+from tests.files.conftest import sha, upload
 from tests.helpers import CORPUS, client_for
 
 PHOTO = CORPUS / "photo_exif" / "court-exif.jpg"
@@ -72,19 +72,26 @@ def _versions(page, photo) -> None:
     versions = page.get_by_role("region", name="Versions")
     page.get_by_label("File of the new version").set_input_files(str(SECOND))
     page.get_by_label("Comment").fill("another shot")
-    page.get_by_role("button", name="Add version").click()
-    expect(page.get_by_text("Version 2 uploaded")).to_be_visible()
+    _press_and_settle(page, photo, "Add version", "Version 2 uploaded; it is being processed.")
     expect(versions.get_by_role("cell", name="another shot")).to_be_visible()
-    page.get_by_role("button", name="Restore version 1").click()
-    expect(page.get_by_text("Version 1 restored as version 3.")).to_be_visible()
+    _press_and_settle(page, photo, "Restore version 1", "Version 1 restored as version 3.")
     photo.refresh_from_db()
     assert photo.current_version.number == 3 and photo.sha256 == sha(PHOTO.read_bytes())
-    # Version 3 is processed again (the page would reload itself once that is done; reloading
-    # it here keeps that reload from racing the next steps).
-    expect(page.get_by_role("progressbar", name="Processing court-exif.jpg")).to_have_count(0, timeout=PROCESSED)
-    wait_until(lambda: File.objects.get(pk=photo.pk).status == "completed", what="processing", timeout=60)
-    page.reload()
+    assert photo.status == "completed"
+    expect(page.get_by_role("progressbar", name=f"Processing {photo.name}")).to_have_count(0)
     expect(page.get_by_role("row", name=re.compile(r"^Dimensions 500 × 375$"))).to_be_visible()
+
+
+def _press_and_settle(page, photo, button: str, message: str) -> None:
+    """Presses a button that answers with the file page and a message. A page shown while the
+    file is processed reloads itself once that is done, and a step taken during that reload
+    is lost, so this waits it out: the message shows on the first render only."""
+    with page.expect_response(lambda r: r.request.method == "GET" and r.url.endswith(f"/files/{photo.pk}/")) as answer:
+        page.get_by_role("button", name=button).click()
+    shown = page.get_by_text(message)
+    expect(shown).to_be_visible()
+    if f'aria-label="Processing {photo.name}"' in answer.value.text():
+        expect(shown).to_have_count(0, timeout=PROCESSED)
 
 
 def _share(page) -> str:

@@ -12,7 +12,7 @@ from files.models import File
 from sharing.models import ShareLink
 from tests.browser.conftest import log_in
 from tests.factories import MembershipFactory, UserFactory
-from tests.files.conftest import upload
+from tests.files.conftest import upload, wait_until
 from tests.helpers import client_for
 
 
@@ -22,6 +22,9 @@ def test_an_anonymous_open_shows_up_in_the_owners_receipts(page, new_page, shot)
     response = upload(client_for(membership.user), tenant, "brief.txt", b"the brief, final")
     assert response.status_code == 201, response.content
     file = File.objects.get(pk=response.json()["id"])
+    # A file page shown while the file is processed reloads itself when that is done, and that
+    # reload could race the click on Share: the stack's worker finishes first.
+    wait_until(lambda: File.objects.get(pk=file.pk).status == "completed", what="processing", timeout=90)
 
     log_in(page, "greta")
     page.goto(f"/t/{tenant.slug}/files/{file.pk}/")

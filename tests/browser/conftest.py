@@ -32,6 +32,8 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(os.environ.get("BROWSER_ARTIFACTS", Path(settings.BASE_DIR) / "var" / "test-artifacts" / "browser"))
 PASSWORD = "correct horse battery staple"
+# The stack's worker, by name, so that asking it whether it is idle waits for its answer only.
+WORKER = f"browser-{os.getpid()}@tests"
 
 
 def pytest_collection_modifyitems(items):
@@ -73,7 +75,7 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[WebS
     log = open(tmp / "worker.log", "ab")  # noqa: SIM115 - kept open for the worker's life
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "mediaportal", "worker", "-Q", "processing,maintenance,webhooks",
-         "--concurrency=2", "--without-mingle", "--without-gossip", "-n", f"browser-{time.monotonic_ns()}@%h",
+         "--concurrency=2", "--without-mingle", "--without-gossip", "-n", WORKER,
          "--loglevel=WARNING"],
         cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
@@ -129,10 +131,13 @@ def _wait_until_the_worker_is_idle(timeout: float = 60) -> None:
     """The database is emptied after each test, which must not meet a task still writing
     (TRUNCATE against a task's row locks deadlocks): wait for the worker to finish what
     the test set off."""
+    # Addressed to one worker with a limit of one reply, each question returns as soon as it
+    # answers; a broadcast would wait out its whole timeout for replies that never come.
+    inspect = current_app.control.inspect(destination=[WORKER], limit=1, timeout=5)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        active = current_app.control.inspect(timeout=1).active() or {}
-        reserved = current_app.control.inspect(timeout=1).reserved() or {}
+        active = inspect.active() or {}
+        reserved = inspect.reserved() or {}
         if active and not any(active.values()) and not any(reserved.values()):
             return
         time.sleep(0.2)

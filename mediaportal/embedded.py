@@ -45,6 +45,7 @@ DEFAULT_BUCKETS = {
 # The S3 servers of the embedded stack: the primary region (the primary and archive buckets)
 # and the replica region, a second server with its own ports and data, so each can fail alone.
 S3_SERVERS = {"weed": "s3", "weed-replica": "s3-replica"}
+WEED_GRACE = 2.0  # seconds between SIGTERM and SIGKILL for an S3 server (see stop_s3)
 
 
 class StackError(RuntimeError):
@@ -143,14 +144,21 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def _stop_process(proc: subprocess.Popen, *, timeout: float = 15) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
+    _stop_together([proc], timeout=timeout)
+
+
+def _stop_together(procs: list[subprocess.Popen], *, timeout: float) -> None:
+    """SIGTERM to all at once, then SIGKILL to any still running `timeout` seconds later."""
+    running = [proc for proc in procs if proc.poll() is None]
+    for proc in running:
+        proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in running:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def _kill_stale(pid: int | None, name: str) -> None:
@@ -513,10 +521,11 @@ class EmbeddedStack:
     def stop_s3(self, name: str | None = None) -> None:
         """Stop one S3 server ("weed", "weed-replica"), or both; tests use this to prove
         behaviour while a region is down."""
-        for server in [name] if name else list(S3_SERVERS):
-            proc = self._procs.pop(server, None)
-            if proc is not None:
-                _stop_process(proc, timeout=5)
+        # SeaweedFS never finishes a SIGTERM: its gRPC server waits for the S3 gateway's
+        # subscription streams, which do not end. Everything it acknowledged is already in
+        # its files, so a short grace before SIGKILL loses nothing, and both servers share it.
+        procs = [self._procs.pop(server) for server in ([name] if name else S3_SERVERS) if server in self._procs]
+        _stop_together(procs, timeout=WEED_GRACE)
 
     def restart_s3(self, name: str) -> None:
         """Start a stopped S3 server again on its ports and data (its objects come back)."""
@@ -542,8 +551,6 @@ class EmbeddedStack:
     # --- Shutdown -----------------------------------------------------------------
 
     def stop(self) -> None:
-        # SeaweedFS takes ~10 s to wind down on SIGTERM; what it has acknowledged is already
-        # in its volume files, so a short grace before SIGKILL loses nothing.
         self.stop_s3()
         proc = self._procs.pop("redis", None)
         if proc is not None:

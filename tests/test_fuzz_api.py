@@ -11,7 +11,7 @@ How it runs:
   Redis and S3 of the test run. Generation is deterministic: derandomized Hypothesis with a
   fixed seed, `EXAMPLES` cases per operation in the fuzzing phase, no state kept between runs
   (only values schemathesis reuses from earlier responses, such as ids and times, differ).
-  About a minute on two busy cores.
+  About two minutes on two busy cores.
 - Each request runs in a transaction of its own that is rolled back, so every request sees the
   same world (`world` below). Nothing a request does to the database outlives it, so no
   operation has to be left out or ordered: logging out, revoking a token, removing a member or

@@ -143,10 +143,6 @@ def _tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def _stop_process(proc: subprocess.Popen, *, timeout: float = 15) -> None:
-    _stop_together([proc], timeout=timeout)
-
-
 def _stop_together(procs: list[subprocess.Popen], *, timeout: float) -> None:
     """SIGTERM to all at once, then SIGKILL to any still running `timeout` seconds later."""
     running = [proc for proc in procs if proc.poll() is None]
@@ -554,7 +550,7 @@ class EmbeddedStack:
         self.stop_s3()
         proc = self._procs.pop("redis", None)
         if proc is not None:
-            _stop_process(proc)
+            _stop_together([proc], timeout=15)
         self._stop_postgres()
         if self._lock is not None:
             self._lock.release()
